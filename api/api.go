@@ -6,6 +6,7 @@
 package api
 
 import (
+	_ "embed"
 	"time"
 
 	"github.com/rampart-iot/rampart/ident"
@@ -253,3 +254,9 @@ type AuditList struct {
 	Entries       []AuditEntry `json:"entries"`
 	NextPageToken string       `json:"next_page_token,omitempty"`
 }
+
+// OpenAPI is the OpenAPI 3.1 description of the management API. A test of the service keeps it
+// in step with the routes it serves, and with the access level each route requires.
+//
+//go:embed openapi.json
+var OpenAPI []byte

@@ -1,0 +1,194 @@
+// Package cli is the `rampart` command: the security service (`rampart server`) and every
+// administration command, as `rampart NOUN VERB` with the nouns `azsphere` uses.
+//
+// # Settings
+//
+// The service's address, the API token and the service's CA certificate come from the flags
+// --server, --token and --cacert, else from RAMPART_SERVER, RAMPART_TOKEN and RAMPART_CACERT, else
+// from what `rampart login` saved.
+//
+// # Output
+//
+// stdout carries what was asked for and nothing else; every listing and show takes
+// --output table|json, and JSON field names are the API's (snake_case, stable). Errors go to
+// stderr as one line with a hint, and the exit code is 1 (2 for a usage error).
+package cli
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-iot/rampart/client"
+)
+
+// env is what one run of the command sees of its surroundings.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+
+	server, token, cacert string // global flags
+	output                string
+}
+
+// Run runs the rampart command with args and returns its exit code.
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	root := e.root()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(context.Background())
+	if err == nil {
+		return 0
+	}
+	var ue *usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		fmt.Fprintf(stderr, "rampart: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stderr, "rampart: %s\n", explain(err))
+	return 1
+}
+
+func (e *env) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rampart",
+		Short: "Rampart: the security service and its administration tool",
+		Long: "Rampart keeps connected devices secure: device identity, attestation, short-lived\n" +
+			"certificates, signed updates and error reports.\n\n" +
+			"Settings come from --server/--token/--cacert, else RAMPART_SERVER/RAMPART_TOKEN/\n" +
+			"RAMPART_CACERT, else what 'rampart login' saved.",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&e.server, "server", "", "address of the Rampart service, https://HOST:PORT (env RAMPART_SERVER)")
+	pf.StringVar(&e.token, "token", "", "API token (env RAMPART_TOKEN)")
+	pf.StringVar(&e.cacert, "cacert", "", "PEM file of the service's CA certificate (env RAMPART_CACERT)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.AddCommand(
+		e.serverCmd(), e.loginCmd(), e.tenantCmd(), e.userCmd(), e.productCmd(), e.groupCmd(),
+		e.deviceCmd(), e.auditCmd(),
+	)
+	return root
+}
+
+type usageError struct{ err error }
+
+func (u *usageError) Error() string { return u.err.Error() + " (see --help)" }
+
+func isCobraUsage(err error) bool {
+	s := err.Error()
+	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "accepts ") ||
+		strings.HasPrefix(s, "requires at least") || strings.HasPrefix(s, "unknown flag") ||
+		strings.HasPrefix(s, "required flag")
+}
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
+
+// explain adds what to do next to errors a user can act on.
+func explain(err error) string {
+	var ce *client.Error
+	var ua x509.UnknownAuthorityError
+	var hv x509.HostnameError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &ce) && ce.Status == http.StatusUnauthorized:
+		return ce.Message + " (run 'rampart login' or set RAMPART_TOKEN)"
+	case errors.As(err, &ua):
+		return "the service's certificate is not signed by a trusted CA; give its CA with --cacert or RAMPART_CACERT"
+	case errors.As(err, &hv):
+		return err.Error() + "; use the name the service's certificate was made for (see the server's log)"
+	case errors.As(err, &op) && op.Op == "dial":
+		return err.Error() + " (is 'rampart server' running? check --server or RAMPART_SERVER)"
+	}
+	return err.Error()
+}
+
+// client returns a client built from flags, environment and the saved login, in that order.
+func (e *env) client() (*client.Client, error) {
+	saved, _ := loadLogin()
+	pick := func(flag, envName, savedVal string) string {
+		if flag != "" {
+			return flag
+		}
+		if v := e.getenv(envName); v != "" {
+			return v
+		}
+		return savedVal
+	}
+	server := pick(e.server, "RAMPART_SERVER", saved.Server)
+	token := pick(e.token, "RAMPART_TOKEN", saved.Token)
+	if server == "" {
+		return nil, errors.New("no service address: give --server, set RAMPART_SERVER, or run 'rampart login'")
+	}
+	if token == "" {
+		return nil, errors.New("no API token: give --token, set RAMPART_TOKEN, or run 'rampart login'")
+	}
+	var caPEM []byte
+	if path := pick(e.cacert, "RAMPART_CACERT", ""); path != "" {
+		b, err := readFileLimited(path, 1<<20)
+		if err != nil {
+			return nil, fmt.Errorf("read CA certificate: %w", err)
+		}
+		caPEM = b
+	} else {
+		caPEM = []byte(saved.CACert)
+	}
+	return client.New(server, token, caPEM)
+}
+
+// readFileLimited reads a file of at most limit bytes.
+func readFileLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+// addOutput adds --output to a listing or show command.
+func (e *env) addOutput(cmd *cobra.Command) *cobra.Command {
+	cmd.Flags().StringVarP(&e.output, "output", "o", "table", "output format: table or json")
+	cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// print writes v as JSON with --output json, else calls table with a tab writer.
+func (e *env) print(v any, table func(w io.Writer)) error {
+	switch e.output {
+	case "json":
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	case "table", "":
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		table(tw)
+		return tw.Flush()
+	}
+	return usagef("invalid --output %q: want table or json", e.output)
+}
+
+// infof writes information for people to stderr.
+func (e *env) infof(format string, args ...any) { fmt.Fprintf(e.stderr, format+"\n", args...) }

@@ -1,0 +1,200 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
+)
+
+// maxClaimFile bounds a --file of device IDs: 1,000 IDs with comments to spare.
+const maxClaimFile = 256 << 10
+
+func (e *env) deviceCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "device", Short: "Claim, list, move and revoke devices"}
+	var file string
+	claim := &cobra.Command{
+		Use:   "claim ID... | claim --file FILE",
+		Short: "Claim devices into your tenant (all or none; up to 1,000 at once)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ids := args
+			if file != "" {
+				if len(args) > 0 {
+					return usagef("give device IDs or --file, not both")
+				}
+				b, err := readFileLimited(file, maxClaimFile)
+				if err != nil {
+					return err
+				}
+				if ids, err = parseIDFile(b); err != nil {
+					return fmt.Errorf("%s: %w", file, err)
+				}
+			}
+			if len(ids) == 0 {
+				return usagef("no device IDs: give them as arguments or with --file")
+			}
+			if len(ids) > api.MaxClaimBatch {
+				return fmt.Errorf("%d device IDs: at most %d can be claimed at once; split the file", len(ids), api.MaxClaimBatch)
+			}
+			for _, id := range ids {
+				if _, err := ident.ParseDeviceID(id); err != nil {
+					return fmt.Errorf("%v; a device prints its ID with 'rampart-device id'", err)
+				}
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			r, err := c.ClaimDevices(cmd.Context(), ids)
+			if err != nil {
+				return err
+			}
+			return e.print(r, func(w io.Writer) { deviceRows(w, r.Devices) })
+		},
+	}
+	claim.Flags().StringVar(&file, "file", "", "file with one device ID a line (# starts a comment)")
+
+	var q struct{ product, group, pageToken string }
+	var limit int
+	list := &cobra.Command{
+		Use:   "list [--product P] [--device-group P/G]",
+		Short: "List devices, a page at a time",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			group := ""
+			if q.group != "" {
+				g, err := c.Group(cmd.Context(), q.group)
+				if err != nil {
+					return err
+				}
+				group = g.ID
+			}
+			l, err := c.Devices(cmd.Context(), deviceQuery(q.product, group, limit, q.pageToken))
+			if err != nil {
+				return err
+			}
+			err = e.print(l, func(w io.Writer) { deviceRows(w, l.Devices) })
+			if err == nil && l.NextPageToken != "" && e.output != "json" {
+				e.infof("More devices: add --page-token %s", l.NextPageToken)
+			}
+			return err
+		},
+	}
+	list.Flags().StringVar(&q.product, "product", "", "only this product's devices (name or ID)")
+	list.Flags().StringVar(&q.group, "device-group", "", "only this group's devices (Product/Group or ID)")
+	list.Flags().IntVar(&limit, "limit", api.DefaultPageSize, fmt.Sprintf("devices a page (1 to %d)", api.MaxPageSize))
+	list.Flags().StringVar(&q.pageToken, "page-token", "", "continue after this page token")
+
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a device",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.Device(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return e.print(d, func(w io.Writer) { deviceTable(w, d) })
+		},
+	}
+
+	var toGroup string
+	update := &cobra.Command{
+		Use:   "update ID --device-group PRODUCT/GROUP",
+		Short: "Move a device into a device group",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			g, err := c.Group(cmd.Context(), toGroup)
+			if err != nil {
+				return err
+			}
+			d, err := c.UpdateDevice(cmd.Context(), args[0], api.UpdateDeviceRequest{DeviceGroupID: &g.ID})
+			if err != nil {
+				return err
+			}
+			return e.print(d, func(w io.Writer) { deviceTable(w, d) })
+		},
+	}
+	update.Flags().StringVar(&toGroup, "device-group", "", "the device group, Product/Group or ID")
+	update.MarkFlagRequired("device-group")
+
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a device for good: no certificate and no update ever again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.RevokeDevice(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return e.print(d, func(w io.Writer) { deviceTable(w, d) })
+		},
+	}
+	cmd.AddCommand(e.addOutput(claim), e.addOutput(list), e.addOutput(show), e.addOutput(update), e.addOutput(revoke))
+	return cmd
+}
+
+// parseIDFile reads one device ID a line; blank lines and text after '#' are ignored.
+func parseIDFile(b []byte) ([]string, error) {
+	var ids []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if _, err := ident.ParseDeviceID(line); err != nil {
+			return nil, fmt.Errorf("line %d: %v", n, err)
+		}
+		ids = append(ids, line)
+	}
+	return ids, sc.Err()
+}
+
+func deviceRows(w io.Writer, ds []api.Device) {
+	fmt.Fprintln(w, "ID\tDEVICE GROUP\tSTATE\tCLAIMED")
+	for _, d := range ds {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", d.ID, groupName(d), d.State, d.ClaimedAt.Format(time.RFC3339))
+	}
+}
+
+func deviceTable(w io.Writer, d api.Device) {
+	fmt.Fprintf(w, "ID\t%s\nDevice group\t%s\nState\t%s\nClaimed\t%s\n", d.ID, groupName(d), d.State, d.ClaimedAt.Format(time.RFC3339))
+	if d.RevokedAt != nil {
+		fmt.Fprintf(w, "Revoked\t%s\n", d.RevokedAt.Format(time.RFC3339))
+	}
+	if d.LastSeenAt != nil {
+		fmt.Fprintf(w, "Last seen\t%s\n", d.LastSeenAt.Format(time.RFC3339))
+	}
+}
+
+func groupName(d api.Device) string {
+	if d.GroupName == "" {
+		return "-"
+	}
+	return d.ProductName + "/" + d.GroupName
+}

@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"log/slog"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-iot/rampart/server"
+)
+
+func (e *env) serverCmd() *cobra.Command {
+	var cfg server.Config
+	var logLevel, logFormat string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Rampart security service",
+		Long: "Run the Rampart security service over HTTPS. On first start it makes its TLS CA and\n" +
+			"certificate in the data folder and an operator token (operator.token there).\n" +
+			"With --dev it also makes a tenant 'dev' and an Administrator token, and prints\n" +
+			"the export lines for the CLI (also written to DIR/dev.env).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usagef("invalid --log-level %q: want debug, info, warn or error", logLevel)
+			}
+			opts := &slog.HandlerOptions{Level: level}
+			switch logFormat {
+			case "text":
+				cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, opts))
+			case "json":
+				cfg.Logger = slog.New(slog.NewJSONHandler(e.stderr, opts))
+			default:
+				return usagef("invalid --log-format %q: want text or json", logFormat)
+			}
+			if cfg.Listen == "" {
+				cfg.Listen = ":8443"
+				if cfg.Dev {
+					cfg.Listen = "localhost:8443"
+				}
+			}
+			cfg.Stdout = e.stdout
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			if err := server.Run(ctx, cfg); err != nil && ctx.Err() == nil {
+				return err
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data", "rampart-data", "folder for the database, keys and certificates")
+	f.StringVar(&cfg.Listen, "listen", "", "address to listen on (default :8443, or localhost:8443 with --dev)")
+	f.StringVar(&cfg.DB, "db", "", "PostgreSQL URL (postgres://…); default SQLite in the data folder")
+	f.BoolVar(&cfg.Dev, "dev", false, "development mode: make a dev tenant and Administrator token")
+	f.StringSliceVar(&cfg.Hosts, "host", nil, "extra DNS name or IP for the TLS certificate (repeatable)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	return cmd
+}

@@ -1,0 +1,301 @@
+// Package client is a Go client of Rampart's management API (`/api/v1`). The `rampart` command,
+// the fleet simulator and the tests use it; so may anyone who automates a Rampart service.
+//
+//	c, err := client.New("https://rampart.example:8443", token, caPEM)
+//	products, err := c.Products(ctx)
+//
+// Errors the service returns are [*Error] values carrying the HTTP status and the service's
+// message.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rampart-iot/rampart/api"
+)
+
+// Client talks to one Rampart service with one token. It is safe for concurrent use.
+type Client struct {
+	base  *url.URL
+	token string
+	hc    *http.Client
+}
+
+// New returns a client of the service at server (an https:// URL) that trusts caPEM (nil for the
+// system's roots) and sends token.
+func New(server, token string, caPEM []byte) (*Client, error) {
+	u, err := url.Parse(server)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("invalid server address %q: want https://HOST[:PORT]", server)
+	}
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if len(caPEM) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(caPEM) {
+			return nil, errors.New("the CA certificate file holds no PEM certificate")
+		}
+		tlsConf.RootCAs = pool
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsConf
+	return &Client{base: u, token: token, hc: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}, nil
+}
+
+// Error is an error answer of the service.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// IsNotFound reports whether err is a 404 from the service.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
+}
+
+// maxResponse bounds what the client reads of an answer.
+const maxResponse = 64 << 20
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	u := c.base.JoinPath(path)
+	u.RawQuery = query.Encode()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the Rampart service: %w", unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return fmt.Errorf("read answer: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		var e api.Error
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+		}
+		return &Error{Status: resp.StatusCode, Message: e.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func esc(s string) string { return url.PathEscape(s) }
+
+// Whoami describes the client's token.
+func (c *Client) Whoami(ctx context.Context) (w api.Whoami, err error) {
+	err = c.do(ctx, "GET", "/api/v1/whoami", nil, nil, &w)
+	return w, err
+}
+
+// CreateTenant makes a tenant and its first Administrator (operator only).
+func (c *Client) CreateTenant(ctx context.Context, req api.CreateTenantRequest) (r api.CreateTenantResponse, err error) {
+	err = c.do(ctx, "POST", "/api/v1/tenants", nil, req, &r)
+	return r, err
+}
+
+// Tenants lists the tenants the token may see: all for the operator, else its own.
+func (c *Client) Tenants(ctx context.Context) (ts []api.Tenant, err error) {
+	err = c.do(ctx, "GET", "/api/v1/tenants", nil, nil, &ts)
+	return ts, err
+}
+
+// Tenant returns a tenant by ID or name.
+func (c *Client) Tenant(ctx context.Context, ref string) (t api.Tenant, err error) {
+	err = c.do(ctx, "GET", "/api/v1/tenants/"+esc(ref), nil, nil, &t)
+	return t, err
+}
+
+// AddUser adds a user to the token's tenant and returns its token.
+func (c *Client) AddUser(ctx context.Context, req api.AddUserRequest) (r api.AddUserResponse, err error) {
+	err = c.do(ctx, "POST", "/api/v1/users", nil, req, &r)
+	return r, err
+}
+
+// Users lists the tenant's users.
+func (c *Client) Users(ctx context.Context) (us []api.User, err error) {
+	err = c.do(ctx, "GET", "/api/v1/users", nil, nil, &us)
+	return us, err
+}
+
+// RemoveUser removes a user (by ID or email) and revokes its tokens.
+func (c *Client) RemoveUser(ctx context.Context, ref string) (u api.User, err error) {
+	err = c.do(ctx, "DELETE", "/api/v1/users/"+esc(ref), nil, nil, &u)
+	return u, err
+}
+
+// CreateProduct makes a product with its five default device groups.
+func (c *Client) CreateProduct(ctx context.Context, req api.CreateProductRequest) (p api.Product, err error) {
+	err = c.do(ctx, "POST", "/api/v1/products", nil, req, &p)
+	return p, err
+}
+
+// Products lists the tenant's products.
+func (c *Client) Products(ctx context.Context) (ps []api.Product, err error) {
+	err = c.do(ctx, "GET", "/api/v1/products", nil, nil, &ps)
+	return ps, err
+}
+
+// Product returns a product by ID or name.
+func (c *Client) Product(ctx context.Context, ref string) (p api.Product, err error) {
+	err = c.do(ctx, "GET", "/api/v1/products/"+esc(ref), nil, nil, &p)
+	return p, err
+}
+
+// DeleteProduct deletes a product (by ID or name) and its device groups, which must be empty.
+func (c *Client) DeleteProduct(ctx context.Context, ref string) (p api.Product, err error) {
+	err = c.do(ctx, "DELETE", "/api/v1/products/"+esc(ref), nil, nil, &p)
+	return p, err
+}
+
+// Groups lists device groups, of one product (ID or name) if product is not empty, and with one
+// name if name is not empty.
+func (c *Client) Groups(ctx context.Context, product, name string) (gs []api.DeviceGroup, err error) {
+	q := url.Values{}
+	if product != "" {
+		q.Set("product", product)
+	}
+	if name != "" {
+		q.Set("name", name)
+	}
+	err = c.do(ctx, "GET", "/api/v1/device-groups", q, nil, &gs)
+	return gs, err
+}
+
+// Group returns a device group by ID, or by `Product/Group` name.
+func (c *Client) Group(ctx context.Context, ref string) (api.DeviceGroup, error) {
+	product, name, ok := strings.Cut(ref, "/")
+	if !ok {
+		var g api.DeviceGroup
+		err := c.do(ctx, "GET", "/api/v1/device-groups/"+esc(ref), nil, nil, &g)
+		return g, err
+	}
+	gs, err := c.Groups(ctx, product, name)
+	if err != nil {
+		return api.DeviceGroup{}, err
+	}
+	if len(gs) != 1 {
+		return api.DeviceGroup{}, &Error{Status: http.StatusNotFound, Message: fmt.Sprintf("device group %q not found", ref)}
+	}
+	return gs[0], nil
+}
+
+// CreateGroup makes a device group.
+func (c *Client) CreateGroup(ctx context.Context, req api.CreateDeviceGroupRequest) (g api.DeviceGroup, err error) {
+	err = c.do(ctx, "POST", "/api/v1/device-groups", nil, req, &g)
+	return g, err
+}
+
+// UpdateGroup changes a device group's name or settings.
+func (c *Client) UpdateGroup(ctx context.Context, id string, req api.UpdateDeviceGroupRequest) (g api.DeviceGroup, err error) {
+	err = c.do(ctx, "PATCH", "/api/v1/device-groups/"+esc(id), nil, req, &g)
+	return g, err
+}
+
+// DeleteGroup deletes an empty device group.
+func (c *Client) DeleteGroup(ctx context.Context, id string) (g api.DeviceGroup, err error) {
+	err = c.do(ctx, "DELETE", "/api/v1/device-groups/"+esc(id), nil, nil, &g)
+	return g, err
+}
+
+// ClaimDevices claims devices into the tenant, all or none.
+func (c *Client) ClaimDevices(ctx context.Context, ids []string) (r api.ClaimDevicesResponse, err error) {
+	err = c.do(ctx, "POST", "/api/v1/devices/claim", nil, api.ClaimDevicesRequest{DeviceIDs: ids}, &r)
+	return r, err
+}
+
+// DeviceQuery selects a page of devices. Product and Group are IDs (or a product name).
+type DeviceQuery struct {
+	Product   string
+	Group     string
+	Limit     int
+	PageToken string
+}
+
+// Devices returns one page of the tenant's devices.
+func (c *Client) Devices(ctx context.Context, q DeviceQuery) (l api.DeviceList, err error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"product": q.Product, "device_group": q.Group, "page_token": q.PageToken} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if q.Limit > 0 {
+		v.Set("limit", fmt.Sprint(q.Limit))
+	}
+	err = c.do(ctx, "GET", "/api/v1/devices", v, nil, &l)
+	return l, err
+}
+
+// Device returns a device.
+func (c *Client) Device(ctx context.Context, id string) (d api.Device, err error) {
+	err = c.do(ctx, "GET", "/api/v1/devices/"+esc(id), nil, nil, &d)
+	return d, err
+}
+
+// UpdateDevice changes a device's group.
+func (c *Client) UpdateDevice(ctx context.Context, id string, req api.UpdateDeviceRequest) (d api.Device, err error) {
+	err = c.do(ctx, "PATCH", "/api/v1/devices/"+esc(id), nil, req, &d)
+	return d, err
+}
+
+// RevokeDevice revokes a device for good.
+func (c *Client) RevokeDevice(ctx context.Context, id string) (d api.Device, err error) {
+	err = c.do(ctx, "POST", "/api/v1/devices/"+esc(id)+"/revoke", nil, nil, &d)
+	return d, err
+}
+
+// Audit returns one page of the tenant's audit log, oldest first, after pageToken ("" from the start).
+func (c *Client) Audit(ctx context.Context, pageToken string, limit int) (l api.AuditList, err error) {
+	v := url.Values{}
+	if pageToken != "" {
+		v.Set("page_token", pageToken)
+	}
+	if limit > 0 {
+		v.Set("limit", fmt.Sprint(limit))
+	}
+	err = c.do(ctx, "GET", "/api/v1/audit", v, nil, &l)
+	return l, err
+}

@@ -1,0 +1,364 @@
+// Package httpapi provides the management API of the security service (`/api/v1`): routing,
+// bearer-token authentication, the role each route requires, strict request decoding, and the
+// mapping of errors to statuses that are safe to show.
+//
+// # Requests
+//
+// Each route runs the same steps, in order: authenticate the token, check the route's access
+// level, decode the body (bounded, strict), validate, act inside one store transaction that also
+// appends the audit entry, and render JSON. An error at any step becomes a 4xx or 5xx with a body
+// `{"error": "…"}`; internal error text is logged, never sent.
+//
+// # Tenancy
+//
+// Every handler reads and writes through the caller's tenant ID, so an object of another tenant
+// is not found (404), never forbidden (403).
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/server/store"
+)
+
+// MaxBodySize bounds every request body unless a route says otherwise.
+const MaxBodySize = 1 << 20
+
+// access is what a route requires of the caller's token.
+type access int
+
+const (
+	accessNone          access = iota // invalid: every route must say
+	accessAnyToken                    // any valid token; the handler scopes what it shows
+	accessReader                      // a tenant user with at least the Reader role
+	accessContributor                 // … at least Contributor
+	accessAdministrator               // … Administrator
+	accessOperator                    // the operator
+)
+
+func (a access) role() api.Role {
+	switch a {
+	case accessReader:
+		return api.RoleReader
+	case accessContributor:
+		return api.RoleContributor
+	case accessAdministrator:
+		return api.RoleAdministrator
+	}
+	return ""
+}
+
+// Route is one endpoint of the API.
+type Route struct {
+	Method  string
+	Path    string // net/http pattern path, with {wildcards}
+	access  access
+	handler handlerFunc
+}
+
+// Access names the least a caller needs: "token", "Reader", "Contributor", "Administrator" or
+// "operator".
+func (r Route) Access() string {
+	switch r.access {
+	case accessAnyToken:
+		return "token"
+	case accessOperator:
+		return "operator"
+	}
+	return string(r.access.role())
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error
+
+// API serves the management API.
+type API struct {
+	store   *store.Store
+	log     *slog.Logger
+	now     func() time.Time
+	routes  []Route
+	metrics *metrics
+}
+
+// Config configures an [API].
+type Config struct {
+	Store    *store.Store
+	Logger   *slog.Logger
+	Registry prometheus.Registerer // may be nil
+	Now      func() time.Time      // may be nil: time.Now
+}
+
+// New returns the API over a store.
+func New(cfg Config) *API {
+	a := &API{store: cfg.Store, log: cfg.Logger, now: cfg.Now, metrics: newMetrics(cfg.Registry)}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	a.routes = a.table()
+	return a
+}
+
+// Routes lists every route the API serves.
+func (a *API) Routes() []Route { return a.routes }
+
+// Register adds every route to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	for _, rt := range a.routes {
+		if rt.access == accessNone || rt.handler == nil {
+			panic("httpapi: route " + rt.Method + " " + rt.Path + " declares no access level")
+		}
+		mux.Handle(rt.Method+" "+rt.Path, a.serve(rt))
+	}
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
+	})
+}
+
+// call is the state of one request after authentication.
+type call struct {
+	api    *API
+	user   api.User
+	source string
+	now    time.Time
+}
+
+// tenant returns the caller's tenant, or an error if the token belongs to an operator who has no
+// tenant.
+func (c *call) tenant() (string, error) {
+	if c.user.TenantID == "" {
+		return "", errorf(http.StatusForbidden, "this is an operator token without a tenant; use a tenant user's token")
+	}
+	return c.user.TenantID, nil
+}
+
+// audit appends an entry for the caller's tenant in tx.
+func (c *call) audit(tx *store.Tx, tenantID, action, target, detail string) error {
+	_, err := tx.AppendAudit(api.AuditEntry{
+		TenantID: tenantID, Time: c.now, Actor: c.user.Email, Action: action,
+		Target: target, Source: c.source, Detail: detail,
+	})
+	return err
+}
+
+func (a *API) serve(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		err := a.authorise(r, rt, func(c *call) error { return rt.handler(sw, r, c) })
+		if err != nil {
+			status, msg := a.errorStatus(r, err)
+			writeError(sw, status, msg)
+		}
+		a.metrics.observe(rt.Method+" "+rt.Path, sw.status, time.Since(start))
+	})
+}
+
+func (a *API) authorise(r *http.Request, rt Route, next func(*call) error) error {
+	user, err := a.authenticate(r)
+	if err != nil {
+		return err
+	}
+	switch rt.access {
+	case accessAnyToken:
+	case accessOperator:
+		if !user.Operator {
+			return errorf(http.StatusForbidden, "only the operator may do this")
+		}
+	default:
+		if user.TenantID == "" {
+			return errorf(http.StatusForbidden, "this is an operator token without a tenant; use a tenant user's token")
+		}
+		if user.Role.Rank() < rt.access.role().Rank() {
+			return errorf(http.StatusForbidden, "this needs the %s role; you are %s", rt.access.role(), user.Role)
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return next(&call{api: a, user: user, source: host, now: a.now().UTC().Truncate(time.Microsecond)})
+}
+
+// TokenHash is how tokens are stored: SHA-256 of the token text. Tokens carry 256 random bits,
+// so a fast hash is enough (no dictionary to guard against).
+func TokenHash(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+
+func (a *API) authenticate(r *http.Request) (api.User, error) {
+	const prefix = "Bearer "
+	h := r.Header.Get("Authorization")
+	if len(h) <= len(prefix) || h[:len(prefix)] != prefix || len(h) > 512 {
+		return api.User{}, errorf(http.StatusUnauthorized, "missing or malformed bearer token")
+	}
+	var user api.User
+	err := a.store.View(r.Context(), func(tx *store.Tx) error {
+		var err error
+		user, err = tx.TokenUser(TokenHash(h[len(prefix):]))
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return api.User{}, errorf(http.StatusUnauthorized, "invalid or revoked token")
+	}
+	return user, err
+}
+
+// httpError is an error with a status and a message fit to show the caller.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(status int, format string, args ...any) error {
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// errorStatus maps an error to a status and a message safe to show. Store errors carry only
+// what the caller sent (names, IDs), so their text is shown; anything else is logged.
+func (a *API) errorStatus(r *http.Request, err error) (int, string) {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he.status, he.msg
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrAlreadyClaimed), errors.Is(err, store.ErrInUse):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, context.Canceled):
+		return 499, "request canceled"
+	}
+	a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	return http.StatusInternalServerError, "internal error"
+}
+
+// decode reads a JSON body of at most MaxBodySize bytes into v, refusing duplicate keys, unknown
+// fields and trailing data.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	if err != nil {
+		return decodeError(err)
+	}
+	if err := checkDuplicateKeys(data); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errorf(http.StatusBadRequest, "invalid JSON body: trailing data after the value")
+	}
+	return nil
+}
+
+// checkDuplicateKeys refuses a JSON text in which an object names a key twice, which
+// encoding/json would otherwise resolve silently in favour of the last.
+func checkDuplicateKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	type frame struct {
+		keys   map[string]bool
+		object bool
+		key    bool // the next string token is a key
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return decodeError(err)
+		}
+		top := len(stack) - 1
+		if k, isKey := tok.(string); isKey && top >= 0 && stack[top].object && stack[top].key {
+			if stack[top].keys[k] {
+				return errorf(http.StatusBadRequest, "invalid JSON body: key %q appears twice", clip(k))
+			}
+			stack[top].keys[k] = true
+			stack[top].key = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{keys: map[string]bool{}, object: true, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:top]
+		}
+		if n := len(stack) - 1; n >= 0 && stack[n].object {
+			stack[n].key = true // a value ended: a key comes next
+		}
+	}
+}
+
+func decodeError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return errorf(http.StatusRequestEntityTooLarge, "request body too large: the limit is %d bytes", tooBig.Limit)
+	}
+	if errors.Is(err, io.EOF) {
+		return errorf(http.StatusBadRequest, "invalid JSON body: empty")
+	}
+	// encoding/json's messages name fields and types of our own structs, never data.
+	return errorf(http.StatusBadRequest, "invalid JSON body: %v", err)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, api.Error{Error: msg})
+}
+
+// pageLimit reads ?limit=, bounded by api.MaxPageSize.
+func pageLimit(r *http.Request) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return api.DefaultPageSize, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > api.MaxPageSize {
+		return 0, errorf(http.StatusBadRequest, "invalid limit %q: want 1 to %d", clip(s), api.MaxPageSize)
+	}
+	return n, nil
+}
+
+func clip(s string) string {
+	if len(s) > 70 {
+		return s[:70] + "…"
+	}
+	return s
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}

@@ -1,0 +1,162 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/rampart-iot/rampart/api"
+)
+
+// routeCase builds a request of one route against tenant A's objects.
+type routeCase struct {
+	path string
+	body any
+	// object: the route names one of A's objects (in its path or body), so tenant B's
+	// Administrator must get 404 for it.
+	object bool
+}
+
+func cases(w *world) map[string]routeCase {
+	a := w.a
+	dev := string(a.device)
+	return map[string]routeCase{
+		"GET /api/v1/whoami":                   {path: "/api/v1/whoami"},
+		"POST /api/v1/tenants":                 {path: "/api/v1/tenants", body: api.CreateTenantRequest{Name: "new", AdminEmail: "x@new"}},
+		"GET /api/v1/tenants":                  {path: "/api/v1/tenants"},
+		"GET /api/v1/tenants/{tenant}":         {path: "/api/v1/tenants/" + a.tenant.ID, object: true},
+		"GET /api/v1/users":                    {path: "/api/v1/users"},
+		"POST /api/v1/users":                   {path: "/api/v1/users", body: api.AddUserRequest{Email: "new@x", Role: api.RoleReader}},
+		"DELETE /api/v1/users/{user}":          {path: "/api/v1/users/" + a.user.ID, object: true},
+		"GET /api/v1/products":                 {path: "/api/v1/products"},
+		"POST /api/v1/products":                {path: "/api/v1/products", body: api.CreateProductRequest{Name: "Kettle"}},
+		"GET /api/v1/products/{product}":       {path: "/api/v1/products/" + a.product.ID, object: true},
+		"DELETE /api/v1/products/{product}":    {path: "/api/v1/products/" + a.spare.ID, object: true},
+		"GET /api/v1/device-groups":            {path: "/api/v1/device-groups"},
+		"POST /api/v1/device-groups":           {path: "/api/v1/device-groups", body: api.CreateDeviceGroupRequest{Product: a.product.ID, Name: "Beta"}, object: true},
+		"GET /api/v1/device-groups/{group}":    {path: "/api/v1/device-groups/" + a.group.ID, object: true},
+		"PATCH /api/v1/device-groups/{group}":  {path: "/api/v1/device-groups/" + a.group.ID, body: map[string]any{"allow_crash_dumps": true}, object: true},
+		"DELETE /api/v1/device-groups/{group}": {path: "/api/v1/device-groups/" + a.empty.ID, object: true},
+		"POST /api/v1/devices/claim":           {path: "/api/v1/devices/claim", body: api.ClaimDevicesRequest{DeviceIDs: []string{string(deviceID(99))}}},
+		"GET /api/v1/devices":                  {path: "/api/v1/devices"},
+		"GET /api/v1/devices/{device}":         {path: "/api/v1/devices/" + dev, object: true},
+		"PATCH /api/v1/devices/{device}":       {path: "/api/v1/devices/" + dev, body: map[string]any{"device_group_id": a.empty.ID}, object: true},
+		"POST /api/v1/devices/{device}/revoke": {path: "/api/v1/devices/" + dev + "/revoke", object: true},
+		"GET /api/v1/audit":                    {path: "/api/v1/audit"},
+	}
+}
+
+var principals = []string{operator, adminA, contribA, readerA, adminB, anonymous, forgedToken}
+
+var rank = map[string]int{readerA: 1, contribA: 2, adminA: 3, adminB: 3}
+
+// want is the status class principal must get on a route with the given access.
+func want(access, principal string, object bool) int {
+	switch {
+	case principal == anonymous || principal == forgedToken:
+		return http.StatusUnauthorized
+	case access == "operator":
+		if principal == operator {
+			return 200
+		}
+		return http.StatusForbidden
+	case access == "token":
+		if principal == adminB && object {
+			return http.StatusNotFound
+		}
+		return 200
+	case principal == operator:
+		return http.StatusForbidden // an operator token without a tenant
+	case rank[principal] < api.Role(access).Rank():
+		return http.StatusForbidden
+	case principal == adminB && object:
+		return http.StatusNotFound // another tenant's object: never 403
+	}
+	return 200
+}
+
+// TestRouteRoleMatrix sends every route as every principal against a fresh pair of tenants and
+// checks the answer's class. A route added without a case here, or without the right access
+// level, fails.
+func TestRouteRoleMatrix(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		probe := newWorld(t, backend)
+		all := cases(probe)
+		for _, rt := range probe.api.Routes() {
+			key := rt.Method + " " + rt.Path
+			if _, ok := all[key]; !ok {
+				t.Errorf("route %s has no case in TestRouteRoleMatrix: add one", key)
+			}
+		}
+		for _, rt := range probe.api.Routes() {
+			key := rt.Method + " " + rt.Path
+			for _, p := range principals {
+				t.Run(key+" as "+p, func(t *testing.T) {
+					w := newWorld(t, backend)
+					c := cases(w)[key]
+					status, body := w.do(p, rt.Method, c.path, c.body)
+					exp := want(rt.Access(), p, c.object)
+					got := status
+					if got >= 200 && got < 300 {
+						got = 200
+					}
+					if got != exp {
+						t.Errorf("access %s: status %d, want %d; body %s", rt.Access(), status, exp, body)
+					}
+					if p == adminB {
+						sent, _ := json.Marshal(c.body)
+						assertNoLeak(t, w, key, c.path+string(sent), body)
+					}
+				})
+			}
+		}
+	})
+}
+
+// assertNoLeak fails if an answer to tenant B names any of tenant A's objects that B did not
+// name itself in its request.
+func assertNoLeak(t *testing.T, w *world, route, request, body string) {
+	t.Helper()
+	for what, id := range map[string]string{"tenant": w.a.tenant.ID, "product": w.a.product.ID,
+		"spare product": w.a.spare.ID, "group": w.a.group.ID, "empty group": w.a.empty.ID,
+		"device": string(w.a.device), "user": w.a.user.ID, "tenant name": w.a.tenant.Name} {
+		if strings.Contains(body, id) && !strings.Contains(request, id) {
+			t.Errorf("%s as tenant B leaks tenant A's %s %s: %s", route, what, id, body)
+		}
+	}
+}
+
+// TestOpenAPIMatchesRoutes keeps api/openapi.json in step with the routes served and the access
+// each requires.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Access string `json:"x-rampart-access"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(api.OpenAPI, &doc); err != nil {
+		t.Fatalf("api/openapi.json: %v", err)
+	}
+	w := newWorld(t, "sqlite")
+	served := map[string]bool{}
+	for _, rt := range w.api.Routes() {
+		key := rt.Method + " " + rt.Path
+		served[key] = true
+		op, ok := doc.Paths[rt.Path][strings.ToLower(rt.Method)]
+		if !ok {
+			t.Errorf("%s is served but not described in api/openapi.json", key)
+			continue
+		}
+		if op.Access != rt.Access() {
+			t.Errorf("%s: openapi.json says access %q, the route requires %q", key, op.Access, rt.Access())
+		}
+	}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			if key := strings.ToUpper(method) + " " + path; !served[key] {
+				t.Errorf("api/openapi.json describes %s, which is not served", key)
+			}
+		}
+	}
+}

@@ -1,0 +1,36 @@
+package httpapi
+
+// table is every route of the management API with the access it requires. A route without an
+// access level makes Register panic, and TestRouteRoleMatrix walks this table with every role.
+func (a *API) table() []Route {
+	return []Route{
+		{"GET", "/api/v1/whoami", accessAnyToken, a.whoami},
+
+		{"POST", "/api/v1/tenants", accessOperator, a.createTenant},
+		{"GET", "/api/v1/tenants", accessAnyToken, a.listTenants},
+		{"GET", "/api/v1/tenants/{tenant}", accessAnyToken, a.showTenant},
+
+		{"GET", "/api/v1/users", accessReader, a.listUsers},
+		{"POST", "/api/v1/users", accessAdministrator, a.addUser},
+		{"DELETE", "/api/v1/users/{user}", accessAdministrator, a.removeUser},
+
+		{"GET", "/api/v1/products", accessReader, a.listProducts},
+		{"POST", "/api/v1/products", accessContributor, a.createProduct},
+		{"GET", "/api/v1/products/{product}", accessReader, a.showProduct},
+		{"DELETE", "/api/v1/products/{product}", accessContributor, a.deleteProduct},
+
+		{"GET", "/api/v1/device-groups", accessReader, a.listGroups},
+		{"POST", "/api/v1/device-groups", accessContributor, a.createGroup},
+		{"GET", "/api/v1/device-groups/{group}", accessReader, a.showGroup},
+		{"PATCH", "/api/v1/device-groups/{group}", accessContributor, a.updateGroup},
+		{"DELETE", "/api/v1/device-groups/{group}", accessContributor, a.deleteGroup},
+
+		{"POST", "/api/v1/devices/claim", accessContributor, a.claimDevices},
+		{"GET", "/api/v1/devices", accessReader, a.listDevices},
+		{"GET", "/api/v1/devices/{device}", accessReader, a.showDevice},
+		{"PATCH", "/api/v1/devices/{device}", accessContributor, a.updateDevice},
+		{"POST", "/api/v1/devices/{device}/revoke", accessAdministrator, a.revokeDevice},
+
+		{"GET", "/api/v1/audit", accessReader, a.listAudit},
+	}
+}

@@ -1,0 +1,193 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/server/store"
+)
+
+// NewToken returns a new API token: "rmp_" and 256 random bits in hex.
+func NewToken() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return "rmp_" + hex.EncodeToString(b[:])
+}
+
+// NewUser makes a user with a fresh token inside tx and returns both. The caller audits.
+func NewUser(tx *store.Tx, u api.User) (api.User, string, error) {
+	u.ID = ident.NewID()
+	if err := tx.CreateUser(u); err != nil {
+		return api.User{}, "", err
+	}
+	token := NewToken()
+	err := tx.AddToken(store.Token{Hash: TokenHash(token), UserID: u.ID, CreatedAt: u.CreatedAt})
+	return u, token, err
+}
+
+func (a *API) whoami(w http.ResponseWriter, r *http.Request, c *call) error {
+	who := api.Whoami{UserID: c.user.ID, Email: c.user.Email, TenantID: c.user.TenantID,
+		Role: c.user.Role, Operator: c.user.Operator}
+	if c.user.TenantID != "" {
+		err := a.store.View(r.Context(), func(tx *store.Tx) error {
+			t, err := tx.Tenant(c.user.TenantID)
+			who.TenantName = t.Name
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusOK, who)
+}
+
+func (a *API) createTenant(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req api.CreateTenantRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := ident.ValidateName(req.Name); err != nil {
+		return errorf(http.StatusBadRequest, "tenant name: %v", err)
+	}
+	if err := ident.ValidateEmail(req.AdminEmail); err != nil {
+		return errorf(http.StatusBadRequest, "admin email: %v", err)
+	}
+	var resp api.CreateTenantResponse
+	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
+		t := api.Tenant{ID: ident.NewID(), Name: req.Name, CreatedAt: c.now}
+		if err := tx.CreateTenant(t); err != nil {
+			return err
+		}
+		admin, token, err := NewUser(tx, api.User{TenantID: t.ID, Email: req.AdminEmail,
+			Role: api.RoleAdministrator, CreatedAt: c.now})
+		if err != nil {
+			return err
+		}
+		resp = api.CreateTenantResponse{Tenant: t, Admin: admin, Token: token}
+		if err := c.audit(tx, t.ID, "tenant.create", "tenant/"+t.ID, t.Name); err != nil {
+			return err
+		}
+		return c.audit(tx, t.ID, "user.add", "user/"+admin.ID, admin.Email+" as "+string(admin.Role))
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, resp)
+}
+
+func (a *API) listTenants(w http.ResponseWriter, r *http.Request, c *call) error {
+	tenants := []api.Tenant{}
+	err := a.store.View(r.Context(), func(tx *store.Tx) error {
+		if c.user.Operator {
+			var err error
+			tenants, err = tx.Tenants()
+			return err
+		}
+		t, err := tx.Tenant(c.user.TenantID)
+		tenants = append(tenants, t)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, tenants)
+}
+
+func (a *API) showTenant(w http.ResponseWriter, r *http.Request, c *call) error {
+	ref := r.PathValue("tenant")
+	var t api.Tenant
+	err := a.store.View(r.Context(), func(tx *store.Tx) error {
+		var err error
+		if ident.IsID(ref) {
+			t, err = tx.Tenant(ref)
+		} else {
+			t, err = tx.TenantByName(ref)
+		}
+		return err
+	})
+	if err == nil && !c.user.Operator && t.ID != c.user.TenantID {
+		err = store.ErrNotFound // another tenant's: not found, never forbidden
+	}
+	if err != nil {
+		return notFound(err, "tenant %q not found", ref)
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c *call) error {
+	var users []api.User
+	err := a.store.View(r.Context(), func(tx *store.Tx) error {
+		var err error
+		users, err = tx.Users(c.user.TenantID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, nonNil(users))
+}
+
+func (a *API) addUser(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req api.AddUserRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := ident.ValidateEmail(req.Email); err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	if !req.Role.Valid() {
+		return errorf(http.StatusBadRequest, "invalid role %q: want Administrator, Contributor or Reader", clip(string(req.Role)))
+	}
+	var resp api.AddUserResponse
+	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
+		u, token, err := NewUser(tx, api.User{TenantID: c.user.TenantID, Email: req.Email,
+			Role: req.Role, CreatedAt: c.now})
+		if err != nil {
+			return err
+		}
+		resp = api.AddUserResponse{User: u, Token: token}
+		return c.audit(tx, c.user.TenantID, "user.add", "user/"+u.ID, u.Email+" as "+string(u.Role))
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, resp)
+}
+
+func (a *API) removeUser(w http.ResponseWriter, r *http.Request, c *call) error {
+	ref := r.PathValue("user")
+	var removed api.User
+	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
+		u, err := tx.User(c.user.TenantID, ref)
+		if err != nil {
+			return err
+		}
+		if u.Role == api.RoleAdministrator {
+			users, err := tx.Users(c.user.TenantID)
+			if err != nil {
+				return err
+			}
+			admins := 0
+			for _, o := range users {
+				if o.Role == api.RoleAdministrator {
+					admins++
+				}
+			}
+			if admins == 1 {
+				return errorf(http.StatusConflict, "%s is the tenant's last Administrator; add another Administrator first", u.Email)
+			}
+		}
+		if err := tx.DeleteUser(c.user.TenantID, u.ID); err != nil {
+			return err
+		}
+		removed = u
+		return c.audit(tx, c.user.TenantID, "user.remove", "user/"+u.ID, u.Email)
+	})
+	if err != nil {
+		return notFound(err, "user %q not found", ref)
+	}
+	return writeJSON(w, http.StatusOK, removed)
+}

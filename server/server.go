@@ -1,0 +1,253 @@
+// Package server assembles the Rampart security service: it opens the store, makes or loads the
+// service's TLS identity, bootstraps the operator (and with --dev a ready-to-use tenant), and
+// serves the management API, /healthz and /metrics over HTTPS until its context ends.
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/server/httpapi"
+	"github.com/rampart-iot/rampart/server/pki"
+	"github.com/rampart-iot/rampart/server/store"
+)
+
+// Files the service keeps in its data folder besides the TLS identity (see [pki]).
+const (
+	DBFile            = "rampart.db"
+	DevEnvFile        = "dev.env"
+	OperatorTokenFile = "operator.token"
+)
+
+// DevTenant and DevAdmin are what --dev makes.
+const (
+	DevTenant = "dev"
+	DevAdmin  = "admin@dev.local"
+)
+
+// Config configures [Run].
+type Config struct {
+	DataDir string   // required
+	Listen  string   // host:port; port 0 picks a free one
+	DB      string   // "" for SQLite in DataDir, or a postgres:// URL
+	Dev     bool     // make a dev tenant and Administrator token, print their export lines
+	Hosts   []string // names the TLS certificate covers besides localhost and loopback
+	Logger  *slog.Logger
+	Stdout  io.Writer // where --dev prints its export lines
+}
+
+// Run serves until ctx ends, then shuts down gracefully.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DataDir == "" {
+		return errors.New("no data folder: give --data DIR")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("make data folder: %w", err)
+	}
+	dsn := cfg.DB
+	if dsn == "" {
+		dsn = filepath.Join(cfg.DataDir, DBFile)
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+
+	hosts := append([]string{"localhost", "127.0.0.1", "::1"}, cfg.Hosts...)
+	if h, err := os.Hostname(); err == nil && h != "" && !strings.ContainsAny(h, " /") {
+		hosts = append(hosts, h)
+	}
+	cert, err := pki.ServerTLS(cfg.DataDir, hosts, time.Now())
+	if err != nil {
+		return fmt.Errorf("TLS identity: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	url := serverURL(ln.Addr().(*net.TCPAddr), cfg.Listen)
+
+	if err := bootstrap(ctx, st, cfg, url, log); err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	httpapi.New(httpapi.Config{Store: st, Logger: log, Registry: reg}).Register(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := st.Ping(r.Context()); err != nil {
+			log.Error("health check", "err", err)
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		TLSConfig: &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{cert},
+		},
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeTLS(ln, "", "") }()
+	log.Info("serving", "url", url, "store", st.Backend(), "data", cfg.DataDir)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// serverURL is the address clients use: the listen host when one was named, else localhost.
+func serverURL(addr *net.TCPAddr, listen string) string {
+	host, _, _ := net.SplitHostPort(listen)
+	if host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+		host = "localhost"
+	}
+	return "https://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+}
+
+// bootstrap makes the operator on first start, and with --dev the dev tenant, its Administrator
+// (who is also the operator) and dev.env.
+func bootstrap(ctx context.Context, st *store.Store, cfg Config, url string, log *slog.Logger) error {
+	if cfg.Dev {
+		return bootstrapDev(ctx, st, cfg, url, log)
+	}
+	var token string
+	err := st.Update(ctx, func(tx *store.Tx) error {
+		if ok, err := tx.AnyOperator(); err != nil || ok {
+			return err
+		}
+		now := time.Now().UTC()
+		u, t, err := httpapi.NewUser(tx, api.User{Email: "operator", Operator: true, CreatedAt: now})
+		if err != nil {
+			return err
+		}
+		token = t
+		_, err = tx.AppendAudit(api.AuditEntry{Time: now, Actor: "rampart server", Action: "operator.create",
+			Target: "user/" + u.ID, Source: "local"})
+		return err
+	})
+	if err != nil || token == "" {
+		return err
+	}
+	path := filepath.Join(cfg.DataDir, OperatorTokenFile)
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write operator token: %w", err)
+	}
+	log.Info("made the operator; its token is in "+path, "file", path)
+	return nil
+}
+
+func bootstrapDev(ctx context.Context, st *store.Store, cfg Config, url string, log *slog.Logger) error {
+	envPath := filepath.Join(cfg.DataDir, DevEnvFile)
+	token := readEnvToken(envPath)
+	err := st.Update(ctx, func(tx *store.Tx) error {
+		if token != "" {
+			if _, err := tx.TokenUser(httpapi.TokenHash(token)); err == nil {
+				return nil // still valid: keep it
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		now := time.Now().UTC()
+		t, err := tx.TenantByName(DevTenant)
+		if errors.Is(err, store.ErrNotFound) {
+			t = api.Tenant{ID: ident.NewID(), Name: DevTenant, CreatedAt: now}
+			if err = tx.CreateTenant(t); err == nil {
+				_, err = tx.AppendAudit(api.AuditEntry{TenantID: t.ID, Time: now, Actor: "rampart server --dev",
+					Action: "tenant.create", Target: "tenant/" + t.ID, Detail: t.Name, Source: "local"})
+			}
+		}
+		if err != nil {
+			return err
+		}
+		u, err := tx.User(t.ID, DevAdmin)
+		if errors.Is(err, store.ErrNotFound) {
+			u, token, err = httpapi.NewUser(tx, api.User{TenantID: t.ID, Email: DevAdmin,
+				Role: api.RoleAdministrator, Operator: true, CreatedAt: now})
+		} else if err == nil {
+			token = httpapi.NewToken()
+			err = tx.AddToken(store.Token{Hash: httpapi.TokenHash(token), UserID: u.ID, CreatedAt: now})
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.AppendAudit(api.AuditEntry{TenantID: t.ID, Time: now, Actor: "rampart server --dev",
+			Action: "token.create", Target: "user/" + u.ID, Detail: u.Email, Source: "local"})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("dev tenant: %w", err)
+	}
+	caPath, err := filepath.Abs(filepath.Join(cfg.DataDir, pki.CAFile))
+	if err != nil {
+		return err
+	}
+	env := fmt.Sprintf("export RAMPART_SERVER=%s\nexport RAMPART_TOKEN=%s\nexport RAMPART_CACERT=%s\n", url, token, caPath)
+	if err := os.WriteFile(envPath, []byte(env), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", envPath, err)
+	}
+	if cfg.Stdout != nil {
+		io.WriteString(cfg.Stdout, env)
+	}
+	log.Info("dev tenant ready; the lines above are also in "+envPath, "tenant", DevTenant, "user", DevAdmin)
+	return nil
+}
+
+// readEnvToken returns the RAMPART_TOKEN of a dev.env, or "".
+func readEnvToken(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "export RAMPART_TOKEN="); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
