@@ -23,6 +23,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
@@ -45,30 +48,174 @@ type Store struct {
 // Open opens (creating if needed) and migrates the database named by dsn: a
 // `postgres://` or `postgresql://` URL for PostgreSQL, anything else is the path of a SQLite
 // file (":memory:" for a private in-memory database).
-func Open(ctx context.Context, dsn string) (*Store, error) { panic("unimplemented") }
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	d, source := sqliteDialect, sqliteSource(dsn)
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		d, source = postgresDialect, dsn
+	}
+	db, err := sql.Open(d.driver, source)
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", d.name, err)
+	}
+	if dsn == ":memory:" {
+		// Every connection to ":memory:" would get a database of its own.
+		db.SetMaxOpenConns(1)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", d.name, err)
+	}
+	s := &Store{db: db, dialect: d}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate %s database: %w", d.name, err)
+	}
+	return s, nil
+}
 
 // Close closes the database.
-func (s *Store) Close() error { panic("unimplemented") }
+func (s *Store) Close() error { return s.db.Close() }
 
 // Backend names the database: "sqlite" or "postgres".
-func (s *Store) Backend() string { panic("unimplemented") }
+func (s *Store) Backend() string { return s.dialect.name }
 
 // Ping checks the database answers (for /healthz).
-func (s *Store) Ping(ctx context.Context) error { panic("unimplemented") }
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // View runs fn in a read-only transaction.
-func (s *Store) View(ctx context.Context, fn func(*Tx) error) error { panic("unimplemented") }
+func (s *Store) View(ctx context.Context, fn func(*Tx) error) error {
+	return s.run(ctx, &sql.TxOptions{ReadOnly: true}, fn)
+}
 
 // Update runs fn in a read-write transaction, committed if fn returns nil and rolled back
 // otherwise. It may run fn again after a serialisation conflict, so fn must have no effects
 // outside the transaction.
-func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error { panic("unimplemented") }
+func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		err := s.run(ctx, nil, fn)
+		if err == nil || attempt == attempts || !s.dialect.retryable(err) {
+			return err
+		}
+		// Wait a little, a random while, so that the transactions that clashed do not meet again.
+		wait := time.Duration(attempt*(1+rand.IntN(10))) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// run runs fn in one transaction.
+func (s *Store) run(ctx context.Context, opts *sql.TxOptions, fn func(*Tx) error) error {
+	sqlTx, err := s.db.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer sqlTx.Rollback() // does nothing after Commit
+	if err := fn(&Tx{ctx: ctx, tx: sqlTx, dialect: s.dialect}); err != nil {
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	return nil
+}
 
 // Tx is an open transaction.
 type Tx struct {
 	ctx     context.Context
 	tx      *sql.Tx
 	dialect dialect
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// exec runs a statement and returns the number of rows it touched.
+func (tx *Tx) exec(query string, args ...any) (int64, error) {
+	res, err := tx.tx.ExecContext(tx.ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// exists reports whether query returns a row.
+func (tx *Tx) exists(query string, args ...any) (bool, error) {
+	var ok bool
+	err := tx.tx.QueryRowContext(tx.ctx, "SELECT EXISTS ("+query+")", args...).Scan(&ok)
+	return ok, err
+}
+
+// atomic runs fn inside a savepoint, so that if fn fails none of its changes remain, even if
+// the caller goes on to commit the transaction.
+func (tx *Tx) atomic(fn func() error) error {
+	if _, err := tx.exec("SAVEPOINT atomic"); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		if _, rerr := tx.exec("ROLLBACK TO SAVEPOINT atomic"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	_, err := tx.exec("RELEASE SAVEPOINT atomic")
+	return err
+}
+
+// queryOne returns the one row query selects, scanned by scan; ErrNotFound, naming what, if
+// there is none.
+func queryOne[T any](tx *Tx, scan func(scanner) (T, error), what, query string, args ...any) (T, error) {
+	v, err := scan(tx.tx.QueryRowContext(tx.ctx, query, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("read %s: %w", what, err)
+	}
+	return v, nil
+}
+
+// queryAll returns every row query selects, scanned by scan.
+func queryAll[T any](tx *Tx, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var all []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, v)
+	}
+	return all, rows.Err()
+}
+
+// Times are stored as microseconds since the Unix epoch: the precision both databases keep, and
+// one representation for both.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func fromNullMicros(us sql.NullInt64) *time.Time {
+	if !us.Valid {
+		return nil
+	}
+	t := fromMicros(us.Int64)
+	return &t
+}
+
+// pageSize applies the default and the cap to a requested page size.
+func pageSize(limit int) int {
+	if limit <= 0 {
+		return api.DefaultPageSize
+	}
+	return min(limit, api.MaxPageSize)
 }
 
 // DeviceFilter selects and pages devices. Empty fields do not filter; Limit 0 means
@@ -97,109 +244,3 @@ var _ = []any{
 	(*Tx).ClaimDevices, (*Tx).Devices, (*Tx).Device, (*Tx).SetDeviceGroup, (*Tx).RevokeDevice,
 	(*Tx).AppendAudit, (*Tx).Audit,
 }
-
-// CreateTenant inserts t. ErrExists if a tenant has the same name, case-insensitively.
-func (tx *Tx) CreateTenant(t api.Tenant) error { panic("unimplemented") }
-
-// Tenants lists every tenant, by name.
-func (tx *Tx) Tenants() ([]api.Tenant, error) { panic("unimplemented") }
-
-// Tenant returns the tenant with this ID.
-func (tx *Tx) Tenant(id string) (api.Tenant, error) { panic("unimplemented") }
-
-// TenantByName returns the tenant with this name, case-insensitively.
-func (tx *Tx) TenantByName(name string) (api.Tenant, error) { panic("unimplemented") }
-
-// CreateUser inserts u. u.TenantID is "" for an operator who belongs to no tenant. ErrExists if
-// the tenant has a user with the same email, case-insensitively.
-func (tx *Tx) CreateUser(u api.User) error { panic("unimplemented") }
-
-// Users lists a tenant's users, by email.
-func (tx *Tx) Users(tenantID string) ([]api.User, error) { panic("unimplemented") }
-
-// User returns a tenant's user by ID or email (case-insensitive).
-func (tx *Tx) User(tenantID, idOrEmail string) (api.User, error) { panic("unimplemented") }
-
-// DeleteUser removes a tenant's user and all its tokens.
-func (tx *Tx) DeleteUser(tenantID, id string) error { panic("unimplemented") }
-
-// AnyOperator reports whether any user is an operator.
-func (tx *Tx) AnyOperator() (bool, error) { panic("unimplemented") }
-
-// AddToken stores a token's hash for its user.
-func (tx *Tx) AddToken(t Token) error { panic("unimplemented") }
-
-// TokenUser returns the user that holds the token with this hash. ErrNotFound if none (also
-// after the user was removed).
-func (tx *Tx) TokenUser(hash [32]byte) (api.User, error) { panic("unimplemented") }
-
-// CreateProduct inserts p and its device groups (each with ID, TenantID and ProductID set by the
-// caller). ErrExists if the tenant has a product of the same name.
-func (tx *Tx) CreateProduct(p api.Product, groups []api.DeviceGroup) error { panic("unimplemented") }
-
-// Products lists a tenant's products, by name.
-func (tx *Tx) Products(tenantID string) ([]api.Product, error) { panic("unimplemented") }
-
-// Product returns a tenant's product by ID or name (case-insensitive).
-func (tx *Tx) Product(tenantID, idOrName string) (api.Product, error) { panic("unimplemented") }
-
-// DeleteProduct removes a product and its device groups. ErrInUse if any of its groups has devices.
-func (tx *Tx) DeleteProduct(tenantID, id string) error { panic("unimplemented") }
-
-// CreateGroup inserts g. ErrExists if its product has a group of the same name.
-func (tx *Tx) CreateGroup(g api.DeviceGroup) error { panic("unimplemented") }
-
-// Groups lists a tenant's device groups, of one product if productID is not "", by product
-// name then group name. ProductName is filled in.
-func (tx *Tx) Groups(tenantID, productID string) ([]api.DeviceGroup, error) { panic("unimplemented") }
-
-// Group returns a tenant's device group by ID, ProductName filled in.
-func (tx *Tx) Group(tenantID, id string) (api.DeviceGroup, error) { panic("unimplemented") }
-
-// GroupByName returns a product's device group by name (case-insensitive).
-func (tx *Tx) GroupByName(tenantID, productID, name string) (api.DeviceGroup, error) {
-	panic("unimplemented")
-}
-
-// UpdateGroup stores g's name, description and settings. ErrExists on a name clash.
-func (tx *Tx) UpdateGroup(g api.DeviceGroup) error { panic("unimplemented") }
-
-// DeleteGroup removes a device group. ErrInUse if it has devices.
-func (tx *Tx) DeleteGroup(tenantID, id string) error { panic("unimplemented") }
-
-// ClaimDevices claims every one of ids into the tenant, or none: if any is claimed already (by
-// this or another tenant) it returns an error wrapping ErrAlreadyClaimed that names the first
-// such device. Duplicate IDs in ids are claimed once.
-func (tx *Tx) ClaimDevices(tenantID string, ids []ident.DeviceID, at time.Time) ([]api.Device, error) {
-	panic("unimplemented")
-}
-
-// Devices lists a tenant's devices by f, in device-ID order.
-func (tx *Tx) Devices(tenantID string, f DeviceFilter) ([]api.Device, error) { panic("unimplemented") }
-
-// Device returns a tenant's device, with its product and group names.
-func (tx *Tx) Device(tenantID string, id ident.DeviceID) (api.Device, error) { panic("unimplemented") }
-
-// SetDeviceGroup moves a tenant's device into one of its device groups ("" for none).
-// ErrNotFound if the group is not the tenant's.
-func (tx *Tx) SetDeviceGroup(tenantID string, id ident.DeviceID, groupID string) error {
-	panic("unimplemented")
-}
-
-// RevokeDevice marks a tenant's device revoked at the given time; revoking twice keeps the
-// first time.
-func (tx *Tx) RevokeDevice(tenantID string, id ident.DeviceID, at time.Time) error {
-	panic("unimplemented")
-}
-
-// AppendAudit appends e to its tenant's audit chain (e.TenantID; "" is the operator's chain),
-// setting Seq, PrevHash and Hash, and returns the stored entry. Concurrent appends to one
-// chain are serialised.
-func (tx *Tx) AppendAudit(e api.AuditEntry) (api.AuditEntry, error) { panic("unimplemented") }
-
-// Audit returns up to limit entries of a tenant's chain with Seq > afterSeq, oldest first.
-func (tx *Tx) Audit(tenantID string, afterSeq int64, limit int) ([]api.AuditEntry, error) {
-	panic("unimplemented")
-}
-
-type dialect struct{}

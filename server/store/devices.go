@@ -1,0 +1,169 @@
+package store
+
+import (
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
+)
+
+// deviceSelect reads devices with their group's and product's IDs and names.
+const deviceSelect = `SELECT d.id, d.tenant_id, COALESCE(g.product_id, ''), COALESCE(p.name, ''),
+	COALESCE(d.group_id, ''), COALESCE(g.name, ''), d.state, d.claimed_at, d.revoked_at,
+	d.last_seen_at, d.development
+	FROM devices d
+	LEFT JOIN device_groups g ON g.id = d.group_id
+	LEFT JOIN products p ON p.id = g.product_id`
+
+func scanDevice(r scanner) (api.Device, error) {
+	var d api.Device
+	var claimed int64
+	var revoked, seen sql.NullInt64
+	err := r.Scan((*string)(&d.ID), &d.TenantID, &d.ProductID, &d.ProductName, &d.GroupID, &d.GroupName,
+		&d.State, &claimed, &revoked, &seen, &d.Development)
+	d.ClaimedAt = fromMicros(claimed)
+	d.RevokedAt = fromNullMicros(revoked)
+	d.LastSeenAt = fromNullMicros(seen)
+	return d, err
+}
+
+// claimBatch is how many devices one INSERT claims, well within both databases' limits on
+// parameters.
+const claimBatch = 500
+
+// ClaimDevices claims every one of ids into the tenant, or none: if any is claimed already (by
+// this or another tenant) it returns an error wrapping ErrAlreadyClaimed that names the first
+// such device. Duplicate IDs in ids are claimed once.
+func (tx *Tx) ClaimDevices(tenantID string, ids []ident.DeviceID, at time.Time) ([]api.Device, error) {
+	at = at.UTC().Truncate(time.Microsecond)
+	var unique []ident.DeviceID
+	seen := make(map[ident.DeviceID]bool)
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			unique = append(unique, id)
+		}
+	}
+	err := tx.atomic(func() error {
+		for batch := range slices.Chunk(unique, claimBatch) {
+			claimed, err := tx.insertDevices(tenantID, batch, at)
+			if err != nil {
+				return fmt.Errorf("claim devices: %w", err)
+			}
+			for _, id := range batch {
+				if !claimed[id] {
+					// Whoever holds it, this tenant or another, is not said.
+					return fmt.Errorf("device %s: %w", id, ErrAlreadyClaimed)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	devices := make([]api.Device, len(unique))
+	for i, id := range unique {
+		devices[i] = api.Device{ID: id, TenantID: tenantID, State: api.DeviceClaimed, ClaimedAt: at}
+	}
+	return devices, nil
+}
+
+// insertDevices inserts the devices that nobody has claimed yet and returns which those were.
+func (tx *Tx) insertDevices(tenantID string, ids []ident.DeviceID, at time.Time) (map[ident.DeviceID]bool, error) {
+	var q strings.Builder
+	q.WriteString("INSERT INTO devices (id, tenant_id, state, claimed_at) VALUES ")
+	args := []any{tenantID, api.DeviceClaimed, micros(at)}
+	for i, id := range ids {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		args = append(args, string(id))
+		fmt.Fprintf(&q, "($%d, $1, $2, $3)", len(args))
+	}
+	q.WriteString(" ON CONFLICT DO NOTHING RETURNING id")
+	inserted, err := queryAll(tx, func(r scanner) (id ident.DeviceID, err error) {
+		return id, r.Scan((*string)(&id))
+	}, q.String(), args...)
+	if err != nil {
+		return nil, err
+	}
+	claimed := make(map[ident.DeviceID]bool, len(inserted))
+	for _, id := range inserted {
+		claimed[id] = true
+	}
+	return claimed, nil
+}
+
+// Devices lists a tenant's devices by f, in device-ID order.
+func (tx *Tx) Devices(tenantID string, f DeviceFilter) ([]api.Device, error) {
+	q := deviceSelect + " WHERE d.tenant_id = $1"
+	args := []any{tenantID}
+	param := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.ProductID != "" {
+		q += " AND g.product_id = " + param(f.ProductID)
+	}
+	if f.GroupID != "" {
+		q += " AND d.group_id = " + param(f.GroupID)
+	}
+	if f.After != "" {
+		q += " AND d.id > " + param(string(f.After))
+	}
+	q += " ORDER BY d.id LIMIT " + param(pageSize(f.Limit))
+	ds, err := queryAll(tx, scanDevice, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return ds, nil
+}
+
+// Device returns a tenant's device, with its product and group names.
+func (tx *Tx) Device(tenantID string, id ident.DeviceID) (api.Device, error) {
+	return queryOne(tx, scanDevice, fmt.Sprintf("device %s", id),
+		deviceSelect+" WHERE d.tenant_id = $1 AND d.id = $2", tenantID, string(id))
+}
+
+// SetDeviceGroup moves a tenant's device into one of its device groups ("" for none).
+// ErrNotFound if the group is not the tenant's.
+func (tx *Tx) SetDeviceGroup(tenantID string, id ident.DeviceID, groupID string) error {
+	group := sql.NullString{String: groupID, Valid: groupID != ""}
+	if group.Valid {
+		ok, err := tx.exists("SELECT 1 FROM device_groups WHERE tenant_id = $1 AND id = $2", tenantID, groupID)
+		if err != nil {
+			return fmt.Errorf("move device %s: %w", id, err)
+		}
+		if !ok {
+			return fmt.Errorf("device group %q: %w", groupID, ErrNotFound)
+		}
+	}
+	n, err := tx.exec("UPDATE devices SET group_id = $3 WHERE tenant_id = $1 AND id = $2",
+		tenantID, string(id), group)
+	if err != nil {
+		return fmt.Errorf("move device %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("device %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// RevokeDevice marks a tenant's device revoked at the given time; revoking twice keeps the
+// first time.
+func (tx *Tx) RevokeDevice(tenantID string, id ident.DeviceID, at time.Time) error {
+	n, err := tx.exec(`UPDATE devices SET state = $3, revoked_at = COALESCE(revoked_at, $4)
+		WHERE tenant_id = $1 AND id = $2`, tenantID, string(id), api.DeviceRevoked, micros(at))
+	if err != nil {
+		return fmt.Errorf("revoke device %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("device %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
