@@ -1,0 +1,79 @@
+// Package evidence provides Rampart's attestation evidence: an Entity Attestation Token
+// (EAT, RFC 9711) that a device signs with its Alias key, which [Sign] makes and [Parse] and
+// [Evidence.Verify] check.
+//
+// The device makes a token when the service asks it to attest; the service parses and verifies
+// it, then appraises the claims (nonce, device, measurements, images). The format is exact: a
+// token has one encoding, and [Parse] refuses every other, so that what was signed, what was
+// checked and what is stored are the same bytes.
+//
+// # Token
+//
+// A token is a COSE_Sign1_Tagged item (RFC 9052: CBOR tag 18, in its one-byte form 0xd2; not
+// wrapped in the CWT tag 61) in CBOR core deterministic encoding (RFC 8949 section 4.2.1):
+//
+//	18([
+//	    protected:   bstr .cbor { 1: -7, 33: bstr },  ; alg ES256; x5chain: the Alias certificate
+//	    unprotected: {},                             ; always empty
+//	    payload:     bstr .cbor claims,
+//	    signature:   bstr .size 64                   ; ES256: r ‖ s, each 32 bytes
+//	])
+//
+// The x5chain header (RFC 9360) holds exactly one certificate, as a byte string: the DER X.509
+// Alias certificate, issued by the device's DeviceID key for the Alias key, with the layer's
+// measurements in a TCG DiceTcbInfo extension (see package
+// [github.com/rampart-iot/rampart/format/dice]). Its key is ECDSA P-256.
+//
+// # Claims
+//
+// The payload is a CBOR map with exactly these seven integer keys; an absent or additional key
+// makes the token malformed.
+//
+//	key     name          type                       value
+//	6       iat           uint                       seconds since 1970 (RFC 8392 NumericDate, integer only, up to 9999)
+//	10      eat_nonce     bstr .size (8..64)         the service's nonce; one, not an array
+//	256     ueid          bstr .size 33              0x01 (type RAND) ‖ SHA-256 of the DeviceID key's SPKI
+//	263     dbgstat       0 / 2                      0 (enabled) in ModeDebug, 2 (disabled-since-boot) in ModeNormal
+//	273     measurements  [[65000, bstr .cbor meas]] exactly one entry, in Rampart's content-format
+//	-65537  device-key    bstr                       the DeviceID public key, DER SubjectPublicKeyInfo, ECDSA P-256
+//	-65538  images        [* image] (at most 64)     installed images; may be empty, never absent
+//
+// The negative keys are private-use claim keys (below -65536, RFC 8392). The device key lets
+// the verifier check the Alias certificate and compute the device ID (lowercase hex SHA-256 of
+// the SPKI); it must be in the canonical DER form, so one key has one ID, and ueid must agree
+// with it. The DICE modes not-configured and recovery cannot be expressed: such a device does
+// not attest.
+//
+// # Measurements
+//
+// RFC 9711 measurements are an array of [content-type, content] pairs. Rampart uses one, with
+// content-type 65000 (from the CoAP Content-Formats range for experimental use) and content
+// a CBOR map of measurement name to digest, with exactly these entries:
+//
+//	"runtime"    bstr .size 64   SHA-512 of the running runtime (the DICE code input)
+//	"config"     bstr .size 64   the DICE configuration input
+//	"authority"  bstr .size 64   SHA-512 of the authority that vouched for the runtime
+//
+// With dbgstat they must equal the TcbInfo of the Alias certificate.
+//
+// # Images
+//
+// Each installed image is a map {1: tstr, 2: bstr .size 32}: its image ID, a canonical
+// lowercase UUID, and the SHA-256 of its image package. An image ID appears at most once.
+//
+// # Limits and strictness
+//
+// [Parse] refuses a token over [MaxSize] (64 KiB) with [ErrTooLarge], and with [ErrMalformed]:
+// duplicate map keys, indefinite lengths, tags (other than the outer 18), nesting deeper than 4
+// arrays and maps, arrays of more than 64 elements, maps of more than 16 pairs, lengths past the
+// end of the input, trailing bytes, unknown or missing claims, values of the wrong type or size,
+// and any encoding other than the core deterministic one.
+//
+// # Verification
+//
+// [Parse] checks the form only. [Evidence.Verify] checks that the DeviceID key in the claims
+// issued the Alias certificate ([ErrAliasNotCertified]), that the Alias key signed the token
+// ([ErrBadSignature]) and that the claimed measurements are the certified ones
+// ([ErrMeasurementMismatch]). Whether the nonce is fresh, the device is claimed and the
+// measurements are known-good is for the service to decide afterwards.
+package evidence
