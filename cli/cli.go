@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -79,10 +80,28 @@ func (e *env) root() *cobra.Command {
 	pf.StringVar(&e.token, "token", "", "API token (env RAMPART_TOKEN)")
 	pf.StringVar(&e.cacert, "cacert", "", "PEM file of the service's CA certificate (env RAMPART_CACERT)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	// Check --output before anything runs: a command that creates something and then could not
+	// print it would lose what it printed once (a new token).
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if f := cmd.Flags().Lookup("output"); f != nil && f.Value.Type() == "string" && cmd.Name() != "download" {
+			if v := f.Value.String(); v != "table" && v != "json" {
+				return usagef("invalid --output %q: want table or json", v)
+			}
+		}
+		return nil
+	}
 	root.AddCommand(
 		e.serverCmd(), e.loginCmd(), e.tenantCmd(), e.userCmd(), e.productCmd(), e.groupCmd(),
-		e.deviceCmd(), e.auditCmd(),
+		e.deviceCmd(), e.auditCmd(), e.caCmd(), e.osCmd(),
 	)
+	// A noun alone prints its help; a noun with an unknown verb is a usage error, not help and
+	// exit 0.
+	for _, noun := range root.Commands() {
+		if noun.HasSubCommands() {
+			noun.Args = cobra.NoArgs
+			noun.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		}
+	}
 	return root
 }
 
@@ -120,7 +139,10 @@ func explain(err error) string {
 
 // client returns a client built from flags, environment and the saved login, in that order.
 func (e *env) client() (*client.Client, error) {
-	saved, _ := loadLogin()
+	saved, err := loadLogin()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
 	pick := func(flag, envName, savedVal string) string {
 		if flag != "" {
 			return flag

@@ -68,6 +68,9 @@ func (e *env) deviceCmd() *cobra.Command {
 		Short: "List devices, a page at a time",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > api.MaxPageSize {
+				return usagef("invalid --limit %d: want 1 to %d", limit, api.MaxPageSize)
+			}
 			c, err := e.client()
 			if err != nil {
 				return err

@@ -74,6 +74,9 @@ func (e *env) loginCmd() *cobra.Command {
 			} else {
 				l.CACert = saved.CACert
 			}
+			if who.TenantName == "" && !who.Operator {
+				return errors.New("the token belongs to no tenant")
+			}
 			path, err := loginPath()
 			if err != nil {
 				return err
@@ -92,10 +95,8 @@ func (e *env) loginCmd() *cobra.Command {
 			switch {
 			case who.TenantName != "":
 				e.infof("Logged in to %s as %s, %s of tenant %s.", l.Server, who.Email, who.Role, who.TenantName)
-			case who.Operator:
-				e.infof("Logged in to %s as the operator.", l.Server)
 			default:
-				return errors.New("the token belongs to no tenant")
+				e.infof("Logged in to %s as the operator.", l.Server)
 			}
 			return nil
 		},

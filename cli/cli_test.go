@@ -1,0 +1,304 @@
+package cli_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/rampart-iot/rampart/cli"
+)
+
+// postgresEnv names a PostgreSQL server (postgres://…) to run the scripts against as well.
+const postgresEnv = "RAMPART_TEST_POSTGRES"
+
+// TestMain lets the test binary also act as the `rampart` command the scripts exec.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"rampart": func() { os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the end-to-end scripts of testdata/script: each starts a real `rampart
+// server --dev` in the background and drives it with the real command line. With
+// RAMPART_TEST_POSTGRES set, the scripts run a second time with the server on PostgreSQL, each in
+// a schema of its own.
+func TestScripts(t *testing.T) {
+	t.Parallel()
+	backends := []string{"sqlite"}
+	if os.Getenv(postgresEnv) != "" {
+		backends = append(backends, "postgres")
+	}
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			testscript.Run(t, testscript.Params{
+				Dir:                 "testdata/script",
+				RequireExplicitExec: true,
+				RequireUniqueNames:  true,
+				Setup:               func(env *testscript.Env) error { return setup(env, backend) },
+				Condition:           condition(backend),
+				Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+					"waitfile": cmdWaitfile,
+					"loadenv":  cmdLoadenv,
+					"jsonget":  cmdJSONGet,
+					"perm":     cmdPerm,
+					"dbexec":   cmdDBExec,
+				},
+			})
+		})
+	}
+}
+
+// setup gives each script a home of its own (so `rampart login` writes under $WORK) and the
+// database flag value $DB: empty for SQLite in the data folder, else a fresh PostgreSQL schema.
+func setup(env *testscript.Env, backend string) error {
+	home := filepath.Join(env.WorkDir, "home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return err
+	}
+	env.Setenv("HOME", home)
+	env.Setenv("XDG_CONFIG_HOME", "")
+	env.Setenv("DB", "")
+	if backend == "postgres" {
+		dsn, drop, err := newSchema(os.Getenv(postgresEnv))
+		if err != nil {
+			return err
+		}
+		env.Defer(drop)
+		env.Setenv("DB", dsn)
+	}
+	return nil
+}
+
+// newSchema makes an empty PostgreSQL schema and returns a URL that works in it, and a function
+// that drops it.
+func newSchema(server string) (dsn string, drop func(), err error) {
+	u, err := url.Parse(server)
+	if err != nil {
+		// Not err itself: it would show the URL, password included.
+		return "", nil, fmt.Errorf("%s is not a URL", postgresEnv)
+	}
+	db, err := sql.Open("pgx", server)
+	if err != nil {
+		return "", nil, err
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	schema := "rampart_clitest_" + hex.EncodeToString(b[:])
+	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
+		db.Close()
+		return "", nil, fmt.Errorf("PostgreSQL at %s cannot be used: %v", postgresEnv, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), func() {
+		db.Exec("DROP SCHEMA " + schema + " CASCADE")
+		db.Close()
+	}, nil
+}
+
+// condition adds [sqlite] and [postgres], true when the scripts run on that backend.
+func condition(backend string) func(string) (bool, error) {
+	return func(cond string) (bool, error) {
+		switch cond {
+		case "sqlite", "postgres":
+			return cond == backend, nil
+		}
+		return false, fmt.Errorf("unknown condition %q", cond)
+	}
+}
+
+// cmdWaitfile: waitfile FILE [REGEXP]
+//
+// Waits until FILE exists, is not empty, ends in a newline and, if given, matches REGEXP.
+func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: waitfile FILE [REGEXP]")
+	}
+	var re *regexp.Regexp
+	if len(args) == 2 {
+		re = regexp.MustCompile("(?m)" + args[1])
+	}
+	path := ts.MkAbs(args[0])
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil && len(b) > 0 && b[len(b)-1] == '\n' && (re == nil || re.Match(b)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfile %s: not ready after 20s (err %v, content %q)", args[0], err, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cmdLoadenv: loadenv FILE
+//
+// Sets the variables of FILE's `export NAME=VALUE` lines.
+func cmdLoadenv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: loadenv FILE")
+	}
+	sc := bufio.NewScanner(strings.NewReader(ts.ReadFile(args[0])))
+	n := 0
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		kv, ok := strings.CutPrefix(line, "export ")
+		k, v, ok2 := strings.Cut(kv, "=")
+		if !ok || !ok2 || k == "" {
+			ts.Fatalf("loadenv %s: not an export line: %q", args[0], line)
+		}
+		ts.Setenv(k, v)
+		n++
+	}
+	if n == 0 {
+		ts.Fatalf("loadenv %s: no export lines", args[0])
+	}
+}
+
+// cmdJSONGet: jsonget FILE PATH NAME
+//
+// Sets the variable NAME to the string or number at PATH in the JSON of FILE (which may be
+// stdout). PATH is dot-separated object keys and array indexes: token, tenant.id, devices.0.id.
+func cmdJSONGet(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: jsonget FILE PATH NAME")
+	}
+	var v any
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &v))
+	for _, key := range strings.Split(args[1], ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = x[key]; !ok {
+				ts.Fatalf("jsonget %s: no field %q in %s", args[0], key, args[1])
+			}
+		case []any:
+			i, err := strconv.Atoi(key)
+			if err != nil || i < 0 || i >= len(x) {
+				ts.Fatalf("jsonget %s: no element %q in %s", args[0], key, args[1])
+			}
+			v = x[i]
+		default:
+			ts.Fatalf("jsonget %s: %s does not lead to a value", args[0], args[1])
+		}
+	}
+	switch x := v.(type) {
+	case string:
+		ts.Setenv(args[2], x)
+	case float64:
+		ts.Setenv(args[2], strconv.FormatFloat(x, 'f', -1, 64))
+	default:
+		ts.Fatalf("jsonget %s: %s is not a string or number", args[0], args[1])
+	}
+}
+
+// cmdPerm: perm FILE MODE
+//
+// Checks that FILE's permission bits are MODE (octal, e.g. 0600).
+func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: perm FILE MODE")
+	}
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	ts.Check(err)
+	fi, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	got := fi.Mode().Perm()
+	if (got == os.FileMode(want)) == neg {
+		ts.Fatalf("%s has mode %#o; want %s%#o", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// cmdDBExec: dbexec DATADIR STATEMENT
+//
+// Runs one SQL statement on the service's database behind its back, as an attacker with access
+// to the database would: on $DB if set, else on DATADIR's SQLite file.
+func cmdDBExec(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: dbexec DATADIR STATEMENT")
+	}
+	driver, dsn := "pgx", ts.Getenv("DB")
+	if dsn == "" {
+		driver, dsn = "sqlite", ts.MkAbs(filepath.Join(args[0], "rampart.db"))+"?_busy_timeout=10000"
+	}
+	db, err := sql.Open(driver, dsn)
+	ts.Check(err)
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := db.ExecContext(ctx, args[1])
+	ts.Check(err)
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		ts.Fatalf("dbexec: no row changed")
+	}
+}
+
+// TestExitCodes checks what scripts cannot: the exit code, 2 for a usage error and 1 for any
+// other, with one line on stderr and nothing on stdout. No service is needed.
+func TestExitCodes(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", "")
+	for _, name := range []string{"RAMPART_SERVER", "RAMPART_TOKEN", "RAMPART_CACERT"} {
+		t.Setenv(name, "")
+	}
+	nowhere := []string{"--server", "https://127.0.0.1:1", "--token", "rmp_x"}
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"help", nil, 0},
+		{"completion script", []string{"completion", "bash"}, 0},
+		{"unknown command", []string{"frobnicate"}, 2},
+		{"unknown verb", []string{"device", "frobnicate"}, 2},
+		{"unknown flag", []string{"product", "list", "--bogus"}, 2},
+		{"missing argument", []string{"product", "show"}, 2},
+		{"missing required flag", []string{"tenant", "create", "acme"}, 2},
+		{"bad flag value", []string{"device", "list", "--limit", "many"}, 2},
+		{"bad log level", []string{"server", "--log-level", "loud"}, 2},
+		{"bad page size", append([]string{"device", "list", "--limit", "0"}, nowhere...), 2},
+		{"bad output format", append([]string{"product", "list", "--output", "yaml"}, nowhere...), 2},
+		{"no service address", []string{"product", "list"}, 1},
+		{"service unreachable", append([]string{"product", "list"}, nowhere...), 1},
+		{"bad device ID", []string{"device", "claim", "xyz"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			got := cli.Run(tt.args, strings.NewReader(""), &stdout, &stderr)
+			if got != tt.want {
+				t.Errorf("rampart %s: exit code %d, want %d (stderr %q)", strings.Join(tt.args, " "), got, tt.want, stderr.String())
+			}
+			if tt.want == 0 {
+				return
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("rampart %s: stdout %q, want nothing", strings.Join(tt.args, " "), stdout.String())
+			}
+			msg := stderr.String()
+			if !strings.HasPrefix(msg, "rampart: ") || strings.Count(msg, "\n") != 1 || !strings.HasSuffix(msg, "\n") {
+				t.Errorf("rampart %s: stderr %q, want one line starting \"rampart: \"", strings.Join(tt.args, " "), msg)
+			}
+		})
+	}
+}
