@@ -202,6 +202,14 @@ type Device struct {
 	RevokedAt   *time.Time     `json:"revoked_at,omitempty"`
 	LastSeenAt  *time.Time     `json:"last_seen_at,omitempty"`
 	Development bool           `json:"development"`
+
+	// The last attestation: when, its result and reason, the runtime it measured, and the expiry
+	// of the certificate it earned.
+	LastAttestedAt    *time.Time `json:"last_attested_at,omitempty"`
+	LastAttestResult  string     `json:"last_attest_result,omitempty"`
+	LastAttestReason  string     `json:"last_attest_reason,omitempty"`
+	RuntimeSHA512     string     `json:"runtime_sha512,omitempty"`
+	CertificateExpiry *time.Time `json:"certificate_expires_at,omitempty"`
 }
 
 // MaxClaimBatch is the most device IDs one claim request may carry.

@@ -16,7 +16,8 @@ func (e *env) serverCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the Rampart security service",
-		Long: "Run the Rampart security service over HTTPS. On first start it makes its TLS CA and\n" +
+		Long: "Run the Rampart security service over HTTPS. Private keys are kept sealed with a\n" +
+			"key-encryption key (--kek-file or RAMPART_KEK). On first start it makes its TLS CA and\n" +
 			"certificate in the data folder and an operator token (operator.token there).\n" +
 			"With --dev it also makes a tenant 'dev' and an Administrator token, and prints\n" +
 			"the export lines for the CLI (also written to DIR/dev.env).",
@@ -42,6 +43,9 @@ func (e *env) serverCmd() *cobra.Command {
 				}
 			}
 			cfg.Stdout = e.stdout
+			if cfg.KEKFile == "" {
+				cfg.KEK = e.getenv("RAMPART_KEK")
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if err := server.Run(ctx, cfg); err != nil && ctx.Err() == nil {
@@ -55,6 +59,7 @@ func (e *env) serverCmd() *cobra.Command {
 	f.StringVar(&cfg.Listen, "listen", "", "address to listen on (default :8443, or localhost:8443 with --dev)")
 	f.StringVar(&cfg.DB, "db", "", "PostgreSQL URL (postgres://…); default SQLite in the data folder")
 	f.BoolVar(&cfg.Dev, "dev", false, "development mode: make a dev tenant and Administrator token")
+	f.StringVar(&cfg.KEKFile, "kek-file", "", "file holding the key-encryption key (64 hex; env RAMPART_KEK); --dev makes one")
 	f.StringSliceVar(&cfg.Hosts, "host", nil, "extra DNS name or IP for the TLS certificate (repeatable)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")

@@ -73,7 +73,12 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	u := c.base.JoinPath(path)
 	u.RawQuery = query.Encode()
 	var body io.Reader
-	if in != nil {
+	contentType := "application/json"
+	switch in := in.(type) {
+	case nil:
+	case upload:
+		body, contentType = in.r, "application/octet-stream"
+	default:
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
@@ -84,10 +89,13 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if err != nil {
 		return err
 	}
+	if up, ok := in.(upload); ok {
+		req.ContentLength = up.size
+	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -106,6 +114,10 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return &Error{Status: resp.StatusCode, Message: e.Error}
 	}
 	if out == nil {
+		return nil
+	}
+	if raw, ok := out.(*rawBody); ok {
+		*raw = data
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
@@ -298,4 +310,49 @@ func (c *Client) Audit(ctx context.Context, pageToken string, limit int) (l api.
 	}
 	err = c.do(ctx, "GET", "/api/v1/audit", v, nil, &l)
 	return l, err
+}
+
+// CAs lists the tenant's device CAs, newest first.
+func (c *Client) CAs(ctx context.Context) (cas []api.CA, err error) {
+	err = c.do(ctx, "GET", "/api/v1/ca", nil, nil, &cas)
+	return cas, err
+}
+
+// CABundle returns the PEM of every device CA of the tenant still trusted.
+func (c *Client) CABundle(ctx context.Context) ([]byte, error) {
+	var b rawBody
+	err := c.do(ctx, "GET", "/api/v1/ca/bundle", nil, nil, &b)
+	return b, err
+}
+
+// RotateCA makes a new active device CA.
+func (c *Client) RotateCA(ctx context.Context) (ca api.CA, err error) {
+	err = c.do(ctx, "POST", "/api/v1/ca/rotate", nil, nil, &ca)
+	return ca, err
+}
+
+// PublishRelease publishes a runtime release of size bytes read from r (operator only).
+func (c *Client) PublishRelease(ctx context.Context, feed, version string, r io.Reader, size int64) (rel api.RuntimeRelease, err error) {
+	q := url.Values{"feed": {feed}, "version": {version}}
+	err = c.do(ctx, "POST", "/api/v1/os/releases", q, upload{r, size}, &rel)
+	return rel, err
+}
+
+// Releases lists runtime releases of a feed ("" for all), newest first.
+func (c *Client) Releases(ctx context.Context, feed string) (rels []api.RuntimeRelease, err error) {
+	q := url.Values{}
+	if feed != "" {
+		q.Set("feed", feed)
+	}
+	err = c.do(ctx, "GET", "/api/v1/os/releases", q, nil, &rels)
+	return rels, err
+}
+
+// rawBody receives an answer's bytes as they are.
+type rawBody []byte
+
+// upload sends a stream as the request body instead of JSON.
+type upload struct {
+	r    io.Reader
+	size int64
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/server/blob"
 	"github.com/rampart-iot/rampart/server/httpapi"
 	"github.com/rampart-iot/rampart/server/pki"
 	"github.com/rampart-iot/rampart/server/store"
@@ -32,6 +33,8 @@ import (
 // Files the service keeps in its data folder besides the TLS identity (see [pki]).
 const (
 	DBFile            = "rampart.db"
+	KEKFile           = "kek"
+	BlobDir           = "blobs"
 	DevEnvFile        = "dev.env"
 	OperatorTokenFile = "operator.token"
 )
@@ -49,6 +52,8 @@ type Config struct {
 	DB      string   // "" for SQLite in DataDir, or a postgres:// URL
 	Dev     bool     // make a dev tenant and Administrator token, print their export lines
 	Hosts   []string // names the TLS certificate covers besides localhost and loopback
+	KEKFile string   // the key-encryption key's file; with Dev, made in DataDir if not given
+	KEK     string   // the key-encryption key itself (64 hex), instead of KEKFile
 	Logger  *slog.Logger
 	Stdout  io.Writer // where --dev prints its export lines
 }
@@ -68,6 +73,14 @@ func Run(ctx context.Context, cfg Config) error {
 	dsn := cfg.DB
 	if dsn == "" {
 		dsn = filepath.Join(cfg.DataDir, DBFile)
+	}
+	kek, err := loadKEK(cfg)
+	if err != nil {
+		return err
+	}
+	blobs, err := blob.Open(filepath.Join(cfg.DataDir, BlobDir))
+	if err != nil {
+		return err
 	}
 	st, err := store.Open(ctx, dsn)
 	if err != nil {
@@ -98,7 +111,8 @@ func Run(ctx context.Context, cfg Config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	httpapi.New(httpapi.Config{Store: st, Logger: log, Registry: reg}).Register(mux)
+	authority := pki.NewAuthority(st, kek, nil)
+	httpapi.New(httpapi.Config{Store: st, CA: authority, Blobs: blobs, Logger: log, Registry: reg}).Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := st.Ping(r.Context()); err != nil {
@@ -119,8 +133,12 @@ func Run(ctx context.Context, cfg Config) error {
 		TLSConfig: &tls.Config{
 			MinVersion:   tls.VersionTLS12,
 			Certificates: []tls.Certificate{cert},
+			// Devices present their certificate; the device API verifies it against the tenant
+			// it names (httpapi), so people's clients without one are still served.
+			ClientAuth: tls.RequestClientCert,
 		},
 	}
+	go purgeNonces(ctx, st, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.ServeTLS(ln, "", "") }()
 	log.Info("serving", "url", url, "store", st.Backend(), "data", cfg.DataDir)
@@ -137,6 +155,41 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// loadKEK finds the key-encryption key: given as text, as a file, or with --dev made in the data
+// folder.
+func loadKEK(cfg Config) (*pki.KEK, error) {
+	switch {
+	case cfg.KEK != "":
+		return pki.ParseKEK(cfg.KEK)
+	case cfg.KEKFile != "":
+		return pki.LoadKEK(cfg.KEKFile)
+	case cfg.Dev:
+		return pki.MakeKEKFile(filepath.Join(cfg.DataDir, KEKFile))
+	}
+	return nil, errors.New("no key-encryption key: give --kek-file FILE or set RAMPART_KEK " +
+		"(make one with: openssl rand -hex 32 > FILE && chmod 600 FILE)")
+}
+
+// purgeNonces removes expired attestation nonces every minute.
+func purgeNonces(ctx context.Context, st *store.Store, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			err := st.Update(ctx, func(tx *store.Tx) error {
+				_, err := tx.PurgeNonces(now)
+				return err
+			})
+			if err != nil && ctx.Err() == nil {
+				log.Warn("purge nonces", "err", err)
+			}
+		}
+	}
 }
 
 // serverURL is the address clients use: the listen host when one was named, else localhost.

@@ -156,7 +156,7 @@ func TestDevServerReusesTokenFromDevEnv(t *testing.T) {
 
 func TestOperatorTokenOnFirstStart(t *testing.T) {
 	dir := t.TempDir()
-	start(t, server.Config{DataDir: dir})
+	start(t, server.Config{DataDir: dir, KEK: strings.Repeat("ab", 32)})
 	path := filepath.Join(dir, server.OperatorTokenFile)
 	token := strings.TrimSpace(string(waitFile(t, path)))
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {

@@ -32,6 +32,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/server/attest"
+	"github.com/rampart-iot/rampart/server/blob"
+	"github.com/rampart-iot/rampart/server/pki"
 	"github.com/rampart-iot/rampart/server/store"
 )
 
@@ -87,6 +90,9 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error
 // API serves the management API.
 type API struct {
 	store   *store.Store
+	ca      *pki.Authority
+	attest  *attest.Service
+	blobs   *blob.Store
 	log     *slog.Logger
 	now     func() time.Time
 	routes  []Route
@@ -96,6 +102,8 @@ type API struct {
 // Config configures an [API].
 type Config struct {
 	Store    *store.Store
+	CA       *pki.Authority // tenant CAs: device certificates
+	Blobs    *blob.Store    // runtime releases
 	Logger   *slog.Logger
 	Registry prometheus.Registerer // may be nil
 	Now      func() time.Time      // may be nil: time.Now
@@ -103,13 +111,14 @@ type Config struct {
 
 // New returns the API over a store.
 func New(cfg Config) *API {
-	a := &API{store: cfg.Store, log: cfg.Logger, now: cfg.Now, metrics: newMetrics(cfg.Registry)}
+	a := &API{store: cfg.Store, ca: cfg.CA, blobs: cfg.Blobs, log: cfg.Logger, now: cfg.Now, metrics: newMetrics(cfg.Registry)}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	if a.now == nil {
 		a.now = time.Now
 	}
+	a.attest = attest.New(a.store, a.ca, a.log, a.now)
 	a.routes = a.table()
 	return a
 }
@@ -117,8 +126,9 @@ func New(cfg Config) *API {
 // Routes lists every route the API serves.
 func (a *API) Routes() []Route { return a.routes }
 
-// Register adds every route to mux.
+// Register adds every route of the management API and the device API to mux.
 func (a *API) Register(mux *http.ServeMux) {
+	a.registerDevice(mux)
 	for _, rt := range a.routes {
 		if rt.access == accessNone || rt.handler == nil {
 			panic("httpapi: route " + rt.Method + " " + rt.Path + " declares no access level")
@@ -188,11 +198,16 @@ func (a *API) authorise(r *http.Request, rt Route, next func(*call) error) error
 			return errorf(http.StatusForbidden, "this needs the %s role; you are %s", rt.access.role(), user.Role)
 		}
 	}
+	return next(&call{api: a, user: user, source: sourceAddr(r), now: a.now().UTC().Truncate(time.Microsecond)})
+}
+
+// sourceAddr is the caller's network address, for the audit log.
+func sourceAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		host = r.RemoteAddr
+		return r.RemoteAddr
 	}
-	return next(&call{api: a, user: user, source: host, now: a.now().UTC().Truncate(time.Microsecond)})
+	return host
 }
 
 // TokenHash is how tokens are stored: SHA-256 of the token text. Tokens carry 256 random bits,

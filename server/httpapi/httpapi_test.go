@@ -14,7 +14,9 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/server/blob"
 	"github.com/rampart-iot/rampart/server/httpapi"
+	"github.com/rampart-iot/rampart/server/pki"
 	"github.com/rampart-iot/rampart/server/store"
 	"github.com/rampart-iot/rampart/server/store/storetest"
 )
@@ -58,12 +60,20 @@ func deviceID(n int) ident.DeviceID {
 func newWorld(t testing.TB, backend string) *world {
 	t.Helper()
 	st := storetest.Open(t, backend)
-	a := httpapi.New(httpapi.Config{Store: st})
+	kek, err := pki.ParseKEK(strings.Repeat("42", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := blob.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := httpapi.New(httpapi.Config{Store: st, CA: pki.NewAuthority(st, kek, nil), Blobs: blobs})
 	mux := http.NewServeMux()
 	a.Register(mux)
 	w := &world{t: t, st: st, api: a, h: mux, tokens: map[string]string{}}
 	now := time.Now().UTC()
-	err := st.Update(context.Background(), func(tx *store.Tx) error {
+	err = st.Update(context.Background(), func(tx *store.Tx) error {
 		_, tok, err := httpapi.NewUser(tx, api.User{Email: "operator", Operator: true, CreatedAt: now})
 		w.tokens[operator] = tok
 		if err != nil {

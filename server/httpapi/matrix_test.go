@@ -44,6 +44,11 @@ func cases(w *world) map[string]routeCase {
 		"PATCH /api/v1/devices/{device}":       {path: "/api/v1/devices/" + dev, body: map[string]any{"device_group_id": a.empty.ID}, object: true},
 		"POST /api/v1/devices/{device}/revoke": {path: "/api/v1/devices/" + dev + "/revoke", object: true},
 		"GET /api/v1/audit":                    {path: "/api/v1/audit"},
+		"GET /api/v1/ca":                       {path: "/api/v1/ca"},
+		"GET /api/v1/ca/bundle":                {path: "/api/v1/ca/bundle"},
+		"POST /api/v1/ca/rotate":               {path: "/api/v1/ca/rotate"},
+		"POST /api/v1/os/releases":             {path: "/api/v1/os/releases?feed=Retail&version=1.0.0", body: "runtime bytes"},
+		"GET /api/v1/os/releases":              {path: "/api/v1/os/releases"},
 	}
 }
 

@@ -32,5 +32,12 @@ func (a *API) table() []Route {
 		{"POST", "/api/v1/devices/{device}/revoke", accessAdministrator, a.revokeDevice},
 
 		{"GET", "/api/v1/audit", accessReader, a.listAudit},
+
+		{"GET", "/api/v1/ca", accessReader, a.listCAs},
+		{"GET", "/api/v1/ca/bundle", accessReader, a.caBundle},
+		{"POST", "/api/v1/ca/rotate", accessAdministrator, a.rotateCA},
+
+		{"POST", "/api/v1/os/releases", accessOperator, a.publishRelease},
+		{"GET", "/api/v1/os/releases", accessAnyToken, a.listReleases},
 	}
 }

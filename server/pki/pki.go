@@ -168,3 +168,6 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	return os.Rename(f.Name(), path)
 }
+
+// PEMCertificate encodes a DER certificate as PEM.
+func PEMCertificate(der []byte) []byte { return pemBlock("CERTIFICATE", der) }

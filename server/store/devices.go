@@ -14,7 +14,8 @@ import (
 // deviceSelect reads devices with their group's and product's IDs and names.
 const deviceSelect = `SELECT d.id, d.tenant_id, COALESCE(g.product_id, ''), COALESCE(p.name, ''),
 	COALESCE(d.group_id, ''), COALESCE(g.name, ''), d.state, d.claimed_at, d.revoked_at,
-	d.last_seen_at, d.development
+	d.last_seen_at, d.development, d.last_attested_at, d.last_attest_result, d.last_attest_reason,
+	d.runtime_sha512, d.cert_expires_at
 	FROM devices d
 	LEFT JOIN device_groups g ON g.id = d.group_id
 	LEFT JOIN products p ON p.id = g.product_id`
@@ -22,12 +23,15 @@ const deviceSelect = `SELECT d.id, d.tenant_id, COALESCE(g.product_id, ''), COAL
 func scanDevice(r scanner) (api.Device, error) {
 	var d api.Device
 	var claimed int64
-	var revoked, seen sql.NullInt64
+	var revoked, seen, attested, certExpiry sql.NullInt64
 	err := r.Scan((*string)(&d.ID), &d.TenantID, &d.ProductID, &d.ProductName, &d.GroupID, &d.GroupName,
-		&d.State, &claimed, &revoked, &seen, &d.Development)
+		&d.State, &claimed, &revoked, &seen, &d.Development, &attested, &d.LastAttestResult,
+		&d.LastAttestReason, &d.RuntimeSHA512, &certExpiry)
 	d.ClaimedAt = fromMicros(claimed)
 	d.RevokedAt = fromNullMicros(revoked)
 	d.LastSeenAt = fromNullMicros(seen)
+	d.LastAttestedAt = fromNullMicros(attested)
+	d.CertificateExpiry = fromNullMicros(certExpiry)
 	return d, err
 }
 
@@ -128,6 +132,12 @@ func (tx *Tx) Devices(tenantID string, f DeviceFilter) ([]api.Device, error) {
 func (tx *Tx) Device(tenantID string, id ident.DeviceID) (api.Device, error) {
 	return queryOne(tx, scanDevice, fmt.Sprintf("device %s", id),
 		deviceSelect+" WHERE d.tenant_id = $1 AND d.id = $2", tenantID, string(id))
+}
+
+// DeviceAnyTenant returns a device by ID whatever its tenant (the device API knows only the
+// device's ID). ErrNotFound if no tenant has claimed it.
+func (tx *Tx) DeviceAnyTenant(id ident.DeviceID) (api.Device, error) {
+	return queryOne(tx, scanDevice, fmt.Sprintf("device %s", id), deviceSelect+" WHERE d.id = $1", string(id))
 }
 
 // SetDeviceGroup moves a tenant's device into one of its device groups ("" for none).

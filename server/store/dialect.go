@@ -20,6 +20,10 @@ type dialect struct {
 	// processes starting together migrate one after the other.
 	lockMigrations string
 
+	// forUpdate, appended to a SELECT, locks the rows it reads until the transaction ends.
+	// SQLite has no row locks and needs none: a write transaction holds the whole database.
+	forUpdate string
+
 	isUnique  func(error) bool // a unique constraint was violated
 	retryable func(error) bool // the transaction clashed with another and may be run again
 }
@@ -60,6 +64,7 @@ var postgresDialect = dialect{
 	driver: "pgx",
 	// Per schema, so that stores in different schemas of one database do not wait for each other.
 	lockMigrations: "SELECT pg_advisory_xact_lock(1918984528, hashtext(current_schema()))",
+	forUpdate:      " FOR UPDATE",
 	isUnique:       func(err error) bool { return postgresCode(err) == "23505" },
 	retryable: func(err error) bool {
 		code := postgresCode(err)

@@ -1,6 +1,7 @@
 // Package store provides the security service's persistent state — tenants, users and their
-// tokens, products, device groups, devices and the audit log — on SQLite (the embedded default)
-// or PostgreSQL (for several replicas), behind one API.
+// tokens, products, device groups, devices, tenant CAs, runtime releases, attestation nonces and
+// outcomes, and the audit log — on SQLite (the embedded default) or PostgreSQL (for several
+// replicas), behind one API.
 //
 // # Transactions
 //
@@ -16,7 +17,8 @@
 // # Tenancy
 //
 // Every method that reads or changes a tenant's object takes the tenant ID and matches on it, so
-// an object of another tenant is simply not found.
+// an object of another tenant is simply not found. The one exception is [Tx.DeviceAnyTenant], for
+// the device API, which knows a device only by its ID.
 package store
 
 import (
@@ -210,6 +212,14 @@ func fromNullMicros(us sql.NullInt64) *time.Time {
 	return &t
 }
 
+// nullMicros stores an optional time: nil is NULL.
+func nullMicros(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: micros(*t), Valid: true}
+}
+
 // pageSize applies the default and the cap to a requested page size.
 func pageSize(limit int) int {
 	if limit <= 0 {
@@ -241,6 +251,10 @@ var _ = []any{
 	(*Tx).AddToken, (*Tx).TokenUser,
 	(*Tx).CreateProduct, (*Tx).Products, (*Tx).Product, (*Tx).DeleteProduct,
 	(*Tx).CreateGroup, (*Tx).Groups, (*Tx).Group, (*Tx).GroupByName, (*Tx).UpdateGroup, (*Tx).DeleteGroup,
-	(*Tx).ClaimDevices, (*Tx).Devices, (*Tx).Device, (*Tx).SetDeviceGroup, (*Tx).RevokeDevice,
+	(*Tx).ClaimDevices, (*Tx).Devices, (*Tx).Device, (*Tx).DeviceAnyTenant, (*Tx).SetDeviceGroup, (*Tx).RevokeDevice,
 	(*Tx).AppendAudit, (*Tx).Audit,
+	(*Tx).AddCA, (*Tx).CAs,
+	(*Tx).AddRuntimeRelease, (*Tx).RuntimeReleases, (*Tx).RuntimeReleasesBySHA512,
+	(*Tx).AddNonce, (*Tx).TakeNonce, (*Tx).PurgeNonces,
+	(*Tx).RecordAttestation, (*Tx).AttestationFailures,
 }

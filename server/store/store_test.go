@@ -114,8 +114,8 @@ func TestOpenTwiceMigratesOnce(t *testing.T) {
 	if err := s.DB().QueryRow("SELECT count(*) FROM schema_migrations").Scan(&migrations); err != nil {
 		t.Fatal(err)
 	}
-	if migrations != 1 {
-		t.Errorf("schema_migrations has %d rows, want 1", migrations)
+	if migrations != 2 {
+		t.Errorf("schema_migrations has %d rows, want 2", migrations)
 	}
 }
 

@@ -1,0 +1,107 @@
+package api
+
+import (
+	"time"
+
+	"github.com/rampart-iot/rampart/ident"
+)
+
+// The device API (`/device/v1`) is what devices speak. The nonce and attestation routes are open
+// to any TLS client; every other route requires mutual TLS with a device certificate of an
+// unrevoked device.
+const (
+	DevicePathNonce  = "/device/v1/nonce"
+	DevicePathAttest = "/device/v1/attest"
+	DevicePathWhoami = "/device/v1/whoami"
+)
+
+// EvidenceContentType is the media type of an attestation request's body: a COSE_Sign1
+// Entity Attestation Token (see package format/evidence).
+const EvidenceContentType = "application/eat+cose"
+
+// NonceRequest is the body of POST /device/v1/nonce.
+type NonceRequest struct {
+	DeviceID ident.DeviceID `json:"device_id"`
+}
+
+// NonceResponse carries a fresh single-use nonce bound to the device that asked for it.
+type NonceResponse struct {
+	Nonce     []byte    `json:"nonce"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Attestation results.
+const (
+	AttestPass = "pass"
+	AttestFail = "fail"
+)
+
+// Reasons an attestation fails. A device acts on them: [RetryableReason] says which are worth
+// another try with fresh evidence.
+const (
+	ReasonMalformed           = "malformed_evidence"
+	ReasonBadSignature        = "bad_signature"
+	ReasonAliasNotCertified   = "alias_not_certified"
+	ReasonMeasurementMismatch = "measurement_mismatch"
+	ReasonStaleNonce          = "stale_nonce"
+	ReasonNonceForOther       = "nonce_for_another_device"
+	ReasonUnclaimed           = "unclaimed"
+	ReasonRevoked             = "revoked"
+	ReasonUnknownRuntime      = "unknown_runtime"
+	ReasonDebugNotAllowed     = "debug_mode_not_allowed"
+)
+
+// RetryableReason reports whether an attestation that failed for reason may pass when tried
+// again without a change to the device (a new nonce, or a claim by the administrator).
+func RetryableReason(reason string) bool {
+	switch reason {
+	case ReasonStaleNonce, ReasonUnclaimed:
+		return true
+	}
+	return false
+}
+
+// AttestResponse answers POST /device/v1/attest. On a pass it carries the device certificate
+// (24 hours, for the Alias key that signed the evidence) and the tenant's CA chain, in PEM.
+type AttestResponse struct {
+	Result      string    `json:"result"`
+	Reason      string    `json:"reason,omitempty"`
+	Message     string    `json:"message,omitempty"`
+	Mode        string    `json:"mode,omitempty"` // "normal" or "debug"
+	Certificate string    `json:"certificate,omitempty"`
+	CAChain     string    `json:"ca_chain,omitempty"`
+	ExpiresAt   time.Time `json:"expires_at,omitzero"`
+}
+
+// DeviceWhoami answers GET /device/v1/whoami: what the service knows of the calling device.
+type DeviceWhoami struct {
+	DeviceID ident.DeviceID `json:"device_id"`
+	TenantID string         `json:"tenant_id"`
+	GroupID  string         `json:"device_group_id,omitempty"`
+}
+
+// CA is one of a tenant's certificate authorities for device certificates.
+type CA struct {
+	ID          string    `json:"id"`
+	TenantID    string    `json:"tenant_id"`
+	Subject     string    `json:"subject"`
+	Fingerprint string    `json:"sha256_fingerprint"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+	Active      bool      `json:"active"`
+}
+
+// RuntimeRelease is a release of the device runtime published on an OS feed. Its SHA-512 is the
+// code measurement a device running it reports.
+type RuntimeRelease struct {
+	ID          string    `json:"id"`
+	Feed        string    `json:"feed"`
+	Version     string    `json:"version"`
+	Size        int64     `json:"size"`
+	SHA256      string    `json:"sha256"`
+	SHA512      string    `json:"sha512"`
+	PublishedAt time.Time `json:"published_at"`
+}
+
+// MaxRuntimeSize bounds a runtime release's upload.
+const MaxRuntimeSize = 256 << 20

@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-iot/rampart/api"
+)
+
+func (e *env) caCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "ca", Short: "Your tenant's device certificate authorities"}
+	var file string
+	download := &cobra.Command{
+		Use:   "download [--output FILE]",
+		Short: "Write the PEM bundle of every device CA still trusted (for brokers and relying parties)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			pem, err := c.CABundle(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if file == "" || file == "-" {
+				_, err = e.stdout.Write(pem)
+				return err
+			}
+			if err := os.WriteFile(file, pem, 0o644); err != nil {
+				return err
+			}
+			e.infof("Wrote the CA bundle to %s.", file)
+			return nil
+		},
+	}
+	download.Flags().StringVarP(&file, "output", "o", "", "file to write (default: stdout)")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List your tenant's device CAs, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			cas, err := c.CAs(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return e.print(cas, func(w io.Writer) {
+				fmt.Fprintln(w, "ID\tACTIVE\tNOT AFTER\tSHA-256 FINGERPRINT")
+				for _, ca := range cas {
+					fmt.Fprintf(w, "%s\t%t\t%s\t%s\n", ca.ID, ca.Active, ca.NotAfter.Format(time.RFC3339), ca.Fingerprint)
+				}
+			})
+		},
+	}
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Make a new active CA; the old ones stay trusted until they expire",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			ca, err := c.RotateCA(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return e.print(ca, func(w io.Writer) {
+				fmt.Fprintf(w, "ID\t%s\nSubject\t%s\nNot after\t%s\nFingerprint\t%s\n", ca.ID, ca.Subject, ca.NotAfter.Format(time.RFC3339), ca.Fingerprint)
+			})
+		},
+	}
+	cmd.AddCommand(download, e.addOutput(list), e.addOutput(rotate))
+	return cmd
+}
+
+func (e *env) osCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "os", Short: "Device runtime releases on the OS feeds (operator)"}
+	var feed, version, file string
+	publish := &cobra.Command{
+		Use:   "publish --feed Retail|RetailEval --version V --file PATH",
+		Short: "Publish a runtime release; devices running it then pass attestation",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := os.Open(file)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			fi, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			if fi.Size() > api.MaxRuntimeSize {
+				return fmt.Errorf("%s is %d bytes; a runtime may be at most %d", file, fi.Size(), api.MaxRuntimeSize)
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			rel, err := c.PublishRelease(cmd.Context(), feed, version, e.progress(f, fi.Size(), "publish"), fi.Size())
+			if err != nil {
+				return err
+			}
+			return e.print(rel, func(w io.Writer) { releaseRows(w, []api.RuntimeRelease{rel}) })
+		},
+	}
+	publish.Flags().StringVar(&feed, "feed", "", "Retail or RetailEval")
+	publish.Flags().StringVar(&version, "version", "", "release version, e.g. 1.2.0")
+	publish.Flags().StringVar(&file, "file", "", "the runtime executable")
+	for _, f := range []string{"feed", "version", "file"} {
+		publish.MarkFlagRequired(f)
+	}
+	var listFeed string
+	list := &cobra.Command{
+		Use:   "list [--feed F]",
+		Short: "List runtime releases, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			rels, err := c.Releases(cmd.Context(), listFeed)
+			if err != nil {
+				return err
+			}
+			return e.print(rels, func(w io.Writer) { releaseRows(w, rels) })
+		},
+	}
+	list.Flags().StringVar(&listFeed, "feed", "", "only this feed")
+	cmd.AddCommand(e.addOutput(publish), e.addOutput(list))
+	return cmd
+}
+
+func releaseRows(w io.Writer, rels []api.RuntimeRelease) {
+	fmt.Fprintln(w, "FEED\tVERSION\tSIZE\tSHA-512\tPUBLISHED")
+	for _, r := range rels {
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s…\t%s\n", r.Feed, r.Version, r.Size, r.SHA512[:16], r.PublishedAt.Format(time.RFC3339))
+	}
+}

@@ -1,0 +1,223 @@
+// Package attest provides remote attestation on the service's side: single-use nonces bound to a
+// device, and the appraisal of a device's evidence that decides whether it gets a 24-hour
+// certificate (DESIGN section 5, step 3).
+//
+// # Appraisal
+//
+// [Service.Attest] is a fixed sequence of checks, each of which ends the appraisal with a reason
+// a device can act on (api.Reason…):
+//
+//  1. parse the evidence strictly (format/evidence): malformed_evidence;
+//  2. verify it: the Alias certificate is signed by the DeviceID key in the token
+//     (alias_not_certified), the token by the Alias key (bad_signature), and the measurements in
+//     the token equal those in the certificate (measurement_mismatch);
+//  3. take the nonce: issued by this service, not used before, not expired (stale_nonce), and
+//     issued for this device (nonce_for_another_device);
+//  4. find the device: claimed by a tenant (unclaimed), not revoked (revoked);
+//  5. appraise the measurements: the runtime is a published release (unknown_runtime), and Debug
+//     mode only with the development capability (debug_mode_not_allowed);
+//  6. issue the certificate for the Alias key, chained to the tenant's active CA.
+//
+// The nonce is taken only after the signatures verify, so nobody but the device can spend a
+// nonce issued to it. Every outcome is recorded on the device; every failure is kept for error
+// reporting and, for a claimed device, written to its tenant's audit log.
+package attest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/format/dice"
+	"github.com/rampart-iot/rampart/format/evidence"
+	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/server/pki"
+	"github.com/rampart-iot/rampart/server/store"
+)
+
+// NonceLifetime is how long a nonce may be used after it was issued.
+const NonceLifetime = 5 * time.Minute
+
+// NonceSize is the length of the nonces the service issues.
+const NonceSize = 32
+
+// Service issues nonces and appraises evidence.
+type Service struct {
+	st  *store.Store
+	ca  *pki.Authority
+	log *slog.Logger
+	now func() time.Time
+}
+
+// New returns an attestation service.
+func New(st *store.Store, ca *pki.Authority, log *slog.Logger, now func() time.Time) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{st: st, ca: ca, log: log, now: now}
+}
+
+// Nonce issues a fresh nonce for a device. Any device may ask: the nonce proves freshness, not
+// identity, and is good once.
+func (s *Service) Nonce(ctx context.Context, device ident.DeviceID) (api.NonceResponse, error) {
+	nonce := make([]byte, NonceSize)
+	rand.Read(nonce)
+	expires := s.now().UTC().Add(NonceLifetime).Truncate(time.Microsecond)
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		return tx.AddNonce(nonce, device, expires)
+	})
+	return api.NonceResponse{Nonce: nonce, ExpiresAt: expires}, err
+}
+
+// Failure is an appraisal that did not pass: its reason (api.Reason…) and a message that is
+// safe to show the device.
+type Failure struct {
+	Reason  string
+	Message string
+}
+
+func (f *Failure) Error() string { return f.Reason + ": " + f.Message }
+
+func fail(reason, format string, args ...any) *Failure {
+	return &Failure{Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// Attest appraises evidence and, when it passes, issues the device's certificate. A *Failure is
+// an appraisal that did not pass; any other error is the service's fault.
+func (s *Service) Attest(ctx context.Context, token []byte, source string) (api.AttestResponse, error) {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	ev, f := s.verify(token)
+	if f != nil {
+		s.record(ctx, store.Attestation{At: now, Result: api.AttestFail, Reason: f.Reason, Message: f.Message, Source: source})
+		return api.AttestResponse{}, f
+	}
+	rec := store.Attestation{DeviceID: ev.DeviceID, At: now, Source: source, Mode: modeName(ev.Claims.Measurements.Mode),
+		RuntimeSHA512: hex.EncodeToString(ev.Claims.Measurements.Runtime[:])}
+	dev, err := s.appraise(ctx, ev, now)
+	if err != nil {
+		var f *Failure
+		if !errors.As(err, &f) {
+			return api.AttestResponse{}, err
+		}
+		rec.TenantID, rec.Result, rec.Reason, rec.Message = dev.TenantID, api.AttestFail, f.Reason, f.Message
+		s.record(ctx, rec)
+		return api.AttestResponse{}, f
+	}
+	cert, chain, err := s.ca.IssueDevice(ctx, dev.TenantID, dev.ID, ev.AliasCert.PublicKey)
+	if err != nil {
+		return api.AttestResponse{}, err
+	}
+	expiry := cert.NotAfter
+	rec.TenantID, rec.Result, rec.CertExpiry = dev.TenantID, api.AttestPass, &expiry
+	s.record(ctx, rec)
+	return api.AttestResponse{
+		Result:      api.AttestPass,
+		Mode:        rec.Mode,
+		Certificate: string(pki.PEMCertificate(cert.Raw)),
+		CAChain:     string(chain),
+		ExpiresAt:   cert.NotAfter,
+	}, nil
+}
+
+// verify is steps 1 and 2: parse and check the evidence's own signatures and consistency.
+func (s *Service) verify(token []byte) (*evidence.Evidence, *Failure) {
+	ev, err := evidence.Parse(token)
+	if err != nil {
+		if errors.Is(err, evidence.ErrTooLarge) {
+			return nil, fail(api.ReasonMalformed, "evidence larger than %d bytes", evidence.MaxSize)
+		}
+		return nil, fail(api.ReasonMalformed, "%v", err)
+	}
+	switch err := ev.Verify(); {
+	case err == nil:
+		return ev, nil
+	case errors.Is(err, evidence.ErrAliasNotCertified):
+		return nil, fail(api.ReasonAliasNotCertified, "the Alias certificate is not signed by the device's DeviceID key")
+	case errors.Is(err, evidence.ErrBadSignature):
+		return nil, fail(api.ReasonBadSignature, "the evidence is not signed by the Alias key")
+	case errors.Is(err, evidence.ErrMeasurementMismatch):
+		return nil, fail(api.ReasonMeasurementMismatch, "the measurements in the evidence differ from those in the Alias certificate")
+	default:
+		return nil, fail(api.ReasonMalformed, "%v", err)
+	}
+}
+
+// appraise is steps 3 to 5. It returns the device (as far as it is known) with any failure.
+func (s *Service) appraise(ctx context.Context, ev *evidence.Evidence, now time.Time) (api.Device, error) {
+	var dev api.Device
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		bound, expires, err := tx.TakeNonce(ev.Claims.Nonce)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return fail(api.ReasonStaleNonce, "the nonce is unknown or was used already; ask for a new one")
+		case err != nil:
+			return err
+		case bound != ev.DeviceID:
+			return fail(api.ReasonNonceForOther, "the nonce was issued for another device")
+		case !now.Before(expires):
+			return fail(api.ReasonStaleNonce, "the nonce expired at %s; ask for a new one", expires.Format(time.RFC3339))
+		}
+		return nil
+	})
+	if err != nil {
+		return dev, err
+	}
+	var releases []api.RuntimeRelease
+	err = s.st.View(ctx, func(tx *store.Tx) error {
+		var err error
+		if dev, err = tx.DeviceAnyTenant(ev.DeviceID); err != nil {
+			return err
+		}
+		releases, err = tx.RuntimeReleasesBySHA512(hex.EncodeToString(ev.Claims.Measurements.Runtime[:]))
+		return err
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return dev, fail(api.ReasonUnclaimed, "device %s is not claimed by any tenant; claim it with 'rampart device claim'", ev.DeviceID)
+	case err != nil:
+		return dev, err
+	case dev.State == api.DeviceRevoked:
+		return dev, fail(api.ReasonRevoked, "device %s was revoked", ev.DeviceID)
+	case len(releases) == 0:
+		return dev, fail(api.ReasonUnknownRuntime, "the device runs a runtime (SHA-512 %s…) that is not a published release",
+			hex.EncodeToString(ev.Claims.Measurements.Runtime[:8]))
+	case ev.Claims.Measurements.Mode == dice.ModeDebug && !dev.Development:
+		return dev, fail(api.ReasonDebugNotAllowed, "the device booted in Debug mode without the development capability")
+	case ev.Claims.Measurements.Mode != dice.ModeNormal && ev.Claims.Measurements.Mode != dice.ModeDebug:
+		return dev, fail(api.ReasonMalformed, "mode %s cannot be attested", ev.Claims.Measurements.Mode)
+	}
+	return dev, nil
+}
+
+// record stores an outcome; failing to record does not change the answer, but is logged.
+func (s *Service) record(ctx context.Context, a store.Attestation) {
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.RecordAttestation(a); err != nil {
+			return err
+		}
+		if a.Result == api.AttestPass || a.TenantID == "" {
+			return nil
+		}
+		_, err := tx.AppendAudit(api.AuditEntry{TenantID: a.TenantID, Time: a.At, Actor: "device/" + string(a.DeviceID),
+			Action: "device.attest.fail", Target: "device/" + string(a.DeviceID), Source: a.Source,
+			Detail: a.Reason + ": " + a.Message})
+		return err
+	})
+	if err != nil {
+		s.log.Error("record attestation", "device", a.DeviceID, "err", err)
+	}
+	if a.Result == api.AttestFail {
+		s.log.Info("attestation failed", "device", a.DeviceID, "reason", a.Reason, "source", a.Source)
+	}
+}
+
+func modeName(m dice.Mode) string { return strings.ToLower(m.String()) }

@@ -1,0 +1,312 @@
+package pki
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/server/store"
+)
+
+// Lifetimes of tenant CAs and device certificates.
+const (
+	CALifetime     = 2 * 365 * 24 * time.Hour
+	DeviceCertLife = 24 * time.Hour
+	// caCacheTTL bounds how long a replica trusts its cached view of a tenant's CAs. A rotation
+	// keeps the old CA trusted, so a stale view only delays the new CA's first use here.
+	caCacheTTL = 30 * time.Second
+)
+
+// DeviceURI is the URI SAN of a device certificate: it names the tenant and the device, so a
+// relying party can authorise on it.
+func DeviceURI(tenantID string, device ident.DeviceID) string {
+	return "urn:rampart:tenant:" + tenantID + ":device:" + string(device)
+}
+
+// ParseDeviceURI reverses [DeviceURI].
+func ParseDeviceURI(u *url.URL) (tenantID string, device ident.DeviceID, err error) {
+	rest, ok := strings.CutPrefix(u.String(), "urn:rampart:tenant:")
+	t, d, ok2 := strings.Cut(rest, ":device:")
+	if !ok || !ok2 || !ident.IsID(t) {
+		return "", "", fmt.Errorf("not a Rampart device URI: %q", u.String())
+	}
+	if device, err = ident.ParseDeviceID(d); err != nil {
+		return "", "", err
+	}
+	return t, device, nil
+}
+
+// Authority holds every tenant's device CAs: it makes a tenant's first CA on first use, rotates,
+// issues device certificates and verifies them. It is safe for concurrent use, and several
+// replicas may share one store.
+type Authority struct {
+	st  *store.Store
+	kek *KEK
+	now func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]*caSet
+}
+
+type caSet struct {
+	loaded  time.Time
+	records []store.CARecord
+	certs   []*x509.Certificate // parallel to records
+	pool    *x509.CertPool      // every CA still valid
+}
+
+// NewAuthority returns an Authority over st whose CA keys are sealed with kek.
+func NewAuthority(st *store.Store, kek *KEK, now func() time.Time) *Authority {
+	if now == nil {
+		now = time.Now
+	}
+	return &Authority{st: st, kek: kek, now: now, cache: map[string]*caSet{}}
+}
+
+func sealPurpose(tenantID, caID string) string { return "tenant-ca:" + tenantID + ":" + caID }
+
+// newCA makes a CA record for a tenant, its key sealed.
+func (a *Authority) newCA(tenantID, tenantName string) (store.CARecord, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return store.CARecord{}, err
+	}
+	now := a.now().UTC().Truncate(time.Second)
+	spki, _ := x509.MarshalPKIXPublicKey(key.Public())
+	skid := sha256.Sum256(spki)
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: "Rampart device CA " + tenantName + " " + now.Format("2006-01-02"), Organization: []string{tenantName}, OrganizationalUnit: []string{tenantID}},
+		NotBefore:             now.Add(-5 * time.Minute),
+		NotAfter:              now.Add(CALifetime),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+		SubjectKeyId:          skid[:20],
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return store.CARecord{}, err
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return store.CARecord{}, err
+	}
+	fp := sha256.Sum256(der)
+	id := ident.NewID()
+	return store.CARecord{
+		CA: api.CA{ID: id, TenantID: tenantID, Subject: tmpl.Subject.CommonName, Fingerprint: hex.EncodeToString(fp[:]),
+			NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Active: true},
+		CertDER:   der,
+		SealedKey: a.kek.Seal(sealPurpose(tenantID, id), pkcs8),
+	}, nil
+}
+
+// set returns the tenant's CAs, making the first one if the tenant has none.
+func (a *Authority) set(ctx context.Context, tenantID string, fresh bool) (*caSet, error) {
+	a.mu.Lock()
+	cs := a.cache[tenantID]
+	a.mu.Unlock()
+	if cs != nil && !fresh && a.now().Sub(cs.loaded) < caCacheTTL {
+		return cs, nil
+	}
+	var records []store.CARecord
+	err := a.st.View(ctx, func(tx *store.Tx) error {
+		var err error
+		records, err = tx.CAs(tenantID)
+		return err
+	})
+	if err == nil && len(records) == 0 {
+		err = a.st.Update(ctx, func(tx *store.Tx) error {
+			// Checked again inside the write: another request or replica may have made it.
+			if records, err = tx.CAs(tenantID); err != nil || len(records) > 0 {
+				return err
+			}
+			t, err := tx.Tenant(tenantID)
+			if err != nil {
+				return err
+			}
+			r, err := a.newCA(tenantID, t.Name)
+			if err != nil {
+				return err
+			}
+			if err := tx.AddCA(r); err != nil {
+				return err
+			}
+			records = []store.CARecord{r}
+			_, err = tx.AppendAudit(api.AuditEntry{TenantID: tenantID, Time: a.now().UTC(), Actor: "rampart server",
+				Action: "ca.create", Target: "ca/" + r.ID, Source: "local", Detail: r.Fingerprint})
+			return err
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	cs = &caSet{loaded: a.now(), records: records, pool: x509.NewCertPool()}
+	for _, r := range records {
+		c, err := x509.ParseCertificate(r.CertDER)
+		if err != nil {
+			return nil, fmt.Errorf("tenant CA %s: %w", r.ID, err)
+		}
+		cs.certs = append(cs.certs, c)
+		if a.now().Before(c.NotAfter) {
+			cs.pool.AddCert(c)
+		}
+	}
+	a.mu.Lock()
+	a.cache[tenantID] = cs
+	a.mu.Unlock()
+	return cs, nil
+}
+
+// CAs lists a tenant's CAs, newest first, making the first one if there is none.
+func (a *Authority) CAs(ctx context.Context, tenantID string) ([]api.CA, error) {
+	cs, err := a.set(ctx, tenantID, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.CA, len(cs.records))
+	for i, r := range cs.records {
+		out[i] = r.CA
+	}
+	return out, nil
+}
+
+// Bundle returns the PEM of every CA of the tenant still trusted (not expired), newest first:
+// what a relying party such as an MQTT broker should trust for the tenant's devices.
+func (a *Authority) Bundle(ctx context.Context, tenantID string) ([]byte, error) {
+	cs, err := a.set(ctx, tenantID, true)
+	if err != nil {
+		return nil, err
+	}
+	var b []byte
+	for _, c := range cs.certs {
+		if a.now().Before(c.NotAfter) {
+			b = append(b, pemBlock("CERTIFICATE", c.Raw)...)
+		}
+	}
+	return b, nil
+}
+
+// Rotate makes a new active CA for the tenant; the old ones stay trusted until they expire.
+func (a *Authority) Rotate(ctx context.Context, tx *store.Tx, tenantID string) (api.CA, error) {
+	t, err := tx.Tenant(tenantID)
+	if err != nil {
+		return api.CA{}, err
+	}
+	r, err := a.newCA(tenantID, t.Name)
+	if err != nil {
+		return api.CA{}, err
+	}
+	if err := tx.AddCA(r); err != nil {
+		return api.CA{}, err
+	}
+	a.mu.Lock()
+	delete(a.cache, tenantID)
+	a.mu.Unlock()
+	return r.CA, nil
+}
+
+// active returns the tenant's active CA certificate and its key.
+func (a *Authority) active(ctx context.Context, tenantID string) (*x509.Certificate, crypto.Signer, error) {
+	cs, err := a.set(ctx, tenantID, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, r := range cs.records {
+		if !r.Active {
+			continue
+		}
+		pkcs8, err := a.kek.Open(sealPurpose(tenantID, r.ID), r.SealedKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tenant CA %s: %w", r.ID, err)
+		}
+		key, err := x509.ParsePKCS8PrivateKey(pkcs8)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cs.certs[i], key.(crypto.Signer), nil
+	}
+	return nil, nil, errors.New("tenant has no active CA")
+}
+
+// IssueDevice signs a 24-hour client certificate for a device's public key: subject CN the
+// device ID, a URI SAN naming tenant and device, clientAuth only. It returns the certificate and
+// the PEM of the CA chain.
+func (a *Authority) IssueDevice(ctx context.Context, tenantID string, device ident.DeviceID, pub crypto.PublicKey) (*x509.Certificate, []byte, error) {
+	ca, key, err := a.active(ctx, tenantID)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := a.now().UTC().Truncate(time.Second)
+	uri, _ := url.Parse(DeviceURI(tenantID, device))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: string(device)},
+		URIs:         []*url.URL{uri},
+		NotBefore:    now.Add(-5 * time.Minute),
+		NotAfter:     now.Add(DeviceCertLife),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, pub, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign device certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	return cert, pemBlock("CERTIFICATE", ca.Raw), err
+}
+
+// ErrNotDeviceCert is returned by VerifyDevice for a certificate that is not a valid device
+// certificate of any tenant.
+var ErrNotDeviceCert = errors.New("not a valid device certificate")
+
+// VerifyDevice checks that chain[0] is a current device certificate issued by a trusted CA of
+// the tenant it names, and returns that tenant and device.
+func (a *Authority) VerifyDevice(ctx context.Context, chain []*x509.Certificate) (string, ident.DeviceID, error) {
+	if len(chain) == 0 || len(chain[0].URIs) != 1 {
+		return "", "", ErrNotDeviceCert
+	}
+	leaf := chain[0]
+	tenantID, device, err := ParseDeviceURI(leaf.URIs[0])
+	if err != nil || leaf.Subject.CommonName != string(device) {
+		return "", "", ErrNotDeviceCert
+	}
+	verify := func(cs *caSet) error {
+		_, err := leaf.Verify(x509.VerifyOptions{Roots: cs.pool, CurrentTime: a.now(),
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+		return err
+	}
+	cs, err := a.set(ctx, tenantID, false)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", "", ErrNotDeviceCert
+	}
+	if err != nil {
+		return "", "", err
+	}
+	if err := verify(cs); err != nil {
+		// Another replica may have rotated the CA since this one cached it.
+		if cs, err = a.set(ctx, tenantID, true); err != nil {
+			return "", "", err
+		}
+		if verify(cs) != nil {
+			return "", "", ErrNotDeviceCert
+		}
+	}
+	return tenantID, device, nil
+}
