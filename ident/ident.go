@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -28,7 +29,7 @@ func DeviceIDFromPublicKey(spki []byte) DeviceID {
 // ParseDeviceID checks that s is 64 lowercase hex characters.
 func ParseDeviceID(s string) (DeviceID, error) {
 	if len(s) != 64 || !isLowerHex(s) {
-		return "", fmt.Errorf("invalid device ID %q: want 64 lowercase hex characters", clip(s))
+		return "", fmt.Errorf("invalid device ID %s: want 64 lowercase hex characters", clip(s))
 	}
 	return DeviceID(s), nil
 }
@@ -45,7 +46,7 @@ func SHA256(b []byte) Digest { return sha256.Sum256(b) }
 func ParseDigest(s string) (Digest, error) {
 	var d Digest
 	if len(s) != 64 || !isLowerHex(s) {
-		return d, fmt.Errorf("invalid digest %q: want 64 lowercase hex characters", clip(s))
+		return d, fmt.Errorf("invalid digest %s: want 64 lowercase hex characters", clip(s))
 	}
 	hex.Decode(d[:], []byte(s))
 	return d, nil
@@ -108,16 +109,16 @@ const MaxNameLen = 50
 // case-insensitively within their parent; see [NameKey].
 func ValidateName(s string) error {
 	if s == "" || len(s) > MaxNameLen {
-		return fmt.Errorf("%w %q: want 1 to %d characters", ErrInvalidName, clip(s), MaxNameLen)
+		return fmt.Errorf("%w %s: want 1 to %d characters", ErrInvalidName, clip(s), MaxNameLen)
 	}
 	if s[0] == ' ' || s[len(s)-1] == ' ' {
-		return fmt.Errorf("%w %q: no leading or trailing spaces", ErrInvalidName, clip(s))
+		return fmt.Errorf("%w %s: no leading or trailing spaces", ErrInvalidName, clip(s))
 	}
 	for _, c := range s {
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 			c == ' ' || c == '-' || c == '_'
 		if !ok {
-			return fmt.Errorf("%w %q: only letters, digits, spaces, '-' and '_' are allowed", ErrInvalidName, clip(s))
+			return fmt.Errorf("%w %s: only letters, digits, spaces, '-' and '_' are allowed", ErrInvalidName, clip(s))
 		}
 	}
 	return nil
@@ -134,11 +135,11 @@ const MaxEmailLen = 254
 func ValidateEmail(s string) error {
 	at := strings.IndexByte(s, '@')
 	if len(s) > MaxEmailLen || at <= 0 || at != strings.LastIndexByte(s, '@') || at == len(s)-1 {
-		return fmt.Errorf("invalid email %q", clip(s))
+		return fmt.Errorf("invalid email %s", clip(s))
 	}
 	for _, c := range s {
 		if c <= ' ' || c == 0x7f || c == '/' {
-			return fmt.Errorf("invalid email %q", clip(s))
+			return fmt.Errorf("invalid email %s", clip(s))
 		}
 	}
 	return nil
@@ -154,11 +155,12 @@ func isLowerHex(s string) bool {
 	return true
 }
 
-// clip keeps error messages short and printable whatever the input was.
+// clip quotes s for an error message, short and printable whatever the input was.
 func clip(s string) string {
-	const max = 70
-	if len(s) > max {
-		s = s[:max] + "…"
+	const max = 80
+	q := strconv.QuoteToASCII(s)
+	if len(q) > max {
+		q = q[:max] + "…"
 	}
-	return strings.ToValidUTF8(s, "?")
+	return q
 }
