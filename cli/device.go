@@ -193,6 +193,19 @@ func deviceTable(w io.Writer, d api.Device) {
 	if d.LastSeenAt != nil {
 		fmt.Fprintf(w, "Last seen\t%s\n", d.LastSeenAt.Format(time.RFC3339))
 	}
+	if d.LastAttestedAt != nil {
+		result := d.LastAttestResult
+		if d.LastAttestReason != "" {
+			result += " (" + d.LastAttestReason + ")"
+		}
+		fmt.Fprintf(w, "Last attestation\t%s, %s\n", d.LastAttestedAt.Format(time.RFC3339), result)
+	}
+	if d.RuntimeSHA512 != "" {
+		fmt.Fprintf(w, "Runtime SHA-512\t%s\n", d.RuntimeSHA512)
+	}
+	if d.CertificateExpiry != nil {
+		fmt.Fprintf(w, "Certificate expires\t%s\n", d.CertificateExpiry.Format(time.RFC3339))
+	}
 }
 
 func groupName(d api.Device) string {
