@@ -1,0 +1,268 @@
+// Package agent is stage 1 of the device runtime: it proves to the service what the device
+// booted and keeps a current device certificate, then checks in over mutual TLS with it
+// (DESIGN section 5, steps 3 and 4).
+//
+// It starts from what stage 0 handed it ([NewIdentity] checks it): the device, the
+// measurements, and CDI_Attest, from which it derives the Alias key again. That key never
+// touches disk; since it depends only on the UDS and the measurements, a restart of the same
+// runtime derives the same key, and the certificate in cert.pem remains good for it.
+//
+// # The state machine
+//
+//	          ┌────────── Decide says attest (no/other-key/expiring certificate, 24 h, forced)
+//	          ▼
+//	┌──► ATTEST: nonce → evidence → pass: cert.pem, status pass ──► CHECK IN (mTLS whoami)
+//	│         │                                                        │
+//	│         └─ fail or no answer: status with reason, Backoff ──┐    ├─ ok: next in ~interval
+//	│                                                             │    └─ 401/403: attest again
+//	└──────────────────── SLEEP until the earliest due time ◄─────┴────┘
+//
+// [Decide] holds the rules of when to attest; [Backoff] the waits after a failure. With
+// Options.Once the machine runs one round and returns the first failure.
+//
+// # Talking to the service
+//
+// Only the CA in service-ca.pem is trusted, TLS 1.2 or later, with timeouts, keep-alive and
+// TLS session resumption. Response bodies are read up to [MaxResponse]. Unknown JSON fields in
+// answers are ignored (the service may grow them), but every value used is checked: the
+// certificate must be for the Alias key, name the device and chain to the CA chain given.
+package agent
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"time"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/device/handoff"
+	"github.com/rampart-iot/rampart/device/state"
+)
+
+// Options tune a run of the agent.
+type Options struct {
+	Once            bool          // one round, then return
+	ForceAttest     bool          // attest in the first round whatever the certificate
+	CheckinInterval time.Duration // mean time between check-ins; DefaultCheckinInterval if 0
+	Log             *log.Logger   // progress; nil for none
+	Now             func() time.Time
+}
+
+// Agent is a running stage 1.
+type Agent struct {
+	dir    state.Dir
+	dev    state.Device
+	id     *Identity
+	opt    Options
+	open   *http.Client // server-authenticated TLS: nonce and attestation
+	mtls   *http.Client // mutual TLS with cert; nil without one
+	roots  *x509.CertPool
+	cert   *Certificate
+	status state.Status
+}
+
+// New checks the handoff h against the state folder and returns an agent for it. It zeroes
+// h's CDIs: the agent keeps only the Alias key derived from them.
+func New(dir state.Dir, h *handoff.Handoff, opt Options) (*Agent, error) {
+	defer h.Zero()
+	dev, err := dir.ReadDevice()
+	if err != nil {
+		return nil, err
+	}
+	id, err := NewIdentity(h, dev)
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := dir.ReadServiceCA(dev)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("service CA %s holds no certificate", dir.Path(dev.ServiceCA))
+	}
+	if opt.CheckinInterval <= 0 {
+		opt.CheckinInterval = DefaultCheckinInterval
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Log == nil {
+		opt.Log = log.New(io.Discard, "", 0)
+	}
+	a := &Agent{dir: dir, dev: dev, id: id, opt: opt, open: newClient(roots, nil), roots: roots}
+	if a.status, err = dir.ReadStatus(); err != nil {
+		a.status = state.Status{}
+		a.opt.Log.Printf("status.json is unreadable, starting afresh: %v", err)
+	}
+	return a, nil
+}
+
+// Identity returns who the agent is.
+func (a *Agent) Identity() *Identity { return a.id }
+
+func (a *Agent) now() time.Time { return a.opt.Now() }
+
+// Run runs the state machine until ctx is done (then it returns nil) or, with Options.Once,
+// for one round, returning what failed.
+func (a *Agent) Run(ctx context.Context) error {
+	a.status.Boot = &state.BootRecord{At: a.now().UTC(), Slot: a.id.Slot, Measurements: state.FromDice(a.id.Measurements)}
+	a.saveStatus()
+	a.loadCertificate()
+
+	force := a.opt.ForceAttest
+	var attestFailures, checkinFailures int
+	var retryAt, checkinAt time.Time
+	for {
+		now := a.now()
+		if d := a.decide(now, force); d.Attest && !now.Before(retryAt) {
+			c, err := a.attest(ctx)
+			if ctx.Err() != nil {
+				return a.stopped(ctx)
+			}
+			if err != nil {
+				attestFailures++
+				retryable := true
+				var ae *AttestError
+				if errors.As(err, &ae) {
+					retryable = ae.Retryable()
+				} else {
+					err = fmt.Errorf("attestation failed: %w", err)
+				}
+				retryAt = now.Add(Backoff(attestFailures, retryable, randN))
+				a.recordFailure(now, err, retryAt)
+				if a.opt.Once {
+					return err
+				}
+				a.opt.Log.Printf("%v (%s); next attempt at %s", err, d.Why, retryAt.Format(time.RFC3339))
+			} else {
+				attestFailures, force, retryAt, checkinAt = 0, false, time.Time{}, time.Time{}
+				a.setCertificate(c)
+				a.recordPass(now)
+				a.opt.Log.Printf("attestation passed (%s); certificate valid until %s", d.Why, c.Leaf.NotAfter.UTC().Format(time.RFC3339))
+			}
+		}
+
+		if now = a.now(); a.currentCert(now) && !now.Before(checkinAt) {
+			w, err := a.checkin(ctx)
+			if ctx.Err() != nil {
+				return a.stopped(ctx)
+			}
+			if err != nil {
+				checkinFailures++
+				if errors.Is(err, errCertRefused) {
+					force = true
+				}
+				checkinAt = now.Add(Backoff(checkinFailures, true, randN))
+				if a.opt.Once {
+					return err
+				}
+				a.opt.Log.Printf("%v; next check-in at %s", err, checkinAt.Format(time.RFC3339))
+			} else {
+				checkinFailures = 0
+				checkinAt = now.Add(jitter(a.opt.CheckinInterval, randN))
+				a.opt.Log.Printf("checked in as %s (tenant %s)", w.DeviceID, clean(w.TenantID))
+			}
+		} else if a.opt.Once && !a.currentCert(now) {
+			return errors.New("no current certificate after attestation")
+		}
+
+		if a.opt.Once {
+			return nil
+		}
+		now = a.now()
+		next := a.decide(now, force).Due
+		if next.Before(retryAt) {
+			next = retryAt
+		}
+		if a.currentCert(now) && checkinAt.Before(next) {
+			next = checkinAt
+		}
+		t := time.NewTimer(max(next.Sub(now), minWait))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (a *Agent) stopped(ctx context.Context) error {
+	if a.opt.Once {
+		return fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	return nil
+}
+
+func (a *Agent) decide(now time.Time, force bool) Decision {
+	var leaf *x509.Certificate
+	if a.cert != nil {
+		leaf = a.cert.Leaf
+	}
+	var lastPass time.Time
+	if a.status.Attestation != nil {
+		lastPass = a.status.Attestation.LastPass
+	}
+	return Decide(now, leaf, a.id.AliasPublicKey(), lastPass, force)
+}
+
+// currentCert reports whether there is a certificate valid at now.
+func (a *Agent) currentCert(now time.Time) bool {
+	return a.cert != nil && !now.Before(a.cert.Leaf.NotBefore) && now.Before(a.cert.Leaf.NotAfter)
+}
+
+// loadCertificate takes up cert.pem if it is this boot's; a certificate of another Alias key,
+// or one that does not chain, is left for the next attestation to replace.
+func (a *Agent) loadCertificate() {
+	b, err := a.dir.ReadCert()
+	if errors.Is(err, state.ErrNoCertificate) {
+		return
+	}
+	if err == nil {
+		var c *Certificate
+		if c, err = a.id.ParseCertificate(b, a.now()); err == nil {
+			a.setCertificate(c)
+			return
+		}
+	}
+	a.opt.Log.Printf("cert.pem is not usable, attesting for a new one: %v", err)
+}
+
+// setCertificate makes c the device certificate, and the mutual-TLS client present it.
+func (a *Agent) setCertificate(c *Certificate) {
+	if a.mtls != nil {
+		a.mtls.CloseIdleConnections()
+	}
+	a.cert = c
+	a.mtls = newClient(a.roots, a.id.tlsCertificate(c))
+}
+
+func (a *Agent) recordPass(now time.Time) {
+	now = now.UTC()
+	a.status.Attestation = &state.AttestationRecord{At: now, Result: api.AttestPass, LastPass: now}
+	a.saveStatus()
+}
+
+func (a *Agent) recordFailure(now time.Time, err error, next time.Time) {
+	rec := &state.AttestationRecord{At: now.UTC(), Result: state.ResultError, Message: clean(err.Error()), NextAttempt: next.UTC()}
+	var ae *AttestError
+	if errors.As(err, &ae) {
+		rec.Result, rec.Reason, rec.Message = api.AttestFail, ae.Reason, ae.Message
+	}
+	if a.status.Attestation != nil {
+		rec.LastPass = a.status.Attestation.LastPass
+	}
+	a.status.Attestation = rec
+	a.saveStatus()
+}
+
+func (a *Agent) saveStatus() {
+	if err := a.dir.WriteStatus(a.status); err != nil {
+		a.opt.Log.Printf("write status.json: %v", err)
+	}
+}

@@ -1,0 +1,116 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/format/evidence"
+)
+
+// AttestError is an attestation that the service refused, with its reason.
+type AttestError struct {
+	Reason  string // one of the api.Reason… values, or another the service has since added
+	Message string
+}
+
+func (e *AttestError) Error() string {
+	return "attestation failed: " + e.Reason + ": " + e.Message
+}
+
+// Retryable reports whether the attestation may pass when tried again without a change to the
+// device: see api.RetryableReason.
+func (e *AttestError) Retryable() bool { return api.RetryableReason(e.Reason) }
+
+// errCertRefused is returned by a check-in that the service answered 401 or 403: the
+// certificate is no longer good for it (expired, revoked, another CA), so attest again.
+var errCertRefused = errors.New("the service refused the device certificate")
+
+// attest runs one attestation (DESIGN section 5 step 3): ask for a nonce, send evidence signed
+// with the Alias key, and on a pass check and store the certificate. Errors other than an
+// [AttestError] mean no answer was had.
+func (a *Agent) attest(ctx context.Context) (*Certificate, error) {
+	body, _ := json.Marshal(api.NonceRequest{DeviceID: a.id.DeviceID})
+	status, b, err := a.call(ctx, a.open, http.MethodPost, api.DevicePathNonce, "application/json", body)
+	if err != nil {
+		return nil, fmt.Errorf("ask for a nonce: %w", err)
+	}
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("ask for a nonce: %w", refusal(status, b))
+	}
+	var nr api.NonceResponse
+	if err := decodeResponse(b, &nr); err != nil {
+		return nil, fmt.Errorf("ask for a nonce: %w", err)
+	}
+	if n := len(nr.Nonce); n < evidence.MinNonceSize || n > evidence.MaxNonceSize {
+		return nil, fmt.Errorf("ask for a nonce: the service sent a nonce of %d bytes", n)
+	}
+
+	token, err := a.id.Evidence(nr.Nonce, a.now())
+	if err != nil {
+		return nil, err
+	}
+	status, b, err = a.call(ctx, a.open, http.MethodPost, api.DevicePathAttest, api.EvidenceContentType, token)
+	if err != nil {
+		return nil, fmt.Errorf("send evidence: %w", err)
+	}
+	switch status {
+	case http.StatusOK:
+	case http.StatusBadRequest, http.StatusForbidden:
+		return nil, refusal(status, b)
+	default:
+		return nil, fmt.Errorf("send evidence: %w", refusal(status, b))
+	}
+	var ar api.AttestResponse
+	if err := decodeResponse(b, &ar); err != nil {
+		return nil, fmt.Errorf("send evidence: %w", err)
+	}
+	if ar.Result != api.AttestPass {
+		return nil, &AttestError{Reason: clean(ar.Reason), Message: clean(ar.Message)}
+	}
+	return a.install(ar.Certificate, ar.CAChain)
+}
+
+// install checks a certificate and its CA chain, both PEM, and writes them to cert.pem.
+func (a *Agent) install(certPEM, chainPEM string) (*Certificate, error) {
+	chain := certPEM
+	if !strings.HasSuffix(chain, "\n") {
+		chain += "\n"
+	}
+	chain += chainPEM
+	c, err := a.id.ParseCertificate([]byte(chain), a.now())
+	if err != nil {
+		return nil, fmt.Errorf("the service issued an unusable certificate: %w", err)
+	}
+	if err := a.dir.WriteCert(c.PEM); err != nil {
+		return nil, fmt.Errorf("store the certificate: %w", err)
+	}
+	return c, nil
+}
+
+// checkin asks the service, over mutual TLS, who the device is (DESIGN section 5 step 4).
+func (a *Agent) checkin(ctx context.Context) (api.DeviceWhoami, error) {
+	var w api.DeviceWhoami
+	status, b, err := a.call(ctx, a.mtls, http.MethodGet, api.DevicePathWhoami, "", nil)
+	if err != nil {
+		return w, fmt.Errorf("check in: %w", err)
+	}
+	switch status {
+	case http.StatusOK:
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return w, fmt.Errorf("check in: %w: %w", errCertRefused, refusal(status, b))
+	default:
+		return w, fmt.Errorf("check in: %w", refusal(status, b))
+	}
+	if err := decodeResponse(b, &w); err != nil {
+		return w, fmt.Errorf("check in: %w", err)
+	}
+	if w.DeviceID != a.id.DeviceID {
+		return w, fmt.Errorf("check in: the service took this device for %.64q", w.DeviceID)
+	}
+	return w, nil
+}

@@ -1,0 +1,132 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/rampart-iot/rampart/api"
+)
+
+// MaxResponse bounds every response body the device reads.
+const MaxResponse = 1 << 20
+
+// newClient returns an HTTP client that trusts only roots, speaks TLS 1.2 or later, keeps
+// connections alive and resumes TLS sessions, and presents cert if it is not nil. It never
+// follows a redirect.
+func newClient(roots *x509.CertPool, cert *tls.Certificate) *http.Client {
+	cfg := &tls.Config{
+		RootCAs:            roots,
+		MinVersion:         tls.VersionTLS12,
+		ClientSessionCache: tls.NewLRUClientSessionCache(8),
+	}
+	if cert != nil {
+		// Always present the device certificate, whatever CAs the server says it accepts.
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:       cfg,
+			TLSHandshakeTimeout:   15 * time.Second,
+			ResponseHeaderTimeout: 30 * time.Second,
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   2,
+			ForceAttemptHTTP2:     true,
+		},
+		Timeout:       60 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// call sends one request and returns the status and the body, read up to MaxResponse.
+func (a *Agent) call(ctx context.Context, c *http.Client, method, path, contentType string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, a.dev.ServiceURL+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if len(b) > MaxResponse {
+		return 0, nil, fmt.Errorf("%s %s: response larger than %d bytes", method, path, MaxResponse)
+	}
+	return resp.StatusCode, b, nil
+}
+
+// decodeResponse decodes a response body: one JSON value, nothing after it. Fields it does not
+// know are ignored, unlike in the device's own files: a service may grow its answers, and
+// devices in the field must keep understanding it. Every value used is checked after.
+func decodeResponse(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("malformed response from the service: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("malformed response from the service: trailing data")
+	}
+	return nil
+}
+
+// refusal turns an unsuccessful answer into an error: an [AttestError] when the body carries a
+// failed attestation result, else the service's error message.
+func refusal(status int, b []byte) error {
+	var r struct {
+		api.AttestResponse
+		Error string `json:"error"`
+	}
+	if err := decodeResponse(b, &r); err == nil {
+		if r.Result == api.AttestFail && r.Reason != "" {
+			return &AttestError{Reason: clean(r.Reason), Message: clean(r.Message)}
+		}
+		if r.Error != "" {
+			return &ServiceError{Status: status, Message: clean(r.Error)}
+		}
+	}
+	return &ServiceError{Status: status, Message: http.StatusText(status)}
+}
+
+// ServiceError is an answer of the service other than the one expected.
+type ServiceError struct {
+	Status  int
+	Message string
+}
+
+func (e *ServiceError) Error() string {
+	return fmt.Sprintf("the service answered %d: %s", e.Status, e.Message)
+}
+
+// clean makes text from the service safe to print on one line of a terminal.
+func clean(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+			return ' '
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > 300 {
+		s = string(r[:300]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,155 @@
+package agent
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rampart-iot/rampart/device/handoff"
+	"github.com/rampart-iot/rampart/device/rot"
+	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/format/dice"
+	"github.com/rampart-iot/rampart/format/evidence"
+	"github.com/rampart-iot/rampart/ident"
+)
+
+// Identity is who stage 1 is, once it has checked what stage 0 handed it: the device, the
+// measurements of this boot, and the Alias key, re-derived from CDI_Attest. Only [NewIdentity]
+// makes one, so holding an Identity means the checks passed.
+type Identity struct {
+	DeviceID     ident.DeviceID
+	DeviceKey    []byte // DeviceID public key, DER SubjectPublicKeyInfo
+	Slot         state.Slot
+	Measurements dice.Measurements
+	AliasCert    []byte // DER
+
+	aliasKey *ecdsa.PrivateKey
+}
+
+// NewIdentity checks a handoff against itself and against device.json, then zeroes its CDIs.
+// It re-derives the Alias key from CDI_Attest and requires that the Alias certificate is for
+// that key, is issued by the DeviceID key of the device that dev names, and certifies the
+// handed-over measurements, whose configuration must be dev's.
+func NewIdentity(h *handoff.Handoff, dev state.Device) (*Identity, error) {
+	defer h.Zero()
+	key := rot.KeyFromSeed(rot.KeySeed(h.CDIAttest))
+	cert, err := x509.ParseCertificate(h.AliasCert)
+	if err != nil {
+		return nil, fmt.Errorf("handoff: alias certificate: %w", err)
+	}
+	if !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, errors.New("handoff: the alias certificate is not for the key derived from CDI_Attest")
+	}
+	pub, err := x509.ParsePKIXPublicKey(h.DeviceIDKey)
+	if dk, ok := pub.(*ecdsa.PublicKey); err != nil || !ok || dk.Curve != elliptic.P256() {
+		return nil, errors.New("handoff: the DeviceID key is not an ECDSA P-256 key")
+	}
+	if err := cert.CheckSignatureFrom(&x509.Certificate{PublicKey: pub, PublicKeyAlgorithm: x509.ECDSA}); err != nil {
+		return nil, fmt.Errorf("handoff: the alias certificate is not issued by the DeviceID key: %w", err)
+	}
+	if id := ident.DeviceIDFromPublicKey(h.DeviceIDKey); id != dev.DeviceID {
+		return nil, fmt.Errorf("handoff: DeviceID key of device %s, but device.json names %s", id, dev.DeviceID)
+	}
+	m, err := h.Measurements.Dice()
+	if err != nil {
+		return nil, fmt.Errorf("handoff: %w", err)
+	}
+	certified, err := dice.FromCertificate(cert)
+	if err != nil {
+		return nil, fmt.Errorf("handoff: alias certificate: %w", err)
+	}
+	if certified != m {
+		return nil, errors.New("handoff: the measurements differ from the alias certificate's")
+	}
+	if m.Config != dev.ConfigMeasurement() {
+		return nil, errors.New("handoff: device.json changed since stage 0 measured it")
+	}
+	return &Identity{DeviceID: dev.DeviceID, DeviceKey: h.DeviceIDKey, Slot: h.Slot, Measurements: m,
+		AliasCert: h.AliasCert, aliasKey: key}, nil
+}
+
+// AliasPublicKey returns the Alias public key: the key the device certificate must be for.
+func (id *Identity) AliasPublicKey() crypto.PublicKey { return &id.aliasKey.PublicKey }
+
+// Evidence returns an attestation token answering nonce, signed with the Alias key (DESIGN
+// section 5 step 3).
+func (id *Identity) Evidence(nonce []byte, now time.Time) ([]byte, error) {
+	c := evidence.Claims{Nonce: nonce, DeviceKey: id.DeviceKey, IssuedAt: now, Measurements: id.Measurements}
+	return evidence.Sign(c, id.aliasKey, id.AliasCert)
+}
+
+// Certificate is a device certificate that has been checked to be for this boot's Alias key,
+// issued to this device, and to chain to the CA chain that came with it.
+type Certificate struct {
+	Leaf  *x509.Certificate
+	Chain []*x509.Certificate
+	PEM   []byte // the leaf, then the chain: cert.pem
+}
+
+// ErrWrongKey is returned by [Identity.ParseCertificate] for a certificate of another key: one
+// issued to an earlier runtime, or a certificate that is not this device's at all.
+var ErrWrongKey = errors.New("the certificate is not for this boot's Alias key")
+
+// ParseCertificate parses and checks a PEM device certificate followed by its CA chain. The
+// chain is checked at now, or at the nearest moment within the leaf's validity, since whether
+// the certificate is current is for the schedule to decide ([Decide]).
+func (id *Identity) ParseCertificate(pemChain []byte, now time.Time) (*Certificate, error) {
+	var certs []*x509.Certificate
+	rest := pemChain
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("certificate chain holds a %q PEM block", b.Type)
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate chain: %w", err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) < 2 {
+		return nil, errors.New("certificate chain: want the device certificate and at least one CA certificate")
+	}
+	leaf := certs[0]
+	if !id.aliasKey.PublicKey.Equal(leaf.PublicKey) {
+		return nil, ErrWrongKey
+	}
+	if leaf.Subject.CommonName != string(id.DeviceID) {
+		return nil, fmt.Errorf("the certificate names %.64q, not this device", leaf.Subject.CommonName)
+	}
+	roots := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		roots.AddCert(c)
+	}
+	at := now
+	if at.Before(leaf.NotBefore) {
+		at = leaf.NotBefore
+	} else if at.After(leaf.NotAfter) {
+		at = leaf.NotAfter
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: at,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return nil, fmt.Errorf("the certificate does not chain to its CA chain: %w", err)
+	}
+	return &Certificate{Leaf: leaf, Chain: certs[1:], PEM: pemChain}, nil
+}
+
+// tlsCertificate is c with the Alias key, for mutual TLS. The key lives only in memory: each
+// boot derives it again from CDI_Attest.
+func (id *Identity) tlsCertificate(c *Certificate) *tls.Certificate {
+	tc := &tls.Certificate{Certificate: [][]byte{c.Leaf.Raw}, PrivateKey: id.aliasKey, Leaf: c.Leaf}
+	for _, ca := range c.Chain {
+		tc.Certificate = append(tc.Certificate, ca.Raw)
+	}
+	return tc
+}

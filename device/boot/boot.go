@@ -1,0 +1,292 @@
+// Package boot is stage 0 of the device runtime, its "ROM": the only code that reads the UDS.
+// It measures the runtime in the active slot, refuses one it does not trust, derives the next
+// DICE layer and starts the runtime as stage 1, handing it the layer's CDIs but never the UDS
+// (DESIGN section 4).
+//
+// Stage 0 is kept small because everything the device can prove about itself rests on it: a
+// tampered stage 1 is measured differently, gets another CDI and another Alias key, and so
+// cannot speak for the device.
+//
+// # The boot, step by step
+//
+//  1. Read boot.json (active slot, pinned factory images) and device.json; check that the
+//     service CA file is the one device.json names by hash.
+//  2. Measure the active slot's runtime: Code = SHA-512 of its bytes.
+//  3. Ask the [Verifier] whether it may boot and under which authority. Today only the factory
+//     image pinned at init passes ([FactoryVerifier], Authority = [FactoryAuthority]); any other
+//     runtime is refused with an error of class [ErrAlarm], and never started.
+//  4. Read the UDS; derive the DeviceID key from it alone (rot.DeviceIDKey) and check that it
+//     is the device device.json names.
+//  5. Derive the layer (rot.DeriveLayer) from Code, Config = SHA-512 of device.json's canonical
+//     bytes, Authority, Mode = Normal and Hidden = zero, and have the DeviceID key certify the
+//     Alias key and the measurements (rot.AliasCertificate).
+//  6. Zero the UDS and the private keys (best effort), start `<runtime> stage1 --state DIR …`
+//     with the [handoff.Handoff] on an inherited pipe (fd 3), forward SIGINT and SIGTERM to it,
+//     and return its exit code.
+//
+// # Limits
+//
+// Stage 0 executes the runtime by path after hashing it, so someone who can write to the state
+// folder between the two could swap it; the folder is 0700 for that reason. A device with a
+// real ROM would load the measured bytes into memory it alone controls.
+package boot
+
+import (
+	"crypto/ecdsa"
+	"crypto/sha512"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/device/handoff"
+	"github.com/rampart-iot/rampart/device/rot"
+	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/format/dice"
+	"github.com/rampart-iot/rampart/ident"
+)
+
+// Stage1Command is the hidden subcommand of the runtime that stage 0 starts.
+const Stage1Command = "stage1"
+
+// MaxRuntimeSize bounds a runtime image, in bytes.
+const MaxRuntimeSize = api.MaxRuntimeSize
+
+// ErrAlarm is the class of boot errors that mean the device may be under attack: its software
+// or configuration is not what it should be. A device must not retry these quietly.
+var ErrAlarm = errors.New("security alarm")
+
+// ErrUntrustedRuntime is returned when the active slot holds a runtime that the [Verifier]
+// refuses. It is of class [ErrAlarm].
+var ErrUntrustedRuntime = fmt.Errorf("%w: untrusted runtime", ErrAlarm)
+
+// FactoryAuthority is the DICE authority input of the factory image: the SHA-512 of
+// "rampart factory image". Runtimes signed by the operator will have the SHA-512 of the
+// operator's runtime-signing public key instead.
+var FactoryAuthority = sha512.Sum512([]byte("rampart factory image"))
+
+// Verifier decides whether stage 0 may boot the runtime in a slot, given its measurement, and
+// returns the authority that vouches for it. It is the seam where signed runtime updates will
+// plug in.
+type Verifier interface {
+	Verify(slot state.Slot, code [64]byte) (authority [64]byte, err error)
+}
+
+// FactoryVerifier accepts only the factory image pinned for a slot in boot.json.
+type FactoryVerifier struct{ Boot state.Boot }
+
+// Verify implements [Verifier].
+func (v FactoryVerifier) Verify(slot state.Slot, code [64]byte) ([64]byte, error) {
+	pin, ok := v.Boot.Factory[slot]
+	if !ok {
+		return [64]byte{}, fmt.Errorf("%w: slot %s has no pinned factory image, and signed runtimes are not supported yet", ErrUntrustedRuntime, slot)
+	}
+	if pin != code {
+		return [64]byte{}, fmt.Errorf("%w: the runtime in slot %s measures SHA-512 %x…, not the factory image pinned at init (%x…); refusing to start it: reinstall the factory runtime or initialise the device again",
+			ErrUntrustedRuntime, slot, code[:8], pin[:8])
+	}
+	return FactoryAuthority, nil
+}
+
+// Stage1 is a measured and verified runtime, ready to start, with its handoff.
+type Stage1 struct {
+	Dir          state.Dir
+	Slot         state.Slot
+	Path         string // the runtime executable
+	DeviceID     ident.DeviceID
+	Measurements dice.Measurements
+	AliasCert    []byte // DER
+
+	handoff []byte // secret: holds the CDIs
+}
+
+// Measure does steps 1 to 5 of the boot: everything before stage 1 starts. A nil v means
+// [FactoryVerifier] with dir's boot.json.
+func Measure(dir state.Dir, v Verifier) (*Stage1, error) {
+	bc, err := dir.ReadBoot()
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	dev, err := dir.ReadDevice()
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	if _, err := dir.ReadServiceCA(dev); err != nil {
+		return nil, fmt.Errorf("boot: %w: %w", ErrAlarm, err)
+	}
+	if v == nil {
+		v = FactoryVerifier{Boot: bc}
+	}
+	path := dir.Runtime(bc.Active)
+	code, err := measure(path)
+	if err != nil {
+		return nil, fmt.Errorf("boot: measure slot %s: %w", bc.Active, err)
+	}
+	authority, err := v.Verify(bc.Active, code)
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	in := rot.Inputs{Code: code, Config: dev.ConfigMeasurement(), Authority: authority, Mode: rot.ModeNormal}
+
+	uds, err := rot.LoadUDS(dir.Path(state.FileUDS))
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	defer clear(uds)
+	deviceKey, err := rot.DeviceIDKey(uds)
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	defer zeroKey(deviceKey)
+	spki, err := x509.MarshalPKIXPublicKey(&deviceKey.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	if id := ident.DeviceIDFromPublicKey(spki); id != dev.DeviceID {
+		return nil, fmt.Errorf("boot: %w: the UDS is of device %s, but device.json names %s", ErrAlarm, id, dev.DeviceID)
+	}
+	layer, err := rot.DeriveLayer(uds, in)
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	defer func() {
+		clear(layer.CDIAttest[:])
+		clear(layer.CDISeal[:])
+		zeroKey(layer.AliasKey)
+	}()
+	m := in.Measurements()
+	cert, err := rot.AliasCertificate(deviceKey, layer.AliasKey, m)
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	h := handoff.Handoff{
+		Version:      handoff.Version,
+		Slot:         bc.Active,
+		CDIAttest:    layer.CDIAttest[:],
+		CDISeal:      layer.CDISeal[:],
+		AliasCert:    cert,
+		DeviceIDKey:  spki,
+		Measurements: state.FromDice(m),
+	}
+	b, err := h.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	return &Stage1{Dir: dir, Slot: bc.Active, Path: path, DeviceID: dev.DeviceID, Measurements: m, AliasCert: cert, handoff: b}, nil
+}
+
+// measure returns the SHA-512 of the file at path.
+func measure(path string) ([64]byte, error) {
+	var sum [64]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha512.New()
+	n, err := io.Copy(h, io.LimitReader(f, MaxRuntimeSize+1))
+	if err != nil {
+		return sum, err
+	}
+	if n > MaxRuntimeSize {
+		return sum, fmt.Errorf("%s is larger than %d bytes", path, MaxRuntimeSize)
+	}
+	h.Sum(sum[:0])
+	return sum, nil
+}
+
+// Discard zeroes the handoff, for a Stage1 that will not be started.
+func (s *Stage1) Discard() { clear(s.handoff) }
+
+// Process is a running stage 1.
+type Process struct{ cmd *exec.Cmd }
+
+// Start starts the runtime as `<runtime> stage1 --state DIR args…` and hands it the handoff
+// on fd 3. The handoff is zeroed once written, whatever happens.
+func (s *Stage1) Start(args []string, stdout, stderr io.Writer) (*Process, error) {
+	defer s.Discard()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	cmd := exec.Command(s.Path, append([]string{Stage1Command, "--state", string(s.Dir)}, args...)...)
+	cmd.ExtraFiles = []*os.File{r} // fd 3 == handoff.FD
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	err = cmd.Start()
+	r.Close()
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("boot: start stage 1: %w", err)
+	}
+	_, err = w.Write(s.handoff)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("boot: hand over to stage 1: %w", err)
+	}
+	return &Process{cmd: cmd}, nil
+}
+
+// Signal sends sig to stage 1.
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Wait waits for stage 1 to exit and returns its exit code: 1 if it was killed by a signal.
+func (p *Process) Wait() (int, error) {
+	err := p.cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if code := ee.ExitCode(); code > 0 {
+			return code, nil
+		}
+		return 1, nil
+	}
+	if err != nil {
+		return 1, fmt.Errorf("boot: wait for stage 1: %w", err)
+	}
+	return 0, nil
+}
+
+// Run boots the device: it measures and verifies the active runtime (with v, or the factory
+// verifier if v is nil), starts it as stage 1 with args, forwards SIGINT and SIGTERM to it,
+// and returns its exit code.
+func Run(dir state.Dir, v Verifier, args []string, stdout, stderr io.Writer) (int, error) {
+	s, err := Measure(dir, v)
+	if err != nil {
+		return 1, err
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	p, err := s.Start(args, stdout, stderr)
+	if err != nil {
+		return 1, err
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				p.Signal(sig)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return p.Wait()
+}
+
+// zeroKey overwrites a private scalar (best effort: copies the runtime made are out of reach).
+func zeroKey(k *ecdsa.PrivateKey) {
+	if k != nil && k.D != nil {
+		k.D.SetInt64(0)
+	}
+}

@@ -1,0 +1,161 @@
+package boot
+
+import (
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rampart-iot/rampart/device/rot"
+	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/ident"
+)
+
+// ErrInitialised is returned by [Init] for a state folder that already holds a device.
+var ErrInitialised = errors.New("already initialised")
+
+// Factory is what a device is made with at init.
+type Factory struct {
+	ServiceURL string    // https://HOST[:PORT]
+	ServiceCA  []byte    // PEM of the service's CA certificate(s)
+	Runtime    io.Reader // the factory runtime image, at most MaxRuntimeSize bytes
+}
+
+// newUDS is where Init makes the UDS before the device is complete; it becomes uds last, so
+// an interrupted init leaves a folder that init may be run on again.
+const newUDS = state.FileUDS + ".new"
+
+// Init makes a device in the folder at path (created 0700 if need be): a new UDS, the factory
+// runtime in slot A with its SHA-512 pinned in boot.json, the service's CA and device.json. It
+// returns the device ID. It refuses a folder that already has a UDS, and one that holds files
+// that are not a device's.
+func Init(path string, f Factory) (ident.DeviceID, error) {
+	if err := state.CheckServiceURL(f.ServiceURL); err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	dir := state.Dir(abs)
+	if _, err := os.Lstat(dir.Path(state.FileUDS)); err == nil {
+		return "", fmt.Errorf("%s is %w: it has a UDS, so it is a device already; give another --state folder", path, ErrInitialised)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	if err := checkEmpty(dir); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(abs, 0o700); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+
+	// The identity: a UDS that no device ID was ever printed for is discarded.
+	if err := os.Remove(dir.Path(newUDS)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	if err := rot.CreateUDS(dir.Path(newUDS)); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	id, err := deviceID(dir.Path(newUDS))
+	if err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+
+	// The factory runtime in slot A, pinned.
+	for _, s := range []state.Slot{state.SlotA, state.SlotB} {
+		if err := os.MkdirAll(dir.Path(state.DirSlots, string(s)), 0o700); err != nil {
+			return "", fmt.Errorf("init: %w", err)
+		}
+	}
+	h := sha512.New()
+	n, err := state.WriteFileFrom(dir.Runtime(state.SlotA), io.TeeReader(f.Runtime, h), MaxRuntimeSize, 0o700)
+	if err != nil {
+		return "", fmt.Errorf("init: copy the runtime: %w", err)
+	}
+	if n == 0 {
+		return "", errors.New("init: the runtime is empty")
+	}
+	var pin state.Digest512
+	h.Sum(pin[:0])
+	if err := dir.WriteBoot(state.Boot{Active: state.SlotA, Factory: map[state.Slot]state.Digest512{state.SlotA: pin}}); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+
+	// The service.
+	if err := state.WriteFile(dir.Path(state.FileServiceCA), f.ServiceCA, 0o600); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	dev := state.Device{ServiceURL: strings.TrimSuffix(f.ServiceURL, "/"), DeviceID: id,
+		ServiceCA: state.FileServiceCA, ServiceCASHA256: sha256.Sum256(f.ServiceCA)}
+	if err := dir.WriteDevice(dev); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	for _, stale := range []string{state.FileCert, state.FileStatus} {
+		if err := os.Remove(dir.Path(stale)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("init: %w", err)
+		}
+	}
+
+	// Last, the UDS takes its name: from now on the folder is a device. Link, unlike rename,
+	// never replaces an existing uds.
+	if err := os.Link(dir.Path(newUDS), dir.Path(state.FileUDS)); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("%s is %w: another init made a UDS in it meanwhile", path, ErrInitialised)
+		}
+		return "", fmt.Errorf("init: %w", err)
+	}
+	if err := os.Remove(dir.Path(newUDS)); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	if err := state.SyncDir(abs); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	return id, nil
+}
+
+// checkEmpty refuses a folder holding anything but what an interrupted init leaves.
+func checkEmpty(dir state.Dir) error {
+	entries, err := os.ReadDir(string(dir))
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	known := map[string]bool{newUDS: true, state.FileDevice: true, state.FileServiceCA: true, state.FileBoot: true,
+		state.DirSlots: true, state.FileCert: true, state.FileStatus: true}
+	for _, e := range entries {
+		if !known[e.Name()] && !strings.HasPrefix(e.Name(), ".") {
+			return fmt.Errorf("init: %s holds %s, which is not a device's: give an empty or new --state folder", dir, e.Name())
+		}
+	}
+	return nil
+}
+
+// DeviceID derives the device ID from the UDS in dir.
+func DeviceID(dir state.Dir) (ident.DeviceID, error) {
+	return deviceID(dir.Path(state.FileUDS))
+}
+
+func deviceID(udsPath string) (ident.DeviceID, error) {
+	uds, err := rot.LoadUDS(udsPath)
+	if err != nil {
+		return "", err
+	}
+	defer clear(uds)
+	k, err := rot.DeviceIDKey(uds)
+	if err != nil {
+		return "", err
+	}
+	defer zeroKey(k)
+	spki, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		return "", err
+	}
+	return ident.DeviceIDFromPublicKey(spki), nil
+}

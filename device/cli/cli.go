@@ -1,0 +1,104 @@
+// Package devicecli is the `rampart-device` command: the device runtime's command line.
+//
+//	rampart-device init   --state DIR --server URL --cacert FILE [--runtime FILE]
+//	rampart-device id     --state DIR
+//	rampart-device run    --state DIR [--once] [--force-attest] [--checkin-interval D]
+//	rampart-device status --state DIR [--output table|json]
+//	rampart-device cert   --state DIR
+//
+// `run` is stage 0 (package [github.com/rampart-iot/rampart/device/boot]); it starts the
+// runtime of the active slot as the hidden `stage1` command (package
+// [github.com/rampart-iot/rampart/device/agent]), which is not meant to be run by hand.
+//
+// # Output
+//
+// stdout carries what was asked for and nothing else; progress and errors go to stderr, each
+// error as one line. The exit code is 0 on success, 1 on failure and 2 for a usage error.
+package devicecli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// env is what one run of the command sees of its surroundings.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// Run runs the rampart-device command with args and returns its exit code.
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := e.root()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(context.Background())
+	var ex exitCode
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ex):
+		return int(ex)
+	}
+	var ue *usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		fmt.Fprintf(stderr, "rampart-device: %v\n", oneLine(err))
+		return 2
+	}
+	fmt.Fprintf(stderr, "rampart-device: %s\n", oneLine(err))
+	return 1
+}
+
+func (e *env) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rampart-device",
+		Short: "The Rampart device runtime: root of trust, measured boot, attestation",
+		Long: "rampart-device keeps a device's identity, boots its runtime measured, proves to the\n" +
+			"Rampart service what it booted and keeps a short-lived device certificate.\n\n" +
+			"Start with 'rampart-device init', have the device claimed, then 'rampart-device run'.",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.AddCommand(e.initCmd(), e.idCmd(), e.runCmd(), e.stage1Cmd(), e.statusCmd(), e.certCmd())
+	return root
+}
+
+// exitCode is returned by a command whose exit code is decided elsewhere (stage 1's), after
+// it has said what there was to say.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit code %d", int(c)) }
+
+type usageError struct{ err error }
+
+func (u *usageError) Error() string { return u.err.Error() + " (see --help)" }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
+
+func isCobraUsage(err error) bool {
+	s := err.Error()
+	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "accepts ") ||
+		strings.HasPrefix(s, "requires at least") || strings.HasPrefix(s, "unknown flag") ||
+		strings.HasPrefix(s, "required flag")
+}
+
+// oneLine keeps an error on one line of stderr.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+}
+
+// stateFlag adds the --state flag every command has.
+func stateFlag(cmd *cobra.Command, dir *string) {
+	cmd.Flags().StringVar(dir, "state", "", "the device's state folder")
+	cmd.MarkFlagRequired("state")
+	cmd.MarkFlagDirname("state")
+}

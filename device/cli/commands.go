@@ -1,0 +1,248 @@
+package devicecli
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-iot/rampart/device/agent"
+	"github.com/rampart-iot/rampart/device/boot"
+	"github.com/rampart-iot/rampart/device/handoff"
+	"github.com/rampart-iot/rampart/device/state"
+)
+
+func (e *env) initCmd() *cobra.Command {
+	var dir, server, cacert, runtime string
+	cmd := &cobra.Command{
+		Use:   "init --state DIR --server URL --cacert FILE [--runtime FILE]",
+		Short: "Make a new device: its secret, its factory runtime, its service; print its ID",
+		Long: "init makes the device's Unique Device Secret, installs the factory runtime (this program,\n" +
+			"or --runtime FILE) in slot A and pins its SHA-512, and records the service's address and\n" +
+			"CA. It prints the device ID last on stdout: have an administrator claim it with\n" +
+			"'rampart device claim ID'. A folder that already holds a device is refused.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := state.CheckServiceURL(server); err != nil {
+				return usagef("--server: %v", err)
+			}
+			ca, err := state.ReadFile(cacert, state.MaxFileSize)
+			if err != nil {
+				return fmt.Errorf("read --cacert: %w", err)
+			}
+			if err := checkCAPEM(ca); err != nil {
+				return fmt.Errorf("--cacert %s: %w", cacert, err)
+			}
+			if runtime == "" {
+				if runtime, err = os.Executable(); err != nil {
+					return fmt.Errorf("find this program to install it as the runtime: %w; give --runtime FILE", err)
+				}
+			}
+			f, err := os.Open(runtime)
+			if err != nil {
+				return fmt.Errorf("read the runtime: %w", err)
+			}
+			defer f.Close()
+			id, err := boot.Init(dir, boot.Factory{ServiceURL: server, ServiceCA: ca, Runtime: f})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "rampart-device: initialised a device in %s; claim it with: rampart device claim %s\n", dir, id)
+			fmt.Fprintln(e.stdout, id)
+			return nil
+		},
+	}
+	stateFlag(cmd, &dir)
+	fl := cmd.Flags()
+	fl.StringVar(&server, "server", "", "address of the Rampart service, https://HOST:PORT")
+	fl.StringVar(&cacert, "cacert", "", "PEM file of the service's CA certificate")
+	fl.StringVar(&runtime, "runtime", "", "the factory runtime to install (default: this program)")
+	cmd.MarkFlagRequired("server")
+	cmd.MarkFlagRequired("cacert")
+	return cmd
+}
+
+// checkCAPEM requires one or more certificates and nothing else.
+func checkCAPEM(b []byte) error {
+	n := 0
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			return fmt.Errorf("holds a %q PEM block: want only CERTIFICATE blocks", blk.Type)
+		}
+		if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+			return err
+		}
+		n++
+	}
+	if n == 0 {
+		return errors.New("holds no PEM certificate")
+	}
+	return nil
+}
+
+func (e *env) idCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "id --state DIR",
+		Short: "Print the device ID, derived from the device's secret",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := state.Open(dir)
+			if err != nil {
+				return err
+			}
+			id, err := boot.DeviceID(d)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, id)
+			return nil
+		},
+	}
+	stateFlag(cmd, &dir)
+	return cmd
+}
+
+// runFlags are the flags of run, which stage 0 passes through to stage 1.
+type runFlags struct {
+	once, forceAttest bool
+	checkinInterval   time.Duration
+}
+
+func (f *runFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&f.once, "once", false, "run one cycle (boot, attest if needed, check in), then exit")
+	fl.BoolVar(&f.forceAttest, "force-attest", false, "attest even if the certificate is current")
+	fl.DurationVar(&f.checkinInterval, "checkin-interval", agent.DefaultCheckinInterval, "mean time between check-ins (jittered)")
+}
+
+func (f *runFlags) check() error {
+	if f.checkinInterval <= 0 {
+		return usagef("--checkin-interval must be positive")
+	}
+	return nil
+}
+
+func (f *runFlags) args() []string {
+	var a []string
+	if f.once {
+		a = append(a, "--once")
+	}
+	if f.forceAttest {
+		a = append(a, "--force-attest")
+	}
+	return append(a, "--checkin-interval="+f.checkinInterval.String())
+}
+
+func (e *env) runCmd() *cobra.Command {
+	var dir string
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run --state DIR [--once] [--force-attest] [--checkin-interval D]",
+		Short: "Boot the device: measure and start its runtime, attest, check in",
+		Long: "run is stage 0: it verifies and measures the runtime of the active slot, derives its DICE\n" +
+			"layer from the device secret and starts it as stage 1, which attests to the service when\n" +
+			"its certificate is missing or due and checks in. It runs until SIGINT or SIGTERM, or for one\n" +
+			"cycle with --once.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			d, err := state.Open(dir)
+			if err != nil {
+				return err
+			}
+			code, err := boot.Run(d, nil, f.args(), e.stdout, e.stderr)
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return exitCode(code) // stage 1 has said why
+			}
+			return nil
+		},
+	}
+	stateFlag(cmd, &dir)
+	f.add(cmd)
+	return cmd
+}
+
+func (e *env) stage1Cmd() *cobra.Command {
+	var dir string
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:    boot.Stage1Command + " --state DIR",
+		Short:  "Stage 1 of the runtime, started by 'rampart-device run'",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			d, err := state.Open(dir)
+			if err != nil {
+				return err
+			}
+			fd := os.NewFile(handoff.FD, "handoff")
+			h, err := handoff.Read(fd)
+			fd.Close()
+			if err != nil {
+				return fmt.Errorf("stage 1 takes its handoff from stage 0 on fd %d; start the device with 'rampart-device run' (%w)", handoff.FD, err)
+			}
+			logger := log.New(e.stderr, "rampart-device: ", 0)
+			if !f.once {
+				logger.SetFlags(log.LstdFlags)
+			}
+			a, err := agent.New(d, h, agent.Options{Once: f.once, ForceAttest: f.forceAttest,
+				CheckinInterval: f.checkinInterval, Log: logger})
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return a.Run(ctx)
+		},
+	}
+	stateFlag(cmd, &dir)
+	f.add(cmd)
+	return cmd
+}
+
+func (e *env) certCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "cert --state DIR",
+		Short: "Print the device certificate and its CA chain (PEM)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := state.Open(dir)
+			if err != nil {
+				return err
+			}
+			b, err := d.ReadCert()
+			if errors.Is(err, state.ErrNoCertificate) {
+				return fmt.Errorf("no certificate yet: run 'rampart-device run --state %s' after the device is claimed", dir)
+			}
+			if err != nil {
+				return err
+			}
+			_, err = e.stdout.Write(b)
+			return err
+		},
+	}
+	stateFlag(cmd, &dir)
+	return cmd
+}

@@ -1,0 +1,174 @@
+package devicecli
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-iot/rampart/device/state"
+)
+
+// statusView is `status --output json`. Its field names are stable.
+type statusView struct {
+	DeviceID        string           `json:"device_id"`
+	ServiceURL      string           `json:"service_url"`
+	ActiveSlot      string           `json:"active_slot"`
+	FactorySHA512   string           `json:"factory_sha512,omitempty"` // pinned for the active slot
+	Boot            *bootView        `json:"boot"`                     // null before the first run
+	LastAttestation *attestationView `json:"last_attestation"`         // null before the first attempt
+	Certificate     *certView        `json:"certificate"`              // null without cert.pem
+}
+
+type bootView struct {
+	At              time.Time `json:"at"`
+	Slot            string    `json:"slot"`
+	RuntimeSHA512   string    `json:"runtime_sha512"`
+	ConfigSHA512    string    `json:"config_sha512"`
+	AuthoritySHA512 string    `json:"authority_sha512"`
+	Mode            string    `json:"mode"`
+}
+
+type attestationView struct {
+	At          time.Time `json:"at"`
+	Result      string    `json:"result"`
+	Reason      string    `json:"reason,omitempty"`
+	Message     string    `json:"message,omitempty"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	LastPass    time.Time `json:"last_pass,omitzero"`
+}
+
+type certView struct {
+	Subject   string    `json:"subject"`
+	Issuer    string    `json:"issuer"`
+	NotBefore time.Time `json:"not_before"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Expired   bool      `json:"expired"`
+}
+
+func (e *env) statusCmd() *cobra.Command {
+	var dir, output string
+	cmd := &cobra.Command{
+		Use:   "status --state DIR [--output table|json]",
+		Short: "Show the device: ID, boot measurements, last attestation, certificate expiry",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return usagef("invalid --output %q: want table or json", output)
+			}
+			d, err := state.Open(dir)
+			if err != nil {
+				return err
+			}
+			v, err := readStatus(d, time.Now())
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(v)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			v.table(tw)
+			return tw.Flush()
+		},
+	}
+	stateFlag(cmd, &dir)
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// readStatus gathers the status from the state folder, without reading the UDS.
+func readStatus(d state.Dir, now time.Time) (*statusView, error) {
+	dev, err := d.ReadDevice()
+	if err != nil {
+		return nil, err
+	}
+	bc, err := d.ReadBoot()
+	if err != nil {
+		return nil, err
+	}
+	st, err := d.ReadStatus()
+	if err != nil {
+		return nil, err
+	}
+	v := &statusView{DeviceID: string(dev.DeviceID), ServiceURL: dev.ServiceURL, ActiveSlot: string(bc.Active)}
+	if pin, ok := bc.Factory[bc.Active]; ok {
+		v.FactorySHA512 = pin.String()
+	}
+	if b := st.Boot; b != nil {
+		m := b.Measurements
+		v.Boot = &bootView{At: b.At, Slot: string(b.Slot), RuntimeSHA512: m.Runtime.String(),
+			ConfigSHA512: m.Config.String(), AuthoritySHA512: m.Authority.String(), Mode: m.Mode}
+	}
+	if a := st.Attestation; a != nil {
+		v.LastAttestation = &attestationView{At: a.At, Result: a.Result, Reason: a.Reason, Message: a.Message,
+			NextAttempt: a.NextAttempt, LastPass: a.LastPass}
+	}
+	b, err := d.ReadCert()
+	switch {
+	case errors.Is(err, state.ErrNoCertificate):
+	case err != nil:
+		return nil, err
+	default:
+		blk, _ := pem.Decode(b)
+		if blk == nil || blk.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("%s holds no PEM certificate", d.Path(state.FileCert))
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.Path(state.FileCert), err)
+		}
+		v.Certificate = &certView{Subject: c.Subject.String(), Issuer: c.Issuer.String(),
+			NotBefore: c.NotBefore.UTC(), ExpiresAt: c.NotAfter.UTC(), Expired: !now.Before(c.NotAfter)}
+	}
+	return v, nil
+}
+
+func (v *statusView) table(w io.Writer) {
+	row := func(k, format string, args ...any) { fmt.Fprintf(w, "%s\t"+format+"\n", append([]any{k}, args...)...) }
+	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	row("device ID", "%s", v.DeviceID)
+	row("service", "%s", v.ServiceURL)
+	row("active slot", "%s", v.ActiveSlot)
+	if b := v.Boot; b != nil {
+		row("last boot", "%s (slot %s, mode %s)", ts(b.At), b.Slot, b.Mode)
+		row("runtime SHA-512", "%s", b.RuntimeSHA512)
+		row("config SHA-512", "%s", b.ConfigSHA512)
+		row("authority SHA-512", "%s", b.AuthoritySHA512)
+	} else {
+		row("last boot", "never: run 'rampart-device run'")
+		row("factory SHA-512", "%s", v.FactorySHA512)
+	}
+	if a := v.LastAttestation; a != nil {
+		row("last attestation", "%s at %s", a.Result, ts(a.At))
+		if a.Reason != "" {
+			row("reason", "%s", a.Reason)
+		}
+		if a.Message != "" {
+			row("message", "%s", a.Message)
+		}
+		if !a.NextAttempt.IsZero() {
+			row("next attempt", "%s", ts(a.NextAttempt))
+		}
+	} else {
+		row("last attestation", "none")
+	}
+	if c := v.Certificate; c != nil {
+		state := "valid"
+		if c.Expired {
+			state = "expired"
+		}
+		row("certificate", "%s until %s", state, ts(c.ExpiresAt))
+	} else {
+		row("certificate", "none yet")
+	}
+}

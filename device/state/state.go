@@ -1,0 +1,201 @@
+// Package state is the device's state folder: its layout, its files' formats, and the one way
+// they are written (atomically) and read (bounded and strictly).
+//
+// Every part of the device runtime keeps what must survive a restart here, so one package
+// fixes the names, modes and formats, and a crash at any point leaves either the old file or
+// the new one, never half of either.
+//
+// # Layout
+//
+//	DIR/                   0700
+//	  uds                  0600  the Unique Device Secret (written by rot.CreateUDS, read by stage 0 only)
+//	  device.json          0600  service URL, device ID, service CA file name and SHA-256 ([Device])
+//	  service-ca.pem       0600  the service's CA certificate(s), the only roots the device trusts
+//	  boot.json            0600  active slot and each slot's pinned factory image SHA-512 ([Boot])
+//	  slots/a/runtime      0700  the runtime (stage 1) in slot A
+//	  slots/b/runtime      0700  the runtime in slot B (written by updates, later)
+//	  cert.pem             0600  device certificate, then the tenant CA chain
+//	  status.json          0600  last boot's measurements and last attestation ([Status])
+//
+// # Writing and reading
+//
+// [WriteFile] writes a temporary file in the same folder, syncs it, renames it over the target
+// and syncs the folder. [ReadFile] refuses files over a limit ([MaxFileSize] for everything but
+// runtimes), and [DecodeJSON] refuses unknown fields and trailing data.
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// File names in the state folder.
+const (
+	FileUDS       = "uds"
+	FileDevice    = "device.json"
+	FileServiceCA = "service-ca.pem"
+	FileBoot      = "boot.json"
+	FileCert      = "cert.pem"
+	FileStatus    = "status.json"
+	DirSlots      = "slots"
+	FileRuntime   = "runtime" // in each slot's folder
+)
+
+// MaxFileSize bounds every state file but the runtimes.
+const MaxFileSize = 1 << 20
+
+// Dir is a state folder.
+type Dir string
+
+// ErrNotInitialised is returned by [Open] for a folder without a device in it.
+var ErrNotInitialised = errors.New("not initialised")
+
+// Open returns the state folder at path after checking that it holds a device and that
+// nobody but its owner can change it.
+func Open(path string) (Dir, error) {
+	if path == "" {
+		return "", errors.New("no state folder: give --state DIR")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("state folder %s: %w: run 'rampart-device init --state %s --server URL --cacert FILE'", path, ErrNotInitialised, path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("state folder: %w", err)
+	}
+	if !fi.IsDir() {
+		return "", fmt.Errorf("state folder %s is not a folder", path)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return "", fmt.Errorf("state folder %s can be changed by group or others (mode %04o): run chmod 700 %s", path, fi.Mode().Perm(), path)
+	}
+	d := Dir(abs)
+	if _, err := os.Stat(d.Path(FileDevice)); err != nil {
+		return "", fmt.Errorf("state folder %s: %w: run 'rampart-device init --state %s --server URL --cacert FILE'", path, ErrNotInitialised, path)
+	}
+	return d, nil
+}
+
+// Path returns the path of name in the folder.
+func (d Dir) Path(name ...string) string {
+	return filepath.Join(append([]string{string(d)}, name...)...)
+}
+
+// Runtime returns the path of the runtime in slot s.
+func (d Dir) Runtime(s Slot) string { return d.Path(DirSlots, string(s), FileRuntime) }
+
+// ReadFile reads path, refusing a file larger than limit bytes.
+func ReadFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+// DecodeJSON decodes b into v strictly: unknown fields and anything after the value are errors.
+func DecodeJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// WriteFile replaces path with data atomically: readers see the old file or the new one.
+func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	_, err := WriteFileFrom(path, bytes.NewReader(data), int64(len(data)), perm)
+	return err
+}
+
+// WriteFileFrom replaces path atomically with what r yields, refusing more than limit bytes.
+// It returns the number of bytes written.
+func WriteFileFrom(path string, r io.Reader, limit int64, perm fs.FileMode) (int64, error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return 0, err
+	}
+	tmp := f.Name()
+	done := false
+	defer func() {
+		if !done {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	n, err := io.Copy(f, io.LimitReader(r, limit+1))
+	if err != nil {
+		return 0, fmt.Errorf("write %s: %w", path, err)
+	}
+	if n > limit {
+		return 0, fmt.Errorf("write %s: larger than %d bytes", path, limit)
+	}
+	if err := f.Chmod(perm); err != nil {
+		return 0, err
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return 0, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return 0, err
+	}
+	done = true
+	return n, SyncDir(dir)
+}
+
+// SyncDir makes a folder's entries durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// readJSON reads and strictly decodes the state file name into v.
+func (d Dir) readJSON(name string, v any) error {
+	b, err := ReadFile(d.Path(name), MaxFileSize)
+	if err != nil {
+		return err
+	}
+	if err := DecodeJSON(b, v); err != nil {
+		return fmt.Errorf("%s: %w", d.Path(name), err)
+	}
+	return nil
+}
+
+// writeJSON writes v to the state file name, atomically, mode 0600.
+func (d Dir) writeJSON(name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFile(d.Path(name), append(b, '\n'), 0o600)
+}
