@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -38,6 +39,7 @@ func TestMain(m *testing.M) {
 // a schema of its own.
 func TestScripts(t *testing.T) {
 	t.Parallel()
+	deviceBin := buildDevice(t)
 	backends := []string{"sqlite"}
 	if os.Getenv(postgresEnv) != "" {
 		backends = append(backends, "postgres")
@@ -49,7 +51,11 @@ func TestScripts(t *testing.T) {
 				Dir:                 "testdata/script",
 				RequireExplicitExec: true,
 				RequireUniqueNames:  true,
-				Setup:               func(env *testscript.Env) error { return setup(env, backend) },
+				Setup: func(env *testscript.Env) error {
+					env.Setenv("RAMPART_DEVICE_BIN", deviceBin)
+					env.Setenv("PATH", filepath.Dir(deviceBin)+string(os.PathListSeparator)+env.Getenv("PATH"))
+					return setup(env, backend)
+				},
 				Condition:           condition(backend),
 				Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 					"waitfile": cmdWaitfile,
@@ -61,6 +67,17 @@ func TestScripts(t *testing.T) {
 			})
 		})
 	}
+}
+
+// buildDevice builds the real rampart-device binary for the scripts that run a simulated device.
+func buildDevice(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rampart-device")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/rampart-device").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build rampart-device: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // setup gives each script a home of its own (so `rampart login` writes under $WORK) and the
