@@ -56,7 +56,7 @@ func TestScripts(t *testing.T) {
 					env.Setenv("PATH", filepath.Dir(deviceBin)+string(os.PathListSeparator)+env.Getenv("PATH"))
 					return setup(env, backend)
 				},
-				Condition:           condition(backend),
+				Condition: condition(backend),
 				Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 					"waitfile": cmdWaitfile,
 					"loadenv":  cmdLoadenv,
