@@ -171,3 +171,29 @@ func TestNonceRequestValidated(t *testing.T) {
 		t.Errorf("nonce: %d %+v", resp.StatusCode, n)
 	}
 }
+
+// TestDeviceSessionResumptionKeepsIdentity reconnects with a resumed TLS session (what a fleet
+// reconnecting at once does) and checks the device is still known by its certificate.
+func TestDeviceSessionResumptionKeepsIdentity(t *testing.T) {
+	w, srv := tlsWorld(t)
+	c := deviceClient(srv, issue(t, w, w.a.device))
+	tr := c.Transport.(*http.Transport)
+	tr.TLSClientConfig.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+	resumed := false
+	for i := 0; i < 2; i++ {
+		resp, err := c.Get(srv.URL + api.DevicePathWhoami)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("connection %d: status %d", i, resp.StatusCode)
+		}
+		resumed = resp.TLS.DidResume
+		tr.CloseIdleConnections() // the next request makes a new connection
+	}
+	if !resumed {
+		t.Error("the second connection did not resume the TLS session")
+	}
+}
