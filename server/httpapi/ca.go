@@ -47,6 +47,7 @@ func (a *API) rotateCA(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
+	a.ca.Forget(c.user.TenantID)
 	return writeJSON(w, http.StatusCreated, ca)
 }
 

@@ -131,10 +131,13 @@ func (a *Authority) set(ctx context.Context, tenantID string, fresh bool) (*caSe
 		records, err = tx.CAs(tenantID)
 		return err
 	})
-	if err == nil && len(records) == 0 {
+	if err == nil && a.needNewCA(records) {
 		err = a.st.Update(ctx, func(tx *store.Tx) error {
-			// Checked again inside the write: another request or replica may have made it.
-			if records, err = tx.CAs(tenantID); err != nil || len(records) > 0 {
+			// Checked again under the tenant's lock: another request or replica may have made it.
+			if err := tx.LockTenant(tenantID); err != nil {
+				return err
+			}
+			if records, err = tx.CAs(tenantID); err != nil || !a.needNewCA(records) {
 				return err
 			}
 			t, err := tx.Tenant(tenantID)
@@ -148,9 +151,16 @@ func (a *Authority) set(ctx context.Context, tenantID string, fresh bool) (*caSe
 			if err := tx.AddCA(r); err != nil {
 				return err
 			}
-			records = []store.CARecord{r}
+			action := "ca.create"
+			if len(records) > 0 {
+				action = "ca.rotate" // the active CA was about to expire
+			}
+			records = append([]store.CARecord{r}, records...)
+			for i := range records[1:] {
+				records[i+1].Active = false
+			}
 			_, err = tx.AppendAudit(api.AuditEntry{TenantID: tenantID, Time: a.now().UTC(), Actor: "rampart server",
-				Action: "ca.create", Target: "ca/" + r.ID, Source: "local", Detail: r.Fingerprint})
+				Action: action, Target: "ca/" + r.ID, Source: "local", Detail: r.Fingerprint})
 			return err
 		})
 	}
@@ -172,6 +182,22 @@ func (a *Authority) set(ctx context.Context, tenantID string, fresh bool) (*caSe
 	a.cache[tenantID] = cs
 	a.mu.Unlock()
 	return cs, nil
+}
+
+// RenewBefore is how long before its active CA expires a tenant gets a new one, so that device
+// certificates (which never outlive their CA) keep their full 24 hours and relying parties have
+// time to take the new CA into their bundles.
+const RenewBefore = 30 * 24 * time.Hour
+
+// needNewCA reports whether a tenant with these CAs needs a new active one: it has none, or its
+// active CA expires within RenewBefore.
+func (a *Authority) needNewCA(records []store.CARecord) bool {
+	for _, r := range records {
+		if r.Active {
+			return r.NotAfter.Sub(a.now()) < RenewBefore
+		}
+	}
+	return true
 }
 
 // CAs lists a tenant's CAs, newest first, making the first one if there is none.
@@ -203,8 +229,12 @@ func (a *Authority) Bundle(ctx context.Context, tenantID string) ([]byte, error)
 	return b, nil
 }
 
-// Rotate makes a new active CA for the tenant; the old ones stay trusted until they expire.
+// Rotate makes a new active CA for the tenant inside tx; the old ones stay trusted until they
+// expire. Call Forget after tx commits.
 func (a *Authority) Rotate(ctx context.Context, tx *store.Tx, tenantID string) (api.CA, error) {
+	if err := tx.LockTenant(tenantID); err != nil {
+		return api.CA{}, err
+	}
 	t, err := tx.Tenant(tenantID)
 	if err != nil {
 		return api.CA{}, err
@@ -216,10 +246,16 @@ func (a *Authority) Rotate(ctx context.Context, tx *store.Tx, tenantID string) (
 	if err := tx.AddCA(r); err != nil {
 		return api.CA{}, err
 	}
+	return r.CA, nil
+}
+
+// Forget drops this replica's cached view of a tenant's CAs, after a rotation committed. Other
+// replicas pick the change up within caCacheTTL, or at once when they meet a certificate of
+// the new CA.
+func (a *Authority) Forget(tenantID string) {
 	a.mu.Lock()
 	delete(a.cache, tenantID)
 	a.mu.Unlock()
-	return r.CA, nil
 }
 
 // active returns the tenant's active CA certificate and its key.
@@ -255,12 +291,16 @@ func (a *Authority) IssueDevice(ctx context.Context, tenantID string, device ide
 	}
 	now := a.now().UTC().Truncate(time.Second)
 	uri, _ := url.Parse(DeviceURI(tenantID, device))
+	notAfter := now.Add(DeviceCertLife)
+	if ca.NotAfter.Before(notAfter) {
+		notAfter = ca.NotAfter // a device certificate never outlives its CA
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: string(device)},
 		URIs:         []*url.URL{uri},
 		NotBefore:    now.Add(-5 * time.Minute),
-		NotAfter:     now.Add(DeviceCertLife),
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}

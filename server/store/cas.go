@@ -28,19 +28,25 @@ func scanCA(r scanner) (CARecord, error) {
 	return c, err
 }
 
+// LockTenant locks a tenant's row until the transaction ends, so that changes to the tenant's
+// CAs made by concurrent transactions (or replicas) run one after the other. ErrNotFound if the
+// tenant does not exist. On SQLite, write transactions are serial already.
+func (tx *Tx) LockTenant(id string) error {
+	var got string
+	err := tx.tx.QueryRowContext(tx.ctx, "SELECT id FROM tenants WHERE id = $1"+tx.dialect.forUpdate, id).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("tenant %q: %w", id, ErrNotFound)
+	}
+	return err
+}
+
 // AddCA stores a tenant CA. If r.Active, every other CA of the tenant becomes inactive (they
 // stay trusted until they expire). ErrNotFound if the tenant does not exist; ErrExists if a CA
 // has r's ID.
 func (tx *Tx) AddCA(r CARecord) error {
 	// Lock the tenant's row so that additions to one tenant's CAs run one after the other: each
 	// sees the CAs added before it, so at most one stays active, and insertion order is kept.
-	var tenantID string
-	err := tx.tx.QueryRowContext(tx.ctx, "SELECT id FROM tenants WHERE id = $1"+tx.dialect.forUpdate,
-		r.TenantID).Scan(&tenantID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("tenant %q: %w", r.TenantID, ErrNotFound)
-	}
-	if err != nil {
+	if err := tx.LockTenant(r.TenantID); err != nil {
 		return fmt.Errorf("add CA %q: %w", r.Subject, err)
 	}
 	// created_at orders CAs of one NotBefore by insertion, so it must grow even if the clock
