@@ -210,6 +210,9 @@ type Device struct {
 	LastAttestReason  string     `json:"last_attest_reason,omitempty"`
 	RuntimeSHA512     string     `json:"runtime_sha512,omitempty"`
 	CertificateExpiry *time.Time `json:"certificate_expires_at,omitempty"`
+
+	// Updates: what the device's group targets and what the device reports it has.
+	Updates *DeviceUpdates `json:"updates,omitempty"`
 }
 
 // MaxClaimBatch is the most device IDs one claim request may carry.

@@ -101,6 +101,12 @@ type RuntimeRelease struct {
 	SHA256      string    `json:"sha256"`
 	SHA512      string    `json:"sha512"`
 	PublishedAt time.Time `json:"published_at"`
+
+	// The release as devices download it: an image package of type runtime, signed with the
+	// operator's runtime-signing key.
+	ImageID       string `json:"image_id,omitempty"`
+	PackageSize   int64  `json:"package_size,omitempty"`
+	PackageSHA256 string `json:"package_sha256,omitempty"`
 }
 
 // MaxRuntimeSize bounds a runtime release's upload.

@@ -26,8 +26,10 @@ import (
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/blob"
 	"github.com/rampart-iot/rampart/server/httpapi"
+	"github.com/rampart-iot/rampart/server/keyring"
 	"github.com/rampart-iot/rampart/server/pki"
 	"github.com/rampart-iot/rampart/server/store"
+	"github.com/rampart-iot/rampart/server/tufrepo"
 )
 
 // Files the service keeps in its data folder besides the TLS identity (see [pki]).
@@ -112,7 +114,10 @@ func Run(ctx context.Context, cfg Config) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	authority := pki.NewAuthority(st, kek, nil)
-	httpapi.New(httpapi.Config{Store: st, CA: authority, Blobs: blobs, Logger: log, Registry: reg}).Register(mux)
+	keys := keyring.New(st, kek)
+	tuf := tufrepo.New(st, keys, blobs, nil)
+	httpapi.New(httpapi.Config{Store: st, CA: authority, Blobs: blobs, Keys: keys, TUF: tuf,
+		Logger: log, Registry: reg}).Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := st.Ping(r.Context()); err != nil {

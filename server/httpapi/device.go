@@ -26,6 +26,10 @@ func (a *API) registerDevice(mux *http.ServeMux) {
 	mux.Handle("POST "+api.DevicePathNonce, a.deviceRoute(a.deviceNonce))
 	mux.Handle("POST "+api.DevicePathAttest, a.deviceRoute(a.deviceAttest))
 	mux.Handle("GET "+api.DevicePathWhoami, a.deviceRoute(a.deviceAuth(a.deviceWhoami)))
+	mux.Handle("GET "+api.DevicePathRuntimeKeys, a.deviceRoute(a.runtimeKeys))
+	mux.Handle("GET "+api.DevicePathUpdates, a.deviceRoute(a.deviceAuth(a.deviceUpdates)))
+	mux.Handle("POST "+api.DevicePathUpdateReport, a.deviceRoute(a.deviceAuth(a.deviceUpdateReport)))
+	mux.Handle("GET "+api.DevicePathTUF+"{path...}", a.deviceRoute(a.deviceAuth(a.deviceTUF)))
 	mux.HandleFunc("/device/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such device API route: "+r.Method+" "+r.URL.Path)
 	})
@@ -93,7 +97,13 @@ func (a *API) deviceAttest(w http.ResponseWriter, r *http.Request) error {
 
 // deviceAuth admits a request only with a current device certificate of a claimed, unrevoked
 // device of the tenant the certificate names.
-func (a *API) deviceAuth(next func(w http.ResponseWriter, r *http.Request, d api.Device) error) deviceHandler {
+// deviceCall is an authenticated device request: the device as the store knows it.
+type deviceCall struct {
+	api.Device
+	Source string
+}
+
+func (a *API) deviceAuth(next func(w http.ResponseWriter, r *http.Request, d deviceCall) error) deviceHandler {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 			return errorf(http.StatusUnauthorized, "this route needs mutual TLS with a device certificate; attest first")
@@ -116,10 +126,10 @@ func (a *API) deviceAuth(next func(w http.ResponseWriter, r *http.Request, d api
 		if err != nil {
 			return err
 		}
-		return next(w, r, d)
+		return next(w, r, deviceCall{Device: d, Source: sourceAddr(r)})
 	}
 }
 
-func (a *API) deviceWhoami(w http.ResponseWriter, r *http.Request, d api.Device) error {
+func (a *API) deviceWhoami(w http.ResponseWriter, r *http.Request, d deviceCall) error {
 	return writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: d.ID, TenantID: d.TenantID, GroupID: d.GroupID})
 }

@@ -34,8 +34,10 @@ import (
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/server/attest"
 	"github.com/rampart-iot/rampart/server/blob"
+	"github.com/rampart-iot/rampart/server/keyring"
 	"github.com/rampart-iot/rampart/server/pki"
 	"github.com/rampart-iot/rampart/server/store"
+	"github.com/rampart-iot/rampart/server/tufrepo"
 )
 
 // MaxBodySize bounds every request body unless a route says otherwise.
@@ -93,6 +95,8 @@ type API struct {
 	ca      *pki.Authority
 	attest  *attest.Service
 	blobs   *blob.Store
+	keys    *keyring.Keyring
+	tuf     *tufrepo.Service
 	log     *slog.Logger
 	now     func() time.Time
 	routes  []Route
@@ -103,7 +107,9 @@ type API struct {
 type Config struct {
 	Store    *store.Store
 	CA       *pki.Authority // tenant CAs: device certificates
-	Blobs    *blob.Store    // runtime releases
+	Blobs    *blob.Store    // runtime releases and image packages
+	Keys     *keyring.Keyring
+	TUF      *tufrepo.Service
 	Logger   *slog.Logger
 	Registry prometheus.Registerer // may be nil
 	Now      func() time.Time      // may be nil: time.Now
@@ -111,7 +117,7 @@ type Config struct {
 
 // New returns the API over a store.
 func New(cfg Config) *API {
-	a := &API{store: cfg.Store, ca: cfg.CA, blobs: cfg.Blobs, log: cfg.Logger, now: cfg.Now, metrics: newMetrics(cfg.Registry)}
+	a := &API{store: cfg.Store, ca: cfg.CA, blobs: cfg.Blobs, keys: cfg.Keys, tuf: cfg.TUF, log: cfg.Logger, now: cfg.Now, metrics: newMetrics(cfg.Registry)}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}

@@ -37,6 +37,15 @@ func (a *API) table() []Route {
 		{"GET", "/api/v1/ca/bundle", accessReader, a.caBundle},
 		{"POST", "/api/v1/ca/rotate", accessAdministrator, a.rotateCA},
 
+		{"POST", "/api/v1/images", accessContributor, a.addImage},
+		{"GET", "/api/v1/images", accessReader, a.listImages},
+		{"GET", "/api/v1/images/{image}", accessReader, a.showImage},
+		{"GET", "/api/v1/images/{image}/package", accessReader, a.downloadImage},
+
+		{"POST", "/api/v1/deployments", accessAdministrator, a.createDeployment},
+		{"GET", "/api/v1/deployments", accessReader, a.listDeployments},
+		{"GET", "/api/v1/deployments/{deployment}", accessReader, a.showDeployment},
+
 		{"POST", "/api/v1/os/releases", accessOperator, a.publishRelease},
 		{"GET", "/api/v1/os/releases", accessAnyToken, a.listReleases},
 	}

@@ -114,8 +114,9 @@ func TestOpenTwiceMigratesOnce(t *testing.T) {
 	if err := s.DB().QueryRow("SELECT count(*) FROM schema_migrations").Scan(&migrations); err != nil {
 		t.Fatal(err)
 	}
-	if migrations != 2 {
-		t.Errorf("schema_migrations has %d rows, want 2", migrations)
+	files, _ := filepath.Glob("migrations/sqlite/*.sql")
+	if migrations != len(files) || len(files) < 3 {
+		t.Errorf("schema_migrations has %d rows, want one per migration file (%d)", migrations, len(files))
 	}
 }
 

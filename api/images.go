@@ -1,0 +1,136 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Image types.
+const (
+	ImageApplication = "application"
+	ImageRuntime     = "runtime"
+)
+
+// MaxImageSize bounds an image package's upload.
+const MaxImageSize = 256 << 20
+
+// MaxDeploymentImages is the most images one deployment may carry.
+const MaxDeploymentImages = 10
+
+// Image is an image package uploaded to a tenant, as the service stored it: re-signed with the
+// tenant's image-signing key. Immutable: the same image ID with other content is refused.
+type Image struct {
+	ID            string          `json:"id"`
+	TenantID      string          `json:"tenant_id"`
+	ComponentID   string          `json:"component_id"`
+	Name          string          `json:"name"`
+	Version       string          `json:"version"`
+	Type          string          `json:"type"`
+	Size          int64           `json:"size"`   // of the stored package
+	SHA256        string          `json:"sha256"` // of the stored package
+	PayloadSize   int64           `json:"payload_size"`
+	PayloadSHA256 string          `json:"payload_sha256"`
+	AppManifest   json.RawMessage `json:"app_manifest,omitempty"`
+	UploadedAt    time.Time       `json:"uploaded_at"`
+	UploadedBy    string          `json:"uploaded_by"`
+}
+
+// Deployment is a set of images for one device group. A group's newest deployment is what its
+// devices converge to.
+type Deployment struct {
+	ID        string    `json:"id"`
+	TenantID  string    `json:"tenant_id"`
+	GroupID   string    `json:"device_group_id"`
+	GroupName string    `json:"device_group_name"` // Product/Group
+	ImageIDs  []string  `json:"image_ids"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+}
+
+// CreateDeploymentRequest is the body of POST /api/v1/deployments.
+type CreateDeploymentRequest struct {
+	DeviceGroupID string   `json:"device_group_id"`
+	ImageIDs      []string `json:"image_ids"`
+}
+
+// The device update protocol. Every route needs mutual TLS with a device certificate, except
+// DevicePathRuntimeKeys, which a device reads at init over the TLS channel pinned by the service
+// CA it was given.
+const (
+	DevicePathUpdates      = "/device/v1/updates"       // GET: UpdateInfo
+	DevicePathUpdateReport = "/device/v1/update-report" // POST: UpdateReport
+	DevicePathRuntimeKeys  = "/device/v1/runtime-keys"  // GET: RuntimeKeys
+	// DevicePathTUF is the root of the TUF repositories: DevicePathTUF + repo + "/" + file, where
+	// file is "N.root.json", "timestamp.json", "snapshot.json", "N.targets.json" (consistent
+	// snapshots) or "targets/" + target name. Targets support HTTP Range requests.
+	DevicePathTUF = "/device/v1/tuf/"
+)
+
+// TUF target names and their custom metadata.
+const (
+	TargetImagePrefix   = "images/"  // + image ID, in a device group's repository
+	TargetRuntimePrefix = "runtime/" // + version, in an OS feed's repository
+)
+
+// TargetCustom is the custom metadata of every Rampart TUF target.
+type TargetCustom struct {
+	ImageID     string `json:"image_id"`
+	ComponentID string `json:"component_id"`
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	Type        string `json:"type"`
+}
+
+// UpdateInfo tells a device which TUF repositories it follows and how.
+type UpdateInfo struct {
+	GroupRepo    string `json:"group_repo,omitempty"` // "group/" + group ID; empty when in no group
+	FeedRepo     string `json:"feed_repo"`            // "feed/Retail" or "feed/RetailEval"
+	UpdatePolicy string `json:"update_policy"`
+	// ImageKeys are the PEM public keys whose signatures on image packages the device trusts:
+	// its tenant's image-signing keys, newest first.
+	ImageKeys []string `json:"image_keys"`
+}
+
+// RuntimeKeys are the operator's runtime-signing public keys (PEM), newest first: stage 0 boots
+// only the factory image or runtimes signed by one of them.
+type RuntimeKeys struct {
+	Keys []string `json:"keys"`
+}
+
+// Update results a device reports.
+const (
+	UpdateOK         = "ok"
+	UpdateFailed     = "failed"
+	UpdateRolledBack = "rolled_back"
+)
+
+// InstalledImage is an image a device has installed.
+type InstalledImage struct {
+	ImageID     string `json:"image_id"`
+	ComponentID string `json:"component_id"`
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	Type        string `json:"type"`
+	Slot        string `json:"slot,omitempty"` // "a" or "b" for the runtime
+}
+
+// UpdateReport is the body of POST /device/v1/update-report: what the device has installed now
+// and how its last update went.
+type UpdateReport struct {
+	Installed []InstalledImage `json:"installed"`
+	Result    string           `json:"result"`
+	Message   string           `json:"message,omitempty"`
+	At        time.Time        `json:"at"`
+}
+
+// MaxInstalledImages bounds an update report.
+const MaxInstalledImages = 64
+
+// DeviceUpdates is what the service knows of a device's updates, for `rampart device show`.
+type DeviceUpdates struct {
+	Targeted         []string         `json:"targeted_image_ids"`
+	Installed        []InstalledImage `json:"installed"`
+	LastUpdateResult string           `json:"last_update_result,omitempty"`
+	LastUpdateAt     *time.Time       `json:"last_update_at,omitempty"`
+	LastUpdateMsg    string           `json:"last_update_message,omitempty"`
+}
