@@ -21,8 +21,6 @@ import (
 // key: the public DICE inputs of [Inputs], in the form the service reads back.
 type Measurements = dice.Measurements
 
-func modeToDice(m Mode) dice.Mode { return dice.Mode(m) }
-
 // The validity of every Alias certificate. Nothing in it is secret or time-dependent: the
 // certificate is as valid as the boot it describes, so NotAfter is RFC 5280's "no
 // well-defined expiration date" and NotBefore a fixed epoch.

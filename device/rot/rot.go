@@ -51,7 +51,8 @@ package rot
 import (
 	"crypto/hkdf"
 	"crypto/sha512"
-	"fmt"
+
+	"github.com/rampart-iot/rampart/format/dice"
 )
 
 // UDSSize is the size of the Unique Device Secret, in bytes.
@@ -60,31 +61,18 @@ const UDSSize = 32
 // CDISize is the size of a Compound Device Identifier, in bytes.
 const CDISize = 32
 
-// Mode is the DICE mode of the layer being measured. The values are open-dice's.
-type Mode uint8
+// Mode is the DICE mode of the layer being measured: open-dice's values, shared with the
+// service through format/dice. A Rampart device boots in ModeNormal, or in ModeDebug while it
+// holds the development capability.
+type Mode = dice.Mode
 
-// The DICE modes. A Rampart device boots in ModeNormal, or in ModeDebug while it holds the
-// development capability.
+// The DICE modes.
 const (
-	ModeNotConfigured Mode = 0
-	ModeNormal        Mode = 1
-	ModeDebug         Mode = 2
-	ModeRecovery      Mode = 3
+	ModeNotConfigured = dice.ModeNotConfigured
+	ModeNormal        = dice.ModeNormal
+	ModeDebug         = dice.ModeDebug
+	ModeRecovery      = dice.ModeRecovery
 )
-
-func (m Mode) String() string {
-	switch m {
-	case ModeNotConfigured:
-		return "not-configured"
-	case ModeNormal:
-		return "normal"
-	case ModeDebug:
-		return "debug"
-	case ModeRecovery:
-		return "recovery"
-	}
-	return fmt.Sprintf("mode(%d)", uint8(m))
-}
 
 // Inputs are the DICE input values of the next layer.
 type Inputs struct {
@@ -97,7 +85,7 @@ type Inputs struct {
 
 // Measurements returns the public part of in: everything but Hidden.
 func (in Inputs) Measurements() Measurements {
-	return Measurements{Runtime: in.Code, Config: in.Config, Authority: in.Authority, Mode: modeToDice(in.Mode)}
+	return Measurements{Runtime: in.Code, Config: in.Config, Authority: in.Authority, Mode: in.Mode}
 }
 
 // ASYM_SALT and ID_SALT of the Open Profile for DICE.
