@@ -144,6 +144,7 @@ func Run(ctx context.Context, cfg Config) error {
 		},
 	}
 	go purgeNonces(ctx, st, log)
+	go refreshTUF(ctx, tuf, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.ServeTLS(ln, "", "") }()
 	log.Info("serving", "url", url, "store", st.Backend(), "data", cfg.DataDir)
@@ -193,6 +194,23 @@ func purgeNonces(ctx context.Context, st *store.Store, log *slog.Logger) {
 			if err != nil && ctx.Err() == nil {
 				log.Warn("purge nonces", "err", err)
 			}
+		}
+	}
+}
+
+// refreshTUF re-signs TUF metadata that nears expiry (timestamps every 12 hours) at start and
+// then every five minutes.
+func refreshTUF(ctx context.Context, tuf *tufrepo.Service, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		if err := tuf.Refresh(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("refresh TUF metadata", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

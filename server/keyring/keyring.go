@@ -77,7 +77,7 @@ func (r *Keyring) keys(ctx context.Context, owner, purpose string) ([]store.Sign
 		if keys, err = tx.SigningKeys(owner, purpose); err != nil || len(keys) > 0 {
 			return err
 		}
-		if err := tx.AddSigningKey(k); err != nil {
+		if err := tx.AddFirstSigningKey(k); err != nil {
 			return err
 		}
 		keys = []store.SigningKey{k}

@@ -37,6 +37,25 @@ func (tx *Tx) AddSigningKey(k SigningKey) error {
 	})
 }
 
+// AddFirstSigningKey stores k as the owner's active key for its purpose only if there is none:
+// ErrExists if another was added first (by a concurrent request or replica), which the caller
+// then reads instead. Unlike AddSigningKey it never deactivates a key, so two replicas making a
+// key at once cannot leave two.
+func (tx *Tx) AddFirstSigningKey(k SigningKey) error {
+	if !k.Active {
+		return fmt.Errorf("add first signing key: the key must be active")
+	}
+	return tx.atomic(func() error {
+		_, err := tx.exec(`INSERT INTO signing_keys (id, owner, purpose, public_key, sealed_key, active, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			k.ID, k.Owner, k.Purpose, k.Public, k.Sealed, k.Active, micros(k.CreatedAt))
+		if tx.dialect.isUnique(err) {
+			return fmt.Errorf("%s key of %q: %w", k.Purpose, k.Owner, ErrExists)
+		}
+		return err
+	})
+}
+
 // SigningKeys lists an owner's keys for a purpose, active first, then newest first.
 func (tx *Tx) SigningKeys(owner, purpose string) ([]SigningKey, error) {
 	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT id, owner, purpose, public_key, sealed_key, active, created_at

@@ -253,7 +253,7 @@ var _ = []any{
 	(*Tx).CreateGroup, (*Tx).Groups, (*Tx).Group, (*Tx).GroupByName, (*Tx).UpdateGroup, (*Tx).DeleteGroup,
 	(*Tx).ClaimDevices, (*Tx).Devices, (*Tx).Device, (*Tx).DeviceAnyTenant, (*Tx).SetDeviceGroup, (*Tx).RevokeDevice,
 	(*Tx).AppendAudit, (*Tx).Audit,
-	(*Tx).LockTenant, (*Tx).AddSigningKey, (*Tx).SigningKeys, (*Tx).AddCA, (*Tx).CAs,
+	(*Tx).LockTenant, (*Tx).AddSigningKey, (*Tx).AddFirstSigningKey, (*Tx).SigningKeys, (*Tx).AddCA, (*Tx).CAs,
 	(*Tx).AddRuntimeRelease, (*Tx).RuntimeReleases, (*Tx).RuntimeReleasesBySHA512,
 	(*Tx).AddNonce, (*Tx).TakeNonce, (*Tx).PurgeNonces,
 	(*Tx).RecordAttestation, (*Tx).AttestationFailures,

@@ -9,14 +9,44 @@
 // snapshot and timestamp keys; a feed's with the operator's. Timestamp metadata expires within
 // 24 hours and is re-signed by [Service.Refresh] well before then, so a device that is served
 // frozen metadata notices within a day. Every change only increases versions.
+//
+// Each role has one ECDSA P-256 key (keytype "ecdsa", scheme "ecdsa-sha2-nistp256") and a
+// threshold of one. When the keyring's active targets, snapshot or timestamp key changes, the
+// next change to the repository signs a new root version naming it (with the same root key), so
+// devices walk the root chain to the new key. The root key itself cannot be rotated this way: a
+// new root must be signed with the old root key as well, which the keyring does not give out.
+//
+// # Layout
+//
+// Repositories use consistent snapshots: devices fetch N.root.json (walking the chain from the
+// root they trust until a 404), timestamp.json, N.snapshot.json and N.targets.json, and targets
+// as "targets/" + target name, with the target's SHA-256 prefixed to its base name
+// ("targets/images/<sha256>.<image ID>", go-tuf's default) or without. The store keeps every
+// root, targets and snapshot version and the newest timestamp.
+//
+// # Transactions and keys
+//
+// [Service.PublishGroup] and [Service.PublishFeed] run inside the caller's store transaction, so
+// a deployment or release and its signed metadata commit together. They use only that
+// transaction: the keys must have been loaded before it began, with [Service.Prepare] (which
+// opens transactions of its own, and on first use makes the keys).
 package tufrepo
 
 import (
 	"context"
-	"net/http"
+	"crypto"
+	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
 	"time"
 
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/blob"
 	"github.com/rampart-iot/rampart/server/keyring"
 	"github.com/rampart-iot/rampart/server/store"
@@ -28,6 +58,9 @@ type Service struct {
 	keys  *keyring.Keyring
 	blobs *blob.Store
 	now   func() time.Time
+
+	mu       sync.Mutex
+	prepared map[string]roleKeys // by owner, as the last Prepare loaded them
 }
 
 // New returns the TUF service.
@@ -35,32 +68,258 @@ func New(st *store.Store, keys *keyring.Keyring, blobs *blob.Store, now func() t
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{st: st, keys: keys, blobs: blobs, now: now}
+	return &Service{st: st, keys: keys, blobs: blobs, now: now, prepared: map[string]roleKeys{}}
 }
 
 // GroupRepo and FeedRepo name repositories as devices address them.
 func GroupRepo(groupID string) string { return "group/" + groupID }
 func FeedRepo(feed string) string     { return "feed/" + feed }
 
+// ErrNotPrepared is returned by PublishGroup and PublishFeed when Prepare was not called first
+// for the repository's owner.
+var ErrNotPrepared = errors.New("TUF keys not prepared: call Prepare before the transaction")
+
+// roleKey is a role's signing key.
+type roleKey struct {
+	signer signature.Signer
+	key    *metadata.Key
+	id     string // TUF key ID
+}
+
+// roleKeys are an owner's keys by role name.
+type roleKeys map[string]roleKey
+
+// purposes are the keyring purposes of the top-level roles' keys.
+var purposes = []struct{ role, purpose string }{
+	{metadata.ROOT, keyring.TUFRoot},
+	{metadata.TARGETS, keyring.TUFTargets},
+	{metadata.SNAPSHOT, keyring.TUFSnapshot},
+	{metadata.TIMESTAMP, keyring.TUFTimestamp},
+}
+
+// Prepare loads owner's four TUF keys (a tenant ID for its groups' repositories,
+// [keyring.Operator] for the feeds'), making them on first use, for the PublishGroup or
+// PublishFeed calls that follow. It opens store transactions of its own, so call it before the
+// transaction those run in, never inside it: with SQLite, a write inside another write
+// transaction would wait for itself. Each call loads the keys that are active now.
+func (s *Service) Prepare(ctx context.Context, owner string) error {
+	keys := make(roleKeys, len(purposes))
+	for _, p := range purposes {
+		cs, err := s.keys.Signer(ctx, owner, p.purpose)
+		if err != nil {
+			return fmt.Errorf("TUF %s key: %w", p.role, err)
+		}
+		priv, ok := cs.(*ecdsa.PrivateKey)
+		if !ok {
+			return fmt.Errorf("TUF %s key is a %T, not ECDSA", p.role, cs)
+		}
+		signer, err := signature.LoadECDSASignerVerifier(priv, crypto.SHA256)
+		if err != nil {
+			return fmt.Errorf("TUF %s key: %w", p.role, err)
+		}
+		key, err := metadata.KeyFromPublicKey(priv.Public())
+		if err != nil {
+			return fmt.Errorf("TUF %s key: %w", p.role, err)
+		}
+		id, err := key.ID()
+		if err != nil {
+			return fmt.Errorf("TUF %s key: %w", p.role, err)
+		}
+		keys[p.role] = roleKey{signer: signer, key: key, id: id}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.prepared[owner] = keys
+	return nil
+}
+
+// roleKeys returns the keys Prepare loaded for owner.
+func (s *Service) roleKeys(owner string) (roleKeys, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys, ok := s.prepared[owner]
+	if !ok {
+		return nil, ErrNotPrepared
+	}
+	return keys, nil
+}
+
 // PublishGroup makes the targets of a device group's repository the given images (the group's
 // newest deployment, which may be empty), inside tx: new targets, snapshot and timestamp
-// versions. Each image's package is the blob with its SHA256.
+// versions. Each image's package is the blob with its SHA256. The repository is made on first
+// use. Call Prepare(ctx, tenantID) before tx begins.
 func (s *Service) PublishGroup(ctx context.Context, tx *store.Tx, tenantID, groupID string, images []api.Image) error {
-	panic("unimplemented")
+	if !validID(groupID) {
+		return fmt.Errorf("publish group %q: not a group ID", groupID)
+	}
+	targets := make(map[string]*metadata.TargetFiles, len(images))
+	for _, img := range images {
+		if img.TenantID != "" && img.TenantID != tenantID {
+			return fmt.Errorf("publish group %s: image %s is another tenant's", groupID, img.ID)
+		}
+		if !validID(img.ID) {
+			return fmt.Errorf("publish group %s: image %q: not an image ID", groupID, img.ID)
+		}
+		custom := api.TargetCustom{ImageID: img.ID, ComponentID: img.ComponentID, Name: img.Name,
+			Version: img.Version, Type: img.Type}
+		name := api.TargetImagePrefix + img.ID
+		t, err := target(name, img.Size, img.SHA256, custom)
+		if err != nil {
+			return fmt.Errorf("publish group %s: image %s: %w", groupID, img.ID, err)
+		}
+		targets[name] = t
+	}
+	return s.publish(tx, GroupRepo(groupID), tenantID, targets)
 }
 
 // PublishFeed makes the targets of an OS feed's repository its runtime releases, inside tx.
+// Releases without an image package (no PackageSHA256) cannot be installed and are left out.
+// The repository is made on first use. Call Prepare(ctx, keyring.Operator) before tx begins.
 func (s *Service) PublishFeed(ctx context.Context, tx *store.Tx, feed string, releases []api.RuntimeRelease) error {
-	panic("unimplemented")
+	if !api.ValidFeed(feed) {
+		return fmt.Errorf("publish feed %q: no such feed", feed)
+	}
+	targets := make(map[string]*metadata.TargetFiles, len(releases))
+	for _, rel := range releases {
+		if rel.PackageSHA256 == "" {
+			continue
+		}
+		if rel.Feed != "" && rel.Feed != feed {
+			return fmt.Errorf("publish feed %s: release %q is of feed %s", feed, rel.Version, rel.Feed)
+		}
+		if !validVersion(rel.Version) {
+			return fmt.Errorf("publish feed %s: release %q: version not usable as a target name", feed, rel.Version)
+		}
+		// Every runtime release is a package of the one runtime component.
+		custom := api.TargetCustom{ImageID: rel.ImageID, ComponentID: api.RuntimeComponentID, Name: api.RuntimeImageName,
+			Version: rel.Version, Type: api.ImageRuntime}
+		name := api.TargetRuntimePrefix + rel.Version
+		t, err := target(name, rel.PackageSize, rel.PackageSHA256, custom)
+		if err != nil {
+			return fmt.Errorf("publish feed %s: release %s: %w", feed, rel.Version, err)
+		}
+		if _, dup := targets[name]; dup {
+			return fmt.Errorf("publish feed %s: release %q twice", feed, rel.Version)
+		}
+		targets[name] = t
+	}
+	return s.publish(tx, FeedRepo(feed), keyring.Operator, targets)
+}
+
+// target makes a target: a package of size bytes whose SHA-256 is sha256Hex.
+func target(name string, size int64, sha256Hex string, custom api.TargetCustom) (*metadata.TargetFiles, error) {
+	d, err := ident.ParseDigest(sha256Hex)
+	if err != nil {
+		return nil, err
+	}
+	if size <= 0 {
+		return nil, fmt.Errorf("size %d", size)
+	}
+	raw, err := json.Marshal(custom)
+	if err != nil {
+		return nil, err
+	}
+	msg := json.RawMessage(raw)
+	return &metadata.TargetFiles{Length: size, Hashes: metadata.Hashes{"sha256": d[:]}, Custom: &msg, Path: name}, nil
+}
+
+// publish makes targets the targets of repo, owned by owner, inside tx.
+func (s *Service) publish(tx *store.Tx, repo, owner string, targets map[string]*metadata.TargetFiles) error {
+	keys, err := s.roleKeys(owner)
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", repo, err)
+	}
+	if err := s.change(tx, repo, owner, keys, targets); err != nil {
+		return fmt.Errorf("publish %s: %w", repo, err)
+	}
+	return nil
+}
+
+// change locks repo (making it if needed) and writes the versions that bring it up to date:
+// targets if not nil, and renewals of whatever nears expiry or was signed with another key.
+func (s *Service) change(tx *store.Tx, repo, owner string, keys roleKeys, targets map[string]*metadata.TargetFiles) error {
+	now := s.now()
+	r, _, err := tx.LockTUFRepo(repo, owner, now)
+	if err != nil {
+		return err
+	}
+	if r.Owner != owner {
+		return fmt.Errorf("repository belongs to %q, not %q", r.Owner, owner)
+	}
+	cur, err := load(tx, repo)
+	if err != nil {
+		return err
+	}
+	files, err := advance(cur, keys, now, targets)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := tx.PutTUFMetadata(repo, f.role, f.version, f.body, f.expires); err != nil {
+			return err
+		}
+		if f.role == metadata.TIMESTAMP {
+			// Devices only ever fetch the newest timestamp.
+			if _, err := tx.PruneTUFMetadata(repo, f.role, f.version); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Refresh re-signs every repository's timestamp (and snapshot, and any other role) that expires
 // within its renewal margin. The service runs it periodically.
-func (s *Service) Refresh(ctx context.Context) error { panic("unimplemented") }
+func (s *Service) Refresh(ctx context.Context) error {
+	var repos []store.TUFRepo
+	err := s.st.View(ctx, func(tx *store.Tx) error {
+		var err error
+		repos, err = tx.TUFRepos()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("refresh TUF repositories: %w", err)
+	}
+	var errs []error
+	loaded := map[string]error{}
+	for _, r := range repos {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		err, ok := loaded[r.Owner]
+		if !ok {
+			err = s.Prepare(ctx, r.Owner)
+			loaded[r.Owner] = err
+		}
+		if err == nil {
+			err = s.refresh(ctx, r)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("refresh %s: %w", r.Repo, err))
+		}
+	}
+	return errors.Join(errs...)
+}
 
-// Serve answers a device's GET of DevicePathTUF + repo + "/" + file: metadata from the store,
-// target packages from the blob store (with Range). A device may read only its own group's
-// repository and OS feeds' repositories; anything else is 404.
-func (s *Service) Serve(w http.ResponseWriter, r *http.Request, dev api.Device, path string) error {
-	panic("unimplemented")
+// refresh renews what in one repository is due, if anything: decided first in a read-only
+// transaction, so that repositories with nothing due take no lock.
+func (s *Service) refresh(ctx context.Context, r store.TUFRepo) error {
+	keys, err := s.roleKeys(r.Owner)
+	if err != nil {
+		return err
+	}
+	var due bool
+	err = s.st.View(ctx, func(tx *store.Tx) error {
+		cur, err := load(tx, r.Repo)
+		if err != nil {
+			return err
+		}
+		files, err := advance(cur, keys, s.now(), nil)
+		due = len(files) > 0
+		return err
+	})
+	if err != nil || !due {
+		return err
+	}
+	return s.st.Update(ctx, func(tx *store.Tx) error { return s.change(tx, r.Repo, r.Owner, keys, nil) })
 }

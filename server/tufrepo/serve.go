@@ -1,0 +1,219 @@
+package tufrepo
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/server/store"
+)
+
+// maxPath bounds the path a device may ask for.
+const maxPath = 512
+
+// errNoFile answers every request for a file the device may not read or that does not exist,
+// alike, so that a device learns nothing of other repositories.
+var errNoFile = fmt.Errorf("TUF file: %w", store.ErrNotFound)
+
+// request is what a device asks for: a repository's metadata (role set) or a target.
+type request struct {
+	kind, name string // "group" and a group ID, or "feed" and a feed
+	role       string // metadata role, or "" for a target
+	version    int64  // of the metadata; 0 for the newest
+	target     string // target name
+	sha256     string // the hash prefix of a target's name, lowercase hex, if the device gave one
+}
+
+func (q request) repo() string { return q.kind + "/" + q.name }
+
+// parse parses the path after DevicePathTUF: repo + "/" + file, where repo is "group/" + a
+// group ID or "feed/" + a feed, and file is "[N.]root.json", "timestamp.json",
+// "[N.]snapshot.json", "[N.]targets.json" or "targets/" + a target name, whose last element
+// may be prefixed with its SHA-256 and a dot (consistent snapshots, as go-tuf asks for targets).
+func parse(path string) (request, bool) {
+	var q request
+	if len(path) > maxPath {
+		return q, false
+	}
+	q.kind, path, _ = strings.Cut(path, "/")
+	q.name, path, _ = strings.Cut(path, "/")
+	switch {
+	case q.kind == "group" && validID(q.name):
+	case q.kind == "feed" && api.ValidFeed(q.name):
+	default:
+		return q, false
+	}
+	if name, ok := strings.CutPrefix(path, "targets/"); ok {
+		dir, base := "", name
+		if i := strings.LastIndexByte(name, '/'); i >= 0 {
+			dir, base = name[:i+1], name[i+1:]
+		}
+		if len(base) > 65 && base[64] == '.' && isLowerHex(base[:64]) {
+			q.sha256, base = base[:64], base[65:]
+		}
+		q.target = dir + base
+		return q, base != ""
+	}
+	if path == "timestamp.json" {
+		q.role = metadata.TIMESTAMP
+		return q, true
+	}
+	version, role, versioned := strings.Cut(strings.TrimSuffix(path, ".json"), ".")
+	if !versioned {
+		version, role = "", version
+	}
+	if !strings.HasSuffix(path, ".json") || role != metadata.ROOT && role != metadata.SNAPSHOT && role != metadata.TARGETS {
+		return q, false
+	}
+	q.role = role
+	if versioned {
+		n, err := strconv.ParseInt(version, 10, 64)
+		if err != nil || n < 1 || strconv.FormatInt(n, 10) != version {
+			return q, false
+		}
+		q.version = n
+	}
+	return q, true
+}
+
+// allowed reports whether dev may read q's repository: its own group's, or any OS feed's.
+func allowed(dev api.Device, q request) bool {
+	return q.kind == "feed" || dev.GroupID != "" && q.name == dev.GroupID
+}
+
+// Serve answers a device's GET of DevicePathTUF + repo + "/" + file: metadata from the store,
+// target packages from the blob store (with Range). A device may read only its own group's
+// repository and OS feeds' repositories; anything else is 404.
+//
+// Serve writes only successful answers. A file that does not exist or that dev may not read is
+// an error wrapping [store.ErrNotFound], the same for both, to be answered 404; any other error
+// is an internal fault.
+func (s *Service) Serve(w http.ResponseWriter, r *http.Request, dev api.Device, path string) error {
+	q, ok := parse(path)
+	if !ok || !allowed(dev, q) {
+		return errNoFile
+	}
+	if q.role == "" {
+		return s.serveTarget(w, r, q)
+	}
+	var f store.TUFFile
+	err := s.st.View(r.Context(), func(tx *store.Tx) error {
+		var err error
+		f, err = tx.TUFMetadata(q.repo(), q.role, q.version)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return errNoFile
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(f.Body)))
+	if q.version == 0 {
+		w.Header().Set("Cache-Control", "no-cache")
+	}
+	_, err = w.Write(f.Body)
+	return err
+}
+
+// serveTarget serves a target of the repository's newest targets metadata, with Range support
+// so that devices can resume downloads.
+func (s *Service) serveTarget(w http.ResponseWriter, r *http.Request, q request) error {
+	var f store.TUFFile
+	err := s.st.View(r.Context(), func(tx *store.Tx) error {
+		var err error
+		f, err = tx.TUFMetadata(q.repo(), metadata.TARGETS, 0)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return errNoFile
+	}
+	if err != nil {
+		return err
+	}
+	targets, err := metadata.Targets().FromBytes(f.Body)
+	if err != nil {
+		return fmt.Errorf("TUF targets of %s: %w", q.repo(), err)
+	}
+	t, ok := targets.Signed.Targets[q.target]
+	if !ok {
+		return errNoFile
+	}
+	var d ident.Digest
+	if sum := t.Hashes["sha256"]; len(sum) == len(d) {
+		copy(d[:], sum)
+	} else {
+		return fmt.Errorf("TUF target %s of %s has no SHA-256", q.target, q.repo())
+	}
+	if q.sha256 != "" && q.sha256 != d.String() {
+		return errNoFile
+	}
+	blob, err := s.blobs.Open(d)
+	if err != nil {
+		return fmt.Errorf("TUF target %s of %s: %w", q.target, q.repo(), err)
+	}
+	defer blob.Close()
+	info, err := blob.Stat()
+	if err != nil {
+		return err
+	}
+	if info.Size() != t.Length {
+		return fmt.Errorf("TUF target %s of %s: blob %s has %d bytes, not %d", q.target, q.repo(), d, info.Size(), t.Length)
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("ETag", `"`+d.String()+`"`)
+	http.ServeContent(w, r, "", time.Time{}, blob)
+	return nil
+}
+
+// validID reports whether s has the form of an ID: a lowercase UUID, as ident.NewID makes them.
+func validID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		switch i {
+		case 8, 13, 18, 23:
+			if s[i] != '-' {
+				return false
+			}
+		default:
+			if !isLowerHex(s[i : i+1]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validVersion reports whether a runtime version can be a target name's last element: 1 to 64
+// letters, digits and ".+-_", not starting with a dot. (So no target name's last element is
+// as long as a SHA-256 prefix and a dot: parse cannot mistake one for the other.)
+func validVersion(v string) bool {
+	if len(v) == 0 || len(v) > 64 || v[0] == '.' {
+		return false
+	}
+	for _, c := range []byte(v) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(".+-_", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLowerHex(s string) bool {
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

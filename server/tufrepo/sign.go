@@ -1,0 +1,213 @@
+package tufrepo
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/rampart-iot/rampart/server/store"
+)
+
+// lifetimes are how long each role's metadata is valid when signed, and how long before it
+// expires it is signed again.
+var lifetimes = map[string]struct{ valid, renew time.Duration }{
+	metadata.ROOT:      {365 * 24 * time.Hour, 90 * 24 * time.Hour},
+	metadata.TARGETS:   {90 * 24 * time.Hour, 30 * 24 * time.Hour},
+	metadata.SNAPSHOT:  {7 * 24 * time.Hour, 3 * 24 * time.Hour},
+	metadata.TIMESTAMP: {24 * time.Hour, 12 * time.Hour},
+}
+
+// errRootKeyChanged is returned when the owner's active root key is not the one the
+// repository's root names: a new root would have to be signed with the old key too.
+var errRootKeyChanged = errors.New("the root key changed: the new root cannot be signed with the old one")
+
+// state is a repository's newest metadata of each role; nil where there is none yet.
+type state struct {
+	root      *metadata.Metadata[metadata.RootType]
+	targets   *metadata.Metadata[metadata.TargetsType]
+	snapshot  *metadata.Metadata[metadata.SnapshotType]
+	timestamp *metadata.Metadata[metadata.TimestampType]
+
+	targetsBody, snapshotBody []byte // as stored, for the lengths and hashes that name them
+}
+
+// load reads repo's newest metadata.
+func load(tx *store.Tx, repo string) (state, error) {
+	var cur state
+	read := func(role string) ([]byte, error) {
+		f, err := tx.TUFMetadata(repo, role, 0)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		return f.Body, err
+	}
+	var err error
+	body, err := read(metadata.ROOT)
+	if err == nil && body != nil {
+		cur.root, err = metadata.Root().FromBytes(body)
+	}
+	if err == nil {
+		cur.targetsBody, err = read(metadata.TARGETS)
+	}
+	if err == nil && cur.targetsBody != nil {
+		cur.targets, err = metadata.Targets().FromBytes(cur.targetsBody)
+	}
+	if err == nil {
+		cur.snapshotBody, err = read(metadata.SNAPSHOT)
+	}
+	if err == nil && cur.snapshotBody != nil {
+		cur.snapshot, err = metadata.Snapshot().FromBytes(cur.snapshotBody)
+	}
+	if err == nil {
+		body, err = read(metadata.TIMESTAMP)
+	}
+	if err == nil && body != nil {
+		cur.timestamp, err = metadata.Timestamp().FromBytes(body)
+	}
+	if err != nil {
+		return state{}, fmt.Errorf("load TUF metadata of %s: %w", repo, err)
+	}
+	return cur, nil
+}
+
+// file is a signed metadata file to store.
+type file struct {
+	role    string
+	version int64
+	body    []byte
+	expires time.Time
+}
+
+// advance returns the metadata that brings cur up to date at now, in the order to store it:
+// for each role, a new version if there is none yet, if it expires within its renewal margin,
+// or if it was signed with another key than keys holds; new targets (and so a new snapshot and
+// timestamp) if targets is not nil; and a new snapshot or timestamp whenever what it names
+// changed. Nothing if nothing is due. Versions only increase.
+func advance(cur state, keys roleKeys, now time.Time, targets map[string]*metadata.TargetFiles) ([]file, error) {
+	now = now.UTC()
+	expires := func(role string) time.Time { return now.Add(lifetimes[role].valid).Truncate(time.Second) }
+	due := func(role string, exp time.Time, sigs []metadata.Signature) bool {
+		return exp.Sub(now) < lifetimes[role].renew || len(sigs) != 1 || sigs[0].KeyID != keys[role].id
+	}
+	var out []file
+
+	// The root names every role's key.
+	if cur.root != nil && !names(cur.root, metadata.ROOT, keys) {
+		return nil, errRootKeyChanged
+	}
+	if r := cur.root; r == nil || due(metadata.ROOT, r.Signed.Expires, r.Signatures) || !namesAll(r, keys) {
+		root := metadata.Root(expires(metadata.ROOT))
+		if r != nil {
+			root.Signed.Version = r.Signed.Version + 1
+		}
+		root.Signed.ConsistentSnapshot = true
+		for _, p := range purposes {
+			if err := root.Signed.AddKey(keys[p.role].key, p.role); err != nil {
+				return nil, err
+			}
+		}
+		f, _, err := sign(root, metadata.ROOT, root.Signed.Version, root.Signed.Expires, keys)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+
+	// Targets.
+	changed := false
+	if t := cur.targets; t == nil || targets != nil || due(metadata.TARGETS, t.Signed.Expires, t.Signatures) {
+		next := metadata.Targets(expires(metadata.TARGETS))
+		if t != nil {
+			next.Signed.Version = t.Signed.Version + 1
+			if targets == nil {
+				targets = t.Signed.Targets
+			}
+		}
+		next.Signed.Targets = maps.Clone(targets)
+		if next.Signed.Targets == nil {
+			next.Signed.Targets = map[string]*metadata.TargetFiles{}
+		}
+		f, body, err := sign(next, metadata.TARGETS, next.Signed.Version, next.Signed.Expires, keys)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+		cur.targets, cur.targetsBody, changed = next, body, true
+	}
+
+	// The snapshot names the targets version.
+	if s := cur.snapshot; s == nil || changed || due(metadata.SNAPSHOT, s.Signed.Expires, s.Signatures) {
+		next := metadata.Snapshot(expires(metadata.SNAPSHOT))
+		if s != nil {
+			next.Signed.Version = s.Signed.Version + 1
+		}
+		next.Signed.Meta = map[string]*metadata.MetaFiles{"targets.json": metaFile(cur.targets.Signed.Version, cur.targetsBody)}
+		f, body, err := sign(next, metadata.SNAPSHOT, next.Signed.Version, next.Signed.Expires, keys)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+		cur.snapshot, cur.snapshotBody, changed = next, body, true
+	}
+
+	// The timestamp names the snapshot version.
+	if ts := cur.timestamp; ts == nil || changed || due(metadata.TIMESTAMP, ts.Signed.Expires, ts.Signatures) {
+		next := metadata.Timestamp(expires(metadata.TIMESTAMP))
+		if ts != nil {
+			next.Signed.Version = ts.Signed.Version + 1
+		}
+		next.Signed.Meta = map[string]*metadata.MetaFiles{"snapshot.json": metaFile(cur.snapshot.Signed.Version, cur.snapshotBody)}
+		f, _, err := sign(next, metadata.TIMESTAMP, next.Signed.Version, next.Signed.Expires, keys)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// names reports whether root names exactly keys' key for role.
+func names(root *metadata.Metadata[metadata.RootType], role string, keys roleKeys) bool {
+	r, ok := root.Signed.Roles[role]
+	return ok && len(r.KeyIDs) == 1 && r.KeyIDs[0] == keys[role].id && r.Threshold == 1
+}
+
+// namesAll reports whether root names exactly keys, one for each role.
+func namesAll(root *metadata.Metadata[metadata.RootType], keys roleKeys) bool {
+	for _, p := range purposes {
+		if !names(root, p.role, keys) {
+			return false
+		}
+	}
+	return true
+}
+
+// metaFile describes a metadata file in snapshot or timestamp metadata: its version, length
+// and SHA-256.
+func metaFile(version int64, body []byte) *metadata.MetaFiles {
+	h := sha256.Sum256(body)
+	return &metadata.MetaFiles{Version: version, Length: int64(len(body)), Hashes: metadata.Hashes{"sha256": h[:]}}
+}
+
+// signer is the metadata of any role.
+type signer interface {
+	Sign(signature.Signer) (*metadata.Signature, error)
+	ToBytes(pretty bool) ([]byte, error)
+}
+
+// sign signs md with role's key and returns it as a file to store, and its body.
+func sign(md signer, role string, version int64, expires time.Time, keys roleKeys) (file, []byte, error) {
+	if _, err := md.Sign(keys[role].signer); err != nil {
+		return file{}, nil, fmt.Errorf("sign %s: %w", role, err)
+	}
+	body, err := md.ToBytes(false)
+	if err != nil {
+		return file{}, nil, fmt.Errorf("encode %s: %w", role, err)
+	}
+	return file{role: role, version: version, body: body, expires: expires}, body, nil
+}
