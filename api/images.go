@@ -11,6 +11,13 @@ const (
 	ImageRuntime     = "runtime"
 )
 
+// The device runtime as an image: every runtime release is an image package of this component,
+// named RuntimeImageName, signed by the operator.
+const (
+	RuntimeComponentID = "e77138a9-edf0-4a58-8d3a-be2d7a14edf2"
+	RuntimeImageName   = "rampart-runtime"
+)
+
 // MaxImageSize bounds an image package's upload.
 const MaxImageSize = 256 << 20
 
@@ -61,7 +68,7 @@ const (
 	DevicePathUpdateReport = "/device/v1/update-report" // POST: UpdateReport
 	DevicePathRuntimeKeys  = "/device/v1/runtime-keys"  // GET: RuntimeKeys
 	// DevicePathTUF is the root of the TUF repositories: DevicePathTUF + repo + "/" + file, where
-	// file is "N.root.json", "timestamp.json", "snapshot.json", "N.targets.json" (consistent
+	// file is "N.root.json", "timestamp.json", "N.snapshot.json", "N.targets.json" (consistent
 	// snapshots) or "targets/" + target name. Targets support HTTP Range requests.
 	DevicePathTUF = "/device/v1/tuf/"
 )

@@ -1,6 +1,7 @@
 // Package agent is stage 1 of the device runtime: it proves to the service what the device
-// booted and keeps a current device certificate, then checks in over mutual TLS with it
-// (DESIGN section 5, steps 3 and 4).
+// booted and keeps a current device certificate, then checks in over mutual TLS with it and
+// runs the update cycle (DESIGN section 5, steps 3 to 5; the cycle is package
+// [github.com/rampart-iot/rampart/device/update]).
 //
 // It starts from what stage 0 handed it ([NewIdentity] checks it): the device, the
 // measurements, and CDI_Attest, from which it derives the Alias key again. That key never
@@ -13,12 +14,26 @@
 //	          ▼
 //	┌──► ATTEST: nonce → evidence → pass: cert.pem, status pass ──► CHECK IN (mTLS whoami)
 //	│         │                                                        │
-//	│         └─ fail or no answer: status with reason, Backoff ──┐    ├─ ok: next in ~interval
+//	│         └─ fail or no answer: status with reason, Backoff ──┐    ├─ ok: COMMIT if on trial,
+//	│                                                             │    │  UPDATE; next in ~interval
 //	│                                                             │    └─ 401/403: attest again
 //	└──────────────────── SLEEP until the earliest due time ◄─────┴────┘
 //
 // [Decide] holds the rules of when to attest; [Backoff] the waits after a failure. With
 // Options.Once the machine runs one round and returns the first failure.
+//
+// # On trial
+//
+// A runtime that stage 0 boots from the pending slot of boot.json is on trial (DESIGN section
+// 4; [state.Boot]). Its health check is the first round: an attestation that passes — the
+// service knows its measurement, so its release is published — and a check-in. Then it
+// commits: status.json records the result for the service, and boot.json makes its slot the
+// active one. A trial that fails an attestation for a reason that will not pass by retrying,
+// or that has not passed within Options.TrialTimeout, returns an error: stage 1 exits non-zero
+// and stage 0 boots the old slot again.
+//
+// When an update cycle puts a runtime on trial, [Agent.Run] returns [ErrRestart]: stage 1 must
+// exit with boot.ExitRestart so that stage 0 boots it.
 //
 // # Talking to the service
 //
@@ -41,6 +56,7 @@ import (
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/handoff"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/device/update"
 )
 
 // Options tune a run of the agent.
@@ -48,9 +64,17 @@ type Options struct {
 	Once            bool          // one round, then return
 	ForceAttest     bool          // attest in the first round whatever the certificate
 	CheckinInterval time.Duration // mean time between check-ins; DefaultCheckinInterval if 0
+	TrialTimeout    time.Duration // how long a runtime on trial may take to pass; DefaultTrialTimeout if 0
 	Log             *log.Logger   // progress; nil for none
 	Now             func() time.Time
 }
+
+// DefaultTrialTimeout is how long a runtime on trial may take to pass its health check.
+const DefaultTrialTimeout = 10 * time.Minute
+
+// ErrRestart is returned by [Agent.Run] when an update has put a runtime on trial in the other
+// slot: stage 1 must exit with boot.ExitRestart for stage 0 to boot it.
+var ErrRestart = errors.New("a new runtime is pending: restarting to try it")
 
 // Agent is a running stage 1.
 type Agent struct {
@@ -63,6 +87,7 @@ type Agent struct {
 	roots  *x509.CertPool
 	cert   *Certificate
 	status state.Status
+	trial  bool // booted from the pending slot: commit after the health check
 }
 
 // New checks the handoff h against the state folder and returns an agent for it. It zeroes
@@ -94,7 +119,15 @@ func New(dir state.Dir, h *handoff.Handoff, opt Options) (*Agent, error) {
 	if opt.Log == nil {
 		opt.Log = log.New(io.Discard, "", 0)
 	}
-	a := &Agent{dir: dir, dev: dev, id: id, opt: opt, open: newClient(roots, nil), roots: roots}
+	if opt.TrialTimeout <= 0 {
+		opt.TrialTimeout = DefaultTrialTimeout
+	}
+	bc, err := dir.ReadBoot()
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{dir: dir, dev: dev, id: id, opt: opt, open: newClient(roots, nil), roots: roots,
+		trial: bc.Pending == id.Slot}
 	if a.status, err = dir.ReadStatus(); err != nil {
 		a.status = state.Status{}
 		a.opt.Log.Printf("status.json is unreadable, starting afresh: %v", err)
@@ -115,8 +148,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.loadCertificate()
 
 	force := a.opt.ForceAttest
-	var attestFailures, checkinFailures int
+	var attestFailures, checkinFailures, updateFailures int
 	var retryAt, checkinAt time.Time
+	trialEnds := a.now().Add(a.opt.TrialTimeout)
+	if a.trial {
+		a.opt.Log.Printf("the runtime in slot %s is on trial: it commits once an attestation passes and a check-in works", a.id.Slot)
+	}
 	for {
 		now := a.now()
 		if d := a.decide(now, force); d.Attest && !now.Before(retryAt) {
@@ -137,6 +174,9 @@ func (a *Agent) Run(ctx context.Context) error {
 				a.recordFailure(now, err, retryAt)
 				if a.opt.Once {
 					return err
+				}
+				if a.trial && (!retryable || !now.Before(trialEnds)) {
+					return fmt.Errorf("the runtime on trial in slot %s failed its health check: %w", a.id.Slot, err)
 				}
 				a.opt.Log.Printf("%v (%s); next attempt at %s", err, d.Why, retryAt.Format(time.RFC3339))
 			} else {
@@ -161,11 +201,41 @@ func (a *Agent) Run(ctx context.Context) error {
 				if a.opt.Once {
 					return err
 				}
+				if a.trial && !now.Before(trialEnds) {
+					return fmt.Errorf("the runtime on trial in slot %s failed its health check: %w", a.id.Slot, err)
+				}
 				a.opt.Log.Printf("%v; next check-in at %s", err, checkinAt.Format(time.RFC3339))
 			} else {
 				checkinFailures = 0
 				checkinAt = now.Add(jitter(a.opt.CheckinInterval, randN))
 				a.opt.Log.Printf("checked in as %s (tenant %s)", w.DeviceID, clean(w.TenantID))
+				if a.trial {
+					if err := a.commit(); err != nil {
+						return err
+					}
+				}
+				res, err := a.updateCycle(ctx)
+				if ctx.Err() != nil {
+					return a.stopped(ctx)
+				}
+				for _, line := range res.Changed {
+					a.opt.Log.Printf("update: %s", line)
+				}
+				if res.Restart {
+					return ErrRestart
+				}
+				if err != nil {
+					if a.opt.Once {
+						return err
+					}
+					updateFailures++
+					if !errors.Is(err, update.ErrRefused) {
+						checkinAt = now.Add(Backoff(updateFailures, true, randN))
+					}
+					a.opt.Log.Printf("%v; next check-in at %s", err, checkinAt.Format(time.RFC3339))
+				} else {
+					updateFailures = 0
+				}
 			}
 		} else if a.opt.Once && !a.currentCert(now) {
 			return errors.New("no current certificate after attestation")
@@ -261,8 +331,13 @@ func (a *Agent) recordFailure(now time.Time, err error, next time.Time) {
 	a.saveStatus()
 }
 
+// saveStatus writes the agent's own fields of status.json: the update client and stage 0
+// write others.
 func (a *Agent) saveStatus() {
-	if err := a.dir.WriteStatus(a.status); err != nil {
+	err := a.dir.EditStatus(func(st *state.Status) {
+		st.Boot, st.Attestation = a.status.Boot, a.status.Attestation
+	})
+	if err != nil {
 		a.opt.Log.Printf("write status.json: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/device/update"
 	"github.com/rampart-iot/rampart/format/evidence"
 )
 
@@ -50,7 +51,7 @@ func (a *Agent) attest(ctx context.Context) (*Certificate, error) {
 		return nil, fmt.Errorf("ask for a nonce: the service sent a nonce of %d bytes", n)
 	}
 
-	token, err := a.id.Evidence(nr.Nonce, a.now())
+	token, err := a.id.Evidence(nr.Nonce, a.now(), a.installedImages())
 	if err != nil {
 		return nil, err
 	}
@@ -113,4 +114,21 @@ func (a *Agent) checkin(ctx context.Context) (api.DeviceWhoami, error) {
 		return w, fmt.Errorf("check in: the service took this device for %.64q", w.DeviceID)
 	}
 	return w, nil
+}
+
+// installedImages lists the installed apps for the evidence. An app folder that cannot be read
+// is left out (and logged): the service then sees that the device lacks it.
+func (a *Agent) installedImages() []evidence.Image {
+	apps, err := update.Apps(a.dir, true)
+	if err != nil {
+		a.opt.Log.Printf("list the installed apps for attestation: %v", err)
+	}
+	var out []evidence.Image
+	for _, app := range apps {
+		if len(out) == evidence.MaxImages {
+			break
+		}
+		out = append(out, evidence.Image{ID: app.Image.ImageID, Digest: app.Package})
+	}
+	return out
 }

@@ -16,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/device/state"
 )
 
 // MaxResponse bounds every response body the device reads.
@@ -129,4 +130,40 @@ func clean(s string) string {
 		s = string(r[:300]) + "…"
 	}
 	return s
+}
+
+// FetchRuntimeKeys asks the service at serviceURL for the operator's runtime-signing public keys
+// (api.DevicePathRuntimeKeys), over TLS that trusts only caPEM and presents no certificate:
+// `rampart-device init` stores them for stage 0. It returns them as PEM, checked.
+func FetchRuntimeKeys(ctx context.Context, serviceURL string, caPEM []byte) ([]byte, error) {
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("the service CA holds no certificate")
+	}
+	c := newClient(roots, nil)
+	defer c.CloseIdleConnections()
+	a := &Agent{dev: state.Device{ServiceURL: strings.TrimSuffix(serviceURL, "/")}}
+	status, b, err := a.call(ctx, c, http.MethodGet, api.DevicePathRuntimeKeys, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, refusal(status, b)
+	}
+	var rk api.RuntimeKeys
+	if err := decodeResponse(b, &rk); err != nil {
+		return nil, err
+	}
+	if len(rk.Keys) == 0 {
+		return nil, errors.New("the service offers no runtime-signing key")
+	}
+	var out []byte
+	for _, k := range rk.Keys {
+		out = append(out, strings.TrimSpace(k)...)
+		out = append(out, '\n')
+	}
+	if _, err := state.ParseRuntimeKeys(out); err != nil {
+		return nil, fmt.Errorf("the service's %w", err)
+	}
+	return out, nil
 }

@@ -77,10 +77,10 @@ func NewIdentity(h *handoff.Handoff, dev state.Device) (*Identity, error) {
 // AliasPublicKey returns the Alias public key: the key the device certificate must be for.
 func (id *Identity) AliasPublicKey() crypto.PublicKey { return &id.aliasKey.PublicKey }
 
-// Evidence returns an attestation token answering nonce, signed with the Alias key (DESIGN
-// section 5 step 3).
-func (id *Identity) Evidence(nonce []byte, now time.Time) ([]byte, error) {
-	c := evidence.Claims{Nonce: nonce, DeviceKey: id.DeviceKey, IssuedAt: now, Measurements: id.Measurements}
+// Evidence returns an attestation token answering nonce and listing the installed images,
+// signed with the Alias key (DESIGN section 5 step 3).
+func (id *Identity) Evidence(nonce []byte, now time.Time, images []evidence.Image) ([]byte, error) {
+	c := evidence.Claims{Nonce: nonce, DeviceKey: id.DeviceKey, IssuedAt: now, Measurements: id.Measurements, Images: images}
 	return evidence.Sign(c, id.aliasKey, id.AliasCert)
 }
 

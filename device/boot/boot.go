@@ -1,5 +1,5 @@
 // Package boot is stage 0 of the device runtime, its "ROM": the only code that reads the UDS.
-// It measures the runtime in the active slot, refuses one it does not trust, derives the next
+// It measures the runtime in the slot it boots, refuses one it does not trust, derives the next
 // DICE layer and starts the runtime as stage 1, handing it the layer's CDIs but never the UDS
 // (DESIGN section 4).
 //
@@ -9,11 +9,15 @@
 //
 // # The boot, step by step
 //
+//  0. Choose the slot ([Run]): the active one, or once the pending one of an A/B trial
+//     (see [state.Boot]); roll back a trial that did not commit.
 //  1. Read boot.json (active slot, pinned factory images) and device.json; check that the
 //     service CA file is the one device.json names by hash.
-//  2. Measure the active slot's runtime: Code = SHA-512 of its bytes.
-//  3. Ask the [Verifier] whether it may boot and under which authority. Today only the factory
-//     image pinned at init passes ([FactoryVerifier], Authority = [FactoryAuthority]); any other
+//  2. Measure the slot's runtime: Code = SHA-512 of its bytes.
+//  3. Ask the [Verifier] whether it may boot and under which authority ([RuntimeVerifier]):
+//     the factory image pinned at init (Authority = [FactoryAuthority]), or a runtime whose
+//     signed package header in the slot names its size and SHA-256 and is signed by one of
+//     the runtime keys learnt at init (Authority = [SignerAuthority] of that key). Any other
 //     runtime is refused with an error of class [ErrAlarm], and never started.
 //  4. Read the UDS; derive the DeviceID key from it alone (rot.DeviceIDKey) and check that it
 //     is the device device.json names.
@@ -22,7 +26,8 @@
 //     Alias key and the measurements (rot.AliasCertificate).
 //  6. Zero the UDS and the private keys (best effort), start `<runtime> stage1 --state DIR …`
 //     with the [handoff.Handoff] on an inherited pipe (fd 3), forward SIGINT and SIGTERM to it,
-//     and return its exit code.
+//     and wait for it. Its exit code [ExitRestart] means "boot again" (an update set a slot on
+//     trial); any other is returned.
 //
 // # Limits
 //
@@ -40,7 +45,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"syscall"
 
 	"github.com/rampart-iot/rampart/api"
@@ -66,32 +70,8 @@ var ErrAlarm = errors.New("security alarm")
 var ErrUntrustedRuntime = fmt.Errorf("%w: untrusted runtime", ErrAlarm)
 
 // FactoryAuthority is the DICE authority input of the factory image: the SHA-512 of
-// "rampart factory image". Runtimes signed by the operator will have the SHA-512 of the
-// operator's runtime-signing public key instead.
+// "rampart factory image". Runtimes signed by the operator have [SignerAuthority] instead.
 var FactoryAuthority = sha512.Sum512([]byte("rampart factory image"))
-
-// Verifier decides whether stage 0 may boot the runtime in a slot, given its measurement, and
-// returns the authority that vouches for it. It is the seam where signed runtime updates will
-// plug in.
-type Verifier interface {
-	Verify(slot state.Slot, code [64]byte) (authority [64]byte, err error)
-}
-
-// FactoryVerifier accepts only the factory image pinned for a slot in boot.json.
-type FactoryVerifier struct{ Boot state.Boot }
-
-// Verify implements [Verifier].
-func (v FactoryVerifier) Verify(slot state.Slot, code [64]byte) ([64]byte, error) {
-	pin, ok := v.Boot.Factory[slot]
-	if !ok {
-		return [64]byte{}, fmt.Errorf("%w: slot %s has no pinned factory image, and signed runtimes are not supported yet", ErrUntrustedRuntime, slot)
-	}
-	if pin != code {
-		return [64]byte{}, fmt.Errorf("%w: the runtime in slot %s measures SHA-512 %x…, not the factory image pinned at init (%x…); refusing to start it: reinstall the factory runtime or initialise the device again",
-			ErrUntrustedRuntime, slot, code[:8], pin[:8])
-	}
-	return FactoryAuthority, nil
-}
 
 // Stage1 is a measured and verified runtime, ready to start, with its handoff.
 type Stage1 struct {
@@ -105,9 +85,18 @@ type Stage1 struct {
 	handoff []byte // secret: holds the CDIs
 }
 
-// Measure does steps 1 to 5 of the boot: everything before stage 1 starts. A nil v means
-// [FactoryVerifier] with dir's boot.json.
+// Measure does steps 1 to 5 of the boot of the active slot: everything before stage 1
+// starts. A nil v means [RuntimeVerifier] with dir's boot.json and runtime keys.
 func Measure(dir state.Dir, v Verifier) (*Stage1, error) {
+	bc, err := dir.ReadBoot()
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	return MeasureSlot(dir, v, bc.Active)
+}
+
+// MeasureSlot is [Measure] of the given slot.
+func MeasureSlot(dir state.Dir, v Verifier, slot state.Slot) (*Stage1, error) {
 	bc, err := dir.ReadBoot()
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
@@ -120,18 +109,22 @@ func Measure(dir state.Dir, v Verifier) (*Stage1, error) {
 		return nil, fmt.Errorf("boot: %w: %w", ErrAlarm, err)
 	}
 	if v == nil {
-		v = FactoryVerifier{Boot: bc}
+		keys, err := dir.ReadRuntimeKeys()
+		if err != nil {
+			return nil, fmt.Errorf("boot: %w: %w", ErrAlarm, err)
+		}
+		v = RuntimeVerifier{Boot: bc, Keys: keys}
 	}
-	path := dir.Runtime(bc.Active)
-	code, err := measure(path)
+	path := dir.Runtime(slot)
+	rt, err := measure(path)
 	if err != nil {
-		return nil, fmt.Errorf("boot: measure slot %s: %w", bc.Active, err)
+		return nil, fmt.Errorf("boot: measure slot %s: %w", slot, err)
 	}
-	authority, err := v.Verify(bc.Active, code)
+	authority, err := v.Verify(dir, slot, rt)
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
-	in := rot.Inputs{Code: code, Config: dev.ConfigMeasurement(), Authority: authority, Mode: rot.ModeNormal}
+	in := rot.Inputs{Code: rt.SHA512, Config: dev.ConfigMeasurement(), Authority: authority, Mode: rot.ModeNormal}
 
 	uds, err := rot.LoadUDS(dir.Path(state.FileUDS))
 	if err != nil {
@@ -166,7 +159,7 @@ func Measure(dir state.Dir, v Verifier) (*Stage1, error) {
 	}
 	h := handoff.Handoff{
 		Version:      handoff.Version,
-		Slot:         bc.Active,
+		Slot:         slot,
 		CDIAttest:    layer.CDIAttest[:],
 		CDISeal:      layer.CDISeal[:],
 		AliasCert:    cert,
@@ -177,27 +170,7 @@ func Measure(dir state.Dir, v Verifier) (*Stage1, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
-	return &Stage1{Dir: dir, Slot: bc.Active, Path: path, DeviceID: dev.DeviceID, Measurements: m, AliasCert: cert, handoff: b}, nil
-}
-
-// measure returns the SHA-512 of the file at path.
-func measure(path string) ([64]byte, error) {
-	var sum [64]byte
-	f, err := os.Open(path)
-	if err != nil {
-		return sum, err
-	}
-	defer f.Close()
-	h := sha512.New()
-	n, err := io.Copy(h, io.LimitReader(f, MaxRuntimeSize+1))
-	if err != nil {
-		return sum, err
-	}
-	if n > MaxRuntimeSize {
-		return sum, fmt.Errorf("%s is larger than %d bytes", path, MaxRuntimeSize)
-	}
-	h.Sum(sum[:0])
-	return sum, nil
+	return &Stage1{Dir: dir, Slot: slot, Path: path, DeviceID: dev.DeviceID, Measurements: m, AliasCert: cert, handoff: b}, nil
 }
 
 // Discard zeroes the handoff, for a Stage1 that will not be started.
@@ -227,6 +200,9 @@ func (s *Stage1) Start(args []string, stdout, stderr io.Writer) (*Process, error
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
+	if errors.Is(err, syscall.EPIPE) {
+		err = nil // stage 1 closed fd 3 unread (or has exited already): its exit code tells the rest
+	}
 	if err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -252,36 +228,6 @@ func (p *Process) Wait() (int, error) {
 		return 1, fmt.Errorf("boot: wait for stage 1: %w", err)
 	}
 	return 0, nil
-}
-
-// Run boots the device: it measures and verifies the active runtime (with v, or the factory
-// verifier if v is nil), starts it as stage 1 with args, forwards SIGINT and SIGTERM to it,
-// and returns its exit code.
-func Run(dir state.Dir, v Verifier, args []string, stdout, stderr io.Writer) (int, error) {
-	s, err := Measure(dir, v)
-	if err != nil {
-		return 1, err
-	}
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	p, err := s.Start(args, stdout, stderr)
-	if err != nil {
-		return 1, err
-	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		for {
-			select {
-			case sig := <-sigs:
-				p.Signal(sig)
-			case <-done:
-				return
-			}
-		}
-	}()
-	return p.Wait()
 }
 
 // zeroKey overwrites a private scalar (best effort: copies the runtime made are out of reach).

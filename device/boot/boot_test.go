@@ -62,7 +62,9 @@ const dumpHandoff = "#!/bin/sh\ncat <&3 > \"$3/handoff.out\"\n"
 // runtime with a good signature.
 type acceptAny struct{}
 
-func (acceptAny) Verify(state.Slot, [64]byte) ([64]byte, error) { return boot.FactoryAuthority, nil }
+func (acceptAny) Verify(state.Dir, state.Slot, boot.Runtime) ([64]byte, error) {
+	return boot.FactoryAuthority, nil
+}
 
 func aliasKey(t *testing.T, s *boot.Stage1) *ecdsa.PublicKey {
 	t.Helper()

@@ -25,6 +25,10 @@ type Factory struct {
 	ServiceURL string    // https://HOST[:PORT]
 	ServiceCA  []byte    // PEM of the service's CA certificate(s)
 	Runtime    io.Reader // the factory runtime image, at most MaxRuntimeSize bytes
+	// RuntimeKeys is the PEM of the operator's runtime-signing public keys, learnt from the
+	// service over the channel that ServiceCA pins. Without them the device boots only its
+	// factory image.
+	RuntimeKeys []byte
 }
 
 // newUDS is where Init makes the UDS before the device is complete; it becomes uds last, so
@@ -32,12 +36,18 @@ type Factory struct {
 const newUDS = state.FileUDS + ".new"
 
 // Init makes a device in the folder at path (created 0700 if need be): a new UDS, the factory
-// runtime in slot A with its SHA-512 pinned in boot.json, the service's CA and device.json. It
+// runtime in slot A with its SHA-512 pinned in boot.json, the runtime keys, the service's CA
+// and device.json. It
 // returns the device ID. It refuses a folder that already has a UDS, and one that holds files
 // that are not a device's.
 func Init(path string, f Factory) (ident.DeviceID, error) {
 	if err := state.CheckServiceURL(f.ServiceURL); err != nil {
 		return "", err
+	}
+	if f.RuntimeKeys != nil {
+		if _, err := state.ParseRuntimeKeys(f.RuntimeKeys); err != nil {
+			return "", err
+		}
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -89,6 +99,15 @@ func Init(path string, f Factory) (ident.DeviceID, error) {
 		return "", fmt.Errorf("init: %w", err)
 	}
 
+	// The keys that may sign runtime updates.
+	if f.RuntimeKeys != nil {
+		if err := dir.WriteRuntimeKeys(f.RuntimeKeys); err != nil {
+			return "", fmt.Errorf("init: %w", err)
+		}
+	} else if err := os.Remove(dir.Path(state.FileRuntimeKeys)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("init: %w", err)
+	}
+
 	// The service.
 	if err := state.WriteFile(dir.Path(state.FileServiceCA), f.ServiceCA, 0o600); err != nil {
 		return "", fmt.Errorf("init: %w", err)
@@ -121,6 +140,15 @@ func Init(path string, f Factory) (ident.DeviceID, error) {
 	return id, nil
 }
 
+// CheckNotInitialised returns an error of class [ErrInitialised] if the folder at path holds a
+// device already, so that a command can refuse it before doing anything else.
+func CheckNotInitialised(path string) error {
+	if _, err := os.Lstat(filepath.Join(path, state.FileUDS)); err == nil {
+		return fmt.Errorf("%s is %w: it has a UDS, so it is a device already; give another --state folder", path, ErrInitialised)
+	}
+	return nil
+}
+
 // checkEmpty refuses a folder holding anything but what an interrupted init leaves.
 func checkEmpty(dir state.Dir) error {
 	entries, err := os.ReadDir(string(dir))
@@ -128,7 +156,7 @@ func checkEmpty(dir state.Dir) error {
 		return fmt.Errorf("init: %w", err)
 	}
 	known := map[string]bool{newUDS: true, state.FileDevice: true, state.FileServiceCA: true, state.FileBoot: true,
-		state.DirSlots: true, state.FileCert: true, state.FileStatus: true}
+		state.DirSlots: true, state.FileCert: true, state.FileStatus: true, state.FileRuntimeKeys: true}
 	for _, e := range entries {
 		if !known[e.Name()] && !strings.HasPrefix(e.Name(), ".") {
 			return fmt.Errorf("init: %s holds %s, which is not a device's: give an empty or new --state folder", dir, e.Name())

@@ -1,6 +1,6 @@
 // Package devicecli is the `rampart-device` command: the device runtime's command line.
 //
-//	rampart-device init   --state DIR --server URL --cacert FILE [--runtime FILE]
+//	rampart-device init   --state DIR --server URL --cacert FILE [--runtime FILE] [--runtime-keys FILE]
 //	rampart-device id     --state DIR
 //	rampart-device run    --state DIR [--once] [--force-attest] [--checkin-interval D]
 //	rampart-device status --state DIR [--output table|json]
@@ -8,7 +8,9 @@
 //
 // `run` is stage 0 (package [github.com/rampart-iot/rampart/device/boot]); it starts the
 // runtime of the active slot as the hidden `stage1` command (package
-// [github.com/rampart-iot/rampart/device/agent]), which is not meant to be run by hand.
+// [github.com/rampart-iot/rampart/device/agent]), which is not meant to be run by hand. Stage
+// 1 exits with boot.ExitRestart to have stage 0 boot a runtime update on trial; stage 0 handles
+// that code itself, so `run` never exits with it.
 //
 // # Output
 //
@@ -62,7 +64,8 @@ func (e *env) root() *cobra.Command {
 		Use:   "rampart-device",
 		Short: "The Rampart device runtime: root of trust, measured boot, attestation",
 		Long: "rampart-device keeps a device's identity, boots its runtime measured, proves to the\n" +
-			"Rampart service what it booted and keeps a short-lived device certificate.\n\n" +
+			"Rampart service what it booted, keeps a short-lived device certificate and installs the\n" +
+			"updates deployed to it.\n\n" +
 			"Start with 'rampart-device init', have the device claimed, then 'rampart-device run'.",
 		SilenceErrors: true,
 		SilenceUsage:  true,

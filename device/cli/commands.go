@@ -1,6 +1,7 @@
 package devicecli
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -20,14 +21,17 @@ import (
 )
 
 func (e *env) initCmd() *cobra.Command {
-	var dir, server, cacert, runtime string
+	var dir, server, cacert, runtime, runtimeKeys string
 	cmd := &cobra.Command{
-		Use:   "init --state DIR --server URL --cacert FILE [--runtime FILE]",
+		Use:   "init --state DIR --server URL --cacert FILE [--runtime FILE] [--runtime-keys FILE]",
 		Short: "Make a new device: its secret, its factory runtime, its service; print its ID",
 		Long: "init makes the device's Unique Device Secret, installs the factory runtime (this program,\n" +
 			"or --runtime FILE) in slot A and pins its SHA-512, and records the service's address and\n" +
-			"CA. It prints the device ID last on stdout: have an administrator claim it with\n" +
-			"'rampart device claim ID'. A folder that already holds a device is refused.",
+			"CA. It learns the operator's runtime-signing keys from the service, over TLS pinned by\n" +
+			"that CA (or, offline, from --runtime-keys FILE): stage 0 boots only the factory runtime\n" +
+			"or runtime updates signed by one of them. It prints the device ID last on stdout: have an\n" +
+			"administrator claim it with 'rampart device claim ID'. A folder that already holds a\n" +
+			"device is refused.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := state.CheckServiceURL(server); err != nil {
@@ -40,6 +44,25 @@ func (e *env) initCmd() *cobra.Command {
 			if err := checkCAPEM(ca); err != nil {
 				return fmt.Errorf("--cacert %s: %w", cacert, err)
 			}
+			if err := boot.CheckNotInitialised(dir); err != nil {
+				return err
+			}
+			var keys []byte
+			if runtimeKeys != "" {
+				if keys, err = state.ReadFile(runtimeKeys, state.MaxFileSize); err != nil {
+					return fmt.Errorf("read --runtime-keys: %w", err)
+				}
+				if _, err := state.ParseRuntimeKeys(keys); err != nil {
+					return fmt.Errorf("--runtime-keys %s: %w", runtimeKeys, err)
+				}
+			} else {
+				ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+				keys, err = agent.FetchRuntimeKeys(ctx, server, ca)
+				cancel()
+				if err != nil {
+					return fmt.Errorf("learn the runtime-signing keys from %s: %w; a device learns them at init: make the service reachable and try again, or give --runtime-keys FILE", server, err)
+				}
+			}
 			if runtime == "" {
 				if runtime, err = os.Executable(); err != nil {
 					return fmt.Errorf("find this program to install it as the runtime: %w; give --runtime FILE", err)
@@ -50,7 +73,7 @@ func (e *env) initCmd() *cobra.Command {
 				return fmt.Errorf("read the runtime: %w", err)
 			}
 			defer f.Close()
-			id, err := boot.Init(dir, boot.Factory{ServiceURL: server, ServiceCA: ca, Runtime: f})
+			id, err := boot.Init(dir, boot.Factory{ServiceURL: server, ServiceCA: ca, Runtime: f, RuntimeKeys: keys})
 			if err != nil {
 				return err
 			}
@@ -64,6 +87,7 @@ func (e *env) initCmd() *cobra.Command {
 	fl.StringVar(&server, "server", "", "address of the Rampart service, https://HOST:PORT")
 	fl.StringVar(&cacert, "cacert", "", "PEM file of the service's CA certificate")
 	fl.StringVar(&runtime, "runtime", "", "the factory runtime to install (default: this program)")
+	fl.StringVar(&runtimeKeys, "runtime-keys", "", "PEM file of the operator's runtime-signing public keys (default: ask the service)")
 	cmd.MarkFlagRequired("server")
 	cmd.MarkFlagRequired("cacert")
 	return cmd
@@ -123,7 +147,7 @@ type runFlags struct {
 
 func (f *runFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.BoolVar(&f.once, "once", false, "run one cycle (boot, attest if needed, check in), then exit")
+	fl.BoolVar(&f.once, "once", false, "run one cycle (boot, attest if needed, check in, update), then exit")
 	fl.BoolVar(&f.forceAttest, "force-attest", false, "attest even if the certificate is current")
 	fl.DurationVar(&f.checkinInterval, "checkin-interval", agent.DefaultCheckinInterval, "mean time between check-ins (jittered)")
 }
@@ -151,11 +175,12 @@ func (e *env) runCmd() *cobra.Command {
 	var f runFlags
 	cmd := &cobra.Command{
 		Use:   "run --state DIR [--once] [--force-attest] [--checkin-interval D]",
-		Short: "Boot the device: measure and start its runtime, attest, check in",
+		Short: "Boot the device: measure and start its runtime, attest, check in, update",
 		Long: "run is stage 0: it verifies and measures the runtime of the active slot, derives its DICE\n" +
 			"layer from the device secret and starts it as stage 1, which attests to the service when\n" +
-			"its certificate is missing or due and checks in. It runs until SIGINT or SIGTERM, or for one\n" +
-			"cycle with --once.",
+			"its certificate is missing or due, checks in and installs updates. A runtime update is\n" +
+			"tried once from the other slot and kept only if it attests and checks in; otherwise the\n" +
+			"old slot boots again. It runs until SIGINT or SIGTERM, or for one cycle with --once.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.check(); err != nil {
@@ -213,7 +238,12 @@ func (e *env) stage1Cmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return a.Run(ctx)
+			err = a.Run(ctx)
+			if errors.Is(err, agent.ErrRestart) {
+				logger.Printf("%v", err)
+				return exitCode(boot.ExitRestart) // stage 0 boots the pending slot
+			}
+			return err
 		},
 	}
 	stateFlag(cmd, &dir)

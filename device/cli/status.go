@@ -12,7 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/device/update"
 )
 
 // statusView is `status --output json`. Its field names are stable.
@@ -24,6 +26,26 @@ type statusView struct {
 	Boot            *bootView        `json:"boot"`                     // null before the first run
 	LastAttestation *attestationView `json:"last_attestation"`         // null before the first attempt
 	Certificate     *certView        `json:"certificate"`              // null without cert.pem
+	PendingSlot     string           `json:"pending_slot,omitempty"`   // a runtime update on trial
+	// InstalledImages are the images installed from packages: the active slot's runtime
+	// (unless it is the factory image), then the apps. Never null.
+	InstalledImages []api.InstalledImage `json:"installed_images"`
+	LastUpdate      *updateView          `json:"last_update"`           // null before the first
+	RolledBack      *rollbackView        `json:"rolled_back,omitempty"` // the last runtime rolled back
+}
+
+type updateView struct {
+	At       time.Time `json:"at"`
+	Result   string    `json:"result"` // ok, failed or rolled_back
+	Message  string    `json:"message,omitempty"`
+	Reported bool      `json:"reported"`
+}
+
+type rollbackView struct {
+	At      time.Time `json:"at"`
+	Slot    string    `json:"slot"`
+	ImageID string    `json:"image_id,omitempty"`
+	Reason  string    `json:"reason"`
 }
 
 type bootView struct {
@@ -56,7 +78,7 @@ func (e *env) statusCmd() *cobra.Command {
 	var dir, output string
 	cmd := &cobra.Command{
 		Use:   "status --state DIR [--output table|json]",
-		Short: "Show the device: ID, boot measurements, last attestation, certificate expiry",
+		Short: "Show the device: ID, boot measurements, attestation, certificate, installed images, updates",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
@@ -100,7 +122,20 @@ func readStatus(d state.Dir, now time.Time) (*statusView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &statusView{DeviceID: string(dev.DeviceID), ServiceURL: dev.ServiceURL, ActiveSlot: string(bc.Active)}
+	v := &statusView{DeviceID: string(dev.DeviceID), ServiceURL: dev.ServiceURL, ActiveSlot: string(bc.Active),
+		PendingSlot: string(bc.Pending)}
+	if v.InstalledImages, err = update.Installed(d, bc.Active); err != nil {
+		return nil, err
+	}
+	if v.InstalledImages == nil {
+		v.InstalledImages = []api.InstalledImage{}
+	}
+	if u := st.Update; u != nil {
+		v.LastUpdate = &updateView{At: u.At, Result: u.Result, Message: u.Message, Reported: u.Reported}
+	}
+	if r := st.RolledBack; r != nil {
+		v.RolledBack = &rollbackView{At: r.At, Slot: string(r.Slot), ImageID: r.ImageID, Reason: r.Reason}
+	}
 	if pin, ok := bc.Factory[bc.Active]; ok {
 		v.FactorySHA512 = pin.String()
 	}
@@ -139,6 +174,9 @@ func (v *statusView) table(w io.Writer) {
 	row("device ID", "%s", v.DeviceID)
 	row("service", "%s", v.ServiceURL)
 	row("active slot", "%s", v.ActiveSlot)
+	if v.PendingSlot != "" {
+		row("pending slot", "%s (a runtime update on trial)", v.PendingSlot)
+	}
 	if b := v.Boot; b != nil {
 		row("last boot", "%s (slot %s, mode %s)", ts(b.At), b.Slot, b.Mode)
 		row("runtime SHA-512", "%s", b.RuntimeSHA512)
@@ -161,6 +199,24 @@ func (v *statusView) table(w io.Writer) {
 		}
 	} else {
 		row("last attestation", "none")
+	}
+	if len(v.InstalledImages) == 0 {
+		row("installed images", "none")
+	}
+	for _, im := range v.InstalledImages {
+		where := ""
+		if im.Slot != "" {
+			where = ", slot " + im.Slot
+		}
+		row(im.Type, "%s %s (image %s%s)", im.Name, im.Version, im.ImageID, where)
+	}
+	if u := v.LastUpdate; u != nil {
+		row("last update", "%s at %s", u.Result, ts(u.At))
+		if u.Message != "" {
+			row("update message", "%s", u.Message)
+		}
+	} else {
+		row("last update", "none")
 	}
 	if c := v.Certificate; c != nil {
 		state := "valid"

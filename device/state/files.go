@@ -1,10 +1,15 @@
 package state
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -111,11 +116,56 @@ const (
 func (s Slot) Valid() bool { return s == SlotA || s == SlotB }
 
 // Boot is boot.json: what stage 0 boots.
+//
+// # The A/B trial
+//
+// An update installs a runtime in the slot that is not active, then sets Pending to it (Tries
+// 0) and has stage 1 exit with the restart code. Stage 0 boots a Pending slot once: it writes
+// Tries = 1 before starting it, so a trial that dies, hangs until a power cut or exits without
+// committing is never started again. The new stage 1 commits after its health check (an
+// attestation that passes and a check-in) by making Pending the Active slot. When stage 0
+// finds a trial that did not commit (Tries ≥ 1 at start, or Pending still set once the trial's
+// stage 1 has exited), it clears Pending, records the rollback in status.json and boots the
+// Active slot, which was never changed.
 type Boot struct {
 	Active Slot `json:"active_slot"`
 	// Factory holds, per slot, the SHA-512 of the factory image pinned at init. Stage 0 boots a
-	// slot's runtime only if it measures to its pin (signed updates will add another way).
+	// slot's runtime if it measures to its pin, or if it came from a runtime package signed by
+	// one of the runtime keys.
 	Factory map[Slot]Digest512 `json:"factory_sha512"`
+	// Pending is the slot on trial: booted once, committed after a health check. Empty if none.
+	Pending Slot `json:"pending,omitempty"`
+	// Tries counts the boots of Pending that stage 0 started.
+	Tries int `json:"tries,omitempty"`
+}
+
+// Check validates b.
+func (b Boot) Check() error {
+	if !b.Active.Valid() {
+		return fmt.Errorf("active slot %q is not a or b", clip(string(b.Active)))
+	}
+	for s := range b.Factory {
+		if !s.Valid() {
+			return fmt.Errorf("slot %q is not a or b", clip(string(s)))
+		}
+	}
+	switch {
+	case b.Pending != "" && !b.Pending.Valid():
+		return fmt.Errorf("pending slot %q is not a or b", clip(string(b.Pending)))
+	case b.Pending != "" && b.Pending == b.Active:
+		return fmt.Errorf("pending slot %s is the active slot", b.Pending)
+	case b.Tries < 0 || b.Pending == "" && b.Tries != 0:
+		return fmt.Errorf("tries %d without a pending slot, or negative", b.Tries)
+	}
+	return nil
+}
+
+// Other returns the slot that is not s.
+func (s Slot) Other() Slot {
+	if s == SlotA {
+		return SlotB
+	}
+	return SlotA
 }
 
 // ReadBoot reads and checks boot.json.
@@ -124,25 +174,50 @@ func (d Dir) ReadBoot() (Boot, error) {
 	if err := d.readJSON(FileBoot, &b); err != nil {
 		return Boot{}, err
 	}
-	if !b.Active.Valid() {
-		return Boot{}, fmt.Errorf("%s: active slot %q is not a or b", d.Path(FileBoot), clip(string(b.Active)))
-	}
-	for s := range b.Factory {
-		if !s.Valid() {
-			return Boot{}, fmt.Errorf("%s: slot %q is not a or b", d.Path(FileBoot), clip(string(s)))
-		}
+	if err := b.Check(); err != nil {
+		return Boot{}, fmt.Errorf("%s: %w", d.Path(FileBoot), err)
 	}
 	return b, nil
 }
 
-// WriteBoot writes boot.json.
-func (d Dir) WriteBoot(b Boot) error { return d.writeJSON(FileBoot, b) }
+// WriteBoot writes boot.json, atomically.
+func (d Dir) WriteBoot(b Boot) error {
+	if err := b.Check(); err != nil {
+		return err
+	}
+	return d.writeJSON(FileBoot, b)
+}
 
-// Status is status.json: what the device last did, for `rampart-device status`. Only stage 1
-// writes it.
+// Status is status.json: what the device last did, for `rampart-device status`. Stage 1
+// writes it, and stage 0 when it rolls a trial back (never both at once: stage 0 waits for
+// stage 1).
 type Status struct {
 	Boot        *BootRecord        `json:"boot,omitempty"`
 	Attestation *AttestationRecord `json:"attestation,omitempty"`
+	Update      *UpdateRecord      `json:"update,omitempty"`
+	// RolledBack is the last runtime whose trial failed. The update client does not install
+	// that image again (unless Retry), but a newer release.
+	RolledBack *RollbackRecord `json:"rolled_back,omitempty"`
+}
+
+// UpdateRecord is the outcome of the last update cycle that changed something or failed, or
+// of the last runtime trial.
+type UpdateRecord struct {
+	At       time.Time `json:"at"`
+	Result   string    `json:"result"` // api.UpdateOK, api.UpdateFailed or api.UpdateRolledBack
+	Message  string    `json:"message,omitempty"`
+	Reported bool      `json:"reported"` // the service has acknowledged it
+}
+
+// RollbackRecord is a runtime trial that stage 0 rolled back.
+type RollbackRecord struct {
+	At      time.Time `json:"at"`
+	Slot    Slot      `json:"slot"`               // the slot that was on trial
+	ImageID string    `json:"image_id,omitempty"` // its image, if its package header was readable
+	Reason  string    `json:"reason"`
+	// Retry is set when the trial was interrupted (a power cut, a signal) rather than failed,
+	// the first time this image's trial was: the update client tries it once more.
+	Retry bool `json:"retry,omitempty"`
 }
 
 // BootRecord is what stage 1 was booted as.
@@ -177,6 +252,17 @@ func (d Dir) ReadStatus() (Status, error) {
 
 // WriteStatus writes status.json.
 func (d Dir) WriteStatus(s Status) error { return d.writeJSON(FileStatus, s) }
+
+// EditStatus reads status.json, lets edit change it and writes it back, so that each part of
+// the runtime changes only its own fields. An unreadable status.json is started afresh.
+func (d Dir) EditStatus(edit func(*Status)) error {
+	s, err := d.ReadStatus()
+	if err != nil {
+		s = Status{}
+	}
+	edit(&s)
+	return d.WriteStatus(s)
+}
 
 // ErrNoCertificate is returned by [Dir.ReadCert] when the device has no certificate yet.
 var ErrNoCertificate = errors.New("no certificate yet")
@@ -247,4 +333,67 @@ func clip(s string) string {
 		s = s[:70] + "…"
 	}
 	return s
+}
+
+// MaxRuntimeKeys bounds runtime-keys.pem.
+const MaxRuntimeKeys = 16
+
+// ParseRuntimeKeys parses PEM runtime-signing public keys: one or more "PUBLIC KEY" blocks of
+// ECDSA P-256 keys and nothing else.
+func ParseRuntimeKeys(b []byte) ([]*ecdsa.PublicKey, error) {
+	var keys []*ecdsa.PublicKey
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "PUBLIC KEY" {
+			return nil, fmt.Errorf("runtime keys: a %q PEM block: want only PUBLIC KEY blocks", clip(blk.Type))
+		}
+		pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("runtime keys: %w", err)
+		}
+		k, ok := pub.(*ecdsa.PublicKey)
+		if !ok || k.Curve != elliptic.P256() {
+			return nil, errors.New("runtime keys: want ECDSA P-256 keys")
+		}
+		if len(keys) == MaxRuntimeKeys {
+			return nil, fmt.Errorf("runtime keys: more than %d", MaxRuntimeKeys)
+		}
+		keys = append(keys, k)
+	}
+	if len(bytes.TrimSpace(b)) != 0 {
+		return nil, errors.New("runtime keys: data that is not PEM")
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("runtime keys: no PEM public key")
+	}
+	return keys, nil
+}
+
+// ReadRuntimeKeys reads runtime-keys.pem. A device without the file (made before runtime
+// updates existed) has none: it boots only its factory image.
+func (d Dir) ReadRuntimeKeys() ([]*ecdsa.PublicKey, error) {
+	b, err := ReadFile(d.Path(FileRuntimeKeys), MaxFileSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	keys, err := ParseRuntimeKeys(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.Path(FileRuntimeKeys), err)
+	}
+	return keys, nil
+}
+
+// WriteRuntimeKeys checks and writes runtime-keys.pem.
+func (d Dir) WriteRuntimeKeys(pemKeys []byte) error {
+	if _, err := ParseRuntimeKeys(pemKeys); err != nil {
+		return err
+	}
+	return WriteFile(d.Path(FileRuntimeKeys), pemKeys, 0o600)
 }

@@ -11,11 +11,19 @@
 //	  uds                  0600  the Unique Device Secret (written by rot.CreateUDS, read by stage 0 only)
 //	  device.json          0600  service URL, device ID, service CA file name and SHA-256 ([Device])
 //	  service-ca.pem       0600  the service's CA certificate(s), the only roots the device trusts
-//	  boot.json            0600  active slot and each slot's pinned factory image SHA-512 ([Boot])
-//	  slots/a/runtime      0700  the runtime (stage 1) in slot A
-//	  slots/b/runtime      0700  the runtime in slot B (written by updates, later)
+//	  runtime-keys.pem     0600  the operator's runtime-signing public keys, learnt at init
+//	  boot.json            0600  active slot, factory pins, the slot on trial ([Boot])
+//	  slots/a/runtime      0700  the runtime (stage 1) in slot A: the factory image at init
+//	  slots/b/runtime      0700  the runtime in slot B, written by runtime updates
+//	  slots/X/package.hdr  0600  the header (manifest and signatures) of the runtime's image
+//	                             package, next to a runtime that came from one
 //	  cert.pem             0600  device certificate, then the tenant CA chain
-//	  status.json          0600  last boot's measurements and last attestation ([Status])
+//	  status.json          0600  last boot, last attestation, last update ([Status])
+//	  tuf/group/ID/        0700  trusted TUF metadata of a device group's repository (root.json…)
+//	  tuf/feed/NAME/       0700  trusted TUF metadata of an OS feed's repository
+//	  downloads/SHA256.part 0600 an image package being downloaded (resumed with Range)
+//	  apps/COMPONENT/IMAGE/ 0700 an installed app: app.wasm, package.hdr, manifest.json
+//	  apps/COMPONENT/current 0600 the image ID of the app's installed version
 //
 // # Writing and reading
 //
@@ -44,7 +52,16 @@ const (
 	FileCert      = "cert.pem"
 	FileStatus    = "status.json"
 	DirSlots      = "slots"
-	FileRuntime   = "runtime" // in each slot's folder
+	FileRuntime   = "runtime"     // in each slot's folder
+	FilePackage   = "package.hdr" // in a slot's or an app version's folder
+
+	FileRuntimeKeys = "runtime-keys.pem"
+	DirTUF          = "tuf"
+	DirDownloads    = "downloads"
+	DirApps         = "apps"
+	FileCurrent     = "current"       // in an app's folder
+	FileApp         = "app.wasm"      // in an app version's folder
+	FileAppManifest = "manifest.json" // in an app version's folder
 )
 
 // MaxFileSize bounds every state file but the runtimes.
@@ -93,6 +110,9 @@ func (d Dir) Path(name ...string) string {
 
 // Runtime returns the path of the runtime in slot s.
 func (d Dir) Runtime(s Slot) string { return d.Path(DirSlots, string(s), FileRuntime) }
+
+// Package returns the path of the package header of the runtime in slot s.
+func (d Dir) Package(s Slot) string { return d.Path(DirSlots, string(s), FilePackage) }
 
 // ReadFile reads path, refusing a file larger than limit bytes.
 func ReadFile(path string, limit int64) ([]byte, error) {

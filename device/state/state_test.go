@@ -174,3 +174,17 @@ func TestMeasurementsModeRoundTrip(t *testing.T) {
 		t.Error("an unknown mode was accepted")
 	}
 }
+
+// FuzzParseRuntimeKeys: runtime-keys.pem comes from the service at init; whatever it holds,
+// the parser returns keys or an error, never both nor neither.
+func FuzzParseRuntimeKeys(f *testing.F) {
+	f.Add([]byte("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"))
+	f.Add([]byte("not pem"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		keys, err := ParseRuntimeKeys(b)
+		if (err == nil) == (len(keys) == 0) {
+			t.Errorf("ParseRuntimeKeys returned %d keys and error %v", len(keys), err)
+		}
+	})
+}

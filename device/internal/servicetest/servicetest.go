@@ -2,11 +2,14 @@
 // protocol-shape tests of the device runtime on its own.
 //
 // It checks what the device sends — methods, paths, content types, strict JSON, evidence that
-// parses and verifies, a nonce it issued to that device and that is used once — and answers in
-// the API's shapes: a nonce, a pass with a certificate for the evidence's Alias key from a test
-// tenant CA, or a fail with a reason. It appraises nothing (any measurements pass unless a
-// reason to fail is set), keeps no store and is not the service: the end-to-end test against
-// the real `rampart server` is what shows that the two sides agree.
+// parses and verifies, a nonce it issued to that device and that is used once, mutual TLS
+// where the API needs it — and answers in the API's shapes: a nonce, a pass with a certificate
+// for the evidence's Alias key from a test tenant CA, or a fail with a reason; the runtime
+// keys; update info; TUF repositories built with go-tuf's metadata package, whose targets are
+// image packages made with imagepkg.Write ([Repo], [App], [Runtime]), with faults to inject
+// ([Fault]); and update reports, which it records. It appraises nothing (any measurements pass
+// unless a reason to fail is set), keeps no store and is not the service: the end-to-end test
+// against the real `rampart server` is what shows that the two sides agree.
 package servicetest
 
 import (
@@ -35,6 +38,15 @@ import (
 // TenantID is the tenant every device of the stand-in belongs to.
 const TenantID = "00000000-0000-4000-8000-000000000001"
 
+// GroupID is the device group of the default update info.
+const GroupID = "00000000-0000-4000-8000-000000000002"
+
+// Repository names of the default update info.
+const (
+	GroupRepo = "group/" + GroupID
+	FeedRepo  = "feed/" + api.FeedRetail
+)
+
 // Service is a running stand-in. Set its fields under Lock to change its answers.
 type Service struct {
 	URL   string // https://127.0.0.1:PORT
@@ -49,6 +61,18 @@ type Service struct {
 	Evidence                []*evidence.Evidence // verified evidence received, in order
 	Problems                []string             // requests that were not in the expected shape
 
+	// RuntimeKey is the operator's runtime-signing key: its public key is served at
+	// api.DevicePathRuntimeKeys. ImageKey is the tenant's image-signing key.
+	RuntimeKey, ImageKey *ecdsa.PrivateKey
+	// Updates is the answer to api.DevicePathUpdates: by default the group and feed
+	// repositories GroupRepo and FeedRepo, UpdateAll and ImageKey.
+	Updates api.UpdateInfo
+	Reports []api.UpdateReport // update reports received, in order
+	// ReportStatus, if not zero, is the status with which update reports are refused.
+	ReportStatus int
+	Ranges       []string // the Range header of each target request ("" for none)
+	repos        map[string]*Repo
+
 	issued   map[string]ident.DeviceID // nonce → device
 	caCert   *x509.Certificate
 	caKey    *ecdsa.PrivateKey
@@ -57,7 +81,11 @@ type Service struct {
 
 // New starts a stand-in for the duration of the test.
 func New(t testing.TB) *Service {
-	s := &Service{issued: map[string]ident.DeviceID{}}
+	s := &Service{issued: map[string]ident.DeviceID{}, repos: map[string]*Repo{}}
+	s.RuntimeKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s.ImageKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s.Updates = api.UpdateInfo{GroupRepo: GroupRepo, FeedRepo: FeedRepo, UpdatePolicy: api.PolicyAll,
+		ImageKeys: []string{PublicKeyPEM(&s.ImageKey.PublicKey)}}
 	s.caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "servicetest tenant CA"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour),
@@ -73,6 +101,10 @@ func New(t testing.TB) *Service {
 	mux.HandleFunc("POST "+api.DevicePathNonce, s.nonce)
 	mux.HandleFunc("POST "+api.DevicePathAttest, s.attest)
 	mux.HandleFunc("GET "+api.DevicePathWhoami, s.whoami)
+	mux.HandleFunc("GET "+api.DevicePathRuntimeKeys, s.runtimeKeys)
+	mux.HandleFunc("GET "+api.DevicePathUpdates, s.updates)
+	mux.HandleFunc("POST "+api.DevicePathUpdateReport, s.updateReport)
+	mux.HandleFunc("GET "+api.DevicePathTUF, s.serveTUF)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem("unexpected request %s %s", r.Method, r.URL.Path)
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such route"})
@@ -185,19 +217,130 @@ func (s *Service) attest(w http.ResponseWriter, r *http.Request) {
 		CAChain:     s.caPEMStr, ExpiresAt: tmpl.NotAfter})
 }
 
-func (s *Service) whoami(w http.ResponseWriter, r *http.Request) {
+// device returns the device of a mutual-TLS request, or answers 401.
+func (s *Service) device(w http.ResponseWriter, r *http.Request) (ident.DeviceID, bool) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		s.problem("%s %s without a device certificate", r.Method, r.URL.Path)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "this route needs mutual TLS with a device certificate; attest first"})
-		return
+		return "", false
 	}
 	leaf := r.TLS.PeerCertificates[0]
 	id, err := ident.ParseDeviceID(leaf.Subject.CommonName)
 	if err != nil {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not a device certificate"})
+		return "", false
+	}
+	return id, true
+}
+
+func (s *Service) whoami(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.device(w, r)
+	if !ok {
 		return
 	}
 	s.Lock()
 	s.Checkins = append(s.Checkins, id)
 	s.Unlock()
 	writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: id, TenantID: TenantID})
+}
+
+// PublicKeyPEM encodes a public key as PEM.
+func PublicKeyPEM(k *ecdsa.PublicKey) string {
+	der, err := x509.MarshalPKIXPublicKey(k)
+	if err != nil {
+		panic(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+func (s *Service) runtimeKeys(w http.ResponseWriter, r *http.Request) {
+	s.Lock()
+	k := PublicKeyPEM(&s.RuntimeKey.PublicKey)
+	s.Unlock()
+	writeJSON(w, http.StatusOK, api.RuntimeKeys{Keys: []string{k}})
+}
+
+func (s *Service) updates(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.device(w, r); !ok {
+		return
+	}
+	s.Lock()
+	info := s.Updates
+	s.Unlock()
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Service) updateReport(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.device(w, r); !ok {
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		s.problem("update report with Content-Type %q", ct)
+	}
+	var rep api.UpdateReport
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil || dec.More() {
+		s.problem("update report body: %v", err)
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed request"})
+		return
+	}
+	switch {
+	case rep.Result != api.UpdateOK && rep.Result != api.UpdateFailed && rep.Result != api.UpdateRolledBack:
+		s.problem("update report with result %q", rep.Result)
+	case len(rep.Installed) > api.MaxInstalledImages:
+		s.problem("update report with %d images", len(rep.Installed))
+	case rep.At.IsZero():
+		s.problem("update report without a time")
+	}
+	for _, im := range rep.Installed {
+		if !ident.IsID(im.ImageID) || !ident.IsID(im.ComponentID) || (im.Type != api.ImageApplication && im.Type != api.ImageRuntime) ||
+			(im.Type == api.ImageRuntime) != (im.Slot != "") {
+			s.problem("update report with installed image %+v", im)
+		}
+	}
+	s.Lock()
+	defer s.Unlock()
+	if s.ReportStatus != 0 {
+		writeJSON(w, s.ReportStatus, map[string]string{"error": "reports are refused for this test"})
+		return
+	}
+	s.Reports = append(s.Reports, rep)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// DeviceCertificate issues a device certificate for id to a new key, as a passed attestation
+// would, and returns both in PEM: the certificate followed by the tenant CA, and the key
+// (PKCS #8). Tests of the update client use it to speak mutual TLS without attesting.
+func (s *Service) DeviceCertificate(t testing.TB, id ident.DeviceID) (certPEM, keyPEM []byte) {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: string(id)},
+		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, s.caCert, &k.PublicKey, s.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM = append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), s.caPEMStr...)
+	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+}
+
+// Client returns an HTTP client that trusts caPEM and presents the certificate and key given
+// in PEM.
+func Client(t testing.TB, caPEM, certPEM, keyPEM []byte) *http.Client {
+	t.Helper()
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}}
 }

@@ -1,0 +1,339 @@
+// Package update is the device's update client (DESIGN section 5, step 5): it asks the service
+// which TUF repositories the device follows, refreshes them with go-tuf, downloads the images it
+// lacks (resumable, length-bounded), verifies them twice — against the TUF target's length and
+// hashes, then as image packages signed by a trusted key — installs them atomically and reports
+// what it has.
+//
+// Stage 1 runs one [Client.Cycle] at start, after each check-in and with `run --once`.
+//
+// # The cycle
+//
+//  1. GET api.DevicePathUpdates over mutual TLS: the feed repository (runtime releases), the
+//     group repository (the group's deployment), the update policy and the tenant's image keys.
+//     Policy NoUpdates: nothing more.
+//  2. Runtime, for UpdateAll and NoApplicationUpdates: refresh the feed repository
+//     ([Client.refresh]: on first use its "1.root.json" is fetched over the mutually
+//     authenticated channel and kept as tuf/<repo>/root.json; afterwards go-tuf walks the root
+//     chain from there and refuses expired, rolled-back or mixed-and-matched metadata). The
+//     newest release (by version) is installed unless it is the running runtime or a runtime
+//     whose trial was rolled back: download, verify, write into the inactive slot (runtime and
+//     package.hdr, synced), set boot.json's pending slot, and have stage 1 exit with
+//     boot.ExitRestart so that stage 0 tries it ([state.Boot] describes the trial).
+//  3. Apps, for UpdateAll with a group: refresh the group repository; every target is an app
+//     the device must have. Each one missing is downloaded, verified with the image keys, and
+//     installed ([Client.installApp]); apps that are no longer deployed are removed.
+//  4. Report (POST api.DevicePathUpdateReport): the installed images and the result, after a
+//     cycle that changed something or failed, and for a result not reported yet (a rollback
+//     recorded by stage 0, a commit).
+//
+// # Verification
+//
+// A package is installed only if its bytes match the TUF target (length and SHA-256, and
+// SHA-512 when given), its header is signed by a trusted key — the tenant's image keys for
+// apps, the operator's runtime keys (runtime-keys.pem) for the runtime — its manifest names the
+// image, component and type that the signed TUF metadata names, and its payload streams to the
+// size and SHA-256 of the manifest. A failure of any of these is of class [ErrRefused]: the
+// image is not installed, the download is discarded, and the failure is reported.
+//
+// # Power cuts
+//
+// Every step leaves a state that boots the old image and that the next cycle completes: see
+// [Client.installApp] and [Client.installRuntime]. [Client.Hook] names the steps for tests.
+package update
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/device/state"
+)
+
+// ErrRefused is the class of update failures that mean an image or its metadata is not what
+// it should be. Retrying will not help until the service offers something else.
+var ErrRefused = errors.New("update refused")
+
+// MaxResponse bounds the JSON answers the client reads.
+const MaxResponse = 1 << 20
+
+// Steps of an install, at which [Client.Hook] is called.
+const (
+	StepDownloaded       = "downloaded"        // a package is complete in downloads/ and matches its TUF target
+	StepAppUnpacked      = "app-unpacked"      // an app's files are written in a temporary folder
+	StepAppInstalled     = "app-installed"     // …renamed to apps/COMPONENT/IMAGE
+	StepAppSwitched      = "app-switched"      // apps/COMPONENT/current names it
+	StepAppCleaned       = "app-cleaned"       // the app's other versions are removed
+	StepAppUninstalled   = "app-uninstalled"   // an undeployed app's current file is removed
+	StepRuntimeWritten   = "runtime-written"   // the new runtime is in the inactive slot, its header not yet
+	StepRuntimeInstalled = "runtime-installed" // …and its header
+	StepRuntimePending   = "runtime-pending"   // boot.json names the slot as pending
+)
+
+// Client is the update client of one stage 1.
+type Client struct {
+	Dir        state.Dir
+	ServiceURL string       // https://HOST[:PORT]
+	HTTP       *http.Client // mutual TLS with the device certificate
+	Slot       state.Slot   // the slot this stage 1 was booted from
+	Log        *log.Logger  // progress; nil for none
+	Now        func() time.Time
+	// Hook, if not nil, is called at each Step… of an install. Tests stop the client there,
+	// as a power cut would.
+	Hook func(step string)
+}
+
+// Result is what a cycle did.
+type Result struct {
+	Changed []string // what was installed or removed, one line each
+	// Restart is set when a runtime is pending in the other slot: stage 1 must exit with
+	// boot.ExitRestart for stage 0 to try it.
+	Restart bool
+}
+
+func (c *Client) logf(format string, args ...any) {
+	if c.Log != nil {
+		c.Log.Printf(format, args...)
+	}
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Client) hook(step string) {
+	if c.Hook != nil {
+		c.Hook(step)
+	}
+}
+
+// Cycle runs one update cycle (see the package doc). It returns what changed, and an error if
+// any part failed; the parts are independent, so a refused app does not hold back a runtime
+// update, and the result is reported either way.
+func (c *Client) Cycle(ctx context.Context) (Result, error) {
+	var res Result
+	if err := c.reportPending(ctx); err != nil {
+		// The service is out of reach: keep the result to report, and try again later.
+		return res, fmt.Errorf("report the last update result: %w", err)
+	}
+
+	info, imageKeys, err := c.updateInfo(ctx)
+	if err != nil {
+		return res, c.finish(ctx, res, err)
+	}
+	var errs []error
+	if info.UpdatePolicy != api.PolicyNone {
+		if err := c.runtimeUpdate(ctx, info.FeedRepo, &res); err != nil {
+			errs = append(errs, fmt.Errorf("runtime update: %w", err))
+		}
+	}
+	if info.UpdatePolicy == api.PolicyAll && info.GroupRepo != "" {
+		if err := c.appUpdate(ctx, info.GroupRepo, imageKeys, &res); err != nil {
+			errs = append(errs, fmt.Errorf("app update: %w", err))
+		}
+	}
+	c.forgetOtherGroups(info.GroupRepo)
+	if len(errs) == 0 {
+		c.keepDownloads(nil) // every download was installed, or is no longer wanted
+	}
+	return res, c.finish(ctx, res, errors.Join(errs...))
+}
+
+// finish records the cycle's result if it changed something or failed, and reports it.
+func (c *Client) finish(ctx context.Context, res Result, err error) error {
+	if len(res.Changed) == 0 && err == nil {
+		return nil
+	}
+	rec := state.UpdateRecord{At: c.now().UTC(), Result: api.UpdateOK, Message: strings.Join(res.Changed, "; ")}
+	if err != nil {
+		rec.Result, rec.Message = api.UpdateFailed, err.Error()
+	}
+	rec.Message = clean(rec.Message)
+	c.setUpdate(rec)
+	if rerr := c.report(ctx, rec); rerr != nil {
+		c.logf("report the update result: %v", rerr)
+	} else {
+		rec.Reported = true
+		c.setUpdate(rec)
+	}
+	return err
+}
+
+// reportPending reports a result that was recorded but not reported: a rollback stage 0
+// recorded, a commit, or a report that failed before. It returns an error if the service could
+// not be reached, so that the cycle stops before it records a result over this one. A report
+// that the service refuses (4xx) is logged and dropped: sending it again would not help.
+func (c *Client) reportPending(ctx context.Context) error {
+	st, err := c.Dir.ReadStatus()
+	if err != nil || st.Update == nil || st.Update.Reported {
+		return nil
+	}
+	rec := *st.Update
+	if err := c.report(ctx, rec); err != nil {
+		var se *serviceErr
+		if !errors.As(err, &se) || se.status/100 != 4 {
+			return err
+		}
+		c.logf("the service refused the report of the %s update result, dropping it: %v", rec.Result, err)
+	}
+	rec.Reported = true
+	c.setUpdate(rec)
+	return nil
+}
+
+func (c *Client) setUpdate(rec state.UpdateRecord) {
+	err := c.Dir.EditStatus(func(st *state.Status) { st.Update = &rec })
+	if err != nil {
+		c.logf("write status.json: %v", err)
+	}
+}
+
+// report sends the installed images and rec to the service.
+func (c *Client) report(ctx context.Context, rec state.UpdateRecord) error {
+	bc, err := c.Dir.ReadBoot()
+	if err != nil {
+		return err
+	}
+	installed, err := Installed(c.Dir, bc.Active)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(api.UpdateReport{Installed: installed, Result: rec.Result, Message: rec.Message, At: rec.At})
+	if err != nil {
+		return err
+	}
+	status, b, err := c.call(ctx, http.MethodPost, api.DevicePathUpdateReport, body)
+	if err != nil {
+		return err
+	}
+	if status/100 != 2 {
+		return serviceError(status, b)
+	}
+	return nil
+}
+
+// updateInfo asks the service which repositories the device follows, and checks the answer.
+func (c *Client) updateInfo(ctx context.Context) (api.UpdateInfo, map[string]*ecdsa.PublicKey, error) {
+	var info api.UpdateInfo
+	status, b, err := c.call(ctx, http.MethodGet, api.DevicePathUpdates, nil)
+	if err != nil {
+		return info, nil, fmt.Errorf("ask for updates: %w", err)
+	}
+	if status != http.StatusOK {
+		return info, nil, fmt.Errorf("ask for updates: %w", serviceError(status, b))
+	}
+	if err := decodeResponse(b, &info); err != nil {
+		return info, nil, fmt.Errorf("ask for updates: %w", err)
+	}
+	if !api.ValidPolicy(info.UpdatePolicy) {
+		return info, nil, fmt.Errorf("ask for updates: unknown update policy %.40q", info.UpdatePolicy)
+	}
+	if err := checkRepo(info.FeedRepo); err != nil || !strings.HasPrefix(info.FeedRepo, "feed/") {
+		return info, nil, fmt.Errorf("ask for updates: feed repository %.80q is not feed/NAME", info.FeedRepo)
+	}
+	if info.GroupRepo != "" {
+		if err := checkRepo(info.GroupRepo); err != nil || !strings.HasPrefix(info.GroupRepo, "group/") {
+			return info, nil, fmt.Errorf("ask for updates: group repository %.80q is not group/ID", info.GroupRepo)
+		}
+	}
+	keys, err := parseKeys(info.ImageKeys)
+	if err != nil {
+		return info, nil, fmt.Errorf("ask for updates: image keys: %w", err)
+	}
+	return info, keys, nil
+}
+
+// call sends one request over mutual TLS and returns the status and the body, read up to
+// MaxResponse.
+func (c *Client) call(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.ServiceURL+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if len(b) > MaxResponse {
+		return 0, nil, fmt.Errorf("%s %s: response larger than %d bytes", method, path, MaxResponse)
+	}
+	return resp.StatusCode, b, nil
+}
+
+// decodeResponse decodes one JSON value and nothing after it, ignoring fields it does not know
+// (the service may grow its answers); every value used is checked after.
+func decodeResponse(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("malformed response from the service: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("malformed response from the service: trailing data")
+	}
+	return nil
+}
+
+// serviceErr is an answer of the service other than the one expected.
+type serviceErr struct {
+	status int
+	msg    string
+}
+
+func (e *serviceErr) Error() string {
+	return fmt.Sprintf("the service answered %d: %s", e.status, e.msg)
+}
+
+// serviceError turns an unexpected answer into an error carrying the service's message.
+func serviceError(status int, b []byte) error {
+	var e struct {
+		Error string `json:"error"`
+	}
+	msg := http.StatusText(status)
+	if decodeResponse(b, &e) == nil && e.Error != "" {
+		msg = clean(e.Error)
+	}
+	return &serviceErr{status: status, msg: msg}
+}
+
+// maxMessage bounds the message of an update report, in bytes (the service takes 1024).
+const maxMessage = 1000
+
+// clean makes text safe to print on one line, and at most maxMessage bytes.
+func clean(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > maxMessage {
+		cut := maxMessage - len("…")
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
