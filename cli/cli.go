@@ -92,7 +92,7 @@ func (e *env) root() *cobra.Command {
 	}
 	root.AddCommand(
 		e.serverCmd(), e.loginCmd(), e.tenantCmd(), e.userCmd(), e.productCmd(), e.groupCmd(),
-		e.deviceCmd(), e.auditCmd(), e.caCmd(), e.osCmd(),
+		e.deviceCmd(), e.imageCmd(), e.deploymentCmd(), e.auditCmd(), e.caCmd(), e.osCmd(),
 	)
 	// A noun alone prints its help; a noun with an unknown verb is a usage error, not help and
 	// exit 0.

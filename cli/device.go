@@ -206,6 +206,57 @@ func deviceTable(w io.Writer, d api.Device) {
 	if d.CertificateExpiry != nil {
 		fmt.Fprintf(w, "Certificate expires\t%s\n", d.CertificateExpiry.Format(time.RFC3339))
 	}
+	if u := d.Updates; u != nil {
+		updatesTable(w, *u)
+	}
+}
+
+// updatesTable prints what a device's group targets against what the device reports it has.
+func updatesTable(w io.Writer, u api.DeviceUpdates) {
+	if u.LastUpdateAt != nil {
+		result := u.LastUpdateResult
+		if u.LastUpdateMsg != "" {
+			result += " (" + u.LastUpdateMsg + ")"
+		}
+		fmt.Fprintf(w, "Last update\t%s, %s\n", u.LastUpdateAt.Format(time.RFC3339), result)
+	}
+	if len(u.Targeted) == 0 && len(u.Installed) == 0 {
+		return
+	}
+	// A line without cells ends the table above, so that its columns keep their own widths.
+	fmt.Fprintln(w, "\nIMAGE\tNAME\tVERSION\tTYPE\tTARGETED\tINSTALLED")
+	installed := make(map[string]api.InstalledImage, len(u.Installed))
+	for _, im := range u.Installed {
+		installed[im.ImageID] = im
+	}
+	targeted := make(map[string]bool, len(u.Targeted))
+	for _, id := range u.Targeted {
+		targeted[id] = true
+		im, ok := installed[id]
+		if !ok {
+			fmt.Fprintf(w, "%s\t-\t-\t%s\tyes\tno\n", id, api.ImageApplication)
+			continue
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\tyes\t%s\n", id, im.Name, im.Version, im.Type, installedAs(im))
+	}
+	for _, im := range u.Installed {
+		if targeted[im.ImageID] {
+			continue
+		}
+		// The runtime comes from the group's OS feed, not its deployment.
+		target := "no"
+		if im.Type == api.ImageRuntime {
+			target = "OS feed"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", im.ImageID, im.Name, im.Version, im.Type, target, installedAs(im))
+	}
+}
+
+func installedAs(im api.InstalledImage) string {
+	if im.Slot != "" {
+		return "yes (slot " + im.Slot + ")"
+	}
+	return "yes"
 }
 
 func groupName(d api.Device) string {

@@ -11,8 +11,10 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -355,4 +357,104 @@ type rawBody []byte
 type upload struct {
 	r    io.Reader
 	size int64
+}
+
+// AddImage uploads an image package of size bytes read from r. The service re-signs it with the
+// tenant's image-signing key. Uploading the same package again returns the stored image;
+// another package under a stored image ID is refused (409).
+func (c *Client) AddImage(ctx context.Context, r io.Reader, size int64) (im api.Image, err error) {
+	err = c.do(ctx, "POST", "/api/v1/images", nil, upload{r, size}, &im)
+	return im, err
+}
+
+// ImageQuery selects images; empty fields do not filter.
+type ImageQuery struct {
+	ComponentID string
+	Type        string
+}
+
+// Images lists the tenant's images, newest first.
+func (c *Client) Images(ctx context.Context, q ImageQuery) (ims []api.Image, err error) {
+	v := url.Values{}
+	if q.ComponentID != "" {
+		v.Set("component", q.ComponentID)
+	}
+	if q.Type != "" {
+		v.Set("type", q.Type)
+	}
+	err = c.do(ctx, "GET", "/api/v1/images", v, nil, &ims)
+	return ims, err
+}
+
+// Image returns an image.
+func (c *Client) Image(ctx context.Context, id string) (im api.Image, err error) {
+	err = c.do(ctx, "GET", "/api/v1/images/"+esc(id), nil, nil, &im)
+	return im, err
+}
+
+// DownloadImage writes the package of an image, as the service stored it (re-signed), to w,
+// passing it through wrap (for progress; nil for none) as it arrives. It returns the image and
+// an error if the bytes written are not the image's size and SHA-256; the caller then throws
+// away what was written.
+func (c *Client) DownloadImage(ctx context.Context, id string, w io.Writer, wrap func(r io.Reader, size int64) io.Reader) (api.Image, error) {
+	im, err := c.Image(ctx, id)
+	if err != nil {
+		return im, err
+	}
+	u := c.base.JoinPath("/api/v1/images/" + esc(id) + "/package")
+	req, err := http.NewRequestWithContext(ctx, "GET", u.String(), nil)
+	if err != nil {
+		return im, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return im, fmt.Errorf("cannot reach the Rampart service: %w", unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e api.Error
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("download image %s: %s", id, resp.Status)
+		}
+		return im, &Error{Status: resp.StatusCode, Message: e.Error}
+	}
+	var body io.Reader = io.LimitReader(resp.Body, im.Size+1)
+	if wrap != nil {
+		body = wrap(body, im.Size)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), body)
+	if err != nil {
+		return im, fmt.Errorf("download image %s: %w", id, unwrapURLError(err))
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); n != im.Size || got != im.SHA256 {
+		return im, fmt.Errorf("download image %s: got %d bytes with SHA-256 %s, want %d bytes with %s; try again",
+			id, n, got, im.Size, im.SHA256)
+	}
+	return im, nil
+}
+
+// CreateDeployment deploys images to a device group (Administrator only).
+func (c *Client) CreateDeployment(ctx context.Context, req api.CreateDeploymentRequest) (d api.Deployment, err error) {
+	err = c.do(ctx, "POST", "/api/v1/deployments", nil, req, &d)
+	return d, err
+}
+
+// Deployments lists deployments, of one device group (by ID) if groupID is not empty, newest
+// first.
+func (c *Client) Deployments(ctx context.Context, groupID string) (ds []api.Deployment, err error) {
+	v := url.Values{}
+	if groupID != "" {
+		v.Set("device_group", groupID)
+	}
+	err = c.do(ctx, "GET", "/api/v1/deployments", v, nil, &ds)
+	return ds, err
+}
+
+// Deployment returns a deployment.
+func (c *Client) Deployment(ctx context.Context, id string) (d api.Deployment, err error) {
+	err = c.do(ctx, "GET", "/api/v1/deployments/"+esc(id), nil, nil, &d)
+	return d, err
 }

@@ -1,14 +1,19 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/format/imagepkg"
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/blob"
+	"github.com/rampart-iot/rampart/server/keyring"
 	"github.com/rampart-iot/rampart/server/store"
 )
 
@@ -54,7 +59,10 @@ func (a *API) rotateCA(w http.ResponseWriter, r *http.Request, c *call) error {
 var versionPattern = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+-]{0,39}$`)
 
 // publishRelease stores a runtime release sent as the raw request body (at most
-// api.MaxRuntimeSize bytes) on the feed and version given in the query.
+// api.MaxRuntimeSize bytes) on the feed and version given in the query. The raw runtime is kept
+// for its SHA-512 (the measurement a device running it reports); what devices download is an
+// image package of type runtime around it, signed with the operator's runtime-signing key. The
+// feed's TUF repository is re-published with the release in the same transaction.
 func (a *API) publishRelease(w http.ResponseWriter, r *http.Request, c *call) error {
 	q := r.URL.Query()
 	feed, version := q.Get("feed"), q.Get("version")
@@ -76,9 +84,25 @@ func (a *API) publishRelease(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	rel := api.RuntimeRelease{ID: ident.NewID(), Feed: feed, Version: version, Size: info.Size,
 		SHA256: info.SHA256.String(), SHA512: hex.EncodeToString(info.SHA512[:]), PublishedAt: c.now}
+	pkg, err := a.packRuntime(r.Context(), &rel, info)
+	if err != nil {
+		return err
+	}
+	rel.ImageID, rel.PackageSize, rel.PackageSHA256 = pkg.id, pkg.info.Size, pkg.info.SHA256.String()
+	// The feed's TUF keys are loaded (made on first use) outside the transaction that signs.
+	if err := a.tuf.Prepare(r.Context(), keyring.Operator); err != nil {
+		return err
+	}
 	err = a.store.Update(r.Context(), func(tx *store.Tx) error {
 		if err := tx.AddRuntimeRelease(rel); err != nil {
 			return err
+		}
+		rels, err := tx.RuntimeReleases(feed)
+		if err != nil {
+			return err
+		}
+		if err := a.tuf.PublishFeed(r.Context(), tx, feed, rels); err != nil {
+			return fmt.Errorf("publish feed %s: %w", feed, err)
 		}
 		return c.audit(tx, "", "os.publish", "release/"+rel.ID, feed+" "+version+" sha512:"+rel.SHA512[:16])
 	})
@@ -106,4 +130,35 @@ func (a *API) listReleases(w http.ResponseWriter, r *http.Request, c *call) erro
 		return err
 	}
 	return writeJSON(w, http.StatusOK, nonNil(rels))
+}
+
+// runtimePackage is a runtime release's image package as stored.
+type runtimePackage struct {
+	id   string // its image ID
+	info blob.Info
+}
+
+// packRuntime wraps the stored runtime info describes in an image package of type runtime for
+// rel, signed with the operator's runtime-signing key, and stores the package as a blob.
+func (a *API) packRuntime(ctx context.Context, rel *api.RuntimeRelease, info blob.Info) (runtimePackage, error) {
+	signer, err := a.keys.Signer(ctx, keyring.Operator, keyring.Runtime)
+	if err != nil {
+		return runtimePackage{}, err
+	}
+	payload, err := a.blobs.Open(info.SHA256)
+	if err != nil {
+		return runtimePackage{}, fmt.Errorf("open runtime %s: %w", rel.Version, err)
+	}
+	defer payload.Close()
+	m := imagepkg.Manifest{Format: 1, ImageID: ident.NewID(), ComponentID: api.RuntimeComponentID,
+		Name: api.RuntimeImageName, Version: rel.Version, Type: imagepkg.TypeRuntime,
+		PayloadSize: info.Size, PayloadSHA256: info.SHA256}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(imagepkg.Write(pw, m, payload, signer)) }()
+	pkg, err := a.blobs.Put(pr, api.MaxRuntimeSize+resignSlack+imagepkg.MaxManifestSize)
+	pr.CloseWithError(errAborted) // unblocks the writer if Put stopped early
+	if err != nil {
+		return runtimePackage{}, fmt.Errorf("package runtime %s: %w", rel.Version, err)
+	}
+	return runtimePackage{id: m.ImageID, info: pkg}, nil
 }

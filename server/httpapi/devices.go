@@ -74,8 +74,10 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request, c *call) error
 			f.GroupID = g.ID
 		}
 		var err error
-		list.Devices, err = tx.Devices(c.user.TenantID, f)
-		return err
+		if list.Devices, err = tx.Devices(c.user.TenantID, f); err != nil {
+			return err
+		}
+		return withUpdates(tx, c.user.TenantID, list.Devices)
 	})
 	if err != nil {
 		return err
@@ -106,7 +108,12 @@ func (a *API) showDevice(w http.ResponseWriter, r *http.Request, c *call) error 
 	}
 	var d api.Device
 	err = a.store.View(r.Context(), func(tx *store.Tx) error {
-		d, err = tx.Device(c.user.TenantID, id)
+		if d, err = tx.Device(c.user.TenantID, id); err != nil {
+			return err
+		}
+		ds := []api.Device{d}
+		err = withUpdates(tx, c.user.TenantID, ds)
+		d = ds[0]
 		return err
 	})
 	if err != nil {

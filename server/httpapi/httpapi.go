@@ -101,6 +101,8 @@ type API struct {
 	now     func() time.Time
 	routes  []Route
 	metrics *metrics
+
+	maxImage int64 // the largest image package accepted: api.MaxImageSize, less in tests
 }
 
 // Config configures an [API].
@@ -117,7 +119,8 @@ type Config struct {
 
 // New returns the API over a store.
 func New(cfg Config) *API {
-	a := &API{store: cfg.Store, ca: cfg.CA, blobs: cfg.Blobs, keys: cfg.Keys, tuf: cfg.TUF, log: cfg.Logger, now: cfg.Now, metrics: newMetrics(cfg.Registry)}
+	a := &API{store: cfg.Store, ca: cfg.CA, blobs: cfg.Blobs, keys: cfg.Keys, tuf: cfg.TUF, log: cfg.Logger, now: cfg.Now, metrics: newMetrics(cfg.Registry),
+		maxImage: api.MaxImageSize}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}

@@ -16,20 +16,25 @@ import (
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/blob"
 	"github.com/rampart-iot/rampart/server/httpapi"
+	"github.com/rampart-iot/rampart/server/keyring"
 	"github.com/rampart-iot/rampart/server/pki"
 	"github.com/rampart-iot/rampart/server/store"
 	"github.com/rampart-iot/rampart/server/store/storetest"
+	"github.com/rampart-iot/rampart/server/tufrepo"
 )
 
 // world is a service with two tenants, A and B, and an operator who has no tenant.
 type world struct {
-	t      testing.TB
-	st     *store.Store
-	api    *httpapi.API
-	h      http.Handler
-	tokens map[string]string // principal → token
-	a      fixture           // tenant A's objects
-	b      fixture           // tenant B's objects
+	t       testing.TB
+	st      *store.Store
+	api     *httpapi.API
+	h       http.Handler
+	tokens  map[string]string // principal → token
+	a       fixture           // tenant A's objects
+	b       fixture           // tenant B's objects
+	blobs   *blob.Store
+	blobDir string
+	keys    *keyring.Keyring
 }
 
 type fixture struct {
@@ -39,7 +44,9 @@ type fixture struct {
 	empty   api.DeviceGroup // a group of product without devices
 	spare   api.Product     // a product without devices
 	device  ident.DeviceID
-	user    api.User // a Reader, to remove
+	user    api.User       // a Reader, to remove
+	image   api.Image      // an application image
+	deploy  api.Deployment // a deployment of image to group
 }
 
 // principals of the matrix.
@@ -64,14 +71,17 @@ func newWorld(t testing.TB, backend string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := blob.Open(t.TempDir())
+	blobDir := t.TempDir()
+	blobs, err := blob.Open(blobDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := httpapi.New(httpapi.Config{Store: st, CA: pki.NewAuthority(st, kek, nil), Blobs: blobs})
+	keys := keyring.New(st, kek)
+	a := httpapi.New(httpapi.Config{Store: st, CA: pki.NewAuthority(st, kek, nil), Blobs: blobs, Keys: keys,
+		TUF: tufrepo.New(st, keys, blobs, nil)})
 	mux := http.NewServeMux()
 	a.Register(mux)
-	w := &world{t: t, st: st, api: a, h: mux, tokens: map[string]string{}}
+	w := &world{t: t, st: st, api: a, h: mux, tokens: map[string]string{}, blobs: blobs, blobDir: blobDir, keys: keys}
 	now := time.Now().UTC()
 	err = st.Update(context.Background(), func(tx *store.Tx) error {
 		_, tok, err := httpapi.NewUser(tx, api.User{Email: "operator", Operator: true, CreatedAt: now})
@@ -116,7 +126,11 @@ func newWorld(t testing.TB, backend string) *world {
 			if _, err := tx.ClaimDevices(f.tenant.ID, []ident.DeviceID{f.device}, now); err != nil {
 				return f, err
 			}
-			return f, tx.SetDeviceGroup(f.tenant.ID, f.device, f.group.ID)
+			if err := tx.SetDeviceGroup(f.tenant.ID, f.device, f.group.ID); err != nil {
+				return f, err
+			}
+			f.image, f.deploy, err = addDeployment(tx, blobs, f.tenant.ID, f.group.ID, now)
+			return f, err
 		}
 		if w.a, err = mk("tenant-a", adminA, map[string]api.Role{contribA: api.RoleContributor, readerA: api.RoleReader}, 1); err != nil {
 			return err

@@ -47,6 +47,13 @@ func cases(w *world) map[string]routeCase {
 		"GET /api/v1/ca":                       {path: "/api/v1/ca"},
 		"GET /api/v1/ca/bundle":                {path: "/api/v1/ca/bundle"},
 		"POST /api/v1/ca/rotate":               {path: "/api/v1/ca/rotate"},
+		"POST /api/v1/images":                  {path: "/api/v1/images", body: app("matrix").build(w.t, devKey(w.t))},
+		"GET /api/v1/images":                   {path: "/api/v1/images?component=" + a.image.ComponentID},
+		"GET /api/v1/images/{image}":           {path: "/api/v1/images/" + a.image.ID, object: true},
+		"GET /api/v1/images/{image}/package":   {path: "/api/v1/images/" + a.image.ID + "/package", object: true},
+		"POST /api/v1/deployments":             {path: "/api/v1/deployments", body: api.CreateDeploymentRequest{DeviceGroupID: a.group.ID, ImageIDs: []string{a.image.ID}}, object: true},
+		"GET /api/v1/deployments":              {path: "/api/v1/deployments"},
+		"GET /api/v1/deployments/{deployment}": {path: "/api/v1/deployments/" + a.deploy.ID, object: true},
 		"POST /api/v1/os/releases":             {path: "/api/v1/os/releases?feed=Retail&version=1.0.0", body: "runtime bytes"},
 		"GET /api/v1/os/releases":              {path: "/api/v1/os/releases"},
 	}
@@ -125,7 +132,8 @@ func assertNoLeak(t *testing.T, w *world, route, request, body string) {
 	t.Helper()
 	for what, id := range map[string]string{"tenant": w.a.tenant.ID, "product": w.a.product.ID,
 		"spare product": w.a.spare.ID, "group": w.a.group.ID, "empty group": w.a.empty.ID,
-		"device": string(w.a.device), "user": w.a.user.ID, "tenant name": w.a.tenant.Name} {
+		"device": string(w.a.device), "user": w.a.user.ID, "tenant name": w.a.tenant.Name,
+		"image": w.a.image.ID, "component": w.a.image.ComponentID, "deployment": w.a.deploy.ID} {
 		if strings.Contains(body, id) && !strings.Contains(request, id) {
 			t.Errorf("%s as tenant B leaks tenant A's %s %s: %s", route, what, id, body)
 		}

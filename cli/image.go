@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/client"
+	"github.com/rampart-iot/rampart/ident"
+)
+
+func (e *env) imageCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "image", Short: "Image packages: pack, upload, list, show and download images"}
+
+	var file string
+	add := &cobra.Command{
+		Use:   "add --file FILE",
+		Short: "Upload an image package; the service re-signs it with your tenant's key",
+		Long: "Upload an image package made with 'rampart image pack'. The service checks it, re-signs\n" +
+			"it with your tenant's image-signing key and keeps it under its image ID for good:\n" +
+			"the same package again is harmless, another package under that image ID is refused.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := os.Open(file)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			fi, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			if !fi.Mode().IsRegular() {
+				return fmt.Errorf("%s is not a regular file", file)
+			}
+			if fi.Size() > api.MaxImageSize {
+				return fmt.Errorf("%s is %s; an image package may be at most %s", file, humanBytes(fi.Size()), humanBytes(api.MaxImageSize))
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			im, err := c.AddImage(cmd.Context(), e.progress(f, fi.Size(), "Uploading"), fi.Size())
+			if err != nil {
+				return err
+			}
+			return e.print(im, func(w io.Writer) { imageTable(w, im) })
+		},
+	}
+	add.Flags().StringVar(&file, "file", "", "the image package ('rampart image pack' makes one)")
+	add.MarkFlagRequired("file")
+	add.MarkFlagFilename("file")
+
+	var q client.ImageQuery
+	list := &cobra.Command{
+		Use:   "list [--component ID]",
+		Short: "List your tenant's images, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if q.ComponentID != "" && !ident.IsID(q.ComponentID) {
+				return usagef("invalid --component %s: want a component ID (a lowercase UUID)", clipFlag(q.ComponentID))
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			ims, err := c.Images(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			return e.print(ims, func(w io.Writer) { imageRows(w, ims) })
+		},
+	}
+	list.Flags().StringVar(&q.ComponentID, "component", "", "only this component's images (its ID)")
+
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show an image",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			im, err := c.Image(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return e.print(im, func(w io.Writer) { imageTable(w, im) })
+		},
+	}
+
+	var out string
+	download := &cobra.Command{
+		Use:   "download ID [--output FILE]",
+		Short: "Download an image's package as the service keeps it (re-signed with your tenant's key)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			if out == "" || out == "-" {
+				_, err := c.DownloadImage(cmd.Context(), args[0], e.stdout, nil)
+				return err
+			}
+			var im api.Image
+			err = writeAtomic(out, func(w io.Writer) error {
+				var err error
+				im, err = c.DownloadImage(cmd.Context(), args[0], w, func(r io.Reader, size int64) io.Reader {
+					return e.progress(r, size, "Downloading")
+				})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			e.infof("Wrote image %s (%s %s, %s) to %s.", im.ID, im.Name, im.Version, humanBytes(im.Size), out)
+			return nil
+		},
+	}
+	download.Flags().StringVarP(&out, "output", "o", "", "file to write (default: stdout)")
+	download.MarkFlagFilename("output")
+
+	cmd.AddCommand(e.imagePackCmd(), e.addOutput(add), e.addOutput(list), e.addOutput(show), download)
+	return cmd
+}
+
+func imageRows(w io.Writer, ims []api.Image) {
+	fmt.Fprintln(w, "ID\tNAME\tVERSION\tTYPE\tCOMPONENT\tSIZE\tUPLOADED")
+	for _, im := range ims {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", im.ID, im.Name, im.Version, im.Type, im.ComponentID,
+			humanBytes(im.Size), im.UploadedAt.Format(time.RFC3339))
+	}
+}
+
+func imageTable(w io.Writer, im api.Image) {
+	fmt.Fprintf(w, "ID\t%s\nName\t%s\nVersion\t%s\nType\t%s\nComponent\t%s\n", im.ID, im.Name, im.Version, im.Type, im.ComponentID)
+	fmt.Fprintf(w, "Size\t%d\nSHA-256\t%s\nPayload size\t%d\nPayload SHA-256\t%s\n", im.Size, im.SHA256, im.PayloadSize, im.PayloadSHA256)
+	fmt.Fprintf(w, "Uploaded\t%s by %s\n", im.UploadedAt.Format(time.RFC3339), im.UploadedBy)
+}

@@ -1,0 +1,266 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/server/keyring"
+	"github.com/rampart-iot/rampart/server/store"
+	"github.com/rampart-iot/rampart/server/tufrepo"
+)
+
+// Device update routes (DESIGN.md section 5, step 5): which TUF repositories a device follows
+// and with which keys it checks image packages; what it reports after an update; and the
+// operator's runtime-signing keys, which stage 0 learns at init.
+
+// Bounds of an update report.
+const (
+	maxUpdateReport   = 64 << 10
+	maxReportMessage  = 1024
+	maxReportField    = 100 // names and versions of installed images
+	maxReportClockRun = 5 * time.Minute
+)
+
+// deviceUpdates tells the calling device which repositories it follows: its group's (if it is
+// in one) and its group's OS feed (Retail when in no group, so that a device can always get
+// runtime updates), the group's update policy, and its tenant's image-signing keys.
+func (a *API) deviceUpdates(w http.ResponseWriter, r *http.Request, d deviceCall) error {
+	info := api.UpdateInfo{FeedRepo: tufrepo.FeedRepo(api.FeedRetail), UpdatePolicy: api.PolicyNone}
+	var missing []string // repositories not published yet
+	err := a.store.View(r.Context(), func(tx *store.Tx) error {
+		if d.GroupID != "" {
+			g, err := tx.Group(d.TenantID, d.GroupID)
+			if err != nil {
+				return err
+			}
+			info.GroupRepo = tufrepo.GroupRepo(g.ID)
+			info.FeedRepo = tufrepo.FeedRepo(g.OSFeed)
+			info.UpdatePolicy = g.UpdatePolicy
+		}
+		for _, repo := range []string{info.GroupRepo, info.FeedRepo} {
+			if ok, err := published(tx, repo); err != nil {
+				return err
+			} else if !ok && repo != "" {
+				missing = append(missing, repo)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		if err := a.publishRepos(r.Context(), d.TenantID, d.GroupID, missing); err != nil {
+			return err
+		}
+	}
+	keys, err := a.keys.PublicPEM(r.Context(), d.TenantID, keyring.Image)
+	if err != nil {
+		return err
+	}
+	info.ImageKeys = keys
+	return writeJSON(w, http.StatusOK, info)
+}
+
+// published reports whether a TUF repository has metadata to serve.
+func published(tx *store.Tx, repo string) (bool, error) {
+	if repo == "" {
+		return true, nil
+	}
+	_, err := tx.TUFMetadata(repo, "timestamp", 0)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// publishRepos publishes, once, the repositories a device is about to be told to follow that
+// have no metadata yet — a group without a deployment, a feed without a release — so that the
+// device finds a repository (with no targets) rather than none. A group's repository is
+// otherwise published with each deployment, a feed's with each release.
+func (a *API) publishRepos(ctx context.Context, tenantID, groupID string, repos []string) error {
+	for _, repo := range repos {
+		owner := keyring.Operator
+		if repo == tufrepo.GroupRepo(groupID) {
+			owner = tenantID
+		}
+		if err := a.tuf.Prepare(ctx, owner); err != nil {
+			return err
+		}
+	}
+	return a.store.Update(ctx, func(tx *store.Tx) error {
+		for _, repo := range repos {
+			if ok, err := published(tx, repo); err != nil || ok { // published meanwhile
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			if repo == tufrepo.GroupRepo(groupID) {
+				images, err := latestImages(tx, tenantID, groupID)
+				if err != nil {
+					return err
+				}
+				if err := a.tuf.PublishGroup(ctx, tx, tenantID, groupID, images); err != nil {
+					return fmt.Errorf("publish %s: %w", repo, err)
+				}
+				continue
+			}
+			feed := strings.TrimPrefix(repo, tufrepo.FeedRepo(""))
+			rels, err := tx.RuntimeReleases(feed)
+			if err != nil {
+				return err
+			}
+			if err := a.tuf.PublishFeed(ctx, tx, feed, rels); err != nil {
+				return fmt.Errorf("publish %s: %w", repo, err)
+			}
+		}
+		return nil
+	})
+}
+
+// latestImages returns the images of a group's newest deployment, none if it has none.
+func latestImages(tx *store.Tx, tenantID, groupID string) ([]api.Image, error) {
+	d, err := tx.LatestDeployment(tenantID, groupID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	images := make([]api.Image, len(d.ImageIDs))
+	for i, id := range d.ImageIDs {
+		im, err := tx.Image(tenantID, id)
+		if err != nil {
+			return nil, err
+		}
+		images[i] = im.Image
+	}
+	return images, nil
+}
+
+// deviceUpdateReport records what the calling device has installed and how its last update
+// went. The device is the one its certificate names: a report cannot speak for another.
+// Failures and rollbacks are audited; successes are not, so that a fleet's routine reports do
+// not flood the log.
+func (a *API) deviceUpdateReport(w http.ResponseWriter, r *http.Request, d deviceCall) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxUpdateReport)
+	var rep api.UpdateReport
+	if err := decode(w, r, &rep); err != nil {
+		return err
+	}
+	if err := validateReport(&rep); err != nil {
+		return err
+	}
+	received := a.now().UTC().Truncate(time.Microsecond)
+	if rep.At.After(received.Add(maxReportClockRun)) {
+		rep.At = received // a device clock running ahead must not put its report in the future
+	}
+	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
+		if err := tx.RecordUpdateReport(d.TenantID, d.ID, rep, received); err != nil {
+			return err
+		}
+		if rep.Result == api.UpdateOK {
+			return nil
+		}
+		detail := rep.Result
+		if rep.Message != "" {
+			detail += ": " + rep.Message
+		}
+		_, err := tx.AppendAudit(api.AuditEntry{TenantID: d.TenantID, Time: received, Actor: "device/" + d.ID.String(),
+			Action: "device.update.fail", Target: "device/" + d.ID.String(), Source: d.Source, Detail: detail})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// validateReport checks every field of an update report and bounds every length.
+func validateReport(rep *api.UpdateReport) error {
+	switch rep.Result {
+	case api.UpdateOK, api.UpdateFailed, api.UpdateRolledBack:
+	default:
+		return errorf(http.StatusBadRequest, "result: want %s, %s or %s, got %q", api.UpdateOK, api.UpdateFailed, api.UpdateRolledBack, clip(rep.Result))
+	}
+	if len(rep.Message) > maxReportMessage {
+		return errorf(http.StatusBadRequest, "message: want at most %d bytes", maxReportMessage)
+	}
+	// A message may quote a program's output: its line breaks and other control characters
+	// become spaces, so that it reads on one line in the audit log and the command line.
+	rep.Message = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, rep.Message)
+	if len(rep.Installed) > api.MaxInstalledImages {
+		return errorf(http.StatusBadRequest, "installed: at most %d images, got %d", api.MaxInstalledImages, len(rep.Installed))
+	}
+	seen := make(map[string]bool, len(rep.Installed))
+	for i, im := range rep.Installed {
+		where := fmt.Sprintf("installed[%d]", i)
+		switch {
+		case !ident.IsID(im.ImageID):
+			return errorf(http.StatusBadRequest, "%s.image_id: want an image ID (a lowercase UUID)", where)
+		case !ident.IsID(im.ComponentID):
+			return errorf(http.StatusBadRequest, "%s.component_id: want a component ID (a lowercase UUID)", where)
+		case im.Name == "" || len(im.Name) > maxReportField || !printable(im.Name):
+			return errorf(http.StatusBadRequest, "%s.name: want 1 to %d bytes of printable UTF-8", where, maxReportField)
+		case len(im.Version) > maxReportField || !printable(im.Version):
+			return errorf(http.StatusBadRequest, "%s.version: want at most %d bytes of printable UTF-8", where, maxReportField)
+		case im.Type != api.ImageApplication && im.Type != api.ImageRuntime:
+			return errorf(http.StatusBadRequest, "%s.type: want %s or %s", where, api.ImageApplication, api.ImageRuntime)
+		case im.Slot != "" && im.Slot != "a" && im.Slot != "b":
+			return errorf(http.StatusBadRequest, "%s.slot: want a, b or nothing", where)
+		case seen[im.ImageID]:
+			return errorf(http.StatusBadRequest, "%s: image %s is listed twice", where, im.ImageID)
+		}
+		seen[im.ImageID] = true
+	}
+	return nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+// runtimeKeys serves the operator's runtime-signing public keys. It is open to any TLS client:
+// a device reads them at init, before it has a certificate, over the TLS channel it pinned with
+// the service CA it was given.
+func (a *API) runtimeKeys(w http.ResponseWriter, r *http.Request) error {
+	keys, err := a.keys.PublicPEM(r.Context(), keyring.Operator, keyring.Runtime)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, api.RuntimeKeys{Keys: keys})
+}
+
+// withUpdates fills in each device's Updates: what its group's newest deployment targets and
+// what it last reported.
+func withUpdates(tx *store.Tx, tenantID string, ds []api.Device) error {
+	ids := make([]ident.DeviceID, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	updates, err := tx.DeviceUpdates(tenantID, ids...)
+	if err != nil {
+		return err
+	}
+	for i := range ds {
+		if u, ok := updates[ds[i].ID]; ok {
+			ds[i].Updates = &u
+		}
+	}
+	return nil
+}

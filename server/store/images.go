@@ -1,0 +1,335 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
+)
+
+// Images, deployments and device update reports.
+var _ = []any{
+	(*Tx).AddImage, (*Tx).Image, (*Tx).Images,
+	(*Tx).AddDeployment, (*Tx).Deployments, (*Tx).Deployment, (*Tx).LatestDeployment,
+	(*Tx).RecordUpdateReport, (*Tx).DeviceUpdates,
+}
+
+// ImageRecord is an image as stored: the API's view and the SHA-256 of the manifest bytes the
+// developer signed, by which a second upload of the same image ID is told to be the same image
+// or another.
+type ImageRecord struct {
+	api.Image
+	ManifestSHA256 string
+}
+
+const imageColumns = `tenant_id, id, component_id, name, version, type, size, sha256, payload_size,
+	payload_sha256, manifest_sha256, app_manifest, uploaded_at, uploaded_by`
+
+func scanImage(r scanner) (ImageRecord, error) {
+	var im ImageRecord
+	var manifest string
+	var uploaded int64
+	err := r.Scan(&im.TenantID, &im.ID, &im.ComponentID, &im.Name, &im.Version, &im.Type, &im.Size,
+		&im.SHA256, &im.PayloadSize, &im.PayloadSHA256, &im.ManifestSHA256, &manifest, &uploaded, &im.UploadedBy)
+	if manifest != "" {
+		im.AppManifest = json.RawMessage(manifest)
+	}
+	im.UploadedAt = fromMicros(uploaded)
+	return im, err
+}
+
+// AddImage stores an image of its tenant, digests in lowercase hex. ErrExists if the tenant has
+// an image of that ID already, whatever its content: the caller tells the same image from
+// another by ManifestSHA256. ErrNotFound if the tenant does not exist.
+func (tx *Tx) AddImage(im ImageRecord) error {
+	ok, err := tx.exists("SELECT 1 FROM tenants WHERE id = $1", im.TenantID)
+	if err != nil {
+		return fmt.Errorf("add image %s: %w", im.ID, err)
+	}
+	if !ok {
+		return fmt.Errorf("tenant %q: %w", im.TenantID, ErrNotFound)
+	}
+	n, err := tx.exec(`INSERT INTO images (`+imageColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING`,
+		im.TenantID, im.ID, im.ComponentID, im.Name, im.Version, im.Type, im.Size, strings.ToLower(im.SHA256),
+		im.PayloadSize, strings.ToLower(im.PayloadSHA256), strings.ToLower(im.ManifestSHA256),
+		string(im.AppManifest), micros(im.UploadedAt), im.UploadedBy)
+	if err != nil {
+		return fmt.Errorf("add image %s: %w", im.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("image %s: %w", im.ID, ErrExists)
+	}
+	return nil
+}
+
+// Image returns a tenant's image.
+func (tx *Tx) Image(tenantID, id string) (ImageRecord, error) {
+	return queryOne(tx, scanImage, fmt.Sprintf("image %s", id),
+		"SELECT "+imageColumns+" FROM images WHERE tenant_id = $1 AND id = $2", tenantID, id)
+}
+
+// ImageFilter selects images. Empty fields do not filter; Limit 0 means [api.DefaultPageSize].
+type ImageFilter struct {
+	ComponentID string
+	Type        string
+	Limit       int
+}
+
+// Images lists a tenant's images by f, newest (by upload) first.
+func (tx *Tx) Images(tenantID string, f ImageFilter) ([]api.Image, error) {
+	rs, err := queryAll(tx, scanImage, "SELECT "+imageColumns+` FROM images
+		WHERE tenant_id = $1 AND ($2 = '' OR component_id = $2) AND ($3 = '' OR type = $3)
+		ORDER BY uploaded_at DESC, id LIMIT $4`, tenantID, f.ComponentID, f.Type, pageSize(f.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	images := make([]api.Image, len(rs))
+	for i, r := range rs {
+		images[i] = r.Image
+	}
+	return images, nil
+}
+
+// deploymentSelect reads deployments with their group's `Product/Group` name; image IDs are read
+// apart.
+const deploymentSelect = `SELECT d.id, d.tenant_id, d.group_id, p.name || '/' || g.name, d.created_at, d.created_by
+	FROM deployments d
+	JOIN device_groups g ON g.id = d.group_id
+	JOIN products p ON p.id = g.product_id`
+
+func scanDeployment(r scanner) (api.Deployment, error) {
+	var d api.Deployment
+	var created int64
+	err := r.Scan(&d.ID, &d.TenantID, &d.GroupID, &d.GroupName, &created, &d.CreatedBy)
+	d.CreatedAt = fromMicros(created)
+	return d, err
+}
+
+// AddDeployment stores a deployment of its tenant's images (in their order) to one of its
+// device groups. ErrNotFound, naming the object, if the group or an image is not the tenant's;
+// ErrExists if a deployment has its ID. Whether the images make a valid deployment is the
+// caller's to check.
+func (tx *Tx) AddDeployment(d api.Deployment) error {
+	return tx.atomic(func() error {
+		ok, err := tx.exists("SELECT 1 FROM device_groups WHERE tenant_id = $1 AND id = $2", d.TenantID, d.GroupID)
+		if err != nil {
+			return fmt.Errorf("add deployment: %w", err)
+		}
+		if !ok {
+			return fmt.Errorf("device group %q: %w", d.GroupID, ErrNotFound)
+		}
+		for _, id := range d.ImageIDs {
+			ok, err := tx.exists("SELECT 1 FROM images WHERE tenant_id = $1 AND id = $2", d.TenantID, id)
+			if err != nil {
+				return fmt.Errorf("add deployment: %w", err)
+			}
+			if !ok {
+				return fmt.Errorf("image %s: %w", id, ErrNotFound)
+			}
+		}
+		n, err := tx.exec(`INSERT INTO deployments (id, tenant_id, group_id, created_at, created_by)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+			d.ID, d.TenantID, d.GroupID, micros(d.CreatedAt), d.CreatedBy)
+		if err != nil {
+			return fmt.Errorf("add deployment: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("deployment %s: %w", d.ID, ErrExists)
+		}
+		for i, id := range d.ImageIDs {
+			if _, err := tx.exec(`INSERT INTO deployment_images (deployment_id, position, tenant_id, image_id)
+				VALUES ($1, $2, $3, $4)`, d.ID, i, d.TenantID, id); err != nil {
+				return fmt.Errorf("add deployment: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// withImages fills in the image IDs of deployments.
+func (tx *Tx) withImages(ds []api.Deployment) ([]api.Deployment, error) {
+	if len(ds) == 0 {
+		return ds, nil
+	}
+	args := make([]any, len(ds))
+	marks := make([]string, len(ds))
+	index := make(map[string]int, len(ds))
+	for i, d := range ds {
+		args[i] = d.ID
+		marks[i] = fmt.Sprintf("$%d", i+1)
+		index[d.ID] = i
+		ds[i].ImageIDs = []string{}
+	}
+	type row struct{ deployment, image string }
+	rows, err := queryAll(tx, func(r scanner) (v row, err error) { return v, r.Scan(&v.deployment, &v.image) },
+		`SELECT deployment_id, image_id FROM deployment_images WHERE deployment_id IN (`+strings.Join(marks, ", ")+`)
+		ORDER BY deployment_id, position`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read deployment images: %w", err)
+	}
+	for _, r := range rows {
+		i := index[r.deployment]
+		ds[i].ImageIDs = append(ds[i].ImageIDs, r.image)
+	}
+	return ds, nil
+}
+
+// Deployments lists a tenant's deployments, of one device group if groupID is not "", newest
+// first; at most limit (0 means [api.DefaultPageSize]).
+func (tx *Tx) Deployments(tenantID, groupID string, limit int) ([]api.Deployment, error) {
+	ds, err := queryAll(tx, scanDeployment, deploymentSelect+`
+		WHERE d.tenant_id = $1 AND ($2 = '' OR d.group_id = $2) ORDER BY d.seq DESC LIMIT $3`,
+		tenantID, groupID, pageSize(limit))
+	if err != nil {
+		return nil, fmt.Errorf("list deployments: %w", err)
+	}
+	return tx.withImages(ds)
+}
+
+// Deployment returns a tenant's deployment.
+func (tx *Tx) Deployment(tenantID, id string) (api.Deployment, error) {
+	d, err := queryOne(tx, scanDeployment, fmt.Sprintf("deployment %s", id),
+		deploymentSelect+" WHERE d.tenant_id = $1 AND d.id = $2", tenantID, id)
+	if err != nil {
+		return d, err
+	}
+	ds, err := tx.withImages([]api.Deployment{d})
+	if err != nil {
+		return api.Deployment{}, err
+	}
+	return ds[0], nil
+}
+
+// LatestDeployment returns the newest deployment of a tenant's device group: what its devices
+// converge to. ErrNotFound if the group has none (or is not the tenant's).
+func (tx *Tx) LatestDeployment(tenantID, groupID string) (api.Deployment, error) {
+	d, err := queryOne(tx, scanDeployment, fmt.Sprintf("deployment of device group %q", groupID),
+		deploymentSelect+" WHERE d.tenant_id = $1 AND d.group_id = $2 ORDER BY d.seq DESC LIMIT 1", tenantID, groupID)
+	if err != nil {
+		return d, err
+	}
+	ds, err := tx.withImages([]api.Deployment{d})
+	if err != nil {
+		return api.Deployment{}, err
+	}
+	return ds[0], nil
+}
+
+// RecordUpdateReport stores what a tenant's device reported at receivedAt: the images it has
+// installed now, replacing what it reported before, and the result of its last update.
+// ErrNotFound if the tenant has no such device. The report is the caller's to validate.
+func (tx *Tx) RecordUpdateReport(tenantID string, id ident.DeviceID, rep api.UpdateReport, receivedAt time.Time) error {
+	ok, err := tx.exists("SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2", tenantID, string(id))
+	if err != nil {
+		return fmt.Errorf("record update report of device %s: %w", id, err)
+	}
+	if !ok {
+		return fmt.Errorf("device %s: %w", id, ErrNotFound)
+	}
+	installed := rep.Installed
+	if installed == nil {
+		installed = []api.InstalledImage{}
+	}
+	js, err := json.Marshal(installed)
+	if err != nil {
+		return err
+	}
+	at := rep.At
+	if at.IsZero() {
+		at = receivedAt
+	}
+	_, err = tx.exec(`INSERT INTO device_updates (device_id, tenant_id, installed, last_update_result,
+			last_update_at, last_update_message, reported_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (device_id) DO UPDATE SET installed = excluded.installed,
+			last_update_result = excluded.last_update_result, last_update_at = excluded.last_update_at,
+			last_update_message = excluded.last_update_message, reported_at = excluded.reported_at`,
+		string(id), tenantID, string(js), rep.Result, micros(at), rep.Message, micros(receivedAt))
+	if err != nil {
+		return fmt.Errorf("record update report of device %s: %w", id, err)
+	}
+	return nil
+}
+
+// updatesBatch is how many devices one query of DeviceUpdates reads.
+const updatesBatch = 500
+
+// DeviceUpdates returns, for each of ids that is a device of the tenant, what the service knows
+// of its updates: the images its group's newest deployment targets (none when it is in no group
+// or its group has no deployment), and what it last reported. Devices of other tenants, or of
+// none, are left out.
+func (tx *Tx) DeviceUpdates(tenantID string, ids ...ident.DeviceID) (map[ident.DeviceID]api.DeviceUpdates, error) {
+	out := make(map[ident.DeviceID]api.DeviceUpdates, len(ids))
+	groups := map[string][]string{} // group ID → targeted image IDs
+	for batch := range slices.Chunk(ids, updatesBatch) {
+		args := []any{tenantID}
+		marks := make([]string, len(batch))
+		for i, id := range batch {
+			args = append(args, string(id))
+			marks[i] = fmt.Sprintf("$%d", len(args))
+		}
+		in := "(" + strings.Join(marks, ", ") + ")"
+		type member struct {
+			id    ident.DeviceID
+			group string
+		}
+		members, err := queryAll(tx, func(r scanner) (m member, err error) {
+			return m, r.Scan((*string)(&m.id), &m.group)
+		}, "SELECT id, COALESCE(group_id, '') FROM devices WHERE tenant_id = $1 AND id IN "+in, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read device updates: %w", err)
+		}
+		for _, m := range members {
+			targeted, ok := groups[m.group]
+			if !ok && m.group != "" {
+				d, err := tx.LatestDeployment(tenantID, m.group)
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					return nil, err
+				}
+				targeted = d.ImageIDs
+				groups[m.group] = targeted
+			}
+			if targeted == nil {
+				targeted = []string{}
+			}
+			out[m.id] = api.DeviceUpdates{Targeted: targeted, Installed: []api.InstalledImage{}}
+		}
+		type report struct {
+			id ident.DeviceID
+			u  api.DeviceUpdates
+		}
+		reports, err := queryAll(tx, func(r scanner) (v report, err error) {
+			var installed string
+			var at int64
+			if err := r.Scan((*string)(&v.id), &installed, &v.u.LastUpdateResult, &at, &v.u.LastUpdateMsg); err != nil {
+				return v, err
+			}
+			t := fromMicros(at)
+			v.u.LastUpdateAt = &t
+			return v, json.Unmarshal([]byte(installed), &v.u.Installed)
+		}, `SELECT device_id, installed, last_update_result, last_update_at, last_update_message
+			FROM device_updates WHERE tenant_id = $1 AND device_id IN `+in, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read device updates: %w", err)
+		}
+		for _, r := range reports {
+			u, ok := out[r.id]
+			if !ok {
+				continue
+			}
+			u.Installed, u.LastUpdateResult, u.LastUpdateAt, u.LastUpdateMsg =
+				r.u.Installed, r.u.LastUpdateResult, r.u.LastUpdateAt, r.u.LastUpdateMsg
+			if u.Installed == nil {
+				u.Installed = []api.InstalledImage{}
+			}
+			out[r.id] = u
+		}
+	}
+	return out, nil
+}
