@@ -63,6 +63,7 @@ func TestScripts(t *testing.T) {
 					"jsonget":  cmdJSONGet,
 					"perm":     cmdPerm,
 					"dbexec":   cmdDBExec,
+					"concat":   cmdConcat,
 				},
 			})
 		})
@@ -78,6 +79,19 @@ func buildDevice(t *testing.T) string {
 		t.Fatalf("build rampart-device: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// cmdConcat writes the concatenation of files: concat OUT IN... (a changed build of a binary is
+// the binary with bytes appended).
+func cmdConcat(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: concat OUT IN...")
+	}
+	var out []byte
+	for _, in := range args[1:] {
+		out = append(out, ts.ReadFile(in)...)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), out, 0o755))
 }
 
 // setup gives each script a home of its own (so `rampart login` writes under $WORK) and the
