@@ -83,7 +83,7 @@ func (e *env) root() *cobra.Command {
 	// Check --output before anything runs: a command that creates something and then could not
 	// print it would lose what it printed once (a new token).
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-		if f := cmd.Flags().Lookup("output"); f != nil && f.Value.Type() == "string" && cmd.Name() != "download" {
+		if f := cmd.Flags().Lookup("output"); f != nil && f.Annotations[formatFlag] != nil {
 			if v := f.Value.String(); v != "table" && v != "json" {
 				return usagef("invalid --output %q: want table or json", v)
 			}
@@ -190,9 +190,14 @@ func readFileLimited(path string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
+// formatFlag marks an --output flag that names an output format (elsewhere --output may name a
+// file, as in `ca download` and `image pack`).
+const formatFlag = "rampart-output-format"
+
 // addOutput adds --output to a listing or show command.
 func (e *env) addOutput(cmd *cobra.Command) *cobra.Command {
 	cmd.Flags().StringVarP(&e.output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().SetAnnotation("output", formatFlag, []string{"true"})
 	cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }

@@ -77,8 +77,6 @@ func (e *env) imagePackCmd() *cobra.Command {
 			"  rampart image pack --type runtime --component-id ID --name Runtime --payload stage1 --output rt.rmpkg\n" +
 			"  rampart image pack --print-key",
 		Args: cobra.NoArgs,
-		// --output names the file to write here, not a format: skip the root's check of it.
-		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.printKey {
 				if n := cmd.Flags().NFlag(); n > 1 && !(n == 2 && o.json) {
