@@ -1,0 +1,103 @@
+package apphost
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAllowedConnection(t *testing.T) {
+	entries := []string{"mqtt.example.com:8883", "api.example.com", "10.0.0.1:80", "[2001:db8::1]:443", "2001:db8::2", "Upper.Example.COM."}
+	cases := []struct {
+		host string
+		port int
+		want bool
+	}{
+		{"mqtt.example.com", 8883, true},
+		{"MQTT.example.com.", 8883, true},
+		{"mqtt.example.com", 1883, false}, // host:port allows that port only
+		{"api.example.com", 1, true},      // a bare host allows any port
+		{"api.example.com", 65535, true},
+		{"example.com", 443, false},
+		{"evil.api.example.com", 443, false},
+		{"api.example.com.evil.net", 443, false},
+		{"10.0.0.1", 80, true},
+		{"10.0.0.1", 81, false},
+		{"010.0.0.1", 80, false}, // not an IP address to Go, and not the name listed
+		{"2001:db8::1", 443, true},
+		{"[2001:db8::1]", 443, true},
+		{"2001:db8:0::1", 443, true}, // the same address
+		{"2001:db8::1", 80, false},
+		{"2001:db8::2", 9, true},
+		{"upper.example.com", 1, true},
+		{"", 80, false},
+		{"api.example.com:80", 80, false},
+		{"api.example.com/x", 80, false},
+		{"api.example.com\x00", 80, false},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s:%d", c.host, c.port), func(t *testing.T) {
+			if got := allowedConnection(entries, c.host, c.port); got != c.want {
+				t.Errorf("allowedConnection(%q, %d) = %v, want %v", c.host, c.port, got, c.want)
+			}
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	var d time.Duration
+	var got []time.Duration
+	for range 11 {
+		d = nextBackoff(d, time.Second)
+		got = append(got, d)
+	}
+	want := "[1s 2s 4s 8s 16s 32s 1m4s 2m8s 4m16s 5m0s 5m0s]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("backoffs %v, want %s", got, want)
+	}
+	if d := nextBackoff(maxBackoff, healthyAfter); d != minBackoff {
+		t.Errorf("after a healthy run: %s, want %s", d, minBackoff)
+	}
+	if d := nextBackoff(4*time.Second, healthyAfter-time.Second); d != 8*time.Second {
+		t.Errorf("after a short run: %s, want 8s", d)
+	}
+}
+
+func TestAppLogIsBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "applogs", "x.log")
+	l := newAppLog(path, time.Now)
+	l.max = 4096
+	for i := range 1000 {
+		l.line("INFO", fmt.Sprintf("line %d", i))
+	}
+	l.line("INFO", strings.Repeat("y", 10000)) // one line larger than the whole log
+	l.line("INFO", "last")
+	l.close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 4096 {
+		t.Errorf("log is %d bytes, over its 4096", len(b))
+	}
+	if !strings.HasSuffix(string(b), " INFO: last\n") {
+		t.Errorf("the newest line is lost: ...%q", b[max(0, len(b)-100):])
+	}
+	if strings.Contains(string(b), "line 0\n") {
+		t.Error("the oldest lines were kept")
+	}
+}
+
+func TestStreamFindsPanicLine(t *testing.T) {
+	l := newAppLog(filepath.Join(t.TempDir(), "x.log"), time.Now)
+	defer l.close()
+	s := &stream{log: l, source: "stderr"}
+	fmt.Fprint(s, "starting\npan")
+	fmt.Fprint(s, "ic: boom\x00\n\ngoroutine 1 [running]:\npanic: second")
+	if got := s.flush(); got != "panic: boom\uFFFD" {
+		t.Errorf("panic line %q", got)
+	}
+}
