@@ -141,3 +141,13 @@ type DeviceUpdates struct {
 	LastUpdateAt     *time.Time       `json:"last_update_at,omitempty"`
 	LastUpdateMsg    string           `json:"last_update_message,omitempty"`
 }
+
+// DevicePathCapability answers a device's GET with its development capability (the wire form of
+// format/capability), or 404 when it holds none. Mutual TLS.
+const DevicePathCapability = "/device/v1/capability"
+
+// EnableDevelopmentRequest is the body of POST /api/v1/devices/{device}/enable-development: the
+// developer public keys (PEM) whose signatures the device will accept on images, at most 8.
+type EnableDevelopmentRequest struct {
+	DeveloperKeys []string `json:"developer_keys"`
+}
