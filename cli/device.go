@@ -3,14 +3,22 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/format/capability"
+	"github.com/rampart-iot/rampart/format/imagepkg"
 	"github.com/rampart-iot/rampart/ident"
 )
 
@@ -156,8 +164,141 @@ func (e *env) deviceCmd() *cobra.Command {
 			return e.print(d, func(w io.Writer) { deviceTable(w, d) })
 		},
 	}
-	cmd.AddCommand(e.addOutput(claim), e.addOutput(list), e.addOutput(show), e.addOutput(update), e.addOutput(revoke))
+	cmd.AddCommand(e.addOutput(claim), e.addOutput(list), e.addOutput(show), e.addOutput(update), e.addOutput(revoke),
+		e.addOutput(e.enableDevelopmentCmd()), e.addOutput(e.disableDevelopmentCmd()))
 	return cmd
+}
+
+// maxDeveloperKeyFile bounds a --developer-key file: a public key is a few hundred bytes.
+const maxDeveloperKeyFile = 16 << 10
+
+func (e *env) enableDevelopmentCmd() *cobra.Command {
+	var keyFiles []string
+	cmd := &cobra.Command{
+		Use:   "enable-development ID [--developer-key FILE]...",
+		Short: "Let a device run images signed by developer keys, sideload and boot in Debug mode",
+		Long: "Enable development on a device (Administrator only): the service signs a development\n" +
+			"capability for this device alone, with your tenant's image-signing key, naming the\n" +
+			"developer keys whose images the device will accept. The device fetches it at its next\n" +
+			"check-in. Without --developer-key, your own developer key is named: the one\n" +
+			"'rampart image pack' signs with. A --developer-key FILE holds a PEM public key, as\n" +
+			"'rampart image pack --print-key' prints it; give up to 8.",
+		Example: "  rampart device enable-development ID\n" +
+			"  rampart device enable-development ID --developer-key alice.pem --developer-key bob.pem",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := ident.ParseDeviceID(args[0]); err != nil {
+				return fmt.Errorf("%v; a device prints its ID with 'rampart-device id'", err)
+			}
+			if len(keyFiles) > capability.MaxDeveloperKeys {
+				return usagef("%d developer keys: at most %d", len(keyFiles), capability.MaxDeveloperKeys)
+			}
+			var keys []*ecdsa.PublicKey
+			for _, f := range keyFiles {
+				k, err := readDeveloperPublicKey(f)
+				if err != nil {
+					return err
+				}
+				keys = append(keys, k)
+			}
+			if len(keys) == 0 {
+				k, err := ownDeveloperKey()
+				if err != nil {
+					return err
+				}
+				keys = append(keys, k)
+			}
+			pems := make([]string, len(keys))
+			for i, k := range keys {
+				der, err := x509.MarshalPKIXPublicKey(k)
+				if err != nil {
+					return err
+				}
+				pems[i] = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.EnableDevelopment(cmd.Context(), args[0], pems)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				e.infof("Device %s accepts images signed by developer key %s.", d.ID, imagepkg.KeyID(k))
+			}
+			return e.print(d, func(w io.Writer) { deviceTable(w, d) })
+		},
+	}
+	cmd.Flags().StringArrayVar(&keyFiles, "developer-key", nil, "a file with a developer's PEM public key (repeatable; default: yours)")
+	cmd.MarkFlagFilename("developer-key", "pem")
+	return cmd
+}
+
+func (e *env) disableDevelopmentCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "disable-development ID",
+		Short: "Stop a device accepting developer-signed images; it keeps only tenant-signed ones",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.DisableDevelopment(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return e.print(d, func(w io.Writer) { deviceTable(w, d) })
+		},
+	}
+}
+
+// ownDeveloperKey is the public half of the developer key 'rampart image pack' signs with. It
+// is not made here: a key made only to be named would sign nothing.
+func ownDeveloperKey() (*ecdsa.PublicKey, error) {
+	path, err := developerKeyPath()
+	if err != nil {
+		return nil, err
+	}
+	key, err := loadDeveloperKey(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("you have no developer key at %s; make one with 'rampart image pack --print-key', or name one with --developer-key", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &key.PublicKey, nil
+}
+
+// readDeveloperPublicKey reads a PEM ECDSA P-256 public key from a file; text before the PEM
+// block (as 'rampart image pack --print-key' prints) is skipped.
+func readDeveloperPublicKey(path string) (*ecdsa.PublicKey, error) {
+	b, err := readFileLimited(path, maxDeveloperKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("read developer key: %w", err)
+	}
+	// The file's contents go into no error: it might be a private key given by mistake.
+	bad := fmt.Errorf("%s is not a PEM ECDSA P-256 public key; 'rampart image pack --print-key' prints one", path)
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, bad
+	}
+	if block.Type != "PUBLIC KEY" {
+		if strings.Contains(block.Type, "PRIVATE") {
+			return nil, fmt.Errorf("%s holds a private key; give the public key, as 'rampart image pack --print-key' prints it", path)
+		}
+		return nil, bad
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, bad
+	}
+	k, ok := pub.(*ecdsa.PublicKey)
+	if !ok || k.Curve != elliptic.P256() {
+		return nil, bad
+	}
+	return k, nil
 }
 
 // parseIDFile reads one device ID a line; blank lines and text after '#' are ignored.
@@ -187,6 +328,11 @@ func deviceRows(w io.Writer, ds []api.Device) {
 
 func deviceTable(w io.Writer, d api.Device) {
 	fmt.Fprintf(w, "ID\t%s\nDevice group\t%s\nState\t%s\nClaimed\t%s\n", d.ID, groupName(d), d.State, d.ClaimedAt.Format(time.RFC3339))
+	development := "disabled"
+	if d.Development {
+		development = "enabled"
+	}
+	fmt.Fprintf(w, "Development\t%s\n", development)
 	if d.RevokedAt != nil {
 		fmt.Fprintf(w, "Revoked\t%s\n", d.RevokedAt.Format(time.RFC3339))
 	}

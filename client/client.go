@@ -458,3 +458,18 @@ func (c *Client) Deployment(ctx context.Context, id string) (d api.Deployment, e
 	err = c.do(ctx, "GET", "/api/v1/deployments/"+esc(id), nil, nil, &d)
 	return d, err
 }
+
+// EnableDevelopment enables development on a device (Administrator only): the service signs a
+// development capability naming the developer public keys (PEM) whose images the device accepts.
+func (c *Client) EnableDevelopment(ctx context.Context, id string, developerKeys []string) (d api.Device, err error) {
+	err = c.do(ctx, "POST", "/api/v1/devices/"+esc(id)+"/enable-development", nil,
+		api.EnableDevelopmentRequest{DeveloperKeys: developerKeys}, &d)
+	return d, err
+}
+
+// DisableDevelopment disables development on a device and deletes its capability (Administrator
+// only).
+func (c *Client) DisableDevelopment(ctx context.Context, id string) (d api.Device, err error) {
+	err = c.do(ctx, "POST", "/api/v1/devices/"+esc(id)+"/disable-development", nil, nil, &d)
+	return d, err
+}

@@ -30,6 +30,8 @@ func (a *API) table() []Route {
 		{"GET", "/api/v1/devices/{device}", accessReader, a.showDevice},
 		{"PATCH", "/api/v1/devices/{device}", accessContributor, a.updateDevice},
 		{"POST", "/api/v1/devices/{device}/revoke", accessAdministrator, a.revokeDevice},
+		{"POST", "/api/v1/devices/{device}/enable-development", accessAdministrator, a.enableDevelopment},
+		{"POST", "/api/v1/devices/{device}/disable-development", accessAdministrator, a.disableDevelopment},
 
 		{"GET", "/api/v1/audit", accessReader, a.listAudit},
 
