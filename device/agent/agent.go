@@ -35,6 +35,26 @@
 // When an update cycle puts a runtime on trial, [Agent.Run] returns [ErrRestart]: stage 1 must
 // exit with boot.ExitRestart so that stage 0 boots it.
 //
+// # Apps
+//
+// Run starts the app host (package [github.com/rampart-iot/rampart/device/apphost]) before its
+// first round, so that installed apps run offline too, and syncs it after every update cycle;
+// the update client tells it of updates first, and skips those that apps deferred. Before it
+// compiles an image, the host has [update.VerifyApp] check package.hdr's signature (tenant keys
+// from tenant-keys.pem, or developer keys while the device holds the development capability)
+// and the module's SHA-256. Apps' events go to events.jsonl (bounded, [state.EventLog]). Unless
+// it runs once, stage 1 serves the control socket (package
+// [github.com/rampart-iot/rampart/device/control]) for `rampart-device app` and `sideload`.
+//
+// # Development
+//
+// At each check-in, after the update cycle (which stores the tenant keys), the agent asks for
+// the development capability (api.DevicePathCapability): one the tenant keys sign for this
+// device is stored in capability.json, a 404 deletes it. Stage 0 measures Debug mode while a
+// valid one is present ([boot.Mode]); when holding one no longer matches the mode of this boot,
+// [Agent.Run] returns [ErrModeChanged], stage 1 exits with boot.ExitRestart, and the restarted
+// stage 1 — another Alias key — attests again.
+//
 // # Talking to the service
 //
 // Only the CA in service-ca.pem is trusted, TLS 1.2 or later, with timeouts, keep-alive and
@@ -87,7 +107,8 @@ type Agent struct {
 	roots  *x509.CertPool
 	cert   *Certificate
 	status state.Status
-	trial  bool // booted from the pending slot: commit after the health check
+	trial  bool  // booted from the pending slot: commit after the health check
+	apps   *apps // the app host, while Run runs
 }
 
 // New checks the handoff h against the state folder and returns an agent for it. It zeroes
@@ -146,6 +167,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.status.Boot = &state.BootRecord{At: a.now().UTC(), Slot: a.id.Slot, Measurements: state.FromDice(a.id.Measurements)}
 	a.saveStatus()
 	a.loadCertificate()
+	apps, err := a.startApps(ctx)
+	if err != nil {
+		return fmt.Errorf("start the app host: %w", err)
+	}
+	defer apps.close()
+	a.apps = apps
 
 	force := a.opt.ForceAttest
 	var attestFailures, checkinFailures, updateFailures int
@@ -218,12 +245,19 @@ func (a *Agent) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return a.stopped(ctx)
 				}
-				for _, line := range res.Changed {
+				for _, line := range append(res.Changed, res.Deferred...) {
 					a.opt.Log.Printf("update: %s", line)
 				}
 				if res.Restart {
 					return ErrRestart
 				}
+				if merr := a.refreshCapability(ctx); merr != nil {
+					return merr
+				}
+				if ctx.Err() != nil {
+					return a.stopped(ctx)
+				}
+				a.apps.sync(ctx)
 				if err != nil {
 					if a.opt.Once {
 						return err

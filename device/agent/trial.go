@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/device/apphost"
 	"github.com/rampart-iot/rampart/device/boot"
 	"github.com/rampart-iot/rampart/device/state"
 	"github.com/rampart-iot/rampart/device/update"
@@ -52,5 +53,16 @@ func (a *Agent) commit() error {
 func (a *Agent) updateCycle(ctx context.Context) (update.Result, error) {
 	c := &update.Client{Dir: a.dir, ServiceURL: a.dev.ServiceURL, HTTP: a.mtls, Slot: a.id.Slot,
 		Log: a.opt.Log, Now: a.opt.Now}
+	if a.apps != nil {
+		c.Apps = a.apps.host
+		for _, st := range a.apps.host.List() {
+			if st.State == apphost.StateRunning {
+				c.Notice = update.DefaultNotice // give running apps a chance to defer
+				break
+			}
+		}
+		a.apps.mu.Lock()
+		defer a.apps.mu.Unlock()
+	}
 	return c.Cycle(ctx)
 }

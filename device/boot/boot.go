@@ -22,8 +22,9 @@
 //  4. Read the UDS; derive the DeviceID key from it alone (rot.DeviceIDKey) and check that it
 //     is the device device.json names.
 //  5. Derive the layer (rot.DeriveLayer) from Code, Config = SHA-512 of device.json's canonical
-//     bytes, Authority, Mode = Normal and Hidden = zero, and have the DeviceID key certify the
-//     Alias key and the measurements (rot.AliasCertificate).
+//     bytes, Authority, Mode ([Mode]: Debug while the device holds a valid development
+//     capability, else Normal) and Hidden = zero, and have the DeviceID key certify the Alias
+//     key and the measurements (rot.AliasCertificate).
 //  6. Zero the UDS and the private keys (best effort), start `<runtime> stage1 --state DIR …`
 //     with the [handoff.Handoff] on an inherited pipe (fd 3), forward SIGINT and SIGTERM to it,
 //     and wait for it. Its exit code [ExitRestart] means "boot again" (an update set a slot on
@@ -46,6 +47,7 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/handoff"
@@ -124,7 +126,7 @@ func MeasureSlot(dir state.Dir, v Verifier, slot state.Slot) (*Stage1, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
-	in := rot.Inputs{Code: rt.SHA512, Config: dev.ConfigMeasurement(), Authority: authority, Mode: rot.ModeNormal}
+	in := rot.Inputs{Code: rt.SHA512, Config: dev.ConfigMeasurement(), Authority: authority, Mode: Mode(dir, dev)}
 
 	uds, err := rot.LoadUDS(dir.Path(state.FileUDS))
 	if err != nil {
@@ -173,6 +175,19 @@ func MeasureSlot(dir state.Dir, v Verifier, slot state.Slot) (*Stage1, error) {
 	return &Stage1{Dir: dir, Slot: slot, Path: path, DeviceID: dev.DeviceID, Measurements: m, AliasCert: cert, handoff: b}, nil
 }
 
+// Mode is the DICE mode stage 0 measures (DESIGN section 4): rot.ModeDebug while the state
+// folder holds a development capability (capability.json) that one of the tenant keys in
+// tenant-keys.pem signed for this device, else rot.ModeNormal — also when either file is
+// missing or does not check. The mode is part of the measurements that the attestation
+// reports, so a device in Debug mode says so, and the service accepts that only for a device
+// for which it enabled development.
+func Mode(dir state.Dir, dev state.Device) rot.Mode {
+	if _, err := dir.Development(dev.DeviceID); err == nil {
+		return rot.ModeDebug
+	}
+	return rot.ModeNormal
+}
+
 // Discard zeroes the handoff, for a Stage1 that will not be started.
 func (s *Stage1) Discard() { clear(s.handoff) }
 
@@ -187,10 +202,19 @@ func (s *Stage1) Start(args []string, stdout, stderr io.Writer) (*Process, error
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
-	cmd := exec.Command(s.Path, append([]string{Stage1Command, "--state", string(s.Dir)}, args...)...)
-	cmd.ExtraFiles = []*os.File{r} // fd 3 == handoff.FD
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	err = cmd.Start()
+	var cmd *exec.Cmd
+	for try := 0; ; try++ {
+		cmd = exec.Command(s.Path, append([]string{Stage1Command, "--state", string(s.Dir)}, args...)...)
+		cmd.ExtraFiles = []*os.File{r} // fd 3 == handoff.FD
+		cmd.Stdout, cmd.Stderr = stdout, stderr
+		err = cmd.Start()
+		// ETXTBSY: a process forked elsewhere in this program still holds the runtime's file
+		// open for writing (it was just written) until it execs; it passes (golang.org/issue/22315).
+		if !errors.Is(err, syscall.ETXTBSY) || try == 20 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	r.Close()
 	if err != nil {
 		w.Close()

@@ -18,8 +18,12 @@ import (
 const ExitRestart = 75
 
 // maxRestarts bounds the boots one [Run] does in a row, so that a runtime that asks for a
-// restart every time cannot keep stage 0 looping.
-const maxRestarts = 8
+// restart every time cannot keep stage 0 looping. A stage 1 that ran for steadyRun before it
+// asked does not count.
+const (
+	maxRestarts = 8
+	steadyRun   = 10 * time.Minute
+)
 
 // Run boots the device (DESIGN section 4, A/B slots). In a loop, it:
 //
@@ -32,7 +36,9 @@ const maxRestarts = 8
 //   - starts the runtime as stage 1 with args, forwards SIGINT and SIGTERM to it and waits;
 //   - after a trial, rolls back unless the trial's stage 1 committed (the pending slot became
 //     the active one), whatever its exit code, and boots the active slot again;
-//   - boots again when stage 1 exits with [ExitRestart]; returns any other exit code.
+//   - boots again when stage 1 exits with [ExitRestart] (a runtime update on trial, or the
+//     development capability gained or lost: the DICE mode changes); returns any other exit
+//     code.
 //
 // A rollback writes status.json (update result rolled_back, with the reason, for stage 1 to
 // report) before clearing the trial from boot.json, so a power cut between the two rolls back
@@ -72,6 +78,7 @@ func Run(dir state.Dir, v Verifier, args []string, stdout, stderr io.Writer) (in
 				return 1, fmt.Errorf("boot: count the trial of slot %s: %w", slot, err)
 			}
 		}
+		started := time.Now()
 		p, err := s.Start(args, stdout, stderr)
 		if err != nil {
 			return 1, err
@@ -99,6 +106,9 @@ func Run(dir state.Dir, v Verifier, args []string, stdout, stderr io.Writer) (in
 		}
 		if signalled || code != ExitRestart {
 			return code, nil
+		}
+		if time.Since(started) >= steadyRun {
+			boots = 0 // a restart after a long run (an update, a change of mode) is not a loop
 		}
 		if boots >= maxRestarts {
 			return 1, fmt.Errorf("boot: stage 1 asked to boot again %d times in a row; stopping", boots)

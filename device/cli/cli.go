@@ -5,12 +5,18 @@
 //	rampart-device run    --state DIR [--once] [--force-attest] [--checkin-interval D]
 //	rampart-device status --state DIR [--output table|json]
 //	rampart-device cert   --state DIR
+//	rampart-device app list --state DIR [--output table|json]
+//	rampart-device app start|stop|logs NAME --state DIR
+//	rampart-device sideload FILE --state DIR
 //
 // `run` is stage 0 (package [github.com/rampart-iot/rampart/device/boot]); it starts the
 // runtime of the active slot as the hidden `stage1` command (package
 // [github.com/rampart-iot/rampart/device/agent]), which is not meant to be run by hand. Stage
 // 1 exits with boot.ExitRestart to have stage 0 boot a runtime update on trial; stage 0 handles
 // that code itself, so `run` never exits with it.
+//
+// `app` and `sideload` speak to the running stage 1 over its control socket (package
+// [github.com/rampart-iot/rampart/device/control]).
 //
 // # Output
 //
@@ -71,7 +77,8 @@ func (e *env) root() *cobra.Command {
 		SilenceUsage:  true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(e.initCmd(), e.idCmd(), e.runCmd(), e.stage1Cmd(), e.statusCmd(), e.certCmd())
+	root.AddCommand(e.initCmd(), e.idCmd(), e.runCmd(), e.stage1Cmd(), e.statusCmd(), e.certCmd(),
+		e.appCmd(), e.sideloadCmd())
 	return root
 }
 

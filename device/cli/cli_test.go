@@ -24,6 +24,9 @@ import (
 // the real program, whose stage 0 starts a copy of it as stage 1.
 var binary string
 
+// blinkWasm is examples/blink built for GOOS=wasip1 GOARCH=wasm.
+var blinkWasm []byte
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "rampart-device-test")
 	if err != nil {
@@ -34,6 +37,19 @@ func TestMain(m *testing.M) {
 	out, err := exec.Command("go", "build", "-o", binary, "github.com/rampart-iot/rampart/cmd/rampart-device").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build rampart-device: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	// blink, the sample app, built as the app host's tests build it.
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "blink.wasm"), "github.com/rampart-iot/rampart/examples/blink")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build blink: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	if blinkWasm, err = os.ReadFile(filepath.Join(dir, "blink.wasm")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

@@ -239,9 +239,9 @@ func (e *env) stage1Cmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			err = a.Run(ctx)
-			if errors.Is(err, agent.ErrRestart) {
+			if errors.Is(err, agent.ErrRestart) || errors.Is(err, agent.ErrModeChanged) {
 				logger.Printf("%v", err)
-				return exitCode(boot.ExitRestart) // stage 0 boots the pending slot
+				return exitCode(boot.ExitRestart) // stage 0 boots again: the pending slot, or in the other mode
 			}
 			return err
 		},

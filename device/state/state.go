@@ -24,6 +24,11 @@
 //	  downloads/SHA256.part 0600 an image package being downloaded (resumed with Range)
 //	  apps/COMPONENT/IMAGE/ 0700 an installed app: app.wasm, package.hdr, manifest.json
 //	  apps/COMPONENT/current 0600 the image ID of the app's installed version
+//	  appdata/, applogs/, cache/ 0700 the app host's (package apphost)
+//	  tenant-keys.pem      0600  the tenant's image-signing public keys, from the last update info
+//	  capability.json      0600  the development capability, while the service grants one
+//	  events.jsonl         0600  the event log, at most 1 MiB ([EventLog])
+//	  control.sock         0600  stage 1's control socket (package control), while it runs
 //
 // # Writing and reading
 //

@@ -69,6 +69,11 @@ func (c *Client) runtimeUpdate(ctx context.Context, feed string, res *Result) er
 	for _, k := range keys {
 		trusted[keyID(k)] = k
 	}
+	if until := c.deferred(ctx, KindRuntime); !until.IsZero() {
+		res.Deferred = append(res.Deferred, deferredLine(fmt.Sprintf("runtime %s", t.custom.Version), until))
+		return nil
+	}
+	defer c.installed(KindRuntime)
 	slot := c.Slot.Other()
 	if !slotHolds(c.Dir, slot, t.custom.ImageID, trusted) {
 		if err := c.installRuntime(ctx, r, t, slot, trusted); err != nil {
@@ -191,32 +196,48 @@ func (c *Client) appUpdate(ctx context.Context, group string, keys map[string]*e
 		}
 		want[t.custom.ComponentID] = t
 	}
-	var errs []error
+	entries, err := os.ReadDir(c.Dir.Path(state.DirApps))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	var todo []string
 	for _, comp := range sortedKeys(want) {
 		t := want[comp]
 		if current(c.Dir, comp) == t.custom.ImageID && complete(c.Dir, comp, t.custom.ImageID) {
 			c.clean(comp, t.custom.ImageID)
 			continue
 		}
+		todo = append(todo, comp)
+	}
+	var remove []string
+	for _, e := range entries {
+		if _, ok := want[e.Name()]; !ok {
+			remove = append(remove, e.Name())
+		}
+	}
+	if len(todo) == 0 && len(remove) == 0 {
+		return nil
+	}
+	if until := c.deferred(ctx, KindApplication); !until.IsZero() {
+		res.Deferred = append(res.Deferred, deferredLine("application", until))
+		return nil
+	}
+	defer c.installed(KindApplication)
+	var errs []error
+	for _, comp := range todo {
+		t := want[comp]
 		if err := c.installApp(ctx, r, t, keys); err != nil {
 			errs = append(errs, fmt.Errorf("app %s %s: %w", t.custom.Name, t.custom.Version, err))
 			continue
 		}
 		res.Changed = append(res.Changed, fmt.Sprintf("app %s %s (image %s) installed", t.custom.Name, t.custom.Version, t.custom.ImageID))
 	}
-	entries, err := os.ReadDir(c.Dir.Path(state.DirApps))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return errors.Join(append(errs, err)...)
-	}
-	for _, e := range entries {
-		if _, ok := want[e.Name()]; ok {
-			continue
-		}
-		removed, err := c.uninstall(e.Name())
+	for _, comp := range remove {
+		removed, err := c.uninstall(comp)
 		if err != nil {
 			errs = append(errs, err)
 		} else if removed != "" {
-			res.Changed = append(res.Changed, fmt.Sprintf("app of component %s (image %s) removed: no longer deployed", e.Name(), removed))
+			res.Changed = append(res.Changed, fmt.Sprintf("app of component %s (image %s) removed: no longer deployed", comp, removed))
 		}
 	}
 	return errors.Join(errs...)
@@ -250,11 +271,28 @@ func (c *Client) installApp(ctx context.Context, r *repo, t target, keys map[str
 		os.Remove(part)
 		return fmt.Errorf("%w: package %s has no app manifest", ErrRefused, t.name)
 	}
+	comp, image := t.custom.ComponentID, t.custom.ImageID
+	if err := c.unpackApp(comp, image, f, h, hdr); err != nil {
+		if errors.Is(err, ErrRefused) {
+			os.Remove(part)
+		}
+		return err
+	}
+	f.Close()
+	os.Remove(part)
+	c.clean(comp, image)
+	c.hook(StepAppCleaned)
+	return nil
+}
+
+// unpackApp does steps 3 to 5 of [Client.installApp] for the package whose header h (read as
+// hdr) has been checked, with f positioned at its payload. A payload that does not match the
+// manifest is of class ErrRefused.
+func (c *Client) unpackApp(comp, image string, f io.Reader, h *imagepkg.Header, hdr []byte) error {
 	appManifest, err := json.MarshalIndent(h.Manifest.App, "", "  ")
 	if err != nil {
 		return err
 	}
-	comp, image := t.custom.ComponentID, t.custom.ImageID
 	appDir := c.Dir.Path(state.DirApps, comp)
 	if err := os.MkdirAll(appDir, 0o700); err != nil {
 		return err
@@ -277,7 +315,6 @@ func (c *Client) installApp(ctx context.Context, r *repo, t target, keys map[str
 	if _, err := state.WriteFileFrom(filepath.Join(tmp, state.FileApp), h.Payload(f), h.Manifest.PayloadSize, 0o600); err != nil {
 		os.RemoveAll(tmp)
 		if errors.Is(err, imagepkg.ErrPayloadMismatch) {
-			os.Remove(part)
 			err = fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 		return err
@@ -294,10 +331,6 @@ func (c *Client) installApp(ctx context.Context, r *repo, t target, keys map[str
 		return err
 	}
 	c.hook(StepAppSwitched)
-	f.Close()
-	os.Remove(part)
-	c.clean(comp, image)
-	c.hook(StepAppCleaned)
 	return nil
 }
 

@@ -23,8 +23,25 @@
 //     the device must have. Each one missing is downloaded, verified with the image keys, and
 //     installed ([Client.installApp]); apps that are no longer deployed are removed.
 //  4. Report (POST api.DevicePathUpdateReport): the installed images and the result, after a
-//     cycle that changed something or failed, and for a result not reported yet (a rollback
-//     recorded by stage 0, a commit).
+//     cycle that changed something, was deferred or failed, and for a result not reported yet
+//     (a rollback recorded by stage 0, a commit).
+//
+// Policy NoApplicationUpdates (the Development group's) leaves apps/ untouched: sideloaded apps
+// ([Sideload]) are neither replaced nor removed.
+//
+// # Apps first
+//
+// Before it installs an update of the runtime or of apps, the client tells the app host
+// (Client.Apps), which passes it on to apps with SystemEventNotifications, and waits
+// Client.Notice for them to defer it (SoftwareUpdateDeferral). A deferred update is skipped,
+// and reported as deferred, until the deferral ends; the app host bounds deferrals.
+//
+// # Development
+//
+// The cycle keeps the tenant's image keys of the update info in tenant-keys.pem. While the
+// device holds a development capability signed by one of them for this device
+// (capability.json), app packages signed by one of its developer keys are accepted too
+// ([AppKeys]); without it, a developer-signed package is refused as any unknown signer is.
 //
 // # Verification
 //
@@ -91,11 +108,18 @@ type Client struct {
 	// Hook, if not nil, is called at each Step… of an install. Tests stop the client there,
 	// as a power cut would.
 	Hook func(step string)
+	// Apps, if not nil, is told of each update before it is installed, and an update that an
+	// app deferred is skipped until the deferral ends (reported as deferred).
+	Apps AppHost
+	// Notice is how long to give apps to defer an update once told of it (DefaultNotice is
+	// what stage 1 uses).
+	Notice time.Duration
 }
 
 // Result is what a cycle did.
 type Result struct {
-	Changed []string // what was installed or removed, one line each
+	Changed  []string // what was installed or removed, one line each
+	Deferred []string // updates that apps deferred, one line each
 	// Restart is set when a runtime is pending in the other slot: stage 1 must exit with
 	// boot.ExitRestart for stage 0 to try it.
 	Restart bool
@@ -134,6 +158,11 @@ func (c *Client) Cycle(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, c.finish(ctx, res, err)
 	}
+	// The tenant's keys check the development capability (stage 0 and stage 1) and installed
+	// apps before each run.
+	if _, err := c.Dir.WriteTenantKeys(info.ImageKeys); err != nil {
+		c.logf("write %s: %v", state.FileTenantKeys, err)
+	}
 	var errs []error
 	if info.UpdatePolicy != api.PolicyNone {
 		if err := c.runtimeUpdate(ctx, info.FeedRepo, &res); err != nil {
@@ -141,7 +170,7 @@ func (c *Client) Cycle(ctx context.Context) (Result, error) {
 		}
 	}
 	if info.UpdatePolicy == api.PolicyAll && info.GroupRepo != "" {
-		if err := c.appUpdate(ctx, info.GroupRepo, imageKeys, &res); err != nil {
+		if err := c.appUpdate(ctx, info.GroupRepo, c.trustedAppKeys(imageKeys), &res); err != nil {
 			errs = append(errs, fmt.Errorf("app update: %w", err))
 		}
 	}
@@ -154,10 +183,10 @@ func (c *Client) Cycle(ctx context.Context) (Result, error) {
 
 // finish records the cycle's result if it changed something or failed, and reports it.
 func (c *Client) finish(ctx context.Context, res Result, err error) error {
-	if len(res.Changed) == 0 && err == nil {
+	if len(res.Changed) == 0 && len(res.Deferred) == 0 && err == nil {
 		return nil
 	}
-	rec := state.UpdateRecord{At: c.now().UTC(), Result: api.UpdateOK, Message: strings.Join(res.Changed, "; ")}
+	rec := state.UpdateRecord{At: c.now().UTC(), Result: api.UpdateOK, Message: strings.Join(append(res.Changed, res.Deferred...), "; ")}
 	if err != nil {
 		rec.Result, rec.Message = api.UpdateFailed, err.Error()
 	}

@@ -5,7 +5,7 @@
 // parses and verifies, a nonce it issued to that device and that is used once, mutual TLS
 // where the API needs it — and answers in the API's shapes: a nonce, a pass with a certificate
 // for the evidence's Alias key from a test tenant CA, or a fail with a reason; the runtime
-// keys; update info; TUF repositories built with go-tuf's metadata package, whose targets are
+// keys; update info; the development capability ([Service.Capability]); TUF repositories built with go-tuf's metadata package, whose targets are
 // image packages made with imagepkg.Write ([Repo], [App], [Runtime]), with faults to inject
 // ([Fault]); and update reports, which it records. It appraises nothing (any measurements pass
 // unless a reason to fail is set), keeps no store and is not the service: the end-to-end test
@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/format/capability"
 	"github.com/rampart-iot/rampart/format/evidence"
 	"github.com/rampart-iot/rampart/ident"
 )
@@ -71,7 +72,12 @@ type Service struct {
 	// ReportStatus, if not zero, is the status with which update reports are refused.
 	ReportStatus int
 	Ranges       []string // the Range header of each target request ("" for none)
-	repos        map[string]*Repo
+	// Capability is the answer to api.DevicePathCapability: the bytes of a development
+	// capability, served to any device, or nil for a 404 ([Service.DevelopmentCapability]
+	// makes one).
+	Capability         []byte
+	CapabilityRequests int
+	repos              map[string]*Repo
 
 	issued   map[string]ident.DeviceID // nonce → device
 	caCert   *x509.Certificate
@@ -105,6 +111,7 @@ func New(t testing.TB) *Service {
 	mux.HandleFunc("GET "+api.DevicePathUpdates, s.updates)
 	mux.HandleFunc("POST "+api.DevicePathUpdateReport, s.updateReport)
 	mux.HandleFunc("GET "+api.DevicePathTUF, s.serveTUF)
+	mux.HandleFunc("GET "+api.DevicePathCapability, s.capability)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem("unexpected request %s %s", r.Method, r.URL.Path)
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such route"})
@@ -307,6 +314,44 @@ func (s *Service) updateReport(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Reports = append(s.Reports, rep)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Service) capability(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.device(w, r); !ok {
+		return
+	}
+	s.Lock()
+	s.CapabilityRequests++
+	b := s.Capability
+	s.Unlock()
+	if b == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "this device holds no development capability"})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+// DevelopmentCapability returns a development capability for device id that accepts images
+// signed by developerKeys, signed as the service signs it: with the tenant's ImageKey.
+func (s *Service) DevelopmentCapability(t testing.TB, id ident.DeviceID, developerKeys ...*ecdsa.PublicKey) []byte {
+	t.Helper()
+	return SignCapability(t, s.ImageKey, id, developerKeys...)
+}
+
+// SignCapability returns a development capability for device id that accepts images signed by
+// developerKeys, signed with key.
+func SignCapability(t testing.TB, key *ecdsa.PrivateKey, id ident.DeviceID, developerKeys ...*ecdsa.PublicKey) []byte {
+	t.Helper()
+	d := capability.Development{Format: 1, TenantID: TenantID, DeviceID: id, IssuedAt: time.Now().UTC()}
+	for _, k := range developerKeys {
+		d.DeveloperKeys = append(d.DeveloperKeys, PublicKeyPEM(k))
+	}
+	b, err := capability.Sign(d, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // DeviceCertificate issues a device certificate for id to a new key, as a passed attestation

@@ -246,6 +246,15 @@ func App(t testing.TB, comp, name, version string, payload []byte, signers ...cr
 	return target(t, api.TargetImagePrefix+m.ImageID, m, payload, signers)
 }
 
+// AppWithManifest returns a target for an app package signed by signers: a new image of the
+// component and with the name and capabilities of app, with payload as its module.
+func AppWithManifest(t testing.TB, app manifest.App, version string, payload []byte, signers ...crypto.Signer) Target {
+	t.Helper()
+	m := imagepkg.Manifest{Format: imagepkg.FormatVersion, ImageID: ident.NewID(), ComponentID: app.ComponentId, Name: app.Name,
+		Version: version, Type: imagepkg.TypeApplication, App: &app}
+	return target(t, api.TargetImagePrefix+m.ImageID, m, payload, signers)
+}
+
 // Runtime returns a target for a runtime package signed by signers, with payload as the
 // runtime executable.
 func Runtime(t testing.TB, version string, payload []byte, signers ...crypto.Signer) Target {
