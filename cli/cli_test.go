@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -40,6 +42,7 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	t.Parallel()
 	deviceBin := buildDevice(t)
+	telemetryWasm := buildWasm(t, "../examples/telemetry")
 	backends := []string{"sqlite"}
 	if os.Getenv(postgresEnv) != "" {
 		backends = append(backends, "postgres")
@@ -53,17 +56,21 @@ func TestScripts(t *testing.T) {
 				RequireUniqueNames:  true,
 				Setup: func(env *testscript.Env) error {
 					env.Setenv("RAMPART_DEVICE_BIN", deviceBin)
+					env.Setenv("TELEMETRY_WASM", telemetryWasm)
 					env.Setenv("PATH", filepath.Dir(deviceBin)+string(os.PathListSeparator)+env.Getenv("PATH"))
 					return setup(env, backend)
 				},
 				Condition: condition(backend),
 				Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-					"waitfile": cmdWaitfile,
-					"loadenv":  cmdLoadenv,
-					"jsonget":  cmdJSONGet,
-					"perm":     cmdPerm,
-					"dbexec":   cmdDBExec,
-					"concat":   cmdConcat,
+					"waitfile":  cmdWaitfile,
+					"loadenv":   cmdLoadenv,
+					"jsonget":   cmdJSONGet,
+					"perm":      cmdPerm,
+					"dbexec":    cmdDBExec,
+					"concat":    cmdConcat,
+					"mosquitto": cmdMosquitto,
+					"waitlog":   cmdWaitlog,
+					"writefile": cmdWritefile,
 				},
 			})
 		})
@@ -79,6 +86,87 @@ func buildDevice(t *testing.T) string {
 		t.Fatalf("build rampart-device: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// buildWasm builds a sample app for GOOS=wasip1 GOARCH=wasm.
+func buildWasm(t *testing.T, pkg string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), filepath.Base(pkg)+".wasm")
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+// cmdMosquitto starts a real Mosquitto broker for the script: mosquitto CAFILE CERT KEY. Its TLS
+// listener on a free loopback port (in $MQTT_PORT) requires a client certificate signed by
+// CAFILE and takes the certificate's CN as the user name; it logs to $WORK/mosquitto.log and is
+// stopped when the script ends.
+func cmdMosquitto(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: mosquitto CAFILE CERT KEY")
+	}
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		bin = "/usr/sbin/mosquitto"
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	u, err := user.Current()
+	ts.Check(err)
+	conf := fmt.Sprintf("user %s\npersistence false\nlog_dest file %s\nlog_type all\n"+
+		"listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n"+
+		"require_certificate true\nuse_identity_as_username true\nallow_anonymous false\n",
+		u.Username, ts.MkAbs("mosquitto.log"), port, ts.MkAbs(args[0]), ts.MkAbs(args[1]), ts.MkAbs(args[2]))
+	confPath := ts.MkAbs("mosquitto.conf")
+	ts.Check(os.WriteFile(confPath, []byte(conf), 0o600))
+	cmd := exec.Command(bin, "-c", confPath)
+	ts.Check(cmd.Start())
+	ts.Defer(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i == 100 {
+			ts.Fatalf("mosquitto did not start: %s", ts.ReadFile("mosquitto.log"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Setenv("MQTT_PORT", strconv.Itoa(port))
+}
+
+// cmdWaitlog waits up to a minute for a line matching REGEXP in FILE: waitlog FILE REGEXP.
+func cmdWaitlog(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitlog FILE REGEXP")
+	}
+	re, err := regexp.Compile("(?m)" + args[1])
+	ts.Check(err)
+	for i := 0; i < 600; i++ {
+		if b, err := os.ReadFile(ts.MkAbs(args[0])); err == nil && re.Match(b) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Fatalf("no line matching %q in %s:\n%s", args[1], args[0], b)
+}
+
+// cmdWritefile writes its second argument (variables already expanded) to a file, making its
+// folder: writefile FILE CONTENT.
+func cmdWritefile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: writefile FILE CONTENT")
+	}
+	path := ts.MkAbs(args[0])
+	ts.Check(os.MkdirAll(filepath.Dir(path), 0o700))
+	ts.Check(os.WriteFile(path, []byte(args[1]+"\n"), 0o600))
 }
 
 // cmdConcat writes the concatenation of files: concat OUT IN... (a changed build of a binary is

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -44,8 +46,13 @@ type apps struct {
 // serves the control socket.
 func (a *Agent) startApps(ctx context.Context) (*apps, error) {
 	s := &apps{a: a, events: a.dir.EventLog()}
+	extraRoots, err := a.appRoots()
+	if err != nil {
+		return nil, err
+	}
 	host, err := apphost.New(string(a.dir), apphost.Options{
 		DeviceCertificate: a.deviceCertificate,
+		ExtraRootCAs:      extraRoots,
 		VerifyImage: func(imageDir string, module, appManifest []byte) error {
 			return update.VerifyApp(a.dir, a.id.DeviceID, imageDir, module, appManifest)
 		},
@@ -228,4 +235,34 @@ func (a *Agent) refreshCapability(ctx context.Context) error {
 		return ErrModeChanged
 	}
 	return nil
+}
+
+// appRoots reads the optional app-ca.pem of the state folder: CA certificates that apps' TLS
+// connections trust besides the system's roots, for a broker or cloud service whose certificate
+// comes from a private CA.
+func (a *Agent) appRoots() ([]*x509.Certificate, error) {
+	b, err := state.ReadFile(a.dir.Path(state.FileAppCA), state.MaxFileSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var roots []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil || block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("%s: not a PEM certificate", state.FileAppCA)
+		}
+		roots = append(roots, c)
+	}
+	if len(roots) == 0 {
+		return nil, fmt.Errorf("%s holds no PEM certificate", state.FileAppCA)
+	}
+	return roots, nil
 }

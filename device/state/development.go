@@ -22,6 +22,10 @@ const (
 	// FileCapability holds the development capability (format/capability's wire form), while
 	// the service says the device has one.
 	FileCapability = "capability.json"
+	// FileAppCA, if present, holds CA certificates (PEM) that apps' TLS connections trust besides
+	// the system's roots: for a broker whose certificate comes from a private CA. The device's
+	// owner puts it there; nothing over the network writes it.
+	FileAppCA = "app-ca.pem"
 )
 
 // MaxTenantKeys bounds tenant-keys.pem.
