@@ -14,6 +14,10 @@ const (
 	EventBootFailure       = "BootFailure"
 	EventSlotRollback      = "SlotRollback"
 	EventRuntimeRestart    = "RuntimeRestart"
+	// EventsDropped is recorded by the service, never sent as an event: it counts the events a
+	// device's queue dropped (EventBatch.Dropped) and those the service folded away beyond its
+	// daily cap per device with no earlier event of their signature to count them in.
+	EventsDropped = "EventsDropped"
 )
 
 // Event classes and types.
@@ -33,6 +37,8 @@ const (
 	MaxEventDetail       = 16 << 10
 	MaxEventAge          = 30 * 24 * time.Hour // older events are refused
 	MaxEventClockSkew    = 10 * time.Minute    // events this far in the future are refused
+	MaxEventCount        = 1_000_000           // repeats one event may fold
+	MaxEventsDropped     = 1 << 30             // the largest EventBatch.Dropped accepted
 	DefaultEventLifetime = 14 * 24 * time.Hour // retention
 )
 
@@ -88,6 +94,18 @@ type ErrorEvent struct {
 	LastAt      time.Time `json:"end_time"`
 	Detail      string    `json:"detail,omitempty"`
 	Signature   string    `json:"signature"`
+}
+
+// ErrorEventList is one page of GET /api/v1/reports/errors, newest first. NextPageToken is
+// empty on the last page.
+type ErrorEventList struct {
+	Events        []ErrorEvent `json:"events"`
+	NextPageToken string       `json:"next_page_token,omitempty"`
+}
+
+// ErrorSummaryList answers GET /api/v1/reports/summary: the most frequent signatures first.
+type ErrorSummaryList struct {
+	Summary []ErrorSummary `json:"summary"`
 }
 
 // ErrorSummary is one line of `rampart report summary`: every event of one signature (category,

@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -84,15 +85,15 @@ func (e *env) root() *cobra.Command {
 	// print it would lose what it printed once (a new token).
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if f := cmd.Flags().Lookup("output"); f != nil && f.Annotations[formatFlag] != nil {
-			if v := f.Value.String(); v != "table" && v != "json" {
-				return usagef("invalid --output %q: want table or json", v)
+			if allowed := f.Annotations[formatFlag]; !slices.Contains(allowed, f.Value.String()) {
+				return usagef("invalid --output %q: want %s", f.Value.String(), orList(allowed))
 			}
 		}
 		return nil
 	}
 	root.AddCommand(
 		e.serverCmd(), e.loginCmd(), e.tenantCmd(), e.userCmd(), e.productCmd(), e.groupCmd(),
-		e.deviceCmd(), e.imageCmd(), e.deploymentCmd(), e.auditCmd(), e.caCmd(), e.osCmd(),
+		e.deviceCmd(), e.imageCmd(), e.deploymentCmd(), e.auditCmd(), e.caCmd(), e.osCmd(), e.reportCmd(),
 	)
 	// A noun alone prints its help; a noun with an unknown verb is a usage error, not help and
 	// exit 0.
@@ -191,15 +192,26 @@ func readFileLimited(path string, limit int64) ([]byte, error) {
 }
 
 // formatFlag marks an --output flag that names an output format (elsewhere --output may name a
-// file, as in `ca download` and `image pack`).
+// file, as in `ca download` and `image pack`); its values are the formats allowed.
 const formatFlag = "rampart-output-format"
 
-// addOutput adds --output to a listing or show command.
-func (e *env) addOutput(cmd *cobra.Command) *cobra.Command {
-	cmd.Flags().StringVarP(&e.output, "output", "o", "table", "output format: table or json")
-	cmd.Flags().SetAnnotation("output", formatFlag, []string{"true"})
-	cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
+// addOutput adds --output to a listing or show command: table or json.
+func (e *env) addOutput(cmd *cobra.Command) *cobra.Command { return e.addFormats(cmd, "table", "json") }
+
+// addFormats adds --output with the given formats, the first the default.
+func (e *env) addFormats(cmd *cobra.Command, formats ...string) *cobra.Command {
+	cmd.Flags().StringVarP(&e.output, "output", "o", formats[0], "output format: "+orList(formats))
+	cmd.Flags().SetAnnotation("output", formatFlag, formats)
+	cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(formats, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// orList joins values as "a, b or c".
+func orList(values []string) string {
+	if len(values) < 2 {
+		return strings.Join(values, "")
+	}
+	return strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
 }
 
 // print writes v as JSON with --output json, else calls table with a tab writer.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/server"
 )
 
@@ -36,6 +37,9 @@ func (e *env) serverCmd() *cobra.Command {
 			default:
 				return usagef("invalid --log-format %q: want text or json", logFormat)
 			}
+			if cfg.EventRetention <= 0 {
+				return usagef("invalid --event-retention %s: want a positive duration such as 336h", cfg.EventRetention)
+			}
 			if cfg.Listen == "" {
 				cfg.Listen = ":8443"
 				if cfg.Dev {
@@ -61,6 +65,7 @@ func (e *env) serverCmd() *cobra.Command {
 	f.BoolVar(&cfg.Dev, "dev", false, "development mode: make a dev tenant and Administrator token")
 	f.StringVar(&cfg.KEKFile, "kek-file", "", "file holding the key-encryption key (64 hex; env RAMPART_KEK); --dev makes one")
 	f.StringSliceVar(&cfg.Hosts, "host", nil, "extra DNS name or IP for the TLS certificate (repeatable)")
+	f.DurationVar(&cfg.EventRetention, "event-retention", api.DefaultEventLifetime, "how long error events are kept (e.g. 336h)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd

@@ -473,3 +473,40 @@ func (c *Client) DisableDevelopment(ctx context.Context, id string) (d api.Devic
 	err = c.do(ctx, "POST", "/api/v1/devices/"+esc(id)+"/disable-development", nil, nil, &d)
 	return d, err
 }
+
+// ReportQuery selects error events. Since is a duration back from now (7d, 24h), an RFC 3339
+// time or a date; Group is a device group ID and Device a device ID; empty fields do not filter.
+type ReportQuery struct {
+	Since     string
+	Group     string
+	Device    string
+	Limit     int
+	PageToken string
+}
+
+func (q ReportQuery) values() url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{"since": q.Since, "device_group": q.Group, "device": q.Device, "page_token": q.PageToken} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if q.Limit > 0 {
+		v.Set("limit", fmt.Sprint(q.Limit))
+	}
+	return v
+}
+
+// ErrorEvents returns one page of the tenant's error events, newest first.
+func (c *Client) ErrorEvents(ctx context.Context, q ReportQuery) (l api.ErrorEventList, err error) {
+	err = c.do(ctx, "GET", "/api/v1/reports/errors", q.values(), nil, &l)
+	return l, err
+}
+
+// ErrorSummary returns the tenant's error events grouped by signature, most frequent first
+// (q.Device and q.PageToken are not used).
+func (c *Client) ErrorSummary(ctx context.Context, q ReportQuery) (l api.ErrorSummaryList, err error) {
+	q.Device, q.PageToken = "", ""
+	err = c.do(ctx, "GET", "/api/v1/reports/summary", q.values(), nil, &l)
+	return l, err
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/rampart-iot/rampart/server/httpapi"
 	"github.com/rampart-iot/rampart/server/keyring"
 	"github.com/rampart-iot/rampart/server/pki"
+	"github.com/rampart-iot/rampart/server/report"
 	"github.com/rampart-iot/rampart/server/store"
 	"github.com/rampart-iot/rampart/server/tufrepo"
 )
@@ -58,6 +59,10 @@ type Config struct {
 	KEK     string   // the key-encryption key itself (64 hex), instead of KEKFile
 	Logger  *slog.Logger
 	Stdout  io.Writer // where --dev prints its export lines
+
+	// EventRetention is how long error events and attestation failures are kept; 0 means
+	// api.DefaultEventLifetime.
+	EventRetention time.Duration
 }
 
 // Run serves until ctx ends, then shuts down gracefully.
@@ -68,6 +73,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.DataDir == "" {
 		return errors.New("no data folder: give --data DIR")
+	}
+	if cfg.EventRetention < 0 {
+		return fmt.Errorf("invalid event retention %s: want a positive duration", cfg.EventRetention)
+	}
+	if cfg.EventRetention == 0 {
+		cfg.EventRetention = api.DefaultEventLifetime
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("make data folder: %w", err)
@@ -145,6 +156,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	go purgeNonces(ctx, st, log)
 	go refreshTUF(ctx, tuf, log)
+	go purgeEvents(ctx, st, cfg.EventRetention, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.ServeTLS(ln, "", "") }()
 	log.Info("serving", "url", url, "store", st.Backend(), "data", cfg.DataDir)
@@ -194,6 +206,26 @@ func purgeNonces(ctx context.Context, st *store.Store, log *slog.Logger) {
 			if err != nil && ctx.Err() == nil {
 				log.Warn("purge nonces", "err", err)
 			}
+		}
+	}
+}
+
+// purgeEvents deletes error events and attestation failures older than retention at start and
+// then every hour, a batch per transaction.
+func purgeEvents(ctx context.Context, st *store.Store, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := report.Purge(ctx, st, time.Now().Add(-retention), 0)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("purge error events", "err", err)
+		} else if n > 0 {
+			log.Info("purged error events past their retention", "rows", n, "retention", retention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

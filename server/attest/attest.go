@@ -38,6 +38,7 @@ import (
 	"github.com/rampart-iot/rampart/format/evidence"
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/pki"
+	"github.com/rampart-iot/rampart/server/report"
 	"github.com/rampart-iot/rampart/server/store"
 )
 
@@ -206,6 +207,10 @@ func (s *Service) record(ctx context.Context, a store.Attestation) {
 		}
 		if a.Result == api.AttestPass || a.TenantID == "" {
 			return nil
+		}
+		// The failure is also an error event of the device, for the tenant's error reports.
+		if _, err := tx.AddEvents(report.AttestationFailure(a)); err != nil {
+			return err
 		}
 		_, err := tx.AppendAudit(api.AuditEntry{TenantID: a.TenantID, Time: a.At, Actor: "device/" + string(a.DeviceID),
 			Action: "device.attest.fail", Target: "device/" + string(a.DeviceID), Source: a.Source,

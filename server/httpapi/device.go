@@ -31,6 +31,7 @@ func (a *API) registerDevice(mux *http.ServeMux) {
 	mux.Handle("POST "+api.DevicePathUpdateReport, a.deviceRoute(a.deviceAuth(a.deviceUpdateReport)))
 	mux.Handle("GET "+api.DevicePathTUF+"{path...}", a.deviceRoute(a.deviceAuth(a.deviceTUF)))
 	mux.Handle("GET "+api.DevicePathCapability, a.deviceRoute(a.deviceAuth(a.deviceCapability)))
+	mux.Handle("POST "+api.DevicePathEvents, a.deviceRoute(a.deviceAuth(a.deviceEvents)))
 	mux.HandleFunc("/device/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such device API route: "+r.Method+" "+r.URL.Path)
 	})

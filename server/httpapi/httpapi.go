@@ -36,6 +36,7 @@ import (
 	"github.com/rampart-iot/rampart/server/blob"
 	"github.com/rampart-iot/rampart/server/keyring"
 	"github.com/rampart-iot/rampart/server/pki"
+	"github.com/rampart-iot/rampart/server/report"
 	"github.com/rampart-iot/rampart/server/store"
 	"github.com/rampart-iot/rampart/server/tufrepo"
 )
@@ -101,6 +102,7 @@ type API struct {
 	now     func() time.Time
 	routes  []Route
 	metrics *metrics
+	events  *report.Limiter // events per device, in this replica
 
 	maxImage int64 // the largest image package accepted: api.MaxImageSize, less in tests
 }
@@ -120,7 +122,7 @@ type Config struct {
 // New returns the API over a store.
 func New(cfg Config) *API {
 	a := &API{store: cfg.Store, ca: cfg.CA, blobs: cfg.Blobs, keys: cfg.Keys, tuf: cfg.TUF, log: cfg.Logger, now: cfg.Now, metrics: newMetrics(cfg.Registry),
-		maxImage: api.MaxImageSize}
+		maxImage: api.MaxImageSize, events: report.NewLimiter(report.DefaultRate, report.DefaultBurst)}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}

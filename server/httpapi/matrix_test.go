@@ -57,6 +57,8 @@ func cases(w *world) map[string]routeCase {
 		"POST /api/v1/deployments":             {path: "/api/v1/deployments", body: api.CreateDeploymentRequest{DeviceGroupID: a.group.ID, ImageIDs: []string{a.image.ID}}, object: true},
 		"GET /api/v1/deployments":              {path: "/api/v1/deployments"},
 		"GET /api/v1/deployments/{deployment}": {path: "/api/v1/deployments/" + a.deploy.ID, object: true},
+		"GET /api/v1/reports/errors":           {path: "/api/v1/reports/errors?since=7d&device=" + dev, object: true},
+		"GET /api/v1/reports/summary":          {path: "/api/v1/reports/summary?device_group=" + a.group.ID, object: true},
 		"POST /api/v1/os/releases":             {path: "/api/v1/os/releases?feed=Retail&version=1.0.0", body: "runtime bytes"},
 		"GET /api/v1/os/releases":              {path: "/api/v1/os/releases"},
 	}

@@ -48,6 +48,9 @@ func (a *API) table() []Route {
 		{"GET", "/api/v1/deployments", accessReader, a.listDeployments},
 		{"GET", "/api/v1/deployments/{deployment}", accessReader, a.showDeployment},
 
+		{"GET", "/api/v1/reports/errors", accessReader, a.reportErrors},
+		{"GET", "/api/v1/reports/summary", accessReader, a.reportSummary},
+
 		{"POST", "/api/v1/os/releases", accessOperator, a.publishRelease},
 		{"GET", "/api/v1/os/releases", accessAnyToken, a.listReleases},
 	}

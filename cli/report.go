@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/client"
+	"github.com/rampart-iot/rampart/server/report"
+)
+
+// errorCSVHeader is `report errors --output csv`'s header: Azure Sphere's download-error-report
+// columns, then the device group.
+var errorCSVHeader = []string{"device_id", "event_category", "event_class", "event_type", "event_count",
+	"description", "component_id", "image_id", "start_time", "end_time", "device_group"}
+
+func (e *env) reportCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "report", Short: "Read error reports: crashes, exits, failed updates and attestations"}
+	var since, group, device string
+
+	errs := &cobra.Command{
+		Use:   "errors [--since D] [--device-group P/G] [--device ID]",
+		Short: "List error events, newest first",
+		Long: "List the error events of your tenant's devices, newest first: what devices report\n" +
+			"(crashes, exits, failed updates) and the attestations the service refused.\n" +
+			"--output csv gives the columns of Azure Sphere's download-error-report.",
+		Example: "  rampart report errors --since 7d --device-group Toaster/Production\n" +
+			"  rampart report errors --since 2026-01-02 --output csv > errors.csv",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, q, err := e.reportQuery(cmd.Context(), since, group)
+			if err != nil {
+				return err
+			}
+			q.Device = device
+			var all []api.ErrorEvent
+			for {
+				l, err := c.ErrorEvents(cmd.Context(), q)
+				if err != nil {
+					return err
+				}
+				all = append(all, l.Events...)
+				if l.NextPageToken == "" {
+					break
+				}
+				q.PageToken = l.NextPageToken
+			}
+			if e.output == "csv" {
+				return writeErrorCSV(e.stdout, all)
+			}
+			return e.print(nonNil(all), func(w io.Writer) {
+				fmt.Fprintln(w, "END TIME\tDEVICE\tDEVICE GROUP\tCATEGORY\tCLASS\tTYPE\tCOUNT\tDESCRIPTION")
+				for _, ev := range all {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", ev.LastAt.Format(time.RFC3339), ev.DeviceID,
+						dash(ev.DeviceGroup), ev.Category, ev.Class, ev.Type, ev.Count, ev.Description)
+				}
+			})
+		},
+	}
+	errs.Flags().StringVar(&since, "since", "", "only events that ended since: a duration (7d, 24h) or a date (2026-01-02)")
+	errs.Flags().StringVar(&group, "device-group", "", "only this group's events (Product/Group or ID)")
+	errs.Flags().StringVar(&device, "device", "", "only this device's events (device ID)")
+
+	summary := &cobra.Command{
+		Use:   "summary [--since D] [--device-group P/G]",
+		Short: "Group error events by signature, most frequent first",
+		Long: "Group error events by signature: category, component and description with numbers,\n" +
+			"addresses, IDs and durations taken out, so that one fault on many devices is one line.\n" +
+			"EVENTS is the sum of their counts, DEVICES how many devices reported them.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, q, err := e.reportQuery(cmd.Context(), since, group)
+			if err != nil {
+				return err
+			}
+			q.Limit = api.MaxPageSize
+			l, err := c.ErrorSummary(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			return e.print(l.Summary, func(w io.Writer) {
+				fmt.Fprintln(w, "EVENTS\tDEVICES\tCATEGORY\tCOMPONENT\tDESCRIPTION\tLAST SEEN\tSIGNATURE")
+				for _, s := range l.Summary {
+					fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Events, s.Devices, s.Category, dash(s.ComponentID),
+						s.Description, s.LastSeen.Format(time.RFC3339), s.Signature)
+				}
+			})
+		},
+	}
+	summary.Flags().StringVar(&since, "since", "", "only events that ended since: a duration (7d, 24h) or a date (2026-01-02)")
+	summary.Flags().StringVar(&group, "device-group", "", "only this group's events (Product/Group or ID)")
+
+	cmd.AddCommand(e.addFormats(errs, "table", "json", "csv"), e.addOutput(summary))
+	return cmd
+}
+
+// reportQuery checks --since and resolves --device-group.
+func (e *env) reportQuery(ctx context.Context, since, group string) (*client.Client, client.ReportQuery, error) {
+	q := client.ReportQuery{Since: since, Limit: api.MaxPageSize}
+	if _, err := report.ParseSince(since, time.Now()); err != nil {
+		return nil, q, usagef("--since: %v", err)
+	}
+	c, err := e.client()
+	if err != nil {
+		return nil, q, err
+	}
+	if group != "" {
+		g, err := c.Group(ctx, group)
+		if err != nil {
+			return nil, q, err
+		}
+		q.Group = g.ID
+	}
+	return c, q, nil
+}
+
+// writeErrorCSV writes events as CSV with a header row. A cell that a spreadsheet would take for
+// a formula (=, +, -, @, tab, CR first) is prefixed with ', since descriptions come from devices.
+func writeErrorCSV(w io.Writer, events []api.ErrorEvent) error {
+	cw := csv.NewWriter(w)
+	cw.Write(errorCSVHeader)
+	for _, ev := range events {
+		row := []string{string(ev.DeviceID), ev.Category, ev.Class, ev.Type, fmt.Sprint(ev.Count), ev.Description,
+			ev.ComponentID, ev.ImageID, ev.FirstAt.Format(time.RFC3339), ev.LastAt.Format(time.RFC3339), ev.DeviceGroup}
+		for i, cell := range row {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+				row[i] = "'" + cell
+			}
+		}
+		cw.Write(row)
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// dash shows an empty cell as "-".
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
