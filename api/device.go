@@ -49,6 +49,7 @@ const (
 	ReasonRevoked             = "revoked"
 	ReasonUnknownRuntime      = "unknown_runtime"
 	ReasonDebugNotAllowed     = "debug_mode_not_allowed"
+	ReasonUnknownImage        = "unknown_image"
 )
 
 // RetryableReason reports whether an attestation that failed for reason may pass when tried

@@ -14,8 +14,10 @@
 //  3. take the nonce: issued by this service, not used before, not expired (stale_nonce), and
 //     issued for this device (nonce_for_another_device);
 //  4. find the device: claimed by a tenant (unclaimed), not revoked (revoked);
-//  5. appraise the measurements: the runtime is a published release (unknown_runtime), and Debug
-//     mode only with the development capability (debug_mode_not_allowed);
+//  5. appraise the measurements: the runtime is a published release (unknown_runtime), every
+//     image the device runs is one of its tenant's, with the same package hash (unknown_image),
+//     and Debug mode only with the development capability (debug_mode_not_allowed); a device
+//     in development may also run sideloaded images;
 //  6. issue the certificate for the Alias key, chained to the tenant's active CA.
 //
 // The nonce is taken only after the signatures verify, so nobody but the device can spend a
@@ -173,12 +175,16 @@ func (s *Service) appraise(ctx context.Context, ev *evidence.Evidence, now time.
 		return dev, err
 	}
 	var releases []api.RuntimeRelease
+	var unknownImage string
 	err = s.st.View(ctx, func(tx *store.Tx) error {
 		var err error
 		if dev, err = tx.DeviceAnyTenant(ev.DeviceID); err != nil {
 			return err
 		}
-		releases, err = tx.RuntimeReleasesBySHA512(hex.EncodeToString(ev.Claims.Measurements.Runtime[:]))
+		if releases, err = tx.RuntimeReleasesBySHA512(hex.EncodeToString(ev.Claims.Measurements.Runtime[:])); err != nil {
+			return err
+		}
+		unknownImage, err = firstUnknownImage(tx, dev.TenantID, ev.Claims.Images)
 		return err
 	})
 	switch {
@@ -191,6 +197,9 @@ func (s *Service) appraise(ctx context.Context, ev *evidence.Evidence, now time.
 	case len(releases) == 0:
 		return dev, fail(api.ReasonUnknownRuntime, "the device runs a runtime (SHA-512 %s…) that is not a published release",
 			hex.EncodeToString(ev.Claims.Measurements.Runtime[:8]))
+	case unknownImage != "" && !dev.Development:
+		return dev, fail(api.ReasonUnknownImage, "the device runs image %s, which is not one of its tenant's images "+
+			"(or differs from it); only a device in development may run sideloaded images", unknownImage)
 	case ev.Claims.Measurements.Mode == dice.ModeDebug && !dev.Development:
 		return dev, fail(api.ReasonDebugNotAllowed, "the device booted in Debug mode without the development capability")
 	case ev.Claims.Measurements.Mode != dice.ModeNormal && ev.Claims.Measurements.Mode != dice.ModeDebug:
@@ -226,3 +235,18 @@ func (s *Service) record(ctx context.Context, a store.Attestation) {
 }
 
 func modeName(m dice.Mode) string { return strings.ToLower(m.String()) }
+
+// firstUnknownImage returns the ID of the first image in the evidence that is not one of the
+// tenant's images with the same package SHA-256, or "" if every one is.
+func firstUnknownImage(tx *store.Tx, tenantID string, images []evidence.Image) (string, error) {
+	for _, img := range images {
+		rec, err := tx.Image(tenantID, img.ID)
+		if errors.Is(err, store.ErrNotFound) || err == nil && rec.SHA256 != img.Digest.String() {
+			return img.ID, nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return "", nil
+}

@@ -369,3 +369,46 @@ func TestAttestFailureRecordedAndAudited(t *testing.T) {
 		}
 	})
 }
+
+// TestAttestUnknownImage: a device that runs an image its tenant never had, or one whose package
+// differs from the tenant's, fails; in development (sideloading) it passes.
+func TestAttestUnknownImage(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		d := newDevice(t, runtime, rot.ModeNormal)
+		e.claim(t, d)
+		known := api.Image{ID: ident.NewID(), TenantID: e.ten.ID, ComponentID: ident.NewID(), Name: "blink",
+			Version: "1.0.0", Type: api.ImageApplication, Size: 10, SHA256: ident.SHA256([]byte("package")).String(),
+			PayloadSize: 1, PayloadSHA256: ident.SHA256([]byte("p")).String(), UploadedAt: e.now, UploadedBy: "t"}
+		err := e.st.Update(context.Background(), func(tx *store.Tx) error {
+			return tx.AddImage(store.ImageRecord{Image: known, ManifestSHA256: strings.Repeat("0", 64)})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		attestWith := func(images ...evidence.Image) ([]byte, error) {
+			c := d.claims(e.nonce(t, d.id))
+			c.Images = images
+			return evidence.Sign(c, d.alias, d.aliasCert)
+		}
+		good := evidence.Image{ID: known.ID, Digest: ident.SHA256([]byte("package"))}
+		tok, _ := attestWith(good)
+		if _, err := e.svc.Attest(context.Background(), tok, "x"); err != nil {
+			t.Fatalf("the tenant's own image: %v", err)
+		}
+		tok, _ = attestWith(good, evidence.Image{ID: ident.NewID(), Digest: ident.SHA256([]byte("stranger"))})
+		e.wantFailure(t, tok, api.ReasonUnknownImage)
+		tok, _ = attestWith(evidence.Image{ID: known.ID, Digest: ident.SHA256([]byte("altered"))})
+		e.wantFailure(t, tok, api.ReasonUnknownImage)
+
+		err = e.st.Update(context.Background(), func(tx *store.Tx) error {
+			return tx.EnableDevelopment(e.ten.ID, d.id, []byte(`{}`), e.now)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _ = attestWith(evidence.Image{ID: ident.NewID(), Digest: ident.SHA256([]byte("sideloaded"))})
+		if _, err := e.svc.Attest(context.Background(), tok, "x"); err != nil {
+			t.Errorf("a sideloaded image on a device in development: %v", err)
+		}
+	})
+}
