@@ -42,7 +42,7 @@
 // the update client tells it of updates first, and skips those that apps deferred. Before it
 // compiles an image, the host has [update.VerifyApp] check package.hdr's signature (tenant keys
 // from tenant-keys.pem, or developer keys while the device holds the development capability)
-// and the module's SHA-256. Apps' events go to events.jsonl (bounded, [state.EventLog]). Unless
+// and the module's SHA-256. Apps' crashes and exits go to the event queue. Unless
 // it runs once, stage 1 serves the control socket (package
 // [github.com/rampart-iot/rampart/device/control]) for `rampart-device app` and `sideload`.
 //
@@ -54,6 +54,14 @@
 // valid one is present ([boot.Mode]); when holding one no longer matches the mode of this boot,
 // [Agent.Run] returns [ErrModeChanged], stage 1 exits with boot.ExitRestart, and the restarted
 // stage 1 — another Alias key — attests again.
+//
+// # Error reporting
+//
+// The agent queues error events (package [github.com/rampart-iot/rampart/device/events]):
+// apps' crashes and exits, failed attestations and updates, and restarts of the runtime —
+// planned (ErrRestart, ErrModeChanged) or not (the last run left its mark, state.FileRunning,
+// behind). Stage 0 queues boot failures and rollbacks. An uploader sends the queue after each
+// check-in and every Options.EventInterval while events wait, with its own backoff.
 //
 // # Talking to the service
 //
@@ -71,9 +79,11 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/device/events"
 	"github.com/rampart-iot/rampart/device/handoff"
 	"github.com/rampart-iot/rampart/device/state"
 	"github.com/rampart-iot/rampart/device/update"
@@ -85,6 +95,7 @@ type Options struct {
 	ForceAttest     bool          // attest in the first round whatever the certificate
 	CheckinInterval time.Duration // mean time between check-ins; DefaultCheckinInterval if 0
 	TrialTimeout    time.Duration // how long a runtime on trial may take to pass; DefaultTrialTimeout if 0
+	EventInterval   time.Duration // how often to try to upload queued events; events.DefaultInterval if 0
 	Log             *log.Logger   // progress; nil for none
 	Now             func() time.Time
 }
@@ -109,6 +120,10 @@ type Agent struct {
 	status state.Status
 	trial  bool  // booted from the pending slot: commit after the health check
 	apps   *apps // the app host, while Run runs
+
+	events *events.Queue
+	client atomic.Pointer[http.Client] // mtls, for the event uploader's goroutine
+	kick   chan struct{}               // a check-in worked: upload events
 }
 
 // New checks the handoff h against the state folder and returns an agent for it. It zeroes
@@ -148,7 +163,7 @@ func New(dir state.Dir, h *handoff.Handoff, opt Options) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{dir: dir, dev: dev, id: id, opt: opt, open: newClient(roots, nil), roots: roots,
-		trial: bc.Pending == id.Slot}
+		trial: bc.Pending == id.Slot, events: events.Open(dir), kick: make(chan struct{}, 1)}
 	if a.status, err = dir.ReadStatus(); err != nil {
 		a.status = state.Status{}
 		a.opt.Log.Printf("status.json is unreadable, starting afresh: %v", err)
@@ -164,6 +179,7 @@ func (a *Agent) now() time.Time { return a.opt.Now() }
 // Run runs the state machine until ctx is done (then it returns nil) or, with Options.Once,
 // for one round, returning what failed.
 func (a *Agent) Run(ctx context.Context) error {
+	defer a.markRunning()()
 	a.status.Boot = &state.BootRecord{At: a.now().UTC(), Slot: a.id.Slot, Measurements: state.FromDice(a.id.Measurements)}
 	a.saveStatus()
 	a.loadCertificate()
@@ -173,6 +189,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	defer apps.close()
 	a.apps = apps
+	if !a.opt.Once {
+		ctx, cancel := context.WithCancel(ctx)
+		defer a.startUploads(ctx)()
+		defer cancel()
+	}
+	err = a.run(ctx)
+	if errors.Is(err, ErrRestart) || errors.Is(err, ErrModeChanged) {
+		a.plannedRestart(err)
+	}
+	return err
+}
+
+// run is Run's state machine.
+func (a *Agent) run(ctx context.Context) error {
 
 	force := a.opt.ForceAttest
 	var attestFailures, checkinFailures, updateFailures int
@@ -199,6 +229,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				}
 				retryAt = now.Add(Backoff(attestFailures, retryable, randN))
 				a.recordFailure(now, err, retryAt)
+				a.attestFailed(err)
 				if a.opt.Once {
 					return err
 				}
@@ -241,6 +272,7 @@ func (a *Agent) Run(ctx context.Context) error {
 						return err
 					}
 				}
+				a.online(ctx)
 				res, err := a.updateCycle(ctx)
 				if ctx.Err() != nil {
 					return a.stopped(ctx)
@@ -259,6 +291,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				}
 				a.apps.sync(ctx)
 				if err != nil {
+					a.updateFailed(err)
 					if a.opt.Once {
 						return err
 					}
@@ -344,6 +377,7 @@ func (a *Agent) setCertificate(c *Certificate) {
 	}
 	a.cert = c
 	a.mtls = newClient(a.roots, a.id.tlsCertificate(c))
+	a.client.Store(a.mtls)
 }
 
 func (a *Agent) recordPass(now time.Time) {

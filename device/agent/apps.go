@@ -30,13 +30,11 @@ import (
 var ErrModeChanged = errors.New("the development capability changed: restarting so that stage 0 measures the new DICE mode")
 
 // apps is stage 1's side of the app host (DESIGN section 5 step 6): the host, the lock that
-// keeps the update client and sideloading from writing apps/ at once, the event log and the
-// control socket.
+// keeps the update client and sideloading from writing apps/ at once, and the control socket.
 type apps struct {
-	a      *Agent
-	host   *apphost.Host
-	events *state.EventLog
-	ctl    *control.Server
+	a    *Agent
+	host *apphost.Host
+	ctl  *control.Server
 
 	mu    sync.Mutex // held while apps/ is written or synced
 	trust [32]byte   // what the keys that checked the running images were
@@ -45,7 +43,7 @@ type apps struct {
 // startApps makes the app host, starts the installed apps and, unless the agent runs once,
 // serves the control socket.
 func (a *Agent) startApps(ctx context.Context) (*apps, error) {
-	s := &apps{a: a, events: a.dir.EventLog()}
+	s := &apps{a: a}
 	extraRoots, err := a.appRoots()
 	if err != nil {
 		return nil, err
@@ -81,16 +79,10 @@ func (s *apps) close() {
 	s.host.Close()
 }
 
-// appEvent is a line of events.jsonl about an app.
-type appEvent struct {
-	Class string `json:"class"` // "app"
-	apphost.Event
-}
-
-// event appends an app's event to the event log.
+// event queues an app's event for error reporting, if it is an error ([appEvent]).
 func (s *apps) event(e apphost.Event) {
-	if err := s.events.Append(appEvent{Class: "app", Event: e}); err != nil {
-		s.a.opt.Log.Printf("%v", err)
+	if ev, ok := appEvent(e); ok {
+		s.a.record(ev)
 	}
 }
 

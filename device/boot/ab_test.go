@@ -15,6 +15,7 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/boot"
+	"github.com/rampart-iot/rampart/device/events"
 	"github.com/rampart-iot/rampart/device/state"
 	"github.com/rampart-iot/rampart/format/imagepkg"
 	"github.com/rampart-iot/rampart/format/manifest"
@@ -159,6 +160,9 @@ func TestStage0RefusesUnsignedRuntimeInSlotB(t *testing.T) {
 			if ran(d, state.SlotB) {
 				t.Error("stage 0 started the runtime")
 			}
+			if !queuedEvent(t, d, api.EventBootFailure, tc.want) {
+				t.Errorf("no BootFailure event says %q", tc.want)
+			}
 
 			// Pending: refused, rolled back, and the old slot boots.
 			d, key = signedDevice(t)
@@ -189,6 +193,25 @@ func checkRolledBack(t *testing.T, d state.Dir, reason string) {
 	if st.RolledBack == nil || st.RolledBack.Slot != state.SlotB {
 		t.Errorf("status rollback record %+v", st.RolledBack)
 	}
+	if !queuedEvent(t, d, api.EventSlotRollback, reason) {
+		t.Errorf("no SlotRollback event says %q", reason)
+	}
+}
+
+// queuedEvent reports whether an event of category whose description holds want is queued
+// for upload.
+func queuedEvent(t *testing.T, d state.Dir, category, want string) bool {
+	t.Helper()
+	es, _, err := events.Open(d).Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if e.Category == category && e.Class == api.ClassOS && strings.Contains(e.Description, want) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestTrialThatDoesNotCommitRollsBack tries runtimes that exit without committing, whatever

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/device/events"
 	"github.com/rampart-iot/rampart/device/state"
 )
 
@@ -40,7 +41,8 @@ const (
 //     development capability gained or lost: the DICE mode changes); returns any other exit
 //     code.
 //
-// A rollback writes status.json (update result rolled_back, with the reason, for stage 1 to
+// A boot refusal and a rollback are queued as error events (BootFailure, SlotRollback) for
+// stage 1 to upload. A rollback writes status.json (update result rolled_back, with the reason, for stage 1 to
 // report) before clearing the trial from boot.json, so a power cut between the two rolls back
 // again rather than losing the record. Every write is atomic.
 func Run(dir state.Dir, v Verifier, args []string, stdout, stderr io.Writer) (int, error) {
@@ -69,6 +71,8 @@ func Run(dir state.Dir, v Verifier, args []string, stdout, stderr io.Writer) (in
 			continue
 		}
 		if err != nil {
+			record(dir, stderr, events.New(api.EventBootFailure, api.ClassOS, api.TypeUnplanned,
+				fmt.Sprintf("stage 0 refused the runtime in the active slot %s: %v", slot, err)))
 			return 1, err
 		}
 		if trial {
@@ -139,11 +143,25 @@ func rollback(dir state.Dir, bc state.Boot, stderr io.Writer, interrupted bool, 
 	if err := dir.WriteStatus(st); err != nil {
 		return bc, fmt.Errorf("boot: record the rollback: %w", err)
 	}
+	e := events.New(api.EventSlotRollback, api.ClassOS, api.TypeUnplanned, why)
+	e.ImageID, e.FirstAt = rec.ImageID, now
+	if rec.ImageID != "" {
+		e.ComponentID = api.RuntimeComponentID
+	}
+	record(dir, stderr, e)
 	bc.Pending, bc.Tries = "", 0
 	if err := dir.WriteBoot(bc); err != nil {
 		return bc, fmt.Errorf("boot: roll back: %w", err)
 	}
 	return bc, nil
+}
+
+// record queues an error event for stage 1 to upload (DESIGN section 5 step 7). A failure to
+// is said on stderr, and does not stop the boot.
+func record(dir state.Dir, stderr io.Writer, e api.DeviceEvent) {
+	if err := events.Open(dir).Append(e); err != nil {
+		fmt.Fprintf(stderr, "rampart-device: %v\n", err)
+	}
 }
 
 // waitForwarding waits for stage 1 to exit, forwarding the signals that arrive on sigs to it,

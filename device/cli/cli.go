@@ -2,7 +2,7 @@
 //
 //	rampart-device init   --state DIR --server URL --cacert FILE [--runtime FILE] [--runtime-keys FILE]
 //	rampart-device id     --state DIR
-//	rampart-device run    --state DIR [--once] [--force-attest] [--checkin-interval D]
+//	rampart-device run    --state DIR [--once] [--force-attest] [--checkin-interval D] [--events-interval D]
 //	rampart-device status --state DIR [--output table|json]
 //	rampart-device cert   --state DIR
 //	rampart-device app list --state DIR [--output table|json]

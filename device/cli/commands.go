@@ -16,6 +16,7 @@ import (
 
 	"github.com/rampart-iot/rampart/device/agent"
 	"github.com/rampart-iot/rampart/device/boot"
+	"github.com/rampart-iot/rampart/device/events"
 	"github.com/rampart-iot/rampart/device/handoff"
 	"github.com/rampart-iot/rampart/device/state"
 )
@@ -143,6 +144,7 @@ func (e *env) idCmd() *cobra.Command {
 type runFlags struct {
 	once, forceAttest bool
 	checkinInterval   time.Duration
+	eventInterval     time.Duration
 }
 
 func (f *runFlags) add(cmd *cobra.Command) {
@@ -150,11 +152,15 @@ func (f *runFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.once, "once", false, "run one cycle (boot, attest if needed, check in, update), then exit")
 	fl.BoolVar(&f.forceAttest, "force-attest", false, "attest even if the certificate is current")
 	fl.DurationVar(&f.checkinInterval, "checkin-interval", agent.DefaultCheckinInterval, "mean time between check-ins (jittered)")
+	fl.DurationVar(&f.eventInterval, "events-interval", events.DefaultInterval, "how often to try to upload queued error events (also after each check-in)")
 }
 
 func (f *runFlags) check() error {
 	if f.checkinInterval <= 0 {
 		return usagef("--checkin-interval must be positive")
+	}
+	if f.eventInterval <= 0 {
+		return usagef("--events-interval must be positive")
 	}
 	return nil
 }
@@ -167,14 +173,19 @@ func (f *runFlags) args() []string {
 	if f.forceAttest {
 		a = append(a, "--force-attest")
 	}
-	return append(a, "--checkin-interval="+f.checkinInterval.String())
+	a = append(a, "--checkin-interval="+f.checkinInterval.String())
+	if f.eventInterval != events.DefaultInterval {
+		// Only when set: a runtime older than the flag, booted from a slot, would refuse it.
+		a = append(a, "--events-interval="+f.eventInterval.String())
+	}
+	return a
 }
 
 func (e *env) runCmd() *cobra.Command {
 	var dir string
 	var f runFlags
 	cmd := &cobra.Command{
-		Use:   "run --state DIR [--once] [--force-attest] [--checkin-interval D]",
+		Use:   "run --state DIR [--once] [--force-attest] [--checkin-interval D] [--events-interval D]",
 		Short: "Boot the device: measure and start its runtime, attest, check in, update",
 		Long: "run is stage 0: it verifies and measures the runtime of the active slot, derives its DICE\n" +
 			"layer from the device secret and starts it as stage 1, which attests to the service when\n" +
@@ -232,7 +243,7 @@ func (e *env) stage1Cmd() *cobra.Command {
 				logger.SetFlags(log.LstdFlags)
 			}
 			a, err := agent.New(d, h, agent.Options{Once: f.once, ForceAttest: f.forceAttest,
-				CheckinInterval: f.checkinInterval, Log: logger})
+				CheckinInterval: f.checkinInterval, EventInterval: f.eventInterval, Log: logger})
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/device/events"
 	"github.com/rampart-iot/rampart/device/state"
 	"github.com/rampart-iot/rampart/device/update"
 )
@@ -32,6 +33,16 @@ type statusView struct {
 	InstalledImages []api.InstalledImage `json:"installed_images"`
 	LastUpdate      *updateView          `json:"last_update"`           // null before the first
 	RolledBack      *rollbackView        `json:"rolled_back,omitempty"` // the last runtime rolled back
+	Events          eventsView           `json:"events"`
+}
+
+// eventsView is the error-event queue: events waiting for upload, events dropped (the queue
+// was full, or the service refused them) since the last accepted batch, and when the service
+// last accepted a batch (null if never).
+type eventsView struct {
+	Queued     int        `json:"queued"`
+	Dropped    int64      `json:"dropped"`
+	LastUpload *time.Time `json:"last_upload"`
 }
 
 type updateView struct {
@@ -136,6 +147,14 @@ func readStatus(d state.Dir, now time.Time) (*statusView, error) {
 	if r := st.RolledBack; r != nil {
 		v.RolledBack = &rollbackView{At: r.At, Slot: string(r.Slot), ImageID: r.ImageID, Reason: r.Reason}
 	}
+	es, err := events.Open(d).Stats()
+	if err != nil {
+		return nil, err
+	}
+	v.Events = eventsView{Queued: es.Queued, Dropped: es.Dropped}
+	if !es.LastUpload.IsZero() {
+		v.Events.LastUpload = &es.LastUpload
+	}
 	if pin, ok := bc.Factory[bc.Active]; ok {
 		v.FactorySHA512 = pin.String()
 	}
@@ -218,6 +237,11 @@ func (v *statusView) table(w io.Writer) {
 	} else {
 		row("last update", "none")
 	}
+	last := "never"
+	if v.Events.LastUpload != nil {
+		last = ts(*v.Events.LastUpload)
+	}
+	row("error events", "%d queued, %d dropped; last upload %s", v.Events.Queued, v.Events.Dropped, last)
 	if c := v.Certificate; c != nil {
 		state := "valid"
 		if c.Expired {

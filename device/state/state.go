@@ -27,7 +27,8 @@
 //	  appdata/, applogs/, cache/ 0700 the app host's (package apphost)
 //	  tenant-keys.pem      0600  the tenant's image-signing public keys, from the last update info
 //	  capability.json      0600  the development capability, while the service grants one
-//	  events.jsonl         0600  the event log, at most 1 MiB ([EventLog])
+//	  events.jsonl         0600  the error events to upload, at most 1 MiB (package events)
+//	  stage1.running       0600  present while stage 1 runs ([FileRunning])
 //	  control.sock         0600  stage 1's control socket (package control), while it runs
 //
 // # Writing and reading

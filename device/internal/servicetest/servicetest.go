@@ -5,7 +5,8 @@
 // parses and verifies, a nonce it issued to that device and that is used once, mutual TLS
 // where the API needs it — and answers in the API's shapes: a nonce, a pass with a certificate
 // for the evidence's Alias key from a test tenant CA, or a fail with a reason; the runtime
-// keys; update info; the development capability ([Service.Capability]); TUF repositories built with go-tuf's metadata package, whose targets are
+// keys; update info; the development capability ([Service.Capability]); error events, stored
+// by ID ([EventStore]), with lost answers, rate limits and refusals to inject; TUF repositories built with go-tuf's metadata package, whose targets are
 // image packages made with imagepkg.Write ([Repo], [App], [Runtime]), with faults to inject
 // ([Fault]); and update reports, which it records. It appraises nothing (any measurements pass
 // unless a reason to fail is set), keeps no store and is not the service: the end-to-end test
@@ -77,7 +78,12 @@ type Service struct {
 	// makes one).
 	Capability         []byte
 	CapabilityRequests int
-	repos              map[string]*Repo
+	// EventStore holds the error events received (api.DevicePathEvents) and their faults.
+	EventStore EventStore
+	// Down makes the stand-in close every connection without an answer, as a service that
+	// is down or out of reach.
+	Down  bool
+	repos map[string]*Repo
 
 	issued   map[string]ident.DeviceID // nonce → device
 	caCert   *x509.Certificate
@@ -112,11 +118,20 @@ func New(t testing.TB) *Service {
 	mux.HandleFunc("POST "+api.DevicePathUpdateReport, s.updateReport)
 	mux.HandleFunc("GET "+api.DevicePathTUF, s.serveTUF)
 	mux.HandleFunc("GET "+api.DevicePathCapability, s.capability)
+	mux.HandleFunc("POST "+api.DevicePathEvents, s.events)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem("unexpected request %s %s", r.Method, r.URL.Path)
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such route"})
 	})
-	srv := httptest.NewUnstartedServer(mux)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.Lock()
+		down := s.Down
+		s.Unlock()
+		if down {
+			panic(http.ErrAbortHandler)
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	pool := x509.NewCertPool()
 	pool.AddCert(s.caCert)
 	srv.TLS = &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: pool}

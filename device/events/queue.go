@@ -1,0 +1,362 @@
+// Package events is the device's error reporting (DESIGN section 5 step 7): a bounded queue of
+// error events on disk ([Queue]), which stage 0 and stage 1 append to, and the uploader that
+// sends it to the service in batches ([Uploader]).
+//
+// # The queue
+//
+// The queue is the state folder's events.jsonl: an optional header line (what was dropped,
+// whether the service wants crash detail, when a batch was last accepted), then one
+// [api.DeviceEvent] a line, oldest first. Each event gets its ID (a UUID) when it is made, so a
+// batch sent again after a lost answer is stored once by the service: exactly-once storage over
+// at-least-once delivery.
+//
+// An append is one write and an fsync, so an event survives a crash right after it. A line cut
+// short by a power cut is skipped when the queue is read, and the next append starts on a line
+// of its own. Everything else — removing what the service accepted, dropping the oldest events
+// when the queue would pass [state.MaxEventQueue] — rewrites the file atomically. Dropped
+// events are counted and the count goes out with the next batch (EventBatch.Dropped).
+//
+// Repeats of an event (same category, class, type, component, image and description) less than
+// [FoldWindow] after the last are folded into it: its Count grows and its LastAt moves, by
+// appending the event again under the same ID (a later line replaces an earlier one). An event
+// that has been sent is never folded into, so a count is never lost to a batch the service
+// stored but whose answer was lost.
+//
+// Only one process writes the queue at a time: stage 0 while stage 1 is not running, then
+// stage 1. Readers (`rampart-device status`) may read at any time.
+package events
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/ident"
+)
+
+// FoldWindow is how soon after an event a repeat of it is folded into it.
+const FoldWindow = time.Hour
+
+// maxLine bounds one line of the queue: an event with the largest description and detail fits.
+const maxLine = api.MaxEventDetail + 4*api.MaxEventDescription + 1024
+
+// headerKind marks the header line; headerDropped is the header of the format before it.
+const (
+	headerKind    = "queue"
+	headerDropped = "dropped"
+)
+
+// header is the first line of events.jsonl, when there is anything to say in it.
+type header struct {
+	Kind            string    `json:"kind"`
+	Dropped         int64     `json:"dropped,omitempty"` // since the last accepted batch
+	AllowCrashDumps bool      `json:"allow_crash_dumps,omitempty"`
+	LastUpload      time.Time `json:"last_upload,omitzero"`
+	Count           int64     `json:"count,omitempty"` // headerDropped's count
+}
+
+// Queue is the event queue of a state folder. It is safe for concurrent use.
+type Queue struct {
+	mu     sync.Mutex
+	path   string
+	max    int64
+	now    func() time.Time
+	recent map[foldKey]api.DeviceEvent // the last event of each key appended here and not sent
+}
+
+type foldKey struct{ category, class, typ, component, image, description string }
+
+func keyOf(e api.DeviceEvent) foldKey {
+	return foldKey{e.Category, e.Class, e.Type, e.ComponentID, e.ImageID, e.Description}
+}
+
+// Open returns the queue of dir. It touches nothing until used.
+func Open(dir state.Dir) *Queue {
+	return &Queue{path: dir.Path(state.FileEvents), max: state.MaxEventQueue, now: time.Now,
+		recent: map[foldKey]api.DeviceEvent{}}
+}
+
+// New returns an event that happened now: category, class and type as in package api, and a
+// description of one line (longer text is cut).
+func New(category, class, typ, description string) api.DeviceEvent {
+	return api.DeviceEvent{Category: category, Class: class, Type: typ, Description: description}
+}
+
+// Append queues e, and syncs it to disk. It gives e an ID unless it has one, a count of 1 and
+// the current time if it has none, cuts its description to one line of at most
+// api.MaxEventDescription bytes and its detail to api.MaxEventDetail, and folds it into an
+// earlier event of the same kind less than [FoldWindow] old.
+func (q *Queue) Append(e api.DeviceEvent) error {
+	e = q.normalise(e)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := keyOf(e)
+	if r, ok := q.recent[k]; ok && e.FirstAt.Sub(r.LastAt) < FoldWindow &&
+		r.Count+e.Count <= api.MaxEventCount {
+		r.Count += e.Count
+		if e.LastAt.After(r.LastAt) {
+			r.LastAt = e.LastAt
+		}
+		if r.Detail == "" {
+			r.Detail = e.Detail
+		}
+		e = r
+	}
+	line, err := marshalLine(e)
+	if err != nil {
+		return fmt.Errorf("event queue: %w", err)
+	}
+	if err := q.appendLine(line); err != nil {
+		return fmt.Errorf("event queue: %w", err)
+	}
+	q.recent[k] = e
+	return nil
+}
+
+func (q *Queue) normalise(e api.DeviceEvent) api.DeviceEvent {
+	if e.ID == "" {
+		e.ID = ident.NewID()
+	}
+	e.Count = max(e.Count, 1)
+	if e.FirstAt.IsZero() {
+		e.FirstAt = q.now()
+	}
+	if e.LastAt.Before(e.FirstAt) {
+		e.LastAt = e.FirstAt
+	}
+	e.FirstAt, e.LastAt = e.FirstAt.UTC(), e.LastAt.UTC()
+	e.Description = clip(oneLine(e.Description), api.MaxEventDescription)
+	e.Detail = clip(strings.ToValidUTF8(e.Detail, "\uFFFD"), api.MaxEventDetail)
+	return e
+}
+
+// oneLine makes s one line of printable text.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// clip cuts s to at most n bytes, on a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func marshalLine(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil // ends with '\n'
+}
+
+// appendLine writes line at the end of the file and syncs it; a file that would pass its
+// bound is rewritten instead, without its oldest events. A last line cut short by a crash is
+// ended first, so that it cannot swallow this one.
+func (q *Queue) appendLine(line []byte) error {
+	if len(line) > maxLine {
+		return q.rewrite(nil, 1) // cannot happen with a normalised event; counted all the same
+	}
+	f, err := os.OpenFile(q.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	if size > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, size-1); err != nil {
+			return err
+		}
+		if last[0] != '\n' {
+			line = append([]byte{'\n'}, line...)
+		}
+	}
+	if size+int64(len(line)) > q.max {
+		f.Close()
+		return q.rewrite(nil, 0, line)
+	}
+	if _, err := f.Write(line); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if size == 0 {
+		return state.SyncDir(filepath.Dir(q.path)) // the new file's name must survive too
+	}
+	return nil
+}
+
+// read returns the header and the events of the file, oldest first, a later line with an ID
+// replacing the earlier one in its place. Lines that are not events (cut short, or of an
+// older format) are skipped.
+func (q *Queue) read() (header, []api.DeviceEvent, error) {
+	h := header{Kind: headerKind}
+	f, err := os.Open(q.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return h, nil, nil
+	}
+	if err != nil {
+		return h, nil, err
+	}
+	defer f.Close()
+	var out []api.DeviceEvent
+	at := map[string]int{}
+	r := bufio.NewReaderSize(f, 64<<10)
+	for first := true; ; first = false {
+		ln, err := readLine(r)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return h, nil, err
+		}
+		if first {
+			var fh header
+			if json.Unmarshal(ln, &fh) == nil && (fh.Kind == headerKind || fh.Kind == headerDropped) {
+				h = fh
+				h.Dropped += fh.Count
+				h.Kind, h.Count = headerKind, 0
+				continue
+			}
+		}
+		var e api.DeviceEvent
+		if json.Unmarshal(ln, &e) != nil || !ident.IsID(e.ID) || e.Category == "" {
+			continue
+		}
+		if i, ok := at[e.ID]; ok {
+			out[i] = e
+			continue
+		}
+		at[e.ID] = len(out)
+		out = append(out, e)
+	}
+	return h, out, nil
+}
+
+// readLine returns the next line without its '\n'; one longer than maxLine comes back empty.
+func readLine(r *bufio.Reader) ([]byte, error) {
+	var ln []byte
+	for {
+		part, err := r.ReadSlice('\n')
+		if len(ln)+len(part) <= maxLine+1 {
+			ln = append(ln, part...)
+		} else {
+			ln = ln[:0:0]
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF && len(ln) > 0:
+			return ln, nil
+		case err != nil:
+			return nil, err
+		}
+		return bytes.TrimSuffix(ln, []byte{'\n'}), nil
+	}
+}
+
+// rewrite replaces the file, atomically, with what edit makes of its header and events, then
+// the lines of add; dropped more events are counted as dropped. If that passes the bound, the
+// oldest events go, and are counted, until it fills at most half of it.
+func (q *Queue) rewrite(edit func(*header, []api.DeviceEvent) []api.DeviceEvent, dropped int64, add ...[]byte) error {
+	h, evs, err := q.read()
+	if err != nil {
+		return err
+	}
+	if edit != nil {
+		evs = edit(&h, evs)
+	}
+	h.Dropped += dropped
+	lines := make([][]byte, 0, len(evs))
+	var size int64
+	for _, e := range evs {
+		ln, err := marshalLine(e)
+		if err != nil {
+			return err
+		}
+		lines = append(lines, ln)
+		size += int64(len(ln))
+	}
+	for _, ln := range add {
+		ln = bytes.TrimPrefix(ln, []byte{'\n'})
+		lines = append(lines, ln)
+		size += int64(len(ln))
+	}
+	if size+512 > q.max {
+		budget := q.max / 2
+		for len(lines) > 0 && size+512 > budget {
+			size -= int64(len(lines[0]))
+			lines = lines[1:]
+			h.Dropped++
+		}
+	}
+	var b bytes.Buffer
+	if h.Dropped > 0 || h.AllowCrashDumps || !h.LastUpload.IsZero() {
+		hl, _ := marshalLine(h)
+		b.Write(hl)
+	}
+	for _, ln := range lines {
+		b.Write(ln)
+	}
+	return state.WriteFile(q.path, b.Bytes(), 0o600)
+}
+
+// Stats is what `rampart-device status` shows of the queue.
+type Stats struct {
+	Queued     int       // events waiting
+	Dropped    int64     // events dropped since the last accepted batch
+	LastUpload time.Time // when the service last accepted a batch; zero if never
+}
+
+// Stats reads the queue's counts.
+func (q *Queue) Stats() (Stats, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	h, evs, err := q.read()
+	if err != nil {
+		return Stats{}, fmt.Errorf("event queue: %w", err)
+	}
+	return Stats{Queued: len(evs), Dropped: h.Dropped, LastUpload: h.LastUpload}, nil
+}
+
+// Events returns the queued events, oldest first, and how many were dropped.
+func (q *Queue) Events() ([]api.DeviceEvent, int64, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	h, evs, err := q.read()
+	if err != nil {
+		return nil, 0, fmt.Errorf("event queue: %w", err)
+	}
+	return evs, h.Dropped, nil
+}
