@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/apphost"
@@ -117,6 +118,10 @@ func appEvent(e apphost.Event) (api.DeviceEvent, bool) {
 	switch e.Kind {
 	case apphost.EventTrap:
 		out = events.New(api.EventAppCrash, api.ClassApp, api.TypeUnplanned, e.Message)
+		out.Detail = strings.ToValidUTF8(e.Detail, "?")
+		if len(out.Detail) > api.MaxEventDetail {
+			out.Detail = strings.ToValidUTF8(out.Detail[:api.MaxEventDetail], "")
+		}
 	case apphost.EventExit:
 		switch {
 		case e.Message != "":

@@ -99,3 +99,17 @@ func TestRuntimeCrashReportedAsUnplannedRestart(t *testing.T) {
 	}
 	noProblems(t, svc)
 }
+
+// TestTrapCarriesStackTrace: a trap's whole text (its WebAssembly stack trace) goes into the
+// event's Detail, bounded; whether it leaves the device is the uploader's decision.
+func TestTrapCarriesStackTrace(t *testing.T) {
+	trace := "wasm error: unreachable\nwasm stack trace:\n\tmain.main()\n\truntime.main()"
+	e, ok := appEvent(apphost.Event{Kind: apphost.EventTrap, Message: "wasm error: unreachable", Detail: trace})
+	if !ok || e.Detail != trace || e.Description != "wasm error: unreachable" {
+		t.Fatalf("event %+v", e)
+	}
+	e, _ = appEvent(apphost.Event{Kind: apphost.EventTrap, Message: "x", Detail: strings.Repeat("y", api.MaxEventDetail+10)})
+	if len(e.Detail) > api.MaxEventDetail {
+		t.Errorf("detail of %d bytes, want at most %d", len(e.Detail), api.MaxEventDetail)
+	}
+}

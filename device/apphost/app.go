@@ -268,7 +268,7 @@ func (a *app) supervise(ctx context.Context, img *image, done chan struct{}) {
 		a.lastExit, a.st = exit, StateBackoff
 		a.mu.Unlock()
 		if exit.Trap != "" {
-			a.emit(Event{Kind: EventTrap, Message: exit.Trap})
+			a.emit(Event{Kind: EventTrap, Message: exit.Trap, Detail: exit.TrapDetail})
 		} else {
 			a.emit(Event{Kind: EventExit, ExitCode: exit.Code, Message: exit.Panic})
 		}

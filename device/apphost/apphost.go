@@ -233,6 +233,8 @@ type Exit struct {
 	Code  int       `json:"code"`            // the exit code; -1 for a trap
 	Trap  string    `json:"trap,omitempty"`  // the trap, for a trap
 	Panic string    `json:"panic,omitempty"` // the Go panic or fatal error line it wrote, if any
+	// TrapDetail is the whole trap, with the WebAssembly stack trace wazero gives.
+	TrapDetail string `json:"-"`
 }
 
 // Pin is a simulated GPIO pin and its value.

@@ -12,6 +12,7 @@ type Event struct {
 	ExitCode    int           `json:"exit_code,omitempty"` // EventExit
 	Message     string        `json:"message,omitempty"`   // the trap, panic line or refusal
 	Backoff     time.Duration `json:"backoff,omitempty"`   // EventRestart: the wait before it
+	Detail      string        `json:"detail,omitempty"`    // EventTrap: the whole trap with its stack trace
 }
 
 // EventKind says what an Event is.

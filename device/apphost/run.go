@@ -72,6 +72,7 @@ func (a *app) runOnce(ctx context.Context, img *image) (*Exit, error) {
 	default:
 		exit.Code = -1
 		exit.Trap, _, _ = strings.Cut(err.Error(), "\n")
+		exit.TrapDetail = err.Error()
 		a.log.line("host", "trap: "+err.Error())
 	}
 	if ctx.Err() == nil {
