@@ -43,6 +43,7 @@ func TestScripts(t *testing.T) {
 	t.Parallel()
 	deviceBin := buildDevice(t)
 	telemetryWasm := buildWasm(t, "../examples/telemetry")
+	crashWasm := buildWasm(t, "../examples/crash")
 	backends := []string{"sqlite"}
 	if os.Getenv(postgresEnv) != "" {
 		backends = append(backends, "postgres")
@@ -57,20 +58,24 @@ func TestScripts(t *testing.T) {
 				Setup: func(env *testscript.Env) error {
 					env.Setenv("RAMPART_DEVICE_BIN", deviceBin)
 					env.Setenv("TELEMETRY_WASM", telemetryWasm)
+					env.Setenv("CRASH_WASM", crashWasm)
 					env.Setenv("PATH", filepath.Dir(deviceBin)+string(os.PathListSeparator)+env.Getenv("PATH"))
 					return setup(env, backend)
 				},
 				Condition: condition(backend),
 				Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-					"waitfile":  cmdWaitfile,
-					"loadenv":   cmdLoadenv,
-					"jsonget":   cmdJSONGet,
-					"perm":      cmdPerm,
-					"dbexec":    cmdDBExec,
-					"concat":    cmdConcat,
-					"mosquitto": cmdMosquitto,
-					"waitlog":   cmdWaitlog,
-					"writefile": cmdWritefile,
+					"waitfile":   cmdWaitfile,
+					"loadenv":    cmdLoadenv,
+					"jsonget":    cmdJSONGet,
+					"perm":       cmdPerm,
+					"dbexec":     cmdDBExec,
+					"concat":     cmdConcat,
+					"mosquitto":  cmdMosquitto,
+					"waitlog":    cmdWaitlog,
+					"writefile":  cmdWritefile,
+					"freeport":   cmdFreeport,
+					"eventually": cmdEventually,
+					"countlines": cmdCountLines,
 				},
 			})
 		})
@@ -139,6 +144,74 @@ func cmdMosquitto(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	ts.Setenv("MQTT_PORT", strconv.Itoa(port))
+}
+
+// cmdFreeport sets NAME to a free loopback TCP port: freeport NAME.
+func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport NAME")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	ts.Setenv(args[0], strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	ln.Close()
+}
+
+// cmdEventually runs a command every half second, for up to SECONDS, until its stdout matches
+// REGEXP: eventually SECONDS REGEXP PROGRAM ARGS...
+func cmdEventually(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: eventually SECONDS REGEXP PROGRAM ARGS...")
+	}
+	secs, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "XDG_CONFIG_HOME", "RAMPART_SERVER", "RAMPART_TOKEN", "RAMPART_CACERT"} {
+		env = append(env, k+"="+ts.Getenv(k))
+	}
+	var out, errOut []byte
+	for deadline := time.Now().Add(time.Duration(secs) * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		cmd := exec.Command(lookPath(ts, args[2]), args[3:]...)
+		cmd.Env, cmd.Dir = env, ts.MkAbs(".")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, _ = cmd.Output()
+		errOut = []byte(stderr.String())
+		if re.Match(out) {
+			return
+		}
+	}
+	ts.Fatalf("%s never printed a match for %q; last:\n%s%s", strings.Join(args[2:], " "), args[1], out, errOut)
+}
+
+// lookPath finds a program on the script's PATH (exec.Command would search the test's own).
+func lookPath(ts *testscript.TestScript, name string) string {
+	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return name
+}
+
+// cmdCountLines sets NAME to the number of lines of FILE matching REGEXP:
+// countlines FILE REGEXP NAME.
+func cmdCountLines(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: countlines FILE REGEXP NAME")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	n := 0
+	for _, line := range strings.Split(ts.ReadFile(args[0]), "\n") {
+		if re.MatchString(line) {
+			n++
+		}
+	}
+	ts.Setenv(args[2], strconv.Itoa(n))
 }
 
 // cmdWaitlog waits up to a minute for a line matching REGEXP in FILE: waitlog FILE REGEXP.
