@@ -44,7 +44,7 @@ func (a *Agent) attest(ctx context.Context) (*Certificate, error) {
 		return nil, fmt.Errorf("ask for a nonce: %w", refusal(status, b))
 	}
 	var nr api.NonceResponse
-	if err := decodeResponse(b, &nr); err != nil {
+	if err := update.DecodeResponse(b, &nr); err != nil {
 		return nil, fmt.Errorf("ask for a nonce: %w", err)
 	}
 	if n := len(nr.Nonce); n < evidence.MinNonceSize || n > evidence.MaxNonceSize {
@@ -67,7 +67,7 @@ func (a *Agent) attest(ctx context.Context) (*Certificate, error) {
 		return nil, fmt.Errorf("send evidence: %w", refusal(status, b))
 	}
 	var ar api.AttestResponse
-	if err := decodeResponse(b, &ar); err != nil {
+	if err := update.DecodeResponse(b, &ar); err != nil {
 		return nil, fmt.Errorf("send evidence: %w", err)
 	}
 	if ar.Result != api.AttestPass {
@@ -107,7 +107,7 @@ func (a *Agent) checkin(ctx context.Context) (api.DeviceWhoami, error) {
 	default:
 		return w, fmt.Errorf("check in: %w", refusal(status, b))
 	}
-	if err := decodeResponse(b, &w); err != nil {
+	if err := update.DecodeResponse(b, &w); err != nil {
 		return w, fmt.Errorf("check in: %w", err)
 	}
 	if w.DeviceID != a.id.DeviceID {

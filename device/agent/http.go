@@ -1,14 +1,12 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/rampart-iot/rampart/device/update"
 	"net"
 	"net/http"
 	"strings"
@@ -20,7 +18,7 @@ import (
 )
 
 // MaxResponse bounds every response body the device reads.
-const MaxResponse = 1 << 20
+const MaxResponse = update.MaxResponse
 
 // newClient returns an HTTP client that trusts only roots, speaks TLS 1.2 or later, keeps
 // connections alive and resumes TLS sessions, and presents cert if it is not nil. It never
@@ -53,41 +51,7 @@ func newClient(roots *x509.CertPool, cert *tls.Certificate) *http.Client {
 
 // call sends one request and returns the status and the body, read up to MaxResponse.
 func (a *Agent) call(ctx context.Context, c *http.Client, method, path, contentType string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, a.dev.ServiceURL+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
-	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if len(b) > MaxResponse {
-		return 0, nil, fmt.Errorf("%s %s: response larger than %d bytes", method, path, MaxResponse)
-	}
-	return resp.StatusCode, b, nil
-}
-
-// decodeResponse decodes a response body: one JSON value, nothing after it. Fields it does not
-// know are ignored, unlike in the device's own files: a service may grow its answers, and
-// devices in the field must keep understanding it. Every value used is checked after.
-func decodeResponse(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("malformed response from the service: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("malformed response from the service: trailing data")
-	}
-	return nil
+	return update.Request(ctx, c, a.dev.ServiceURL, method, path, contentType, body)
 }
 
 // refusal turns an unsuccessful answer into an error: an [AttestError] when the body carries a
@@ -97,7 +61,7 @@ func refusal(status int, b []byte) error {
 		api.AttestResponse
 		Error string `json:"error"`
 	}
-	if err := decodeResponse(b, &r); err == nil {
+	if err := update.DecodeResponse(b, &r); err == nil {
 		if r.Result == api.AttestFail && r.Reason != "" {
 			return &AttestError{Reason: clean(r.Reason), Message: clean(r.Message)}
 		}
@@ -151,7 +115,7 @@ func FetchRuntimeKeys(ctx context.Context, serviceURL string, caPEM []byte) ([]b
 		return nil, refusal(status, b)
 	}
 	var rk api.RuntimeKeys
-	if err := decodeResponse(b, &rk); err != nil {
+	if err := update.DecodeResponse(b, &rk); err != nil {
 		return nil, err
 	}
 	if len(rk.Keys) == 0 {

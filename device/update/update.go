@@ -264,7 +264,7 @@ func (c *Client) updateInfo(ctx context.Context) (api.UpdateInfo, map[string]*ec
 	if status != http.StatusOK {
 		return info, nil, fmt.Errorf("ask for updates: %w", serviceError(status, b))
 	}
-	if err := decodeResponse(b, &info); err != nil {
+	if err := DecodeResponse(b, &info); err != nil {
 		return info, nil, fmt.Errorf("ask for updates: %w", err)
 	}
 	if !api.ValidPolicy(info.UpdatePolicy) {
@@ -288,15 +288,21 @@ func (c *Client) updateInfo(ctx context.Context) (api.UpdateInfo, map[string]*ec
 // call sends one request over mutual TLS and returns the status and the body, read up to
 // MaxResponse.
 func (c *Client) call(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.ServiceURL+path, bytes.NewReader(body))
+	return Request(ctx, c.HTTP, c.ServiceURL, method, path, "application/json", body)
+}
+
+// Request sends one request to the service and returns the status and the body, read up to
+// MaxResponse. The agent and the update client both speak to the service through it.
+func Request(ctx context.Context, hc *http.Client, serviceURL, method, path, contentType string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, serviceURL+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.HTTP.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -311,9 +317,10 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte) (in
 	return resp.StatusCode, b, nil
 }
 
-// decodeResponse decodes one JSON value and nothing after it, ignoring fields it does not know
-// (the service may grow its answers); every value used is checked after.
-func decodeResponse(b []byte, v any) error {
+// DecodeResponse decodes a response body: one JSON value, nothing after it. Fields it does not
+// know are ignored, unlike in the device's own files: a service may grow its answers, and
+// devices in the field must keep understanding it. Every value used is checked after.
+func DecodeResponse(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("malformed response from the service: %v", err)
@@ -340,7 +347,7 @@ func serviceError(status int, b []byte) error {
 		Error string `json:"error"`
 	}
 	msg := http.StatusText(status)
-	if decodeResponse(b, &e) == nil && e.Error != "" {
+	if DecodeResponse(b, &e) == nil && e.Error != "" {
 		msg = clean(e.Error)
 	}
 	return &serviceErr{status: status, msg: msg}
