@@ -170,55 +170,74 @@ func ParseTcbInfo(der []byte) (Measurements, error) {
 		seq.Class != asn1.ClassUniversal || seq.Tag != asn1.TagSequence || !seq.IsCompound {
 		return m, fmt.Errorf("%w: not a single SEQUENCE", ErrMalformed)
 	}
-	body := seq.Bytes
-
-	var fws asn1.RawValue
-	body, err := asn1.Unmarshal(body, &fws)
-	if err != nil || fws.Class != asn1.ClassContextSpecific || fws.Tag != tagFWIDs || !fws.IsCompound {
-		return m, fmt.Errorf("%w: want fwids [6]", ErrMalformed)
-	}
-	var fw fwid
-	if rest, err := asn1.Unmarshal(fws.Bytes, &fw); err != nil || len(rest) != 0 {
-		return m, fmt.Errorf("%w: want exactly one FWID", ErrMalformed)
-	}
-	if !fw.HashAlg.Equal(oidSHA512) || len(fw.Digest) != DigestSize {
-		return m, fmt.Errorf("%w: FWID is not a SHA-512 digest", ErrMalformed)
-	}
-	copy(m.Runtime[:], fw.Digest)
-
-	var flags asn1.BitString
-	body, err = asn1.UnmarshalWithParams(body, &flags, fmt.Sprintf("tag:%d", tagFlags))
+	body, err := parseFWIDs(seq.Bytes, &m)
 	if err != nil {
-		return m, fmt.Errorf("%w: want flags [7]", ErrMalformed)
+		return m, err
 	}
-	found := false
-	for mode, bits := range flagBits {
-		if flags.BitLength == bits.BitLength && bytes.Equal(flags.Bytes, bits.Bytes) {
-			m.Mode, found = mode, true
-		}
+	if body, err = parseFlags(body, &m); err != nil {
+		return m, err
 	}
-	if !found {
-		return m, fmt.Errorf("%w: flags name no single mode", ErrMalformed)
+	if err := parseVendorInfo(body, &m); err != nil {
+		return m, err
 	}
-
-	var vi []byte
-	body, err = asn1.UnmarshalWithParams(body, &vi, fmt.Sprintf("tag:%d", tagVendorInfo))
-	if err != nil || len(body) != 0 {
-		return m, fmt.Errorf("%w: want vendorInfo [8] as the last field", ErrMalformed)
-	}
-	var v vendorInfo
-	if rest, err := asn1.Unmarshal(vi, &v); err != nil || len(rest) != 0 ||
-		len(v.Config) != DigestSize || len(v.Authority) != DigestSize {
-		return m, fmt.Errorf("%w: vendorInfo is not two 64-byte values", ErrMalformed)
-	}
-	copy(m.Config[:], v.Config)
-	copy(m.Authority[:], v.Authority)
-
 	// encoding/asn1 tolerates a few non-DER forms; insist on the one encoding.
 	if again, err := MarshalTcbInfo(m); err != nil || !bytes.Equal(again, der) {
 		return Measurements{}, fmt.Errorf("%w: not in canonical DER form", ErrMalformed)
 	}
 	return m, nil
+}
+
+// parseFWIDs reads the fwids field, which must hold exactly one SHA-512 FWID: the runtime's
+// measurement. It returns what follows.
+func parseFWIDs(body []byte, m *Measurements) ([]byte, error) {
+	var fws asn1.RawValue
+	body, err := asn1.Unmarshal(body, &fws)
+	if err != nil || fws.Class != asn1.ClassContextSpecific || fws.Tag != tagFWIDs || !fws.IsCompound {
+		return nil, fmt.Errorf("%w: want fwids [6]", ErrMalformed)
+	}
+	var fw fwid
+	if rest, err := asn1.Unmarshal(fws.Bytes, &fw); err != nil || len(rest) != 0 {
+		return nil, fmt.Errorf("%w: want exactly one FWID", ErrMalformed)
+	}
+	if !fw.HashAlg.Equal(oidSHA512) || len(fw.Digest) != DigestSize {
+		return nil, fmt.Errorf("%w: FWID is not a SHA-512 digest", ErrMalformed)
+	}
+	copy(m.Runtime[:], fw.Digest)
+	return body, nil
+}
+
+// parseFlags reads the flags field, which must name exactly one mode. It returns what follows.
+func parseFlags(body []byte, m *Measurements) ([]byte, error) {
+	var flags asn1.BitString
+	body, err := asn1.UnmarshalWithParams(body, &flags, fmt.Sprintf("tag:%d", tagFlags))
+	if err != nil {
+		return nil, fmt.Errorf("%w: want flags [7]", ErrMalformed)
+	}
+	for mode, bits := range flagBits {
+		if flags.BitLength == bits.BitLength && bytes.Equal(flags.Bytes, bits.Bytes) {
+			m.Mode = mode
+			return body, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: flags name no single mode", ErrMalformed)
+}
+
+// parseVendorInfo reads the vendorInfo field, the last one: the configuration and authority
+// measurements.
+func parseVendorInfo(body []byte, m *Measurements) error {
+	var vi []byte
+	body, err := asn1.UnmarshalWithParams(body, &vi, fmt.Sprintf("tag:%d", tagVendorInfo))
+	if err != nil || len(body) != 0 {
+		return fmt.Errorf("%w: want vendorInfo [8] as the last field", ErrMalformed)
+	}
+	var v vendorInfo
+	if rest, err := asn1.Unmarshal(vi, &v); err != nil || len(rest) != 0 ||
+		len(v.Config) != DigestSize || len(v.Authority) != DigestSize {
+		return fmt.Errorf("%w: vendorInfo is not two 64-byte values", ErrMalformed)
+	}
+	copy(m.Config[:], v.Config)
+	copy(m.Authority[:], v.Authority)
+	return nil
 }
 
 // Extension returns the critical TcbInfo certificate extension for m, for

@@ -25,19 +25,8 @@ func readHeader(r io.Reader) (*Header, error) {
 	if string(magic[:]) != Magic {
 		return nil, fmt.Errorf("%w: not an image package (it does not start with %q)", ErrMalformed, Magic)
 	}
-	var u32 [4]byte
-	if err := readFull(r, u32[:], "manifest length"); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(u32[:])
-	switch {
-	case n == 0:
-		return nil, fmt.Errorf("%w: empty manifest", ErrMalformed)
-	case n > MaxManifestSize:
-		return nil, fmt.Errorf("%w: manifest of %d bytes is over the limit of %d", ErrTooLarge, n, MaxManifestSize)
-	}
-	mb := make([]byte, n)
-	if err := readFull(r, mb, "manifest"); err != nil {
+	mb, err := readManifestBytes(r)
+	if err != nil {
 		return nil, err
 	}
 	m, err := parseManifest(mb)
@@ -58,43 +47,74 @@ func readHeader(r io.Reader) (*Header, error) {
 	h := &Header{Manifest: m, ManifestBytes: mb, Signatures: make([]Signature, 0, count)}
 	seen := make(map[string]bool, count)
 	for i := range count {
-		what := fmt.Sprintf("signature %d", i+1)
-		if err := readFull(r, u8[:], what); err != nil {
+		sig, err := readSignature(r, fmt.Sprintf("signature %d", i+1))
+		if err != nil {
 			return nil, err
 		}
-		if u8[0] != keyIDLen {
-			return nil, fmt.Errorf("%w: %s: key ID of %d bytes, want %d", ErrMalformed, what, u8[0], keyIDLen)
+		if seen[sig.KeyID] {
+			return nil, fmt.Errorf("%w: signature %d: key %s… signs twice", ErrMalformed, i+1, sig.KeyID[:16])
 		}
-		var kid [keyIDLen]byte
-		if err := readFull(r, kid[:], what); err != nil {
-			return nil, err
-		}
-		id := string(kid[:])
-		if _, err := ident.ParseDigest(id); err != nil {
-			return nil, fmt.Errorf("%w: %s: key ID is not 64 lowercase hex characters", ErrMalformed, what)
-		}
-		if seen[id] {
-			return nil, fmt.Errorf("%w: %s: key %s… signs twice", ErrMalformed, what, id[:16])
-		}
-		seen[id] = true
-		var u16 [2]byte
-		if err := readFull(r, u16[:], what); err != nil {
-			return nil, err
-		}
-		sn := binary.BigEndian.Uint16(u16[:])
-		switch {
-		case sn == 0:
-			return nil, fmt.Errorf("%w: %s is empty", ErrMalformed, what)
-		case sn > MaxSignatureSize:
-			return nil, fmt.Errorf("%w: %s of %d bytes is over the limit of %d", ErrTooLarge, what, sn, MaxSignatureSize)
-		}
-		sig := make([]byte, sn)
-		if err := readFull(r, sig, what); err != nil {
-			return nil, err
-		}
-		h.Signatures = append(h.Signatures, Signature{KeyID: id, Sig: sig})
+		seen[sig.KeyID] = true
+		h.Signatures = append(h.Signatures, sig)
 	}
 	return h, nil
+}
+
+// readManifestBytes reads the manifest's length and then the manifest, refusing an empty one or
+// one over [MaxManifestSize] before allocating it.
+func readManifestBytes(r io.Reader) ([]byte, error) {
+	var u32 [4]byte
+	if err := readFull(r, u32[:], "manifest length"); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(u32[:])
+	switch {
+	case n == 0:
+		return nil, fmt.Errorf("%w: empty manifest", ErrMalformed)
+	case n > MaxManifestSize:
+		return nil, fmt.Errorf("%w: manifest of %d bytes is over the limit of %d", ErrTooLarge, n, MaxManifestSize)
+	}
+	mb := make([]byte, n)
+	if err := readFull(r, mb, "manifest"); err != nil {
+		return nil, err
+	}
+	return mb, nil
+}
+
+// readSignature reads one signature: the key ID's length and the key ID, then the signature's
+// length and the signature, bounded before it is allocated.
+func readSignature(r io.Reader, what string) (Signature, error) {
+	var u8 [1]byte
+	if err := readFull(r, u8[:], what); err != nil {
+		return Signature{}, err
+	}
+	if u8[0] != keyIDLen {
+		return Signature{}, fmt.Errorf("%w: %s: key ID of %d bytes, want %d", ErrMalformed, what, u8[0], keyIDLen)
+	}
+	var kid [keyIDLen]byte
+	if err := readFull(r, kid[:], what); err != nil {
+		return Signature{}, err
+	}
+	id := string(kid[:])
+	if _, err := ident.ParseDigest(id); err != nil {
+		return Signature{}, fmt.Errorf("%w: %s: key ID is not 64 lowercase hex characters", ErrMalformed, what)
+	}
+	var u16 [2]byte
+	if err := readFull(r, u16[:], what); err != nil {
+		return Signature{}, err
+	}
+	sn := binary.BigEndian.Uint16(u16[:])
+	switch {
+	case sn == 0:
+		return Signature{}, fmt.Errorf("%w: %s is empty", ErrMalformed, what)
+	case sn > MaxSignatureSize:
+		return Signature{}, fmt.Errorf("%w: %s of %d bytes is over the limit of %d", ErrTooLarge, what, sn, MaxSignatureSize)
+	}
+	sig := make([]byte, sn)
+	if err := readFull(r, sig, what); err != nil {
+		return Signature{}, err
+	}
+	return Signature{KeyID: id, Sig: sig}, nil
 }
 
 // readFull fills b from r. A stream that ends first is a malformed package; any other error
