@@ -108,86 +108,22 @@ func (e *env) imagePackCmd() *cobra.Command {
 
 // pack checks everything it can before it makes a key or writes a file.
 func (e *env) pack(o *packOptions) error {
-	m := imagepkg.Manifest{Format: imagepkg.FormatVersion, ImageID: o.imageID, Version: o.version, Type: o.typ}
-	switch {
-	case o.payload == "":
-		return usagef("give the file to pack with --payload")
-	case o.output == "":
-		return usagef("give the package file to write with --output")
-	case o.imageID != "" && !ident.IsID(o.imageID):
-		return usagef("invalid --image-id %s: want a lowercase UUID such as %s", clipFlag(o.imageID), ident.NewID())
-	}
-	if err := imagepkg.ValidateVersion(o.version); err != nil {
-		return usagef("invalid --version: %v", err)
-	}
-	if m.ImageID == "" {
-		m.ImageID = ident.NewID()
-	}
-	switch o.typ {
-	case imagepkg.TypeApplication:
-		if o.manifest == "" {
-			return usagef("give the app manifest with --manifest (or pack a runtime with --type runtime)")
-		}
-		if o.componentID != "" || o.name != "" {
-			return usagef("--component-id and --name are for a runtime: an application's come from its app manifest")
-		}
-		b, err := readFileLimited(o.manifest, manifest.MaxSize)
-		if err != nil {
-			return fmt.Errorf("read app manifest: %w", err)
-		}
-		app, err := manifest.Parse(b)
-		if err != nil {
-			return fmt.Errorf("%s: %w", o.manifest, err)
-		}
-		m.App, m.ComponentID, m.Name = app, app.ComponentId, app.Name
-	case imagepkg.TypeRuntime:
-		if o.manifest != "" {
-			return usagef("a runtime has no app manifest: leave out --manifest")
-		}
-		if !ident.IsID(o.componentID) {
-			return usagef("a runtime needs --component-id, a lowercase UUID")
-		}
-		if err := ident.ValidateName(o.name); err != nil {
-			return usagef("a runtime needs --name: %v", err)
-		}
-		m.ComponentID, m.Name = o.componentID, o.name
-	default:
-		return usagef("invalid --type %s: want %s or %s", clipFlag(o.typ), imagepkg.TypeApplication, imagepkg.TypeRuntime)
-	}
-
-	payload, err := os.Open(o.payload)
+	m, err := o.imageManifest()
 	if err != nil {
-		return fmt.Errorf("read payload: %w", err)
+		return err
+	}
+	payload, err := measurePayload(o.payload, &m)
+	if err != nil {
+		return err
 	}
 	defer payload.Close()
-	if fi, err := payload.Stat(); err != nil {
-		return fmt.Errorf("read payload: %w", err)
-	} else if !fi.Mode().IsRegular() {
-		return fmt.Errorf("payload %s is not a regular file", o.payload)
-	} else if fi.Size() > imagepkg.MaxPayloadSize {
-		return fmt.Errorf("payload %s is %s, over the limit of %s", o.payload, humanBytes(fi.Size()), humanBytes(imagepkg.MaxPayloadSize))
-	}
-	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(payload, imagepkg.MaxPayloadSize+1))
-	if err != nil {
-		return fmt.Errorf("read payload: %w", err)
-	}
-	if n > imagepkg.MaxPayloadSize {
-		return fmt.Errorf("payload %s is over the limit of %s", o.payload, humanBytes(imagepkg.MaxPayloadSize))
-	}
-	m.PayloadSize, m.PayloadSHA256 = n, ident.Digest(h.Sum(nil))
 	if err := m.Validate(); err != nil {
 		return err
 	}
-	if _, err := payload.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("read payload: %w", err)
-	}
-
 	key, keyPath, err := e.developerKey()
 	if err != nil {
 		return err
 	}
-	keyID := imagepkg.KeyID(&key.PublicKey)
 	err = writeAtomic(o.output, func(w io.Writer) error {
 		return imagepkg.Write(w, m, e.progress(payload, m.PayloadSize, "Packing"), key)
 	})
@@ -201,13 +137,109 @@ func (e *env) pack(o *packOptions) error {
 
 	res := packResult{ImageID: m.ImageID, ComponentID: m.ComponentID, Name: m.Name, Version: m.Version,
 		Type: m.Type, PayloadSize: m.PayloadSize, PayloadSHA256: m.PayloadSHA256.String(),
-		DeveloperKeyID: keyID, File: o.output}
+		DeveloperKeyID: imagepkg.KeyID(&key.PublicKey), File: o.output}
 	if o.json {
 		return e.printJSON(res)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Image ID\t%s\nComponent ID\t%s\nDeveloper key ID\t%s\n", res.ImageID, res.ComponentID, res.DeveloperKeyID)
 	return tw.Flush()
+}
+
+// imageManifest checks the flags and returns the package manifest they describe, without its
+// payload's size and digest.
+func (o *packOptions) imageManifest() (imagepkg.Manifest, error) {
+	m := imagepkg.Manifest{Format: imagepkg.FormatVersion, ImageID: o.imageID, Version: o.version, Type: o.typ}
+	switch {
+	case o.payload == "":
+		return m, usagef("give the file to pack with --payload")
+	case o.output == "":
+		return m, usagef("give the package file to write with --output")
+	case o.imageID != "" && !ident.IsID(o.imageID):
+		return m, usagef("invalid --image-id %s: want a lowercase UUID such as %s", clipFlag(o.imageID), ident.NewID())
+	}
+	if err := imagepkg.ValidateVersion(o.version); err != nil {
+		return m, usagef("invalid --version: %v", err)
+	}
+	if m.ImageID == "" {
+		m.ImageID = ident.NewID()
+	}
+	switch o.typ {
+	case imagepkg.TypeApplication:
+		return m, o.applicationFields(&m)
+	case imagepkg.TypeRuntime:
+		return m, o.runtimeFields(&m)
+	}
+	return m, usagef("invalid --type %s: want %s or %s", clipFlag(o.typ), imagepkg.TypeApplication, imagepkg.TypeRuntime)
+}
+
+// applicationFields fills an application's app manifest, component ID and name from its app
+// manifest file.
+func (o *packOptions) applicationFields(m *imagepkg.Manifest) error {
+	if o.manifest == "" {
+		return usagef("give the app manifest with --manifest (or pack a runtime with --type runtime)")
+	}
+	if o.componentID != "" || o.name != "" {
+		return usagef("--component-id and --name are for a runtime: an application's come from its app manifest")
+	}
+	b, err := readFileLimited(o.manifest, manifest.MaxSize)
+	if err != nil {
+		return fmt.Errorf("read app manifest: %w", err)
+	}
+	app, err := manifest.Parse(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.manifest, err)
+	}
+	m.App, m.ComponentID, m.Name = app, app.ComponentId, app.Name
+	return nil
+}
+
+// runtimeFields fills a runtime's component ID and name from the flags.
+func (o *packOptions) runtimeFields(m *imagepkg.Manifest) error {
+	if o.manifest != "" {
+		return usagef("a runtime has no app manifest: leave out --manifest")
+	}
+	if !ident.IsID(o.componentID) {
+		return usagef("a runtime needs --component-id, a lowercase UUID")
+	}
+	if err := ident.ValidateName(o.name); err != nil {
+		return usagef("a runtime needs --name: %v", err)
+	}
+	m.ComponentID, m.Name = o.componentID, o.name
+	return nil
+}
+
+// measurePayload opens the payload, a regular file within [imagepkg.MaxPayloadSize], records its
+// size and SHA-256 in m, and returns it rewound for packing.
+func measurePayload(path string, m *imagepkg.Manifest) (*os.File, error) {
+	payload, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read payload: %w", err)
+	}
+	fail := func(err error) (*os.File, error) {
+		payload.Close()
+		return nil, err
+	}
+	if fi, err := payload.Stat(); err != nil {
+		return fail(fmt.Errorf("read payload: %w", err))
+	} else if !fi.Mode().IsRegular() {
+		return fail(fmt.Errorf("payload %s is not a regular file", path))
+	} else if fi.Size() > imagepkg.MaxPayloadSize {
+		return fail(fmt.Errorf("payload %s is %s, over the limit of %s", path, humanBytes(fi.Size()), humanBytes(imagepkg.MaxPayloadSize)))
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(payload, imagepkg.MaxPayloadSize+1))
+	if err != nil {
+		return fail(fmt.Errorf("read payload: %w", err))
+	}
+	if n > imagepkg.MaxPayloadSize {
+		return fail(fmt.Errorf("payload %s is over the limit of %s", path, humanBytes(imagepkg.MaxPayloadSize)))
+	}
+	m.PayloadSize, m.PayloadSHA256 = n, ident.Digest(h.Sum(nil))
+	if _, err := payload.Seek(0, io.SeekStart); err != nil {
+		return fail(fmt.Errorf("read payload: %w", err))
+	}
+	return payload, nil
 }
 
 func (e *env) printDeveloperKey(asJSON bool) error {
