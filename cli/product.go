@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -8,38 +9,41 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/client"
 )
 
 func (e *env) productCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "product", Short: "Manage products"}
+	cmd.AddCommand(e.addOutput(e.productCreateCmd()), e.addOutput(e.productListCmd()),
+		e.addOutput(e.productShowCmd()), e.productDeleteCmd())
+	return cmd
+}
+
+func (e *env) productCreateCmd() *cobra.Command {
 	var desc string
-	create := &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a product and its five default device groups",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			p, err := c.CreateProduct(cmd.Context(), api.CreateProductRequest{Name: args[0], Description: desc})
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			p, err := c.CreateProduct(ctx, api.CreateProductRequest{Name: args[0], Description: desc})
 			if err != nil {
 				return err
 			}
 			return e.print(p, func(w io.Writer) { productTable(w, p) })
-		},
+		}),
 	}
-	create.Flags().StringVar(&desc, "description", "", "one line describing the product")
-	list := &cobra.Command{
+	cmd.Flags().StringVar(&desc, "description", "", "one line describing the product")
+	return cmd
+}
+
+func (e *env) productListCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "list",
 		Short: "List products",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			ps, err := c.Products(cmd.Context())
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			ps, err := c.Products(ctx)
 			if err != nil {
 				return err
 			}
@@ -49,43 +53,39 @@ func (e *env) productCmd() *cobra.Command {
 					fmt.Fprintf(w, "%s\t%s\t%s\n", p.ID, p.Name, p.Description)
 				}
 			})
-		},
+		}),
 	}
-	show := &cobra.Command{
+}
+
+func (e *env) productShowCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "show NAME|ID",
 		Short: "Show a product",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			p, err := c.Product(cmd.Context(), args[0])
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			p, err := c.Product(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			return e.print(p, func(w io.Writer) { productTable(w, p) })
-		},
+		}),
 	}
-	del := &cobra.Command{
+}
+
+func (e *env) productDeleteCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "delete NAME|ID",
 		Short: "Delete a product and its device groups (which must have no devices)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			p, err := c.DeleteProduct(cmd.Context(), args[0])
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			p, err := c.DeleteProduct(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			e.infof("Deleted product %s.", p.Name)
 			return nil
-		},
+		}),
 	}
-	cmd.AddCommand(e.addOutput(create), e.addOutput(list), e.addOutput(show), del)
-	return cmd
 }
 
 func productTable(w io.Writer, p api.Product) {
@@ -98,9 +98,29 @@ func (e *env) groupCmd() *cobra.Command {
 		Aliases: []string{"dg"},
 		Short:   "Manage device groups (named Product/Group or by ID)",
 	}
+	create, update := e.groupCreateCmd(), e.groupUpdateCmd()
+	for _, c := range []*cobra.Command{create, update} {
+		c.RegisterFlagCompletionFunc("os-feed", cobra.FixedCompletions(
+			[]string{api.FeedRetail, api.FeedRetailEval}, cobra.ShellCompDirectiveNoFileComp))
+		c.RegisterFlagCompletionFunc("update-policy", cobra.FixedCompletions(
+			[]string{api.PolicyAll, api.PolicyRuntimeOnly, api.PolicyNone}, cobra.ShellCompDirectiveNoFileComp))
+	}
+	cmd.AddCommand(e.addOutput(create), e.addOutput(e.groupListCmd()), e.addOutput(e.groupShowCmd()),
+		e.addOutput(update), e.groupDeleteCmd())
+	return cmd
+}
+
+func (e *env) groupCreateCmd() *cobra.Command {
 	var product string
 	var req api.CreateDeviceGroupRequest
-	create := &cobra.Command{
+	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+		g, err := c.CreateGroup(ctx, req)
+		if err != nil {
+			return err
+		}
+		return e.print(g, func(w io.Writer) { groupTable(w, g) })
+	})
+	cmd := &cobra.Command{
 		Use:   "create NAME --product PRODUCT | create PRODUCT/NAME",
 		Short: "Create a device group",
 		Args:  cobra.ExactArgs(1),
@@ -115,35 +135,26 @@ func (e *env) groupCmd() *cobra.Command {
 			if req.Product == "" {
 				return usagef("which product? give --product NAME or name the group PRODUCT/GROUP")
 			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			g, err := c.CreateGroup(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			return e.print(g, func(w io.Writer) { groupTable(w, g) })
+			return run(cmd, args)
 		},
 	}
-	create.Flags().StringVar(&product, "product", "", "the product (name or ID)")
-	create.Flags().StringVar(&req.Description, "description", "", "one line describing the group")
-	create.Flags().StringVar(&req.OSFeed, "os-feed", api.FeedRetail, "OS feed: Retail or RetailEval")
-	create.Flags().StringVar(&req.UpdatePolicy, "update-policy", api.PolicyAll,
+	cmd.Flags().StringVar(&product, "product", "", "the product (name or ID)")
+	cmd.Flags().StringVar(&req.Description, "description", "", "one line describing the group")
+	cmd.Flags().StringVar(&req.OSFeed, "os-feed", api.FeedRetail, "OS feed: Retail or RetailEval")
+	cmd.Flags().StringVar(&req.UpdatePolicy, "update-policy", api.PolicyAll,
 		"update policy: UpdateAll, NoApplicationUpdates or NoUpdates")
-	create.Flags().BoolVar(&req.AllowCrashDumps, "allow-crash-dumps", false, "let devices upload crash details")
+	cmd.Flags().BoolVar(&req.AllowCrashDumps, "allow-crash-dumps", false, "let devices upload crash details")
+	return cmd
+}
 
-	var listProduct string
-	list := &cobra.Command{
+func (e *env) groupListCmd() *cobra.Command {
+	var product string
+	cmd := &cobra.Command{
 		Use:   "list [--product PRODUCT]",
 		Short: "List device groups",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			gs, err := c.Groups(cmd.Context(), listProduct, "")
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			gs, err := c.Groups(ctx, product, "")
 			if err != nil {
 				return err
 			}
@@ -153,35 +164,46 @@ func (e *env) groupCmd() *cobra.Command {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\n", g.ID, g.FullName(), g.OSFeed, g.UpdatePolicy, g.AllowCrashDumps)
 				}
 			})
-		},
+		}),
 	}
-	list.Flags().StringVar(&listProduct, "product", "", "only this product's groups (name or ID)")
+	cmd.Flags().StringVar(&product, "product", "", "only this product's groups (name or ID)")
+	return cmd
+}
 
-	show := &cobra.Command{
+func (e *env) groupShowCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "show PRODUCT/GROUP|ID",
 		Short: "Show a device group",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			g, err := c.Group(cmd.Context(), args[0])
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			g, err := c.Group(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			return e.print(g, func(w io.Writer) { groupTable(w, g) })
-		},
+		}),
 	}
+}
 
-	var name, desc, feed, policy string
+func (e *env) groupUpdateCmd() *cobra.Command {
+	var req api.UpdateDeviceGroupRequest
 	var crash bool
-	update := &cobra.Command{
+	run := e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+		g, err := c.Group(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		if g, err = c.UpdateGroup(ctx, g.ID, req); err != nil {
+			return err
+		}
+		return e.print(g, func(w io.Writer) { groupTable(w, g) })
+	})
+	cmd := &cobra.Command{
 		Use:   "update PRODUCT/GROUP|ID",
 		Short: "Change a device group's name or settings",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var req api.UpdateDeviceGroupRequest
+			req = api.UpdateDeviceGroupRequest{}
 			f := cmd.Flags()
 			for flag, dst := range map[string]**string{"name": &req.Name, "description": &req.Description,
 				"os-feed": &req.OSFeed, "update-policy": &req.UpdatePolicy} {
@@ -196,54 +218,35 @@ func (e *env) groupCmd() *cobra.Command {
 			if req == (api.UpdateDeviceGroupRequest{}) {
 				return usagef("nothing to change: give --name, --description, --os-feed, --update-policy or --allow-crash-dumps")
 			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			g, err := c.Group(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if g, err = c.UpdateGroup(cmd.Context(), g.ID, req); err != nil {
-				return err
-			}
-			return e.print(g, func(w io.Writer) { groupTable(w, g) })
+			return run(cmd, args)
 		},
 	}
-	update.Flags().StringVar(&name, "name", "", "new name")
-	update.Flags().StringVar(&desc, "description", "", "new description")
-	update.Flags().StringVar(&feed, "os-feed", "", "OS feed: Retail or RetailEval")
-	update.Flags().StringVar(&policy, "update-policy", "", "update policy: UpdateAll, NoApplicationUpdates or NoUpdates")
-	update.Flags().BoolVar(&crash, "allow-crash-dumps", false, "let devices upload crash details")
+	f := cmd.Flags()
+	f.String("name", "", "new name")
+	f.String("description", "", "new description")
+	f.String("os-feed", "", "OS feed: Retail or RetailEval")
+	f.String("update-policy", "", "update policy: UpdateAll, NoApplicationUpdates or NoUpdates")
+	f.BoolVar(&crash, "allow-crash-dumps", false, "let devices upload crash details")
+	return cmd
+}
 
-	del := &cobra.Command{
+func (e *env) groupDeleteCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "delete PRODUCT/GROUP|ID",
 		Short: "Delete a device group that has no devices",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			g, err := c.Group(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			g, err := c.Group(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if g, err = c.DeleteGroup(cmd.Context(), g.ID); err != nil {
+			if g, err = c.DeleteGroup(ctx, g.ID); err != nil {
 				return err
 			}
 			e.infof("Deleted device group %s.", g.FullName())
 			return nil
-		},
+		}),
 	}
-	for _, c := range []*cobra.Command{create, update} {
-		c.RegisterFlagCompletionFunc("os-feed", cobra.FixedCompletions(
-			[]string{api.FeedRetail, api.FeedRetailEval}, cobra.ShellCompDirectiveNoFileComp))
-		c.RegisterFlagCompletionFunc("update-policy", cobra.FixedCompletions(
-			[]string{api.PolicyAll, api.PolicyRuntimeOnly, api.PolicyNone}, cobra.ShellCompDirectiveNoFileComp))
-	}
-	cmd.AddCommand(e.addOutput(create), e.addOutput(list), e.addOutput(show), e.addOutput(update), del)
-	return cmd
 }
 
 func groupTable(w io.Writer, g api.DeviceGroup) {
