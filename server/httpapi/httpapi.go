@@ -34,6 +34,7 @@ import (
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/server/attest"
 	"github.com/rampart-iot/rampart/server/blob"
+	"github.com/rampart-iot/rampart/server/deploy"
 	"github.com/rampart-iot/rampart/server/keyring"
 	"github.com/rampart-iot/rampart/server/pki"
 	"github.com/rampart-iot/rampart/server/report"
@@ -98,6 +99,7 @@ type API struct {
 	blobs   *blob.Store
 	keys    *keyring.Keyring
 	tuf     *tufrepo.Service
+	deploy  *deploy.Service
 	log     *slog.Logger
 	now     func() time.Time
 	routes  []Route
@@ -130,6 +132,7 @@ func New(cfg Config) *API {
 		a.now = time.Now
 	}
 	a.attest = attest.New(a.store, a.ca, a.log, a.now)
+	a.deploy = deploy.New(a.store, a.tuf)
 	a.routes = a.table()
 	return a
 }
@@ -259,9 +262,12 @@ func errorf(status int, format string, args ...any) error {
 // what the caller sent (names, IDs), so their text is shown; anything else is logged.
 func (a *API) errorStatus(r *http.Request, err error) (int, string) {
 	var he *httpError
+	var refused *deploy.Error
 	switch {
 	case errors.As(err, &he):
 		return he.status, he.msg
+	case errors.As(err, &refused):
+		return http.StatusBadRequest, refused.Error()
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrAlreadyClaimed), errors.Is(err, store.ErrInUse):
