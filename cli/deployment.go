@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -8,63 +9,67 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/client"
 )
 
 func (e *env) deploymentCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "deployment", Short: "Deploy images to device groups"}
+	cmd.AddCommand(e.addOutput(e.deploymentCreateCmd()), e.addOutput(e.deploymentListCmd()),
+		e.addOutput(e.deploymentShowCmd()))
+	return cmd
+}
 
+func (e *env) deploymentCreateCmd() *cobra.Command {
 	var group string
 	var images []string
-	create := &cobra.Command{
+	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+		g, err := c.Group(ctx, group)
+		if err != nil {
+			return err
+		}
+		d, err := c.CreateDeployment(ctx, api.CreateDeploymentRequest{DeviceGroupID: g.ID, ImageIDs: images})
+		if err != nil {
+			return err
+		}
+		return e.print(d, func(w io.Writer) { deploymentTable(w, d) })
+	})
+	cmd := &cobra.Command{
 		Use:   "create --device-group PRODUCT/GROUP --images ID[,ID...]",
 		Short: "Deploy images to a device group: its devices converge to its newest deployment",
 		Long: "Deploy up to 10 application images, one of each component, to a device group. The\n" +
 			"group's newest deployment is what its devices converge to: they install what they lack\n" +
 			"and remove the apps no longer deployed. Needs the Administrator role.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(images) == 0 {
 				return usagef("give the images to deploy with --images ID[,ID...]")
 			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			g, err := c.Group(cmd.Context(), group)
-			if err != nil {
-				return err
-			}
-			d, err := c.CreateDeployment(cmd.Context(), api.CreateDeploymentRequest{DeviceGroupID: g.ID, ImageIDs: images})
-			if err != nil {
-				return err
-			}
-			return e.print(d, func(w io.Writer) { deploymentTable(w, d) })
+			return run(cmd, args)
 		},
 	}
-	create.Flags().StringVar(&group, "device-group", "", "the device group, Product/Group or ID")
-	create.Flags().StringSliceVar(&images, "images", nil, "the image IDs, comma-separated (at most 10)")
-	create.MarkFlagRequired("device-group")
-	create.MarkFlagRequired("images")
+	cmd.Flags().StringVar(&group, "device-group", "", "the device group, Product/Group or ID")
+	cmd.Flags().StringSliceVar(&images, "images", nil, "the image IDs, comma-separated (at most 10)")
+	cmd.MarkFlagRequired("device-group")
+	cmd.MarkFlagRequired("images")
+	return cmd
+}
 
-	var listGroup string
-	list := &cobra.Command{
+func (e *env) deploymentListCmd() *cobra.Command {
+	var group string
+	cmd := &cobra.Command{
 		Use:   "list [--device-group PRODUCT/GROUP]",
 		Short: "List deployments, newest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
 			groupID := ""
-			if listGroup != "" {
-				g, err := c.Group(cmd.Context(), listGroup)
+			if group != "" {
+				g, err := c.Group(ctx, group)
 				if err != nil {
 					return err
 				}
 				groupID = g.ID
 			}
-			ds, err := c.Deployments(cmd.Context(), groupID)
+			ds, err := c.Deployments(ctx, groupID)
 			if err != nil {
 				return err
 			}
@@ -74,28 +79,25 @@ func (e *env) deploymentCmd() *cobra.Command {
 					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", d.ID, d.GroupName, len(d.ImageIDs), d.CreatedAt.Format(time.RFC3339), d.CreatedBy)
 				}
 			})
-		},
+		}),
 	}
-	list.Flags().StringVar(&listGroup, "device-group", "", "only this group's deployments (Product/Group or ID)")
+	cmd.Flags().StringVar(&group, "device-group", "", "only this group's deployments (Product/Group or ID)")
+	return cmd
+}
 
-	show := &cobra.Command{
+func (e *env) deploymentShowCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a deployment",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			d, err := c.Deployment(cmd.Context(), args[0])
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			d, err := c.Deployment(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			return e.print(d, func(w io.Writer) { deploymentTable(w, d) })
-		},
+		}),
 	}
-	cmd.AddCommand(e.addOutput(create), e.addOutput(list), e.addOutput(show))
-	return cmd
 }
 
 func deploymentTable(w io.Writer, d api.Deployment) {
