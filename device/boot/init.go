@@ -180,7 +180,6 @@ func deviceID(udsPath string) (ident.DeviceID, error) {
 	if err != nil {
 		return "", err
 	}
-	defer zeroKey(k)
 	spki, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
 	if err != nil {
 		return "", err
