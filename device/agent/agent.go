@@ -66,7 +66,8 @@
 // # Talking to the service
 //
 // Only the CA in service-ca.pem is trusted, TLS 1.2 or later, with timeouts, keep-alive and
-// TLS session resumption. Response bodies are read up to [MaxResponse]. Unknown JSON fields in
+// TLS session resumption. Package [github.com/rampart-iot/rampart/device/transport] makes the client and reads
+// response bodies up to its MaxResponse. Unknown JSON fields in
 // answers are ignored (the service may grow them), but every value used is checked: the
 // certificate must be for the Alias key, name the device and chain to the CA chain given.
 package agent
@@ -86,6 +87,7 @@ import (
 	"github.com/rampart-iot/rampart/device/events"
 	"github.com/rampart-iot/rampart/device/handoff"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/device/transport"
 	"github.com/rampart-iot/rampart/device/update"
 )
 
@@ -162,7 +164,7 @@ func New(dir state.Dir, h *handoff.Handoff, opt Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{dir: dir, dev: dev, id: id, opt: opt, open: newClient(roots, nil), roots: roots,
+	a := &Agent{dir: dir, dev: dev, id: id, opt: opt, open: transport.NewClient(roots, nil), roots: roots,
 		trial: bc.Pending == id.Slot, events: events.Open(dir), kick: make(chan struct{}, 1)}
 	if a.status, err = dir.ReadStatus(); err != nil {
 		a.status = state.Status{}
@@ -376,7 +378,7 @@ func (a *Agent) setCertificate(c *Certificate) {
 		a.mtls.CloseIdleConnections()
 	}
 	a.cert = c
-	a.mtls = newClient(a.roots, a.id.tlsCertificate(c))
+	a.mtls = transport.NewClient(a.roots, a.id.tlsCertificate(c))
 	a.client.Store(a.mtls)
 }
 
