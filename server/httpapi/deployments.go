@@ -38,12 +38,13 @@ func (a *API) createDeployment(w http.ResponseWriter, r *http.Request, c *call) 
 	}
 	tenantID := c.user.TenantID
 	// The TUF keys are loaded (made on first use) outside the transaction that signs with them.
-	if err := a.tuf.Prepare(r.Context(), tenantID); err != nil {
+	keys, err := a.tuf.PrepareGroup(r.Context(), tenantID)
+	if err != nil {
 		return err
 	}
 	dep := api.Deployment{ID: ident.NewID(), TenantID: tenantID, GroupID: req.DeviceGroupID,
 		ImageIDs: req.ImageIDs, CreatedAt: c.now, CreatedBy: c.user.Email}
-	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
+	err = a.store.Update(r.Context(), func(tx *store.Tx) error {
 		g, err := tx.Group(tenantID, req.DeviceGroupID)
 		if err != nil {
 			return notFound(err, "device group %q not found", clip(req.DeviceGroupID))
@@ -69,7 +70,7 @@ func (a *API) createDeployment(w http.ResponseWriter, r *http.Request, c *call) 
 			return err
 		}
 		dep.GroupName = g.FullName()
-		if err := a.tuf.PublishGroup(r.Context(), tx, tenantID, g.ID, images); err != nil {
+		if err := a.tuf.PublishGroup(r.Context(), tx, keys, g.ID, images); err != nil {
 			return fmt.Errorf("publish device group %s: %w", g.ID, err)
 		}
 		return c.audit(tx, tenantID, "deployment.create", "deployment/"+dep.ID,
