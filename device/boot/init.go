@@ -49,6 +49,49 @@ func Init(path string, f Factory) (ident.DeviceID, error) {
 			return "", err
 		}
 	}
+	dir, err := initFolder(path)
+	if err != nil {
+		return "", err
+	}
+
+	// The identity: a UDS that no device ID was ever printed for is discarded.
+	if err := os.Remove(dir.Path(newUDS)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	if err := rot.CreateUDS(dir.Path(newUDS)); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	id, err := deviceID(dir.Path(newUDS))
+	if err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	if err := writeFactoryRuntime(dir, f.Runtime); err != nil {
+		return "", err
+	}
+	if err := writeTrust(dir, f, id); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+
+	// Last, the UDS takes its name: from now on the folder is a device. Link, unlike rename,
+	// never replaces an existing uds.
+	if err := os.Link(dir.Path(newUDS), dir.Path(state.FileUDS)); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("%s is %w: another init made a UDS in it meanwhile", path, ErrInitialised)
+		}
+		return "", fmt.Errorf("init: %w", err)
+	}
+	if err := os.Remove(dir.Path(newUDS)); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	if err := state.SyncDir(string(dir)); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	return id, nil
+}
+
+// initFolder makes the folder at path, 0700, and refuses it if it is a device already or holds
+// files that are not a device's.
+func initFolder(path string) (state.Dir, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", err
@@ -66,78 +109,57 @@ func Init(path string, f Factory) (ident.DeviceID, error) {
 	if err := os.Chmod(abs, 0o700); err != nil {
 		return "", fmt.Errorf("init: %w", err)
 	}
+	return dir, nil
+}
 
-	// The identity: a UDS that no device ID was ever printed for is discarded.
-	if err := os.Remove(dir.Path(newUDS)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("init: %w", err)
-	}
-	if err := rot.CreateUDS(dir.Path(newUDS)); err != nil {
-		return "", fmt.Errorf("init: %w", err)
-	}
-	id, err := deviceID(dir.Path(newUDS))
-	if err != nil {
-		return "", fmt.Errorf("init: %w", err)
-	}
-
-	// The factory runtime in slot A, pinned.
+// writeFactoryRuntime copies the factory runtime into slot A and pins its SHA-512 in boot.json.
+func writeFactoryRuntime(dir state.Dir, runtime io.Reader) error {
 	for _, s := range []state.Slot{state.SlotA, state.SlotB} {
 		if err := os.MkdirAll(dir.Path(state.DirSlots, string(s)), 0o700); err != nil {
-			return "", fmt.Errorf("init: %w", err)
+			return fmt.Errorf("init: %w", err)
 		}
 	}
 	h := sha512.New()
-	n, err := state.WriteFileFrom(dir.Runtime(state.SlotA), io.TeeReader(f.Runtime, h), MaxRuntimeSize, 0o700)
+	n, err := state.WriteFileFrom(dir.Runtime(state.SlotA), io.TeeReader(runtime, h), MaxRuntimeSize, 0o700)
 	if err != nil {
-		return "", fmt.Errorf("init: copy the runtime: %w", err)
+		return fmt.Errorf("init: copy the runtime: %w", err)
 	}
 	if n == 0 {
-		return "", errors.New("init: the runtime is empty")
+		return errors.New("init: the runtime is empty")
 	}
 	var pin state.Digest512
 	h.Sum(pin[:0])
 	if err := dir.WriteBoot(state.Boot{Active: state.SlotA, Factory: map[state.Slot]state.Digest512{state.SlotA: pin}}); err != nil {
-		return "", fmt.Errorf("init: %w", err)
+		return fmt.Errorf("init: %w", err)
 	}
+	return nil
+}
 
-	// The keys that may sign runtime updates.
+// writeTrust writes what the device trusts — the keys that may sign runtime updates, the
+// service and its CA — in device.json and the files it names, and removes what an earlier,
+// interrupted init left of a certificate or status.
+func writeTrust(dir state.Dir, f Factory, id ident.DeviceID) error {
 	if f.RuntimeKeys != nil {
 		if err := dir.WriteRuntimeKeys(f.RuntimeKeys); err != nil {
-			return "", fmt.Errorf("init: %w", err)
+			return err
 		}
 	} else if err := os.Remove(dir.Path(state.FileRuntimeKeys)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("init: %w", err)
+		return err
 	}
-
-	// The service.
 	if err := state.WriteFile(dir.Path(state.FileServiceCA), f.ServiceCA, 0o600); err != nil {
-		return "", fmt.Errorf("init: %w", err)
+		return err
 	}
 	dev := state.Device{ServiceURL: strings.TrimSuffix(f.ServiceURL, "/"), DeviceID: id,
 		ServiceCA: state.FileServiceCA, ServiceCASHA256: sha256.Sum256(f.ServiceCA)}
 	if err := dir.WriteDevice(dev); err != nil {
-		return "", fmt.Errorf("init: %w", err)
+		return err
 	}
 	for _, stale := range []string{state.FileCert, state.FileStatus} {
 		if err := os.Remove(dir.Path(stale)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("init: %w", err)
+			return err
 		}
 	}
-
-	// Last, the UDS takes its name: from now on the folder is a device. Link, unlike rename,
-	// never replaces an existing uds.
-	if err := os.Link(dir.Path(newUDS), dir.Path(state.FileUDS)); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return "", fmt.Errorf("%s is %w: another init made a UDS in it meanwhile", path, ErrInitialised)
-		}
-		return "", fmt.Errorf("init: %w", err)
-	}
-	if err := os.Remove(dir.Path(newUDS)); err != nil {
-		return "", fmt.Errorf("init: %w", err)
-	}
-	if err := state.SyncDir(abs); err != nil {
-		return "", fmt.Errorf("init: %w", err)
-	}
-	return id, nil
+	return nil
 }
 
 // CheckNotInitialised returns an error of class [ErrInitialised] if the folder at path holds a

@@ -50,18 +50,9 @@ func Run(dir state.Dir, v Verifier, args []string, stdout, stderr io.Writer) (in
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	for boots := 1; ; boots++ {
-		bc, err := dir.ReadBoot()
+		bc, slot, trial, err := chooseSlot(dir, stderr)
 		if err != nil {
-			return 1, fmt.Errorf("boot: %w", err)
-		}
-		if bc.Pending != "" && bc.Tries > 0 {
-			if bc, err = rollback(dir, bc, stderr, true, fmt.Sprintf("the runtime on trial in slot %s was started but never committed (it was stopped, or the power went, before its health check passed)", bc.Pending)); err != nil {
-				return 1, err
-			}
-		}
-		slot, trial := bc.Active, bc.Pending != ""
-		if trial {
-			slot = bc.Pending
+			return 1, err
 		}
 		s, err := MeasureSlot(dir, v, slot)
 		if err != nil && trial {
@@ -92,19 +83,14 @@ func Run(dir state.Dir, v Verifier, args []string, stdout, stderr io.Writer) (in
 			return 1, err
 		}
 		if trial {
-			after, err := dir.ReadBoot()
-			if err != nil || after.Pending == slot {
-				why := fmt.Sprintf("the runtime on trial in slot %s exited with code %d before it committed", slot, code)
-				if err != nil {
-					why = fmt.Sprintf("boot.json is unreadable after the trial of slot %s: %v", slot, err)
-					after = bc
-				}
-				if _, err := rollback(dir, after, stderr, signalled, why); err != nil {
-					return 1, err
-				}
-				if signalled {
-					return code, nil
-				}
+			rolledBack, err := endTrial(dir, bc, slot, code, signalled, stderr)
+			if err != nil {
+				return 1, err
+			}
+			if rolledBack && signalled {
+				return code, nil
+			}
+			if rolledBack {
 				continue
 			}
 		}
@@ -118,6 +104,42 @@ func Run(dir state.Dir, v Verifier, args []string, stdout, stderr io.Writer) (in
 			return 1, fmt.Errorf("boot: stage 1 asked to boot again %d times in a row; stopping", boots)
 		}
 	}
+}
+
+// chooseSlot reads boot.json, rolls back a trial that was started but never ended, and
+// returns the slot to boot: the pending one (on trial), else the active one.
+func chooseSlot(dir state.Dir, stderr io.Writer) (bc state.Boot, slot state.Slot, trial bool, err error) {
+	bc, err = dir.ReadBoot()
+	if err != nil {
+		return bc, "", false, fmt.Errorf("boot: %w", err)
+	}
+	if bc.Pending != "" && bc.Tries > 0 {
+		if bc, err = rollback(dir, bc, stderr, true, fmt.Sprintf("the runtime on trial in slot %s was started but never committed (it was stopped, or the power went, before its health check passed)", bc.Pending)); err != nil {
+			return bc, "", false, err
+		}
+	}
+	if bc.Pending != "" {
+		return bc, bc.Pending, true, nil
+	}
+	return bc, bc.Active, false, nil
+}
+
+// endTrial rolls back the trial of slot, whose stage 1 exited with code, unless it committed
+// (boot.json no longer names it as pending). bc is boot.json as the trial began.
+func endTrial(dir state.Dir, bc state.Boot, slot state.Slot, code int, signalled bool, stderr io.Writer) (rolledBack bool, err error) {
+	after, err := dir.ReadBoot()
+	if err == nil && after.Pending != slot {
+		return false, nil
+	}
+	why := fmt.Sprintf("the runtime on trial in slot %s exited with code %d before it committed", slot, code)
+	if err != nil {
+		why = fmt.Sprintf("boot.json is unreadable after the trial of slot %s: %v", slot, err)
+		after = bc
+	}
+	if _, err := rollback(dir, after, stderr, signalled, why); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // rollback ends the trial in bc: it records why in status.json, then clears the pending slot
