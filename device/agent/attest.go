@@ -28,6 +28,18 @@ func (e *AttestError) Error() string {
 // device: see api.RetryableReason.
 func (e *AttestError) Retryable() bool { return api.RetryableReason(e.Reason) }
 
+// Is puts a refused attestation in the device's classes of failure: transport.ErrRetryLater
+// when it is retryable, else transport.ErrRejected.
+func (e *AttestError) Is(target error) bool {
+	switch target {
+	case transport.ErrRetryLater:
+		return e.Retryable()
+	case transport.ErrRejected:
+		return !e.Retryable()
+	}
+	return false
+}
+
 // errCertRefused is returned by a check-in that the service answered 401 or 403: the
 // certificate is no longer good for it (expired, revoked, another CA), so attest again.
 var errCertRefused = errors.New("the service refused the device certificate")

@@ -46,6 +46,13 @@ func TestClassify(t *testing.T) {
 			t.Errorf("classify(%v) = %s, want %s", tc.err, got, tc.want)
 		}
 	}
+	// A refused attestation is of the transport's classes too.
+	if err := error(&AttestError{Reason: api.ReasonUnknownRuntime}); !errors.Is(err, transport.ErrRejected) || errors.Is(err, transport.ErrRetryLater) {
+		t.Errorf("%v: want rejected, not retry later", err)
+	}
+	if err := error(&AttestError{Reason: api.ReasonStaleNonce}); errors.Is(err, transport.ErrRejected) || !errors.Is(err, transport.ErrRetryLater) {
+		t.Errorf("%v: want retry later, not rejected", err)
+	}
 	if api.RetryableReason(api.ReasonUnknownRuntime) {
 		t.Fatal("the test assumes that an unknown runtime does not pass by retrying")
 	}

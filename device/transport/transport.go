@@ -12,8 +12,9 @@
 //   - [ErrRejected]: any other 4xx, with the service's reason in [Error.Message]. Sending the
 //     same request again will not help until something changes on the service's side.
 //
-// "Reject this image" and "raise an alarm" are decided above this package, from what a
-// successful answer holds (package update's ErrRefused, package boot's ErrAlarm).
+// A refused attestation (package agent's AttestError) is of the same two classes, by its
+// reason. "Reject this image" and "raise an alarm" are decided above this package, from what
+// a successful answer holds (package update's ErrRefused, package boot's ErrAlarm).
 package transport
 
 import (
