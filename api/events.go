@@ -1,6 +1,15 @@
 package api
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/rampart-iot/rampart/ident"
+)
 
 // DevicePathEvents takes a device's error events (POST, mutual TLS): an EventBatch.
 const DevicePathEvents = "/device/v1/events"
@@ -119,4 +128,67 @@ type ErrorSummary struct {
 	Devices     int       `json:"devices"`
 	FirstSeen   time.Time `json:"first_seen"`
 	LastSeen    time.Time `json:"last_seen"`
+}
+
+// Check validates an event that a device sent, received at now: what the service refuses, the
+// error naming the field. The service's report.Check and the device's test double both apply
+// it, so that the two cannot disagree on what is a valid event.
+func (e *DeviceEvent) Check(now time.Time) error {
+	switch {
+	case !ident.IsID(e.ID):
+		return fmt.Errorf("id: want a lowercase UUID, got %q", clipField(e.ID))
+	case !oneOf(e.Category, EventAppCrash, EventAppExit, EventUpdateFailed, EventAttestationFailed,
+		EventBootFailure, EventSlotRollback, EventRuntimeRestart):
+		return fmt.Errorf("category: unknown category %q", clipField(e.Category))
+	case !oneOf(e.Class, ClassOS, ClassApp):
+		return fmt.Errorf("class: want %s or %s, got %q", ClassOS, ClassApp, clipField(e.Class))
+	case !oneOf(e.Type, TypePlanned, TypeUnplanned):
+		return fmt.Errorf("type: want %s or %s, got %q", TypePlanned, TypeUnplanned, clipField(e.Type))
+	case len(e.Description) > MaxEventDescription:
+		return fmt.Errorf("description: %d bytes, the limit is %d", len(e.Description), MaxEventDescription)
+	case len(e.Detail) > MaxEventDetail:
+		return fmt.Errorf("detail: %d bytes, the limit is %d", len(e.Detail), MaxEventDetail)
+	case e.ComponentID != "" && !ident.IsID(e.ComponentID):
+		return fmt.Errorf("component_id: want a lowercase UUID, got %q", clipField(e.ComponentID))
+	case e.ImageID != "" && !ident.IsID(e.ImageID):
+		return fmt.Errorf("image_id: want a lowercase UUID, got %q", clipField(e.ImageID))
+	case e.Count < 1 || e.Count > MaxEventCount:
+		return fmt.Errorf("count: want 1 to %d, got %d", MaxEventCount, e.Count)
+	case e.FirstAt.IsZero() || e.LastAt.IsZero():
+		return errors.New("first_at and last_at: both are required")
+	case e.FirstAt.After(e.LastAt):
+		return errors.New("first_at: later than last_at")
+	case e.LastAt.After(now.Add(MaxEventClockSkew)):
+		return fmt.Errorf("last_at: %s is in the future (the service's time is %s); check the device's clock",
+			e.LastAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	case e.FirstAt.Before(now.Add(-MaxEventAge)):
+		return fmt.Errorf("first_at: %s is older than %s", e.FirstAt.UTC().Format(time.RFC3339), MaxEventAge)
+	}
+	return nil
+}
+
+func oneOf(s string, values ...string) bool {
+	for _, v := range values {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// clipField cuts a refused value to 70 bytes for an error message, its control and format
+// characters replaced.
+func clipField(s string) string {
+	if len(s) > 70 {
+		s = s[:70] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			return ' '
+		case r == utf8.RuneError || unicode.In(r, unicode.Cc, unicode.Cf):
+			return utf8.RuneError
+		}
+		return r
+	}, s)
 }

@@ -10,17 +10,25 @@
 //
 // # The state machine
 //
-//	          ┌────────── Decide says attest (no/other-key/expiring certificate, 24 h, forced)
-//	          ▼
-//	┌──► ATTEST: nonce → evidence → pass: cert.pem, status pass ──► CHECK IN (mTLS whoami)
-//	│         │                                                        │
-//	│         └─ fail or no answer: status with reason, Backoff ──┐    ├─ ok: COMMIT if on trial,
-//	│                                                             │    │  UPDATE; next in ~interval
-//	│                                                             │    └─ 401/403: attest again
-//	└──────────────────── SLEEP until the earliest due time ◄─────┴────┘
+//	wake ──► ATTEST ──► CHECK IN ──► REPORT ──► UPDATE ──► SLEEP ──► wake
 //
-// [Decide] holds the rules of when to attest; [Backoff] the waits after a failure. With
-// Options.Once the machine runs one round and returns the first failure.
+// Its phases:
+//   - ATTEST (when [Decide] says so — no, another key's or an expiring certificate, 24 h,
+//     forced — and its backoff is over): nonce → evidence → pass: cert.pem, status pass. A
+//     failure records the reason in status.json and the event queue and waits a [Backoff]:
+//     at the cap when the reason will not pass by retrying (rejected).
+//   - CHECK IN (mutual TLS whoami, while the certificate is current): commits a runtime on
+//     trial. A 401 or 403 (the certificate refused) makes attestation due; any failure waits.
+//   - REPORT: the event uploader sends the queue, now that the device is online.
+//   - UPDATE: the update cycle, the development capability, the apps; the next check-in is
+//     due after about Options.CheckinInterval, or after a backoff if the cycle failed other
+//     than by refusing an image.
+//   - SLEEP until the earliest due time.
+//
+// The machine is data (phase and machine, machine.go): its transitions do no I/O and are
+// tested one by one; the agent's steps do the I/O and hand the transitions their outcome —
+// succeeded, retry later, rejected or failed. With Options.Once the machine runs one round and returns the
+// first failure.
 //
 // # On trial
 //
@@ -66,7 +74,8 @@
 // # Talking to the service
 //
 // Only the CA in service-ca.pem is trusted, TLS 1.2 or later, with timeouts, keep-alive and
-// TLS session resumption. Response bodies are read up to [MaxResponse]. Unknown JSON fields in
+// TLS session resumption. Package [github.com/rampart-iot/rampart/device/transport] makes the client and reads
+// response bodies up to its MaxResponse. Unknown JSON fields in
 // answers are ignored (the service may grow them), but every value used is checked: the
 // certificate must be for the Alias key, name the device and chain to the CA chain given.
 package agent
@@ -86,7 +95,7 @@ import (
 	"github.com/rampart-iot/rampart/device/events"
 	"github.com/rampart-iot/rampart/device/handoff"
 	"github.com/rampart-iot/rampart/device/state"
-	"github.com/rampart-iot/rampart/device/update"
+	"github.com/rampart-iot/rampart/device/transport"
 )
 
 // Options tune a run of the agent.
@@ -162,7 +171,7 @@ func New(dir state.Dir, h *handoff.Handoff, opt Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{dir: dir, dev: dev, id: id, opt: opt, open: newClient(roots, nil), roots: roots,
+	a := &Agent{dir: dir, dev: dev, id: id, opt: opt, open: transport.NewClient(roots, nil), roots: roots,
 		trial: bc.Pending == id.Slot, events: events.Open(dir), kick: make(chan struct{}, 1)}
 	if a.status, err = dir.ReadStatus(); err != nil {
 		a.status = state.Status{}
@@ -201,131 +210,138 @@ func (a *Agent) Run(ctx context.Context) error {
 	return err
 }
 
-// run is Run's state machine.
+// run runs the state machine (see [phase]) until it stops.
 func (a *Agent) run(ctx context.Context) error {
-
-	force := a.opt.ForceAttest
-	var attestFailures, checkinFailures, updateFailures int
-	var retryAt, checkinAt time.Time
-	trialEnds := a.now().Add(a.opt.TrialTimeout)
+	m := &machine{once: a.opt.Once, slot: a.id.Slot, trial: a.trial, trialEnds: a.now().Add(a.opt.TrialTimeout),
+		interval: a.opt.CheckinInterval, randN: randN, force: a.opt.ForceAttest}
 	if a.trial {
 		a.opt.Log.Printf("the runtime in slot %s is on trial: it commits once an attestation passes and a check-in works", a.id.Slot)
 	}
-	for {
-		now := a.now()
-		if d := a.decide(now, force); d.Attest && !now.Before(retryAt) {
-			c, err := a.attest(ctx)
-			if ctx.Err() != nil {
-				return a.stopped(ctx)
-			}
-			if err != nil {
-				attestFailures++
-				retryable := true
-				var ae *AttestError
-				if errors.As(err, &ae) {
-					retryable = ae.Retryable()
-				} else {
-					err = fmt.Errorf("attestation failed: %w", err)
-				}
-				retryAt = now.Add(Backoff(attestFailures, retryable, randN))
-				a.recordFailure(now, err, retryAt)
-				a.attestFailed(err)
-				if a.opt.Once {
-					return err
-				}
-				if a.trial && (!retryable || !now.Before(trialEnds)) {
-					return fmt.Errorf("the runtime on trial in slot %s failed its health check: %w", a.id.Slot, err)
-				}
-				a.opt.Log.Printf("%v (%s); next attempt at %s", err, d.Why, retryAt.Format(time.RFC3339))
-			} else {
-				attestFailures, force, retryAt, checkinAt = 0, false, time.Time{}, time.Time{}
-				a.setCertificate(c)
-				a.recordPass(now)
-				a.opt.Log.Printf("attestation passed (%s); certificate valid until %s", d.Why, c.Leaf.NotAfter.UTC().Format(time.RFC3339))
-			}
+	m.wake(a.facts(m))
+	for m.phase != phaseStop {
+		switch m.phase {
+		case phaseAttest:
+			a.stepAttest(ctx, m)
+		case phaseCheckin:
+			a.stepCheckin(ctx, m)
+		case phaseReport:
+			a.online(ctx)
+			m.reported()
+		case phaseUpdate:
+			a.stepUpdate(ctx, m)
+		case phaseSleep:
+			a.sleep(ctx, m)
 		}
+	}
+	return m.err
+}
 
-		if now = a.now(); a.currentCert(now) && !now.Before(checkinAt) {
-			w, err := a.checkin(ctx)
-			if ctx.Err() != nil {
-				return a.stopped(ctx)
-			}
-			if err != nil {
-				checkinFailures++
-				if errors.Is(err, errCertRefused) {
-					force = true
-				}
-				checkinAt = now.Add(Backoff(checkinFailures, true, randN))
-				if a.opt.Once {
-					return err
-				}
-				if a.trial && !now.Before(trialEnds) {
-					return fmt.Errorf("the runtime on trial in slot %s failed its health check: %w", a.id.Slot, err)
-				}
-				a.opt.Log.Printf("%v; next check-in at %s", err, checkinAt.Format(time.RFC3339))
-			} else {
-				checkinFailures = 0
-				checkinAt = now.Add(jitter(a.opt.CheckinInterval, randN))
-				a.opt.Log.Printf("checked in as %s (tenant %s)", w.DeviceID, clean(w.TenantID))
-				if a.trial {
-					if err := a.commit(); err != nil {
-						return err
-					}
-				}
-				a.online(ctx)
-				res, err := a.updateCycle(ctx)
-				if ctx.Err() != nil {
-					return a.stopped(ctx)
-				}
-				for _, line := range append(res.Changed, res.Deferred...) {
-					a.opt.Log.Printf("update: %s", line)
-				}
-				if res.Restart {
-					return ErrRestart
-				}
-				if merr := a.refreshCapability(ctx); merr != nil {
-					return merr
-				}
-				if ctx.Err() != nil {
-					return a.stopped(ctx)
-				}
-				a.apps.sync(ctx)
-				if err != nil {
-					a.updateFailed(err)
-					if a.opt.Once {
-						return err
-					}
-					updateFailures++
-					if !errors.Is(err, update.ErrRefused) {
-						checkinAt = now.Add(Backoff(updateFailures, true, randN))
-					}
-					a.opt.Log.Printf("%v; next check-in at %s", err, checkinAt.Format(time.RFC3339))
-				} else {
-					updateFailures = 0
-				}
-			}
-		} else if a.opt.Once && !a.currentCert(now) {
-			return errors.New("no current certificate after attestation")
-		}
+// facts reads what the transitions of m need at this time.
+func (a *Agent) facts(m *machine) facts {
+	now := a.now()
+	d := a.decide(now, m.force)
+	return facts{now: now, cert: a.currentCert(now), attestDue: d.Attest, attestWhen: d.Due}
+}
 
-		if a.opt.Once {
-			return nil
+// stepAttest is ATTEST: one attestation, its result recorded in status.json and, if it
+// failed, in the event queue.
+func (a *Agent) stepAttest(ctx context.Context, m *machine) {
+	f := a.facts(m)
+	why := a.decide(f.now, m.force).Why
+	c, err := a.attest(ctx)
+	if ctx.Err() != nil {
+		m.stop(a.stopped(ctx))
+		return
+	}
+	var ae *AttestError
+	if err != nil && !errors.As(err, &ae) {
+		err = fmt.Errorf("attestation failed: %w", err)
+	}
+	if err == nil {
+		a.setCertificate(c)
+		a.recordPass(f.now)
+		a.opt.Log.Printf("attestation passed (%s); certificate valid until %s", why, c.Leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	after := a.facts(m)
+	after.now = f.now // backoffs count from the attempt
+	m.attested(after, classify(err), err)
+	if err != nil {
+		a.recordFailure(f.now, err, m.retryAt)
+		a.attestFailed(err)
+		if m.phase != phaseStop {
+			a.opt.Log.Printf("%v (%s); next attempt at %s", err, why, m.retryAt.Format(time.RFC3339))
 		}
-		now = a.now()
-		next := a.decide(now, force).Due
-		if next.Before(retryAt) {
-			next = retryAt
+	}
+}
+
+// stepCheckin is CHECK IN: a check-in, and the commit of a runtime on trial once it works.
+func (a *Agent) stepCheckin(ctx context.Context, m *machine) {
+	f := a.facts(m)
+	w, err := a.checkin(ctx)
+	if ctx.Err() != nil {
+		m.stop(a.stopped(ctx))
+		return
+	}
+	if err == nil {
+		a.opt.Log.Printf("checked in as %s (tenant %s)", w.DeviceID, clean(w.TenantID))
+		if a.trial {
+			if cerr := a.commit(); cerr != nil {
+				m.stop(cerr)
+				return
+			}
+			m.committed()
 		}
-		if a.currentCert(now) && checkinAt.Before(next) {
-			next = checkinAt
-		}
-		t := time.NewTimer(max(next.Sub(now), minWait))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
+	}
+	m.checkedIn(f, classify(err), err)
+	if err != nil && m.phase != phaseStop {
+		a.opt.Log.Printf("%v; next check-in at %s", err, m.checkinAt.Format(time.RFC3339))
+	}
+}
+
+// stepUpdate is UPDATE: an update cycle, then the development capability and the apps.
+func (a *Agent) stepUpdate(ctx context.Context, m *machine) {
+	f := a.facts(m)
+	res, err := a.updateCycle(ctx)
+	if ctx.Err() != nil {
+		m.stop(a.stopped(ctx))
+		return
+	}
+	for _, line := range append(res.Changed, res.Deferred...) {
+		a.opt.Log.Printf("update: %s", line)
+	}
+	if res.Restart {
+		m.stop(ErrRestart)
+		return
+	}
+	if merr := a.refreshCapability(ctx); merr != nil {
+		m.stop(merr)
+		return
+	}
+	if ctx.Err() != nil {
+		m.stop(a.stopped(ctx))
+		return
+	}
+	a.apps.sync(ctx)
+	if err != nil {
+		a.updateFailed(err)
+	}
+	m.updated(f, classify(err), err)
+	if err != nil && m.phase != phaseStop {
+		a.opt.Log.Printf("%v; next check-in at %s", err, m.checkinAt.Format(time.RFC3339))
+	}
+}
+
+// sleep is SLEEP: it waits until the machine's next due time, then wakes it; it stops the
+// machine when ctx ends.
+func (a *Agent) sleep(ctx context.Context, m *machine) {
+	f := a.facts(m)
+	t := time.NewTimer(max(m.wakeAt(f).Sub(f.now), minWait))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		m.stop(nil)
+	case <-t.C:
+		m.wake(a.facts(m))
 	}
 }
 
@@ -376,7 +392,7 @@ func (a *Agent) setCertificate(c *Certificate) {
 		a.mtls.CloseIdleConnections()
 	}
 	a.cert = c
-	a.mtls = newClient(a.roots, a.id.tlsCertificate(c))
+	a.mtls = transport.NewClient(a.roots, a.id.tlsCertificate(c))
 	a.client.Store(a.mtls)
 }
 

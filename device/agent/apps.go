@@ -194,18 +194,19 @@ func (s *apps) Sideload(r io.Reader) (api.InstalledImage, error) {
 // ErrModeChanged when whether the device holds a valid capability no longer matches the mode
 // stage 0 booted it in.
 func (a *Agent) refreshCapability(ctx context.Context) error {
-	status, b, err := a.call(ctx, a.mtls, http.MethodGet, api.DevicePathCapability, "", nil)
+	r, err := a.call(ctx, a.mtls, http.MethodGet, api.DevicePathCapability, "", nil)
+	b := r.Body
 	switch {
 	case err != nil:
 		a.opt.Log.Printf("ask for the development capability: %v", err)
-	case status == http.StatusNotFound:
+	case r.Status == http.StatusNotFound:
 		if removed, err := a.dir.RemoveCapability(); err != nil {
 			a.opt.Log.Printf("remove %s: %v", state.FileCapability, err)
 		} else if removed {
 			a.opt.Log.Printf("the device no longer holds the development capability")
 		}
-	case status != http.StatusOK:
-		a.opt.Log.Printf("ask for the development capability: %v", refusal(status, b))
+	case r.Status != http.StatusOK:
+		a.opt.Log.Printf("ask for the development capability: %v", refusal(r))
 	default:
 		keys, err := a.dir.ReadTenantKeys()
 		if err == nil {

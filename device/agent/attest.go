@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/device/transport"
 	"github.com/rampart-iot/rampart/device/update"
 	"github.com/rampart-iot/rampart/format/evidence"
 )
@@ -27,6 +28,18 @@ func (e *AttestError) Error() string {
 // device: see api.RetryableReason.
 func (e *AttestError) Retryable() bool { return api.RetryableReason(e.Reason) }
 
+// Is puts a refused attestation in the device's classes of failure: transport.ErrRetryLater
+// when it is retryable, else transport.ErrRejected.
+func (e *AttestError) Is(target error) bool {
+	switch target {
+	case transport.ErrRetryLater:
+		return e.Retryable()
+	case transport.ErrRejected:
+		return !e.Retryable()
+	}
+	return false
+}
+
 // errCertRefused is returned by a check-in that the service answered 401 or 403: the
 // certificate is no longer good for it (expired, revoked, another CA), so attest again.
 var errCertRefused = errors.New("the service refused the device certificate")
@@ -36,15 +49,15 @@ var errCertRefused = errors.New("the service refused the device certificate")
 // [AttestError] mean no answer was had.
 func (a *Agent) attest(ctx context.Context) (*Certificate, error) {
 	body, _ := json.Marshal(api.NonceRequest{DeviceID: a.id.DeviceID})
-	status, b, err := a.call(ctx, a.open, http.MethodPost, api.DevicePathNonce, "application/json", body)
+	r, err := a.call(ctx, a.open, http.MethodPost, api.DevicePathNonce, "application/json", body)
 	if err != nil {
 		return nil, fmt.Errorf("ask for a nonce: %w", err)
 	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("ask for a nonce: %w", refusal(status, b))
+	if r.Status != http.StatusOK {
+		return nil, fmt.Errorf("ask for a nonce: %w", refusal(r))
 	}
 	var nr api.NonceResponse
-	if err := update.DecodeResponse(b, &nr); err != nil {
+	if err := transport.Decode(r.Body, &nr); err != nil {
 		return nil, fmt.Errorf("ask for a nonce: %w", err)
 	}
 	if n := len(nr.Nonce); n < evidence.MinNonceSize || n > evidence.MaxNonceSize {
@@ -55,19 +68,19 @@ func (a *Agent) attest(ctx context.Context) (*Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	status, b, err = a.call(ctx, a.open, http.MethodPost, api.DevicePathAttest, api.EvidenceContentType, token)
+	r, err = a.call(ctx, a.open, http.MethodPost, api.DevicePathAttest, api.EvidenceContentType, token)
 	if err != nil {
 		return nil, fmt.Errorf("send evidence: %w", err)
 	}
-	switch status {
+	switch r.Status {
 	case http.StatusOK:
 	case http.StatusBadRequest, http.StatusForbidden:
-		return nil, refusal(status, b)
+		return nil, refusal(r)
 	default:
-		return nil, fmt.Errorf("send evidence: %w", refusal(status, b))
+		return nil, fmt.Errorf("send evidence: %w", refusal(r))
 	}
 	var ar api.AttestResponse
-	if err := update.DecodeResponse(b, &ar); err != nil {
+	if err := transport.Decode(r.Body, &ar); err != nil {
 		return nil, fmt.Errorf("send evidence: %w", err)
 	}
 	if ar.Result != api.AttestPass {
@@ -96,18 +109,18 @@ func (a *Agent) install(certPEM, chainPEM string) (*Certificate, error) {
 // checkin asks the service, over mutual TLS, who the device is (DESIGN section 5 step 4).
 func (a *Agent) checkin(ctx context.Context) (api.DeviceWhoami, error) {
 	var w api.DeviceWhoami
-	status, b, err := a.call(ctx, a.mtls, http.MethodGet, api.DevicePathWhoami, "", nil)
+	r, err := a.call(ctx, a.mtls, http.MethodGet, api.DevicePathWhoami, "", nil)
 	if err != nil {
 		return w, fmt.Errorf("check in: %w", err)
 	}
-	switch status {
+	switch r.Status {
 	case http.StatusOK:
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return w, fmt.Errorf("check in: %w: %w", errCertRefused, refusal(status, b))
+		return w, fmt.Errorf("check in: %w: %w", errCertRefused, refusal(r))
 	default:
-		return w, fmt.Errorf("check in: %w", refusal(status, b))
+		return w, fmt.Errorf("check in: %w", refusal(r))
 	}
-	if err := update.DecodeResponse(b, &w); err != nil {
+	if err := transport.Decode(r.Body, &w); err != nil {
 		return w, fmt.Errorf("check in: %w", err)
 	}
 	if w.DeviceID != a.id.DeviceID {

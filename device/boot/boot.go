@@ -25,7 +25,7 @@
 //     bytes, Authority, Mode ([Mode]: Debug while the device holds a valid development
 //     capability, else Normal) and Hidden = zero, and have the DeviceID key certify the Alias
 //     key and the measurements (rot.AliasCertificate).
-//  6. Zero the UDS and the private keys (best effort), start `<runtime> stage1 --state DIR …`
+//  6. Zero the UDS and the CDIs (best effort; see Limits for the private keys), start `<runtime> stage1 --state DIR …`
 //     with the [handoff.Handoff] on an inherited pipe (fd 3), forward SIGINT and SIGTERM to it,
 //     and wait for it. Its exit code [ExitRestart] means "boot again" (an update set a slot on
 //     trial); any other is returned.
@@ -38,7 +38,6 @@
 package boot
 
 import (
-	"crypto/ecdsa"
 	"crypto/sha512"
 	"crypto/x509"
 	"errors"
@@ -137,7 +136,6 @@ func MeasureSlot(dir state.Dir, v Verifier, slot state.Slot) (*Stage1, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
-	defer zeroKey(deviceKey)
 	spki, err := x509.MarshalPKIXPublicKey(&deviceKey.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
@@ -152,7 +150,6 @@ func MeasureSlot(dir state.Dir, v Verifier, slot state.Slot) (*Stage1, error) {
 	defer func() {
 		clear(layer.CDIAttest[:])
 		clear(layer.CDISeal[:])
-		zeroKey(layer.AliasKey)
 	}()
 	m := in.Measurements()
 	cert, err := rot.AliasCertificate(deviceKey, layer.AliasKey, m)
@@ -252,11 +249,4 @@ func (p *Process) Wait() (int, error) {
 		return 1, fmt.Errorf("boot: wait for stage 1: %w", err)
 	}
 	return 0, nil
-}
-
-// zeroKey overwrites a private scalar (best effort: copies the runtime made are out of reach).
-func zeroKey(k *ecdsa.PrivateKey) {
-	if k != nil && k.D != nil {
-		k.D.SetInt64(0)
-	}
 }

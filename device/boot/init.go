@@ -37,12 +37,9 @@ const newUDS = state.FileUDS + ".new"
 
 // Init makes a device in the folder at path (created 0700 if need be): a new UDS, the factory
 // runtime in slot A with its SHA-512 pinned in boot.json, the runtime keys, the service's CA
-// and device.json. It returns the device ID. It refuses a folder that already has a UDS, and one
-// that holds files that are not a device's.
-//
-// The steps run in this order so that an interrupted init leaves a folder that init may be run
-// on again: the folder, a new UDS under a temporary name, the factory runtime, the runtime keys,
-// the service, and last the UDS under its own name.
+// and device.json. It
+// returns the device ID. It refuses a folder that already has a UDS, and one that holds files
+// that are not a device's.
 func Init(path string, f Factory) (ident.DeviceID, error) {
 	if err := state.CheckServiceURL(f.ServiceURL); err != nil {
 		return "", err
@@ -52,85 +49,101 @@ func Init(path string, f Factory) (ident.DeviceID, error) {
 			return "", err
 		}
 	}
+	dir, err := initFolder(path)
+	if err != nil {
+		return "", err
+	}
+
+	// The identity: a UDS that no device ID was ever printed for is discarded.
+	if err := os.Remove(dir.Path(newUDS)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	if err := rot.CreateUDS(dir.Path(newUDS)); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	id, err := deviceID(dir.Path(newUDS))
+	if err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	if err := writeFactoryRuntime(dir, f.Runtime); err != nil {
+		return "", err
+	}
+	if err := writeTrust(dir, f, id); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+
+	// Last, the UDS takes its name: from now on the folder is a device. Link, unlike rename,
+	// never replaces an existing uds.
+	if err := os.Link(dir.Path(newUDS), dir.Path(state.FileUDS)); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("%s is %w: another init made a UDS in it meanwhile", path, ErrInitialised)
+		}
+		return "", fmt.Errorf("init: %w", err)
+	}
+	if err := os.Remove(dir.Path(newUDS)); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	if err := state.SyncDir(string(dir)); err != nil {
+		return "", fmt.Errorf("init: %w", err)
+	}
+	return id, nil
+}
+
+// initFolder makes the folder at path, 0700, and refuses it if it is a device already or holds
+// files that are not a device's.
+func initFolder(path string) (state.Dir, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", err
 	}
 	dir := state.Dir(abs)
-	if err := prepareFolder(path, dir); err != nil {
-		return "", err
+	if _, err := os.Lstat(dir.Path(state.FileUDS)); err == nil {
+		return "", fmt.Errorf("%s is %w: it has a UDS, so it is a device already; give another --state folder", path, ErrInitialised)
 	}
-	id, err := makeUDS(dir)
-	if err != nil {
+	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return "", fmt.Errorf("init: %w", err)
-	}
-	if err := installFactoryRuntime(dir, f.Runtime); err != nil {
-		return "", fmt.Errorf("init: %w", err)
-	}
-	if err := writeService(dir, f, id); err != nil {
-		return "", fmt.Errorf("init: %w", err)
-	}
-	return id, commitUDS(path, dir)
-}
-
-// prepareFolder makes the state folder 0700, refusing one that is a device already or that
-// holds files that are not a device's.
-func prepareFolder(path string, dir state.Dir) error {
-	if err := CheckNotInitialised(path); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(string(dir), 0o700); err != nil {
-		return fmt.Errorf("init: %w", err)
 	}
 	if err := checkEmpty(dir); err != nil {
-		return err
-	}
-	if err := os.Chmod(string(dir), 0o700); err != nil {
-		return fmt.Errorf("init: %w", err)
-	}
-	return nil
-}
-
-// makeUDS makes a new UDS under its temporary name and returns its device ID. A UDS that no
-// device ID was ever printed for is discarded.
-func makeUDS(dir state.Dir) (ident.DeviceID, error) {
-	if err := os.Remove(dir.Path(newUDS)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
-	if err := rot.CreateUDS(dir.Path(newUDS)); err != nil {
-		return "", err
+	if err := os.Chmod(abs, 0o700); err != nil {
+		return "", fmt.Errorf("init: %w", err)
 	}
-	return deviceID(dir.Path(newUDS))
+	return dir, nil
 }
 
-// installFactoryRuntime copies the factory runtime into slot A and pins its SHA-512 in boot.json.
-func installFactoryRuntime(dir state.Dir, runtime io.Reader) error {
+// writeFactoryRuntime copies the factory runtime into slot A and pins its SHA-512 in boot.json.
+func writeFactoryRuntime(dir state.Dir, runtime io.Reader) error {
 	for _, s := range []state.Slot{state.SlotA, state.SlotB} {
 		if err := os.MkdirAll(dir.Path(state.DirSlots, string(s)), 0o700); err != nil {
-			return err
+			return fmt.Errorf("init: %w", err)
 		}
 	}
 	h := sha512.New()
 	n, err := state.WriteFileFrom(dir.Runtime(state.SlotA), io.TeeReader(runtime, h), MaxRuntimeSize, 0o700)
 	if err != nil {
-		return fmt.Errorf("copy the runtime: %w", err)
+		return fmt.Errorf("init: copy the runtime: %w", err)
 	}
 	if n == 0 {
-		return errors.New("the runtime is empty")
+		return errors.New("init: the runtime is empty")
 	}
 	var pin state.Digest512
 	h.Sum(pin[:0])
-	return dir.WriteBoot(state.Boot{Active: state.SlotA, Factory: map[state.Slot]state.Digest512{state.SlotA: pin}})
+	if err := dir.WriteBoot(state.Boot{Active: state.SlotA, Factory: map[state.Slot]state.Digest512{state.SlotA: pin}}); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	return nil
 }
 
-// writeService writes the keys that may sign runtime updates, the service's CA and device.json,
-// and removes what an earlier, interrupted init may have left.
-func writeService(dir state.Dir, f Factory, id ident.DeviceID) error {
+// writeTrust writes what the device trusts — the keys that may sign runtime updates, the
+// service and its CA — in device.json and the files it names, and removes what an earlier,
+// interrupted init left of a certificate or status.
+func writeTrust(dir state.Dir, f Factory, id ident.DeviceID) error {
 	if f.RuntimeKeys != nil {
 		if err := dir.WriteRuntimeKeys(f.RuntimeKeys); err != nil {
 			return err
 		}
-	} else if err := removeIfExists(dir.Path(state.FileRuntimeKeys)); err != nil {
+	} else if err := os.Remove(dir.Path(state.FileRuntimeKeys)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	if err := state.WriteFile(dir.Path(state.FileServiceCA), f.ServiceCA, 0o600); err != nil {
@@ -142,35 +155,9 @@ func writeService(dir state.Dir, f Factory, id ident.DeviceID) error {
 		return err
 	}
 	for _, stale := range []string{state.FileCert, state.FileStatus} {
-		if err := removeIfExists(dir.Path(stale)); err != nil {
+		if err := os.Remove(dir.Path(stale)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-	}
-	return nil
-}
-
-// commitUDS gives the UDS its name, last: from then on the folder is a device. Link, unlike
-// rename, never replaces an existing uds.
-func commitUDS(path string, dir state.Dir) error {
-	if err := os.Link(dir.Path(newUDS), dir.Path(state.FileUDS)); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s is %w: another init made a UDS in it meanwhile", path, ErrInitialised)
-		}
-		return fmt.Errorf("init: %w", err)
-	}
-	if err := os.Remove(dir.Path(newUDS)); err != nil {
-		return fmt.Errorf("init: %w", err)
-	}
-	if err := state.SyncDir(string(dir)); err != nil {
-		return fmt.Errorf("init: %w", err)
-	}
-	return nil
-}
-
-// removeIfExists removes a file, and is content when there is none.
-func removeIfExists(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
 	}
 	return nil
 }
@@ -215,7 +202,6 @@ func deviceID(udsPath string) (ident.DeviceID, error) {
 	if err != nil {
 		return "", err
 	}
-	defer zeroKey(k)
 	spki, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
 	if err != nil {
 		return "", err

@@ -50,16 +50,54 @@ func Run(dir state.Dir, v Verifier, args []string, stdout, stderr io.Writer) (in
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	for boots := 1; ; boots++ {
-		o, err := bootOnce(dir, v, args, stdout, stderr, sigs)
-		switch {
-		case err != nil:
+		bc, slot, trial, err := chooseSlot(dir, stderr)
+		if err != nil {
 			return 1, err
-		case o.exit:
-			return o.code, nil
-		case !o.restart:
-			continue // a trial was rolled back: boot the active slot
 		}
-		if o.ran >= steadyRun {
+		s, err := MeasureSlot(dir, v, slot)
+		if err != nil && trial {
+			if _, err := rollback(dir, bc, stderr, false, fmt.Sprintf("stage 0 refused the runtime in slot %s: %v", slot, err)); err != nil {
+				return 1, err
+			}
+			continue
+		}
+		if err != nil {
+			record(dir, stderr, events.New(api.EventBootFailure, api.ClassOS, api.TypeUnplanned,
+				fmt.Sprintf("stage 0 refused the runtime in the active slot %s: %v", slot, err)))
+			return 1, err
+		}
+		if trial {
+			bc.Tries++
+			if err := dir.WriteBoot(bc); err != nil {
+				s.Discard()
+				return 1, fmt.Errorf("boot: count the trial of slot %s: %w", slot, err)
+			}
+		}
+		started := time.Now()
+		p, err := s.Start(args, stdout, stderr)
+		if err != nil {
+			return 1, err
+		}
+		code, signalled, err := p.waitForwarding(sigs, stderr)
+		if err != nil {
+			return 1, err
+		}
+		if trial {
+			rolledBack, err := endTrial(dir, bc, slot, code, signalled, stderr)
+			if err != nil {
+				return 1, err
+			}
+			if rolledBack && signalled {
+				return code, nil
+			}
+			if rolledBack {
+				continue
+			}
+		}
+		if signalled || code != ExitRestart {
+			return code, nil
+		}
+		if time.Since(started) >= steadyRun {
 			boots = 0 // a restart after a long run (an update, a change of mode) is not a loop
 		}
 		if boots >= maxRestarts {
@@ -68,77 +106,27 @@ func Run(dir state.Dir, v Verifier, args []string, stdout, stderr io.Writer) (in
 	}
 }
 
-// outcome is how one boot ended: [Run] returns code, boots again because stage 1 asked to after
-// running for ran, or (neither) boots the active slot after a rollback.
-type outcome struct {
-	exit    bool
-	code    int
-	restart bool
-	ran     time.Duration
-}
-
-// bootOnce does one boot of [Run]: it rolls back a trial that never committed, measures and
-// starts the chosen slot, waits for stage 1, and ends a trial by its result.
-func bootOnce(dir state.Dir, v Verifier, args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (outcome, error) {
-	bc, err := dir.ReadBoot()
+// chooseSlot reads boot.json, rolls back a trial that was started but never ended, and
+// returns the slot to boot: the pending one (on trial), else the active one.
+func chooseSlot(dir state.Dir, stderr io.Writer) (bc state.Boot, slot state.Slot, trial bool, err error) {
+	bc, err = dir.ReadBoot()
 	if err != nil {
-		return outcome{}, fmt.Errorf("boot: %w", err)
+		return bc, "", false, fmt.Errorf("boot: %w", err)
 	}
 	if bc.Pending != "" && bc.Tries > 0 {
 		if bc, err = rollback(dir, bc, stderr, true, fmt.Sprintf("the runtime on trial in slot %s was started but never committed (it was stopped, or the power went, before its health check passed)", bc.Pending)); err != nil {
-			return outcome{}, err
+			return bc, "", false, err
 		}
 	}
-	slot, trial := bc.Active, bc.Pending != ""
-	if trial {
-		slot = bc.Pending
+	if bc.Pending != "" {
+		return bc, bc.Pending, true, nil
 	}
-	s, err := MeasureSlot(dir, v, slot)
-	if err != nil {
-		return outcome{}, refused(dir, bc, slot, trial, err, stderr)
-	}
-	if trial {
-		bc.Tries++
-		if err := dir.WriteBoot(bc); err != nil {
-			s.Discard()
-			return outcome{}, fmt.Errorf("boot: count the trial of slot %s: %w", slot, err)
-		}
-	}
-	started := time.Now()
-	p, err := s.Start(args, stdout, stderr)
-	if err != nil {
-		return outcome{}, err
-	}
-	code, signalled, err := p.waitForwarding(sigs, stderr)
-	if err != nil {
-		return outcome{}, err
-	}
-	if trial {
-		if rolledBack, err := endTrial(dir, bc, slot, code, signalled, stderr); err != nil || rolledBack {
-			return outcome{exit: signalled, code: code}, err
-		}
-	}
-	if signalled || code != ExitRestart {
-		return outcome{exit: true, code: code}, nil
-	}
-	return outcome{restart: true, ran: time.Since(started)}, nil
+	return bc, bc.Active, false, nil
 }
 
-// refused handles a slot that stage 0 refused to boot: a pending slot is rolled back (and nil
-// returned, so that the active slot boots), an active one is recorded and is an error.
-func refused(dir state.Dir, bc state.Boot, slot state.Slot, trial bool, err error, stderr io.Writer) error {
-	if trial {
-		_, rerr := rollback(dir, bc, stderr, false, fmt.Sprintf("stage 0 refused the runtime in slot %s: %v", slot, err))
-		return rerr
-	}
-	record(dir, stderr, events.New(api.EventBootFailure, api.ClassOS, api.TypeUnplanned,
-		fmt.Sprintf("stage 0 refused the runtime in the active slot %s: %v", slot, err)))
-	return err
-}
-
-// endTrial rolls back the trial of slot unless its stage 1 committed (the pending slot became
-// the active one), whatever its exit code, and reports whether it rolled back.
-func endTrial(dir state.Dir, bc state.Boot, slot state.Slot, code int, signalled bool, stderr io.Writer) (bool, error) {
+// endTrial rolls back the trial of slot, whose stage 1 exited with code, unless it committed
+// (boot.json no longer names it as pending). bc is boot.json as the trial began.
+func endTrial(dir state.Dir, bc state.Boot, slot state.Slot, code int, signalled bool, stderr io.Writer) (rolledBack bool, err error) {
 	after, err := dir.ReadBoot()
 	if err == nil && after.Pending != slot {
 		return false, nil
@@ -148,8 +136,10 @@ func endTrial(dir state.Dir, bc state.Boot, slot state.Slot, code int, signalled
 		why = fmt.Sprintf("boot.json is unreadable after the trial of slot %s: %v", slot, err)
 		after = bc
 	}
-	_, err = rollback(dir, after, stderr, signalled, why)
-	return true, err
+	if _, err := rollback(dir, after, stderr, signalled, why); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // rollback ends the trial in bc: it records why in status.json, then clears the pending slot

@@ -131,6 +131,48 @@ func TestEventQueueBoundedDropsOldest(t *testing.T) {
 	noProblems(t, svc)
 }
 
+// TestDroppedEventNotFoldedInto: once the bounded queue drops an event, a repeat of it is a
+// new event, not folded into the dropped one — which would bring it back under its old ID with
+// a count that the dropped count already holds, so that the service would count it twice.
+func TestDroppedEventNotFoldedInto(t *testing.T) {
+	t.Parallel()
+	dir := state.Dir(t.TempDir())
+	q := events.Open(dir)
+	pad := strings.Repeat("x", 700)
+	padded := func(n int) api.DeviceEvent {
+		e := crash(n)
+		e.Description += " " + pad
+		return e
+	}
+	appendAll(t, q, padded(0))
+	first, _ := queued(t, q)
+	appended := 1
+	for dropped := int64(0); dropped == 0; {
+		for range 100 {
+			appendAll(t, q, padded(appended))
+			appended++
+		}
+		_, dropped = queued(t, q)
+	}
+	appendAll(t, q, padded(0))
+	appended++
+
+	es, dropped := queued(t, q)
+	var total int64
+	for _, e := range es {
+		total += int64(e.Count)
+		if e.ID == first[0].ID {
+			t.Errorf("the dropped event %s is back in the queue with count %d", e.ID, e.Count)
+		}
+	}
+	if last := es[len(es)-1]; last.Count != 1 || !strings.HasPrefix(last.Description, "panic: crash 0 ") {
+		t.Errorf("the repeat: %q with count %d; want a new event of count 1", last.Description[:20], last.Count)
+	}
+	if total+dropped != int64(appended) {
+		t.Errorf("%d counted in the queue and %d dropped; want %d in all", total, dropped, appended)
+	}
+}
+
 // TestTornLastLineSkipped: a power cut in the middle of an append leaves half a line; the
 // queue skips it rather than failing, and the next event is not glued to it.
 func TestTornLastLineSkipped(t *testing.T) {

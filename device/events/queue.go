@@ -119,10 +119,17 @@ func (q *Queue) Append(e api.DeviceEvent) error {
 	if err != nil {
 		return fmt.Errorf("event queue: %w", err)
 	}
-	if err := q.appendLine(line); err != nil {
+	// Known before the line is written, so that a rewrite that drops it forgets it too.
+	prev, had := q.recent[k]
+	q.recent[k] = e
+	if err := q.appendLine(e.ID, line); err != nil {
+		if had {
+			q.recent[k] = prev
+		} else {
+			delete(q.recent, k)
+		}
 		return fmt.Errorf("event queue: %w", err)
 	}
-	q.recent[k] = e
 	return nil
 }
 
@@ -175,11 +182,12 @@ func marshalLine(v any) ([]byte, error) {
 	return b.Bytes(), nil // ends with '\n'
 }
 
-// appendLine writes line at the end of the file and syncs it; a file that would pass its
-// bound is rewritten instead, without its oldest events. A last line cut short by a crash is
-// ended first, so that it cannot swallow this one.
-func (q *Queue) appendLine(line []byte) error {
+// appendLine writes line, the event id, at the end of the file and syncs it; a file that
+// would pass its bound is rewritten instead, without its oldest events. A last line cut short
+// by a crash is ended first, so that it cannot swallow this one.
+func (q *Queue) appendLine(id string, line []byte) error {
 	if len(line) > maxLine {
+		q.forget(map[string]bool{id: true})
 		return q.rewrite(nil, 1) // cannot happen with a normalised event; counted all the same
 	}
 	f, err := os.OpenFile(q.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
@@ -203,7 +211,7 @@ func (q *Queue) appendLine(line []byte) error {
 	}
 	if size+int64(len(line)) > q.max {
 		f.Close()
-		return q.rewrite(nil, 0, line)
+		return q.rewrite(nil, 0, queued{id, line})
 	}
 	if _, err := f.Write(line); err != nil {
 		return err
@@ -286,10 +294,17 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 	}
 }
 
+// queued is one line of the queue, and the ID of its event.
+type queued struct {
+	id   string
+	line []byte
+}
+
 // rewrite replaces the file, atomically, with what edit makes of its header and events, then
 // the lines of add; dropped more events are counted as dropped. If that passes the bound, the
-// oldest events go, and are counted, until it fills at most half of it.
-func (q *Queue) rewrite(edit func(*header, []api.DeviceEvent) []api.DeviceEvent, dropped int64, add ...[]byte) error {
+// oldest events go, and are counted, until it fills at most half of it: repeats are no longer
+// folded into those (see [Queue.forget]).
+func (q *Queue) rewrite(edit func(*header, []api.DeviceEvent) []api.DeviceEvent, dropped int64, add ...queued) error {
 	h, evs, err := q.read()
 	if err != nil {
 		return err
@@ -298,28 +313,31 @@ func (q *Queue) rewrite(edit func(*header, []api.DeviceEvent) []api.DeviceEvent,
 		evs = edit(&h, evs)
 	}
 	h.Dropped += dropped
-	lines := make([][]byte, 0, len(evs))
+	lines := make([]queued, 0, len(evs)+len(add))
 	var size int64
 	for _, e := range evs {
 		ln, err := marshalLine(e)
 		if err != nil {
 			return err
 		}
-		lines = append(lines, ln)
+		lines = append(lines, queued{e.ID, ln})
 		size += int64(len(ln))
 	}
 	for _, ln := range add {
-		ln = bytes.TrimPrefix(ln, []byte{'\n'})
+		ln.line = bytes.TrimPrefix(ln.line, []byte{'\n'})
 		lines = append(lines, ln)
-		size += int64(len(ln))
+		size += int64(len(ln.line))
 	}
 	if size+512 > q.max {
 		budget := q.max / 2
+		gone := map[string]bool{}
 		for len(lines) > 0 && size+512 > budget {
-			size -= int64(len(lines[0]))
+			size -= int64(len(lines[0].line))
+			gone[lines[0].id] = true
 			lines = lines[1:]
 			h.Dropped++
 		}
+		q.forget(gone)
 	}
 	var b bytes.Buffer
 	if h.Dropped > 0 || h.AllowCrashDumps || !h.LastUpload.IsZero() {
@@ -327,7 +345,7 @@ func (q *Queue) rewrite(edit func(*header, []api.DeviceEvent) []api.DeviceEvent,
 		b.Write(hl)
 	}
 	for _, ln := range lines {
-		b.Write(ln)
+		b.Write(ln.line)
 	}
 	return state.WriteFile(q.path, b.Bytes(), 0o600)
 }

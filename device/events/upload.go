@@ -1,12 +1,10 @@
 package events
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"math/rand/v2"
 	"net/http"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/device/transport"
 )
 
 // Upload timing.
@@ -26,32 +25,11 @@ const (
 	// BackoffBase·2ⁿ (or Interval·2ⁿ when that is shorter), at most BackoffCap.
 	BackoffBase = 30 * time.Second
 	BackoffCap  = time.Hour
-	// maxRetryAfter caps a service's Retry-After, so that a wrong one cannot silence a device.
-	maxRetryAfter = 24 * time.Hour
-	// maxResponse bounds a response body read.
-	maxResponse = 64 << 10
 )
 
 // ErrNoCertificate is returned by [Uploader.Upload] while the device has no certificate to
 // speak mutual TLS with.
 var ErrNoCertificate = errors.New("upload events: no device certificate yet")
-
-// RetryAfterError is the service's 429: it takes no more events from this device for Wait.
-type RetryAfterError struct{ Wait time.Duration }
-
-func (e *RetryAfterError) Error() string {
-	return fmt.Sprintf("upload events: the service is rate-limiting this device; trying again in %s", e.Wait)
-}
-
-// ServiceError is an answer of the service other than 200, 400 or 429.
-type ServiceError struct {
-	Status  int
-	Message string
-}
-
-func (e *ServiceError) Error() string {
-	return fmt.Sprintf("upload events: the service answered %d: %s", e.Status, e.Message)
-}
 
 // Uploader sends a queue's events to the service (api.DevicePathEvents) over mutual TLS.
 type Uploader struct {
@@ -71,7 +49,8 @@ type Uploader struct {
 // answered 200: a crash or a lost answer before that sends it again, under the same IDs. A 400
 // that names an event drops that event (counted in the next batch's Dropped) and the rest is
 // sent again; a 400 that names none halves the batch, down to one event, which is then dropped.
-// Crash detail goes out only if the service's last answer allowed crash dumps.
+// Crash detail goes out only if the service's last answer allowed crash dumps. A failure is a
+// [transport.Error] (a 429's wait in its RetryAfter), or an error of the queue.
 func (u *Uploader) Upload(ctx context.Context) (int, error) {
 	c := u.Client()
 	if c == nil {
@@ -86,48 +65,55 @@ func (u *Uploader) Upload(ctx context.Context) (int, error) {
 		if len(b.events) == 0 && b.dropped == 0 {
 			return sent, nil
 		}
-		status, body, retryAfter, err := u.post(ctx, c, b)
+		r, err := u.post(ctx, c, b)
 		if err != nil {
 			return sent, fmt.Errorf("upload events: %w", err)
 		}
-		switch status {
+		switch r.Status {
 		case http.StatusOK:
-			var r api.EventBatchResponse
-			if err := decodeResponse(body, &r); err != nil {
-				return sent, fmt.Errorf("upload events: %w", err)
-			}
-			if err := u.Queue.ack(b, r.AllowCrashDumps); err != nil {
+			if err := u.accepted(b, r); err != nil {
 				return sent, fmt.Errorf("upload events: %w", err)
 			}
 			sent += len(b.events)
 			limit = u.batchSize()
-		case http.StatusTooManyRequests:
-			return sent, &RetryAfterError{Wait: retryAfter}
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
-			msg := errorMessage(status, body)
-			if i, ok := badIndex(msg); ok && i < len(b.events) {
-				u.logf("the service refused event %s (%s): dropping it: %s", b.events[i].ID, b.events[i].Category, msg)
-				if err := u.Queue.drop(b.events[i].ID); err != nil {
-					return sent, fmt.Errorf("upload events: %w", err)
-				}
-				continue
+			if len(b.events) == 0 {
+				return sent, fmt.Errorf("upload events: %w", transport.Refusal(r))
 			}
-			if len(b.events) > 1 {
-				limit = len(b.events) / 2 // find the event it refuses
-				continue
+			if limit, err = u.refused(b, transport.Refusal(r), limit); err != nil {
+				return sent, fmt.Errorf("upload events: %w", err)
 			}
-			if len(b.events) == 1 {
-				u.logf("the service refused event %s (%s): dropping it: %s", b.events[0].ID, b.events[0].Category, msg)
-				if err := u.Queue.drop(b.events[0].ID); err != nil {
-					return sent, fmt.Errorf("upload events: %w", err)
-				}
-				continue
-			}
-			return sent, &ServiceError{Status: status, Message: msg}
 		default:
-			return sent, &ServiceError{Status: status, Message: errorMessage(status, body)}
+			return sent, fmt.Errorf("upload events: %w", transport.Refusal(r))
 		}
 	}
+}
+
+// accepted takes a batch that the service answered 200 off the queue.
+func (u *Uploader) accepted(b batch, r transport.Response) error {
+	var ar api.EventBatchResponse
+	if err := transport.Decode(r.Body, &ar); err != nil {
+		return err
+	}
+	return u.Queue.ack(b, ar.AllowCrashDumps)
+}
+
+// refused finds the event of b that the service refused with e, a 400 or a 413: the one the
+// message names, or the only one of the batch, is dropped; otherwise the next batch is half
+// as large. It returns the size limit of the next batch.
+func (u *Uploader) refused(b batch, e *transport.Error, limit int) (int, error) {
+	i, ok := badIndex(e.Message)
+	if !ok || i >= len(b.events) {
+		if len(b.events) > 1 {
+			return len(b.events) / 2, nil
+		}
+		i = 0
+	}
+	u.logf("the service refused event %s (%s): dropping it: %s", b.events[i].ID, b.events[i].Category, e.Message)
+	if err := u.Queue.drop(b.events[i].ID); err != nil {
+		return 0, err
+	}
+	return limit, nil
 }
 
 func (u *Uploader) batchSize() int {
@@ -143,46 +129,17 @@ func (u *Uploader) logf(format string, args ...any) {
 	}
 }
 
-// post sends one batch and returns the status, the body and, for a 429, the wait asked for.
-func (u *Uploader) post(ctx context.Context, c *http.Client, b batch) (int, []byte, time.Duration, error) {
+// post sends one batch.
+func (u *Uploader) post(ctx context.Context, c *http.Client, b batch) (transport.Response, error) {
 	events := b.events
 	if events == nil {
 		events = []api.DeviceEvent{}
 	}
 	body, err := json.Marshal(api.EventBatch{Events: events, Dropped: min(b.dropped, api.MaxEventsDropped)})
 	if err != nil {
-		return 0, nil, 0, err
+		return transport.Response{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.ServiceURL+api.DevicePathEvents, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, nil, 0, err
-	}
-	defer resp.Body.Close()
-	rb, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err != nil {
-		return 0, nil, 0, err
-	}
-	if len(rb) > maxResponse {
-		return 0, nil, 0, fmt.Errorf("response larger than %d bytes", maxResponse)
-	}
-	return resp.StatusCode, rb, retryAfter(resp.Header.Get("Retry-After"), time.Now()), nil
-}
-
-// retryAfter reads a Retry-After header: seconds or an HTTP date; BackoffBase if it has none.
-func retryAfter(v string, now time.Time) time.Duration {
-	d := BackoffBase
-	if n, err := strconv.Atoi(v); err == nil {
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, time.Second), maxRetryAfter)
+	return transport.Request(ctx, c, u.ServiceURL, http.MethodPost, api.DevicePathEvents, "application/json", body)
 }
 
 // badIndexRE finds the index of the refused event in the service's message: "events[3]: …".
@@ -195,30 +152,6 @@ func badIndex(msg string) (int, bool) {
 	}
 	i, err := strconv.Atoi(m[1])
 	return i, err == nil
-}
-
-// errorMessage returns the "error" of a JSON error body, or the status text.
-func errorMessage(status int, body []byte) string {
-	var r struct {
-		Error string `json:"error"`
-	}
-	if decodeResponse(body, &r) == nil && r.Error != "" {
-		return oneLine(clip(r.Error, 300))
-	}
-	return http.StatusText(status)
-}
-
-// decodeResponse decodes one JSON value and nothing after it; unknown fields are ignored (the
-// service may grow its answers).
-func decodeResponse(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("malformed response from the service: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("malformed response from the service: trailing data")
-	}
-	return nil
 }
 
 // Run uploads until ctx ends: every Interval, at once when kick receives (stage 1 kicks after
@@ -262,13 +195,13 @@ func (u *Uploader) Run(ctx context.Context, kick <-chan struct{}) {
 		if n > 0 {
 			u.logf("uploaded %d error events", n)
 		}
-		var ra *RetryAfterError
+		var te *transport.Error
 		switch {
 		case err == nil, errors.Is(err, ErrNoCertificate):
 			failures, retryAt, limited = 0, time.Time{}, false
-		case errors.As(err, &ra):
-			failures, retryAt, limited = 0, now().Add(ra.Wait), true
-			u.logf("%v", err)
+		case errors.As(err, &te) && te.RetryAfter > 0:
+			failures, retryAt, limited = 0, now().Add(te.RetryAfter), true
+			u.logf("%v; the service is rate-limiting this device: trying again in %s", err, te.RetryAfter)
 		default:
 			failures++
 			retryAt, limited = now().Add(Backoff(failures, min(BackoffBase, interval))), false

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/device/transport"
 )
 
 // download fetches the package of target t of repository r into downloads/<sha256>.part and
@@ -100,8 +101,8 @@ func (c *Client) fetch(ctx context.Context, r *repo, t target, f *os.File, have 
 		truncate(f) // start again next time
 		return fmt.Errorf("the service cannot resume from byte %d", have)
 	default:
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, MaxResponse))
-		return serviceError(resp.StatusCode, b)
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, transport.MaxResponse))
+		return transport.Refusal(transport.Response{Status: resp.StatusCode, Body: b, Header: resp.Header})
 	}
 	want := length - have
 	if resp.ContentLength > want {

@@ -182,41 +182,13 @@ func (c *Client) appUpdate(ctx context.Context, group string, keys map[string]*e
 	if err != nil {
 		return err
 	}
-	ts, err := r.listTargets(api.TargetImagePrefix, api.ImageApplication)
+	want, err := deployedApps(r)
 	if err != nil {
 		return err
 	}
-	if len(ts) > api.MaxDeploymentImages {
-		return fmt.Errorf("%w: the deployment has %d images, more than %d", ErrRefused, len(ts), api.MaxDeploymentImages)
-	}
-	want := map[string]target{}
-	for _, t := range ts {
-		if other, dup := want[t.custom.ComponentID]; dup {
-			return fmt.Errorf("%w: the deployment has two images of component %s: %s and %s", ErrRefused, t.custom.ComponentID, other.custom.ImageID, t.custom.ImageID)
-		}
-		want[t.custom.ComponentID] = t
-	}
-	entries, err := os.ReadDir(c.Dir.Path(state.DirApps))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	todo, remove, err := c.appChanges(want)
+	if err != nil || len(todo) == 0 && len(remove) == 0 {
 		return err
-	}
-	var todo []string
-	for _, comp := range sortedKeys(want) {
-		t := want[comp]
-		if current(c.Dir, comp) == t.custom.ImageID && complete(c.Dir, comp, t.custom.ImageID) {
-			c.clean(comp, t.custom.ImageID)
-			continue
-		}
-		todo = append(todo, comp)
-	}
-	var remove []string
-	for _, e := range entries {
-		if _, ok := want[e.Name()]; !ok {
-			remove = append(remove, e.Name())
-		}
-	}
-	if len(todo) == 0 && len(remove) == 0 {
-		return nil
 	}
 	if until := c.deferred(ctx, KindApplication); !until.IsZero() {
 		res.Deferred = append(res.Deferred, deferredLine("application", until))
@@ -241,6 +213,49 @@ func (c *Client) appUpdate(ctx context.Context, group string, keys map[string]*e
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// deployedApps returns the app targets of the group repository r by component: at most
+// api.MaxDeploymentImages, one per component.
+func deployedApps(r *repo) (map[string]target, error) {
+	ts, err := r.listTargets(api.TargetImagePrefix, api.ImageApplication)
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) > api.MaxDeploymentImages {
+		return nil, fmt.Errorf("%w: the deployment has %d images, more than %d", ErrRefused, len(ts), api.MaxDeploymentImages)
+	}
+	want := map[string]target{}
+	for _, t := range ts {
+		if other, dup := want[t.custom.ComponentID]; dup {
+			return nil, fmt.Errorf("%w: the deployment has two images of component %s: %s and %s", ErrRefused, t.custom.ComponentID, other.custom.ImageID, t.custom.ImageID)
+		}
+		want[t.custom.ComponentID] = t
+	}
+	return want, nil
+}
+
+// appChanges returns the components of want to install, in order, and the installed
+// components to remove; it cleans up the other versions of apps already up to date.
+func (c *Client) appChanges(want map[string]target) (todo, remove []string, err error) {
+	entries, err := os.ReadDir(c.Dir.Path(state.DirApps))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, err
+	}
+	for _, comp := range sortedKeys(want) {
+		t := want[comp]
+		if current(c.Dir, comp) == t.custom.ImageID && complete(c.Dir, comp, t.custom.ImageID) {
+			c.clean(comp, t.custom.ImageID)
+			continue
+		}
+		todo = append(todo, comp)
+	}
+	for _, e := range entries {
+		if _, ok := want[e.Name()]; !ok {
+			remove = append(remove, e.Name())
+		}
+	}
+	return todo, remove, nil
 }
 
 // installApp downloads, verifies and installs app t (DESIGN section 10: installs are atomic):

@@ -59,13 +59,11 @@
 package update
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"net/http"
 	"strings"
@@ -75,14 +73,12 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/device/transport"
 )
 
 // ErrRefused is the class of update failures that mean an image or its metadata is not what
 // it should be. Retrying will not help until the service offers something else.
 var ErrRefused = errors.New("update refused")
-
-// MaxResponse bounds the JSON answers the client reads.
-const MaxResponse = 1 << 20
 
 // Steps of an install, at which [Client.Hook] is called.
 const (
@@ -204,7 +200,8 @@ func (c *Client) finish(ctx context.Context, res Result, err error) error {
 // reportPending reports a result that was recorded but not reported: a rollback stage 0
 // recorded, a commit, or a report that failed before. It returns an error if the service could
 // not be reached, so that the cycle stops before it records a result over this one. A report
-// that the service refuses (4xx) is logged and dropped: sending it again would not help.
+// that the service rejects (transport.ErrRejected: a 4xx) is logged and dropped: sending it
+// again would not help.
 func (c *Client) reportPending(ctx context.Context) error {
 	st, err := c.Dir.ReadStatus()
 	if err != nil || st.Update == nil || st.Update.Reported {
@@ -212,8 +209,7 @@ func (c *Client) reportPending(ctx context.Context) error {
 	}
 	rec := *st.Update
 	if err := c.report(ctx, rec); err != nil {
-		var se *serviceErr
-		if !errors.As(err, &se) || se.status/100 != 4 {
+		if !errors.Is(err, transport.ErrRejected) {
 			return err
 		}
 		c.logf("the service refused the report of the %s update result, dropping it: %v", rec.Result, err)
@@ -244,12 +240,12 @@ func (c *Client) report(ctx context.Context, rec state.UpdateRecord) error {
 	if err != nil {
 		return err
 	}
-	status, b, err := c.call(ctx, http.MethodPost, api.DevicePathUpdateReport, body)
+	r, err := c.call(ctx, http.MethodPost, api.DevicePathUpdateReport, body)
 	if err != nil {
 		return err
 	}
-	if status/100 != 2 {
-		return serviceError(status, b)
+	if r.Status/100 != 2 {
+		return transport.Refusal(r)
 	}
 	return nil
 }
@@ -257,14 +253,14 @@ func (c *Client) report(ctx context.Context, rec state.UpdateRecord) error {
 // updateInfo asks the service which repositories the device follows, and checks the answer.
 func (c *Client) updateInfo(ctx context.Context) (api.UpdateInfo, map[string]*ecdsa.PublicKey, error) {
 	var info api.UpdateInfo
-	status, b, err := c.call(ctx, http.MethodGet, api.DevicePathUpdates, nil)
+	r, err := c.call(ctx, http.MethodGet, api.DevicePathUpdates, nil)
 	if err != nil {
 		return info, nil, fmt.Errorf("ask for updates: %w", err)
 	}
-	if status != http.StatusOK {
-		return info, nil, fmt.Errorf("ask for updates: %w", serviceError(status, b))
+	if r.Status != http.StatusOK {
+		return info, nil, fmt.Errorf("ask for updates: %w", transport.Refusal(r))
 	}
-	if err := DecodeResponse(b, &info); err != nil {
+	if err := transport.Decode(r.Body, &info); err != nil {
 		return info, nil, fmt.Errorf("ask for updates: %w", err)
 	}
 	if !api.ValidPolicy(info.UpdatePolicy) {
@@ -285,72 +281,10 @@ func (c *Client) updateInfo(ctx context.Context) (api.UpdateInfo, map[string]*ec
 	return info, keys, nil
 }
 
-// call sends one request over mutual TLS and returns the status and the body, read up to
-// MaxResponse.
-func (c *Client) call(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
-	return Request(ctx, c.HTTP, c.ServiceURL, method, path, "application/json", body)
-}
-
-// Request sends one request to the service and returns the status and the body, read up to
-// MaxResponse. The agent and the update client both speak to the service through it.
-func Request(ctx context.Context, hc *http.Client, serviceURL, method, path, contentType string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, serviceURL+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
-	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if len(b) > MaxResponse {
-		return 0, nil, fmt.Errorf("%s %s: response larger than %d bytes", method, path, MaxResponse)
-	}
-	return resp.StatusCode, b, nil
-}
-
-// DecodeResponse decodes a response body: one JSON value, nothing after it. Fields it does not
-// know are ignored, unlike in the device's own files: a service may grow its answers, and
-// devices in the field must keep understanding it. Every value used is checked after.
-func DecodeResponse(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("malformed response from the service: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("malformed response from the service: trailing data")
-	}
-	return nil
-}
-
-// serviceErr is an answer of the service other than the one expected.
-type serviceErr struct {
-	status int
-	msg    string
-}
-
-func (e *serviceErr) Error() string {
-	return fmt.Sprintf("the service answered %d: %s", e.status, e.msg)
-}
-
-// serviceError turns an unexpected answer into an error carrying the service's message.
-func serviceError(status int, b []byte) error {
-	var e struct {
-		Error string `json:"error"`
-	}
-	msg := http.StatusText(status)
-	if DecodeResponse(b, &e) == nil && e.Error != "" {
-		msg = clean(e.Error)
-	}
-	return &serviceErr{status: status, msg: msg}
+// call sends one request over mutual TLS and returns the answer, read up to
+// transport.MaxResponse.
+func (c *Client) call(ctx context.Context, method, path string, body []byte) (transport.Response, error) {
+	return transport.Request(ctx, c.HTTP, c.ServiceURL, method, path, "application/json", body)
 }
 
 // maxMessage bounds the message of an update report, in bytes (the service takes 1024).

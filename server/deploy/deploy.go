@@ -62,12 +62,13 @@ func (s *Service) Create(ctx context.Context, req Request, audit Audit) (api.Dep
 		return api.Deployment{}, errorf("device_group_id: required")
 	}
 	// The TUF keys are loaded (made on first use) outside the transaction that signs with them.
-	if err := s.tuf.Prepare(ctx, req.TenantID); err != nil {
+	keys, err := s.tuf.PrepareGroup(ctx, req.TenantID)
+	if err != nil {
 		return api.Deployment{}, err
 	}
 	dep := api.Deployment{ID: ident.NewID(), TenantID: req.TenantID, GroupID: req.GroupID,
 		ImageIDs: req.ImageIDs, CreatedAt: req.At, CreatedBy: req.By}
-	err := s.store.Update(ctx, func(tx *store.Tx) error {
+	err = s.store.Update(ctx, func(tx *store.Tx) error {
 		g, err := tx.Group(req.TenantID, req.GroupID)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("device group %q %w", clip(req.GroupID), store.ErrNotFound)
@@ -82,7 +83,7 @@ func (s *Service) Create(ctx context.Context, req Request, audit Audit) (api.Dep
 			return err
 		}
 		dep.GroupName = g.FullName()
-		if err := s.tuf.PublishGroup(ctx, tx, req.TenantID, g.ID, images); err != nil {
+		if err := s.tuf.PublishGroup(ctx, tx, keys, g.ID, images); err != nil {
 			return fmt.Errorf("publish device group %s: %w", g.ID, err)
 		}
 		return audit(tx, req.TenantID, "deployment.create", "deployment/"+dep.ID,

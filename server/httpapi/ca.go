@@ -90,7 +90,8 @@ func (a *API) publishRelease(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	rel.ImageID, rel.PackageSize, rel.PackageSHA256 = pkg.id, pkg.info.Size, pkg.info.SHA256.String()
 	// The feed's TUF keys are loaded (made on first use) outside the transaction that signs.
-	if err := a.tuf.Prepare(r.Context(), keyring.Operator); err != nil {
+	keys, err := a.tuf.PrepareFeed(r.Context())
+	if err != nil {
 		return err
 	}
 	err = a.store.Update(r.Context(), func(tx *store.Tx) error {
@@ -101,7 +102,7 @@ func (a *API) publishRelease(w http.ResponseWriter, r *http.Request, c *call) er
 		if err != nil {
 			return err
 		}
-		if err := a.tuf.PublishFeed(r.Context(), tx, feed, rels); err != nil {
+		if err := a.tuf.PublishFeed(r.Context(), tx, keys, feed, rels); err != nil {
 			return fmt.Errorf("publish feed %s: %w", feed, err)
 		}
 		return c.audit(tx, "", "os.publish", "release/"+rel.ID, feed+" "+version+" sha512:"+rel.SHA512[:16])

@@ -86,12 +86,16 @@ func published(tx *store.Tx, repo string) (bool, error) {
 // device finds a repository (with no targets) rather than none. A group's repository is
 // otherwise published with each deployment, a feed's with each release.
 func (a *API) publishRepos(ctx context.Context, tenantID, groupID string, repos []string) error {
+	var groupKeys tufrepo.GroupKeys
+	var feedKeys tufrepo.FeedKeys
 	for _, repo := range repos {
-		owner := keyring.Operator
+		var err error
 		if repo == tufrepo.GroupRepo(groupID) {
-			owner = tenantID
+			groupKeys, err = a.tuf.PrepareGroup(ctx, tenantID)
+		} else {
+			feedKeys, err = a.tuf.PrepareFeed(ctx)
 		}
-		if err := a.tuf.Prepare(ctx, owner); err != nil {
+		if err != nil {
 			return err
 		}
 	}
@@ -108,7 +112,7 @@ func (a *API) publishRepos(ctx context.Context, tenantID, groupID string, repos 
 				if err != nil {
 					return err
 				}
-				if err := a.tuf.PublishGroup(ctx, tx, tenantID, groupID, images); err != nil {
+				if err := a.tuf.PublishGroup(ctx, tx, groupKeys, groupID, images); err != nil {
 					return fmt.Errorf("publish %s: %w", repo, err)
 				}
 				continue
@@ -118,7 +122,7 @@ func (a *API) publishRepos(ctx context.Context, tenantID, groupID string, repos 
 			if err != nil {
 				return err
 			}
-			if err := a.tuf.PublishFeed(ctx, tx, feed, rels); err != nil {
+			if err := a.tuf.PublishFeed(ctx, tx, feedKeys, feed, rels); err != nil {
 				return fmt.Errorf("publish %s: %w", repo, err)
 			}
 		}

@@ -1,8 +1,6 @@
 package report
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 	"unicode"
@@ -20,56 +18,21 @@ const DailyCap = 10_000
 // droppedDescription describes the EventsDropped event.
 const droppedDescription = "events dropped: the device's queue was full or the service's daily cap was reached"
 
-// Check validates an event a device sent, received at now, and cleans its text in place. In
+// Check validates an event a device sent, received at now ([api.DeviceEvent.Check]), and
+// cleans its text in place. In
 // the description, control and format characters (Unicode Cc and Cf: bidirectional overrides
 // among them) are replaced, tab, CR and LF by a space and the others by U+FFFD, rather than
 // refused, so that a panic line with a newline in it is still reported; the detail keeps tab
 // and LF. Lengths are checked before replacing, in bytes. The error names the field.
 func Check(e *api.DeviceEvent, now time.Time) error {
-	switch {
-	case !ident.IsID(e.ID):
-		return fmt.Errorf("id: want a lowercase UUID, got %q", clip(e.ID))
-	case !oneOf(e.Category, api.EventAppCrash, api.EventAppExit, api.EventUpdateFailed, api.EventAttestationFailed,
-		api.EventBootFailure, api.EventSlotRollback, api.EventRuntimeRestart):
-		return fmt.Errorf("category: unknown category %q", clip(e.Category))
-	case !oneOf(e.Class, api.ClassOS, api.ClassApp):
-		return fmt.Errorf("class: want %s or %s, got %q", api.ClassOS, api.ClassApp, clip(e.Class))
-	case !oneOf(e.Type, api.TypePlanned, api.TypeUnplanned):
-		return fmt.Errorf("type: want %s or %s, got %q", api.TypePlanned, api.TypeUnplanned, clip(e.Type))
-	case len(e.Description) > api.MaxEventDescription:
-		return fmt.Errorf("description: %d bytes, the limit is %d", len(e.Description), api.MaxEventDescription)
-	case len(e.Detail) > api.MaxEventDetail:
-		return fmt.Errorf("detail: %d bytes, the limit is %d", len(e.Detail), api.MaxEventDetail)
-	case e.ComponentID != "" && !ident.IsID(e.ComponentID):
-		return fmt.Errorf("component_id: want a lowercase UUID, got %q", clip(e.ComponentID))
-	case e.ImageID != "" && !ident.IsID(e.ImageID):
-		return fmt.Errorf("image_id: want a lowercase UUID, got %q", clip(e.ImageID))
-	case e.Count < 1 || e.Count > api.MaxEventCount:
-		return fmt.Errorf("count: want 1 to %d, got %d", api.MaxEventCount, e.Count)
-	case e.FirstAt.IsZero() || e.LastAt.IsZero():
-		return errors.New("first_at and last_at: both are required")
-	case e.FirstAt.After(e.LastAt):
-		return errors.New("first_at: later than last_at")
-	case e.LastAt.After(now.Add(api.MaxEventClockSkew)):
-		return fmt.Errorf("last_at: %s is in the future (the service's time is %s); check the device's clock",
-			e.LastAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
-	case e.FirstAt.Before(now.Add(-api.MaxEventAge)):
-		return fmt.Errorf("first_at: %s is older than %s", e.FirstAt.UTC().Format(time.RFC3339), api.MaxEventAge)
+	if err := e.Check(now); err != nil {
+		return err
 	}
 	e.Description = clean(e.Description, false)
 	e.Detail = clean(e.Detail, true)
 	e.FirstAt = e.FirstAt.UTC().Truncate(time.Microsecond)
 	e.LastAt = e.LastAt.UTC().Truncate(time.Microsecond)
 	return nil
-}
-
-func oneOf(s string, values ...string) bool {
-	for _, v := range values {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 // clean replaces control and format characters (and invalid UTF-8); multiline keeps tab and LF.

@@ -51,25 +51,37 @@ func parse(path string) (request, bool) {
 		return q, false
 	}
 	if name, ok := strings.CutPrefix(path, "targets/"); ok {
-		dir, base := "", name
-		if i := strings.LastIndexByte(name, '/'); i >= 0 {
-			dir, base = name[:i+1], name[i+1:]
-		}
-		if len(base) > 65 && base[64] == '.' && isLowerHex(base[:64]) {
-			q.sha256, base = base[:64], base[65:]
-		}
-		q.target = dir + base
-		return q, base != ""
+		return q.parseTarget(name)
 	}
-	if path == "timestamp.json" {
+	return q.parseMetadata(path)
+}
+
+// parseTarget sets q's target from name, a target name whose base may be prefixed with its
+// SHA-256 and a dot.
+func (q request) parseTarget(name string) (request, bool) {
+	dir, base := "", name
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		dir, base = name[:i+1], name[i+1:]
+	}
+	if len(base) > 65 && base[64] == '.' && isLowerHex(base[:64]) {
+		q.sha256, base = base[:64], base[65:]
+	}
+	q.target = dir + base
+	return q, base != ""
+}
+
+// parseMetadata sets q's role and version from file: "timestamp.json", or "[N.]root.json",
+// "[N.]snapshot.json" or "[N.]targets.json".
+func (q request) parseMetadata(file string) (request, bool) {
+	if file == "timestamp.json" {
 		q.role = metadata.TIMESTAMP
 		return q, true
 	}
-	version, role, versioned := strings.Cut(strings.TrimSuffix(path, ".json"), ".")
+	version, role, versioned := strings.Cut(strings.TrimSuffix(file, ".json"), ".")
 	if !versioned {
 		version, role = "", version
 	}
-	if !strings.HasSuffix(path, ".json") || role != metadata.ROOT && role != metadata.SNAPSHOT && role != metadata.TARGETS {
+	if !strings.HasSuffix(file, ".json") || role != metadata.ROOT && role != metadata.SNAPSHOT && role != metadata.TARGETS {
 		return q, false
 	}
 	q.role = role

@@ -89,86 +89,127 @@ type file struct {
 // timestamp) if targets is not nil; and a new snapshot or timestamp whenever what it names
 // changed. Nothing if nothing is due. Versions only increase.
 func advance(cur state, keys roleKeys, now time.Time, targets map[string]*metadata.TargetFiles) ([]file, error) {
-	now = now.UTC()
-	expires := func(role string) time.Time { return now.Add(lifetimes[role].valid).Truncate(time.Second) }
-	due := func(role string, exp time.Time, sigs []metadata.Signature) bool {
-		return exp.Sub(now) < lifetimes[role].renew || len(sigs) != 1 || sigs[0].KeyID != keys[role].id
-	}
-	var out []file
-
+	a := advancer{now: now.UTC(), keys: keys}
 	// The root names every role's key.
 	if cur.root != nil && !names(cur.root, metadata.ROOT, keys) {
 		return nil, errRootKeyChanged
 	}
-	if r := cur.root; r == nil || due(metadata.ROOT, r.Signed.Expires, r.Signatures) || !namesAll(r, keys) {
-		root := metadata.Root(expires(metadata.ROOT))
-		if r != nil {
-			root.Signed.Version = r.Signed.Version + 1
-		}
-		root.Signed.ConsistentSnapshot = true
-		for _, p := range purposes {
-			if err := root.Signed.AddKey(keys[p.role].key, p.role); err != nil {
-				return nil, err
-			}
-		}
-		f, _, err := sign(root, metadata.ROOT, root.Signed.Version, root.Signed.Expires, keys)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
+	steps := []func(*state) (*file, error){
+		a.root,
+		func(cur *state) (*file, error) { return a.targets(cur, targets) },
+		a.snapshot,
+		a.timestamp,
 	}
-
-	// Targets.
-	changed := false
-	if t := cur.targets; t == nil || targets != nil || due(metadata.TARGETS, t.Signed.Expires, t.Signatures) {
-		next := metadata.Targets(expires(metadata.TARGETS))
-		if t != nil {
-			next.Signed.Version = t.Signed.Version + 1
-			if targets == nil {
-				targets = t.Signed.Targets
-			}
-		}
-		next.Signed.Targets = maps.Clone(targets)
-		if next.Signed.Targets == nil {
-			next.Signed.Targets = map[string]*metadata.TargetFiles{}
-		}
-		f, body, err := sign(next, metadata.TARGETS, next.Signed.Version, next.Signed.Expires, keys)
+	var out []file
+	for _, step := range steps {
+		f, err := step(&cur)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, f)
-		cur.targets, cur.targetsBody, changed = next, body, true
-	}
-
-	// The snapshot names the targets version.
-	if s := cur.snapshot; s == nil || changed || due(metadata.SNAPSHOT, s.Signed.Expires, s.Signatures) {
-		next := metadata.Snapshot(expires(metadata.SNAPSHOT))
-		if s != nil {
-			next.Signed.Version = s.Signed.Version + 1
+		if f != nil {
+			out = append(out, *f)
 		}
-		next.Signed.Meta = map[string]*metadata.MetaFiles{"targets.json": metaFile(cur.targets.Signed.Version, cur.targetsBody)}
-		f, body, err := sign(next, metadata.SNAPSHOT, next.Signed.Version, next.Signed.Expires, keys)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-		cur.snapshot, cur.snapshotBody, changed = next, body, true
-	}
-
-	// The timestamp names the snapshot version.
-	if ts := cur.timestamp; ts == nil || changed || due(metadata.TIMESTAMP, ts.Signed.Expires, ts.Signatures) {
-		next := metadata.Timestamp(expires(metadata.TIMESTAMP))
-		if ts != nil {
-			next.Signed.Version = ts.Signed.Version + 1
-		}
-		next.Signed.Meta = map[string]*metadata.MetaFiles{"snapshot.json": metaFile(cur.snapshot.Signed.Version, cur.snapshotBody)}
-		f, _, err := sign(next, metadata.TIMESTAMP, next.Signed.Version, next.Signed.Expires, keys)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
 	}
 	return out, nil
+}
+
+// advancer makes the new versions of [advance], each role's from the state the previous role
+// left: a new targets version makes a new snapshot, which makes a new timestamp.
+type advancer struct {
+	now     time.Time
+	keys    roleKeys
+	changed bool // a role that the next one names has a new version
+}
+
+func (a *advancer) expires(role string) time.Time {
+	return a.now.Add(lifetimes[role].valid).Truncate(time.Second)
+}
+
+// due reports whether metadata of role that expires at exp, with sigs, must be signed again.
+func (a *advancer) due(role string, exp time.Time, sigs []metadata.Signature) bool {
+	return exp.Sub(a.now) < lifetimes[role].renew || len(sigs) != 1 || sigs[0].KeyID != a.keys[role].id
+}
+
+// root signs a new root if there is none, it is due, or it does not name every key.
+func (a *advancer) root(cur *state) (*file, error) {
+	r := cur.root
+	if r != nil && !a.due(metadata.ROOT, r.Signed.Expires, r.Signatures) && namesAll(r, a.keys) {
+		return nil, nil
+	}
+	root := metadata.Root(a.expires(metadata.ROOT))
+	if r != nil {
+		root.Signed.Version = r.Signed.Version + 1
+	}
+	root.Signed.ConsistentSnapshot = true
+	for _, p := range purposes {
+		if err := root.Signed.AddKey(a.keys[p.role].key, p.role); err != nil {
+			return nil, err
+		}
+	}
+	f, _, err := sign(root, metadata.ROOT, root.Signed.Version, root.Signed.Expires, a.keys)
+	return &f, err
+}
+
+// targets signs new targets if there are none, targets is not nil, or they are due; they are
+// targets, or the current ones.
+func (a *advancer) targets(cur *state, targets map[string]*metadata.TargetFiles) (*file, error) {
+	t := cur.targets
+	if t != nil && targets == nil && !a.due(metadata.TARGETS, t.Signed.Expires, t.Signatures) {
+		return nil, nil
+	}
+	next := metadata.Targets(a.expires(metadata.TARGETS))
+	if t != nil {
+		next.Signed.Version = t.Signed.Version + 1
+		if targets == nil {
+			targets = t.Signed.Targets
+		}
+	}
+	next.Signed.Targets = maps.Clone(targets)
+	if next.Signed.Targets == nil {
+		next.Signed.Targets = map[string]*metadata.TargetFiles{}
+	}
+	f, body, err := sign(next, metadata.TARGETS, next.Signed.Version, next.Signed.Expires, a.keys)
+	if err != nil {
+		return nil, err
+	}
+	cur.targets, cur.targetsBody, a.changed = next, body, true
+	return &f, nil
+}
+
+// snapshot signs a new snapshot, naming the targets version, if there is none, the targets
+// changed, or it is due.
+func (a *advancer) snapshot(cur *state) (*file, error) {
+	s := cur.snapshot
+	if s != nil && !a.changed && !a.due(metadata.SNAPSHOT, s.Signed.Expires, s.Signatures) {
+		return nil, nil
+	}
+	next := metadata.Snapshot(a.expires(metadata.SNAPSHOT))
+	if s != nil {
+		next.Signed.Version = s.Signed.Version + 1
+	}
+	next.Signed.Meta = map[string]*metadata.MetaFiles{"targets.json": metaFile(cur.targets.Signed.Version, cur.targetsBody)}
+	f, body, err := sign(next, metadata.SNAPSHOT, next.Signed.Version, next.Signed.Expires, a.keys)
+	if err != nil {
+		return nil, err
+	}
+	cur.snapshot, cur.snapshotBody, a.changed = next, body, true
+	return &f, nil
+}
+
+// timestamp signs a new timestamp, naming the snapshot version, if there is none, the
+// snapshot changed, or it is due.
+func (a *advancer) timestamp(cur *state) (*file, error) {
+	ts := cur.timestamp
+	if ts != nil && !a.changed && !a.due(metadata.TIMESTAMP, ts.Signed.Expires, ts.Signatures) {
+		return nil, nil
+	}
+	next := metadata.Timestamp(a.expires(metadata.TIMESTAMP))
+	if ts != nil {
+		next.Signed.Version = ts.Signed.Version + 1
+	}
+	next.Signed.Meta = map[string]*metadata.MetaFiles{"snapshot.json": metaFile(cur.snapshot.Signed.Version, cur.snapshotBody)}
+	f, _, err := sign(next, metadata.TIMESTAMP, next.Signed.Version, next.Signed.Expires, a.keys)
+	return &f, err
 }
 
 // names reports whether root names exactly keys' key for role.

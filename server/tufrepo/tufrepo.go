@@ -28,8 +28,11 @@
 //
 // [Service.PublishGroup] and [Service.PublishFeed] run inside the caller's store transaction, so
 // a deployment or release and its signed metadata commit together. They use only that
-// transaction: the keys must have been loaded before it began, with [Service.Prepare] (which
-// opens transactions of its own, and on first use makes the keys).
+// transaction: the keys must have been loaded before it began, by [Service.PrepareGroup] or
+// [Service.PrepareFeed] (which open transactions of their own, and on first use make the keys).
+// The types keep that order: the publish functions take the [GroupKeys] or [FeedKeys] value
+// that only the prepare functions make, so a call that skips preparing, or that brings the
+// operator's keys to a tenant's group, does not compile.
 package tufrepo
 
 import (
@@ -39,7 +42,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -58,9 +60,6 @@ type Service struct {
 	keys  *keyring.Keyring
 	blobs *blob.Store
 	now   func() time.Time
-
-	mu       sync.Mutex
-	prepared map[string]roleKeys // by owner, as the last Prepare loaded them
 }
 
 // New returns the TUF service.
@@ -68,16 +67,30 @@ func New(st *store.Store, keys *keyring.Keyring, blobs *blob.Store, now func() t
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{st: st, keys: keys, blobs: blobs, now: now, prepared: map[string]roleKeys{}}
+	return &Service{st: st, keys: keys, blobs: blobs, now: now}
 }
 
 // GroupRepo and FeedRepo name repositories as devices address them.
 func GroupRepo(groupID string) string { return "group/" + groupID }
 func FeedRepo(feed string) string     { return "feed/" + feed }
 
-// ErrNotPrepared is returned by PublishGroup and PublishFeed when Prepare was not called first
-// for the repository's owner.
-var ErrNotPrepared = errors.New("TUF keys not prepared: call Prepare before the transaction")
+// ErrNotPrepared is returned by PublishGroup and PublishFeed for the zero GroupKeys or
+// FeedKeys, which no prepare function returned.
+var ErrNotPrepared = errors.New("TUF keys not prepared: call PrepareGroup or PrepareFeed before the transaction")
+
+// GroupKeys are a tenant's TUF signing keys, loaded for [Service.PublishGroup]. Only
+// [Service.PrepareGroup] makes them.
+type GroupKeys struct{ k *ownerKeys }
+
+// FeedKeys are the operator's TUF signing keys, loaded for [Service.PublishFeed]. Only
+// [Service.PrepareFeed] makes them.
+type FeedKeys struct{ k *ownerKeys }
+
+// ownerKeys are an owner's four role keys, as loaded at one time.
+type ownerKeys struct {
+	owner string
+	roles roleKeys
+}
 
 // roleKey is a role's signing key.
 type roleKey struct {
@@ -97,58 +110,64 @@ var purposes = []struct{ role, purpose string }{
 	{metadata.TIMESTAMP, keyring.TUFTimestamp},
 }
 
-// Prepare loads owner's four TUF keys (a tenant ID for its groups' repositories,
-// [keyring.Operator] for the feeds'), making them on first use, for the PublishGroup or
-// PublishFeed calls that follow. It opens store transactions of its own, so call it before the
-// transaction those run in, never inside it: with SQLite, a write inside another write
-// transaction would wait for itself. Each call loads the keys that are active now.
-func (s *Service) Prepare(ctx context.Context, owner string) error {
+// PrepareGroup loads the TUF keys of tenantID's group repositories, making them on first use,
+// for the PublishGroup calls that follow. It opens store transactions of its own, so call it
+// before the transaction those run in, never inside it: with SQLite, a write inside another
+// write transaction would wait for itself. It loads the keys that are active now.
+func (s *Service) PrepareGroup(ctx context.Context, tenantID string) (GroupKeys, error) {
+	if tenantID == keyring.Operator || !validID(tenantID) {
+		return GroupKeys{}, fmt.Errorf("prepare TUF keys: %q is not a tenant ID", tenantID)
+	}
+	k, err := s.prepare(ctx, tenantID)
+	return GroupKeys{k}, err
+}
+
+// PrepareFeed loads the operator's TUF keys, for the PublishFeed calls that follow; as
+// PrepareGroup, before the transaction.
+func (s *Service) PrepareFeed(ctx context.Context) (FeedKeys, error) {
+	k, err := s.prepare(ctx, keyring.Operator)
+	return FeedKeys{k}, err
+}
+
+// prepare loads owner's four TUF keys (a tenant ID for its groups' repositories,
+// [keyring.Operator] for the feeds'), making them on first use.
+func (s *Service) prepare(ctx context.Context, owner string) (*ownerKeys, error) {
 	keys := make(roleKeys, len(purposes))
 	for _, p := range purposes {
 		cs, err := s.keys.Signer(ctx, owner, p.purpose)
 		if err != nil {
-			return fmt.Errorf("TUF %s key: %w", p.role, err)
+			return nil, fmt.Errorf("TUF %s key: %w", p.role, err)
 		}
 		priv, ok := cs.(*ecdsa.PrivateKey)
 		if !ok {
-			return fmt.Errorf("TUF %s key is a %T, not ECDSA", p.role, cs)
+			return nil, fmt.Errorf("TUF %s key is a %T, not ECDSA", p.role, cs)
 		}
 		signer, err := signature.LoadECDSASignerVerifier(priv, crypto.SHA256)
 		if err != nil {
-			return fmt.Errorf("TUF %s key: %w", p.role, err)
+			return nil, fmt.Errorf("TUF %s key: %w", p.role, err)
 		}
 		key, err := metadata.KeyFromPublicKey(priv.Public())
 		if err != nil {
-			return fmt.Errorf("TUF %s key: %w", p.role, err)
+			return nil, fmt.Errorf("TUF %s key: %w", p.role, err)
 		}
 		id, err := key.ID()
 		if err != nil {
-			return fmt.Errorf("TUF %s key: %w", p.role, err)
+			return nil, fmt.Errorf("TUF %s key: %w", p.role, err)
 		}
 		keys[p.role] = roleKey{signer: signer, key: key, id: id}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.prepared[owner] = keys
-	return nil
-}
-
-// roleKeys returns the keys Prepare loaded for owner.
-func (s *Service) roleKeys(owner string) (roleKeys, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	keys, ok := s.prepared[owner]
-	if !ok {
-		return nil, ErrNotPrepared
-	}
-	return keys, nil
+	return &ownerKeys{owner: owner, roles: keys}, nil
 }
 
 // PublishGroup makes the targets of a device group's repository the given images (the group's
 // newest deployment, which may be empty), inside tx: new targets, snapshot and timestamp
 // versions. Each image's package is the blob with its SHA256. The repository is made on first
-// use. Call Prepare(ctx, tenantID) before tx begins.
-func (s *Service) PublishGroup(ctx context.Context, tx *store.Tx, tenantID, groupID string, images []api.Image) error {
+// use. keys, from PrepareGroup before tx began, name the tenant.
+func (s *Service) PublishGroup(ctx context.Context, tx *store.Tx, keys GroupKeys, groupID string, images []api.Image) error {
+	if keys.k == nil {
+		return fmt.Errorf("publish group %s: %w", groupID, ErrNotPrepared)
+	}
+	tenantID := keys.k.owner
 	if !validID(groupID) {
 		return fmt.Errorf("publish group %q: not a group ID", groupID)
 	}
@@ -169,13 +188,16 @@ func (s *Service) PublishGroup(ctx context.Context, tx *store.Tx, tenantID, grou
 		}
 		targets[name] = t
 	}
-	return s.publish(tx, GroupRepo(groupID), tenantID, targets)
+	return s.publish(tx, GroupRepo(groupID), keys.k, targets)
 }
 
 // PublishFeed makes the targets of an OS feed's repository its runtime releases, inside tx.
 // Releases without an image package (no PackageSHA256) cannot be installed and are left out.
-// The repository is made on first use. Call Prepare(ctx, keyring.Operator) before tx begins.
-func (s *Service) PublishFeed(ctx context.Context, tx *store.Tx, feed string, releases []api.RuntimeRelease) error {
+// The repository is made on first use. keys come from PrepareFeed, before tx began.
+func (s *Service) PublishFeed(ctx context.Context, tx *store.Tx, keys FeedKeys, feed string, releases []api.RuntimeRelease) error {
+	if keys.k == nil {
+		return fmt.Errorf("publish feed %s: %w", feed, ErrNotPrepared)
+	}
 	if !api.ValidFeed(feed) {
 		return fmt.Errorf("publish feed %q: no such feed", feed)
 	}
@@ -203,7 +225,7 @@ func (s *Service) PublishFeed(ctx context.Context, tx *store.Tx, feed string, re
 		}
 		targets[name] = t
 	}
-	return s.publish(tx, FeedRepo(feed), keyring.Operator, targets)
+	return s.publish(tx, FeedRepo(feed), keys.k, targets)
 }
 
 // target makes a target: a package of size bytes whose SHA-256 is sha256Hex.
@@ -223,13 +245,9 @@ func target(name string, size int64, sha256Hex string, custom api.TargetCustom) 
 	return &metadata.TargetFiles{Length: size, Hashes: metadata.Hashes{"sha256": d[:]}, Custom: &msg, Path: name}, nil
 }
 
-// publish makes targets the targets of repo, owned by owner, inside tx.
-func (s *Service) publish(tx *store.Tx, repo, owner string, targets map[string]*metadata.TargetFiles) error {
-	keys, err := s.roleKeys(owner)
-	if err != nil {
-		return fmt.Errorf("publish %s: %w", repo, err)
-	}
-	if err := s.change(tx, repo, owner, keys, targets); err != nil {
+// publish makes targets the targets of repo, owned by keys' owner, inside tx.
+func (s *Service) publish(tx *store.Tx, repo string, keys *ownerKeys, targets map[string]*metadata.TargetFiles) error {
+	if err := s.change(tx, repo, keys.owner, keys.roles, targets); err != nil {
 		return fmt.Errorf("publish %s: %w", repo, err)
 	}
 	return nil
@@ -281,18 +299,23 @@ func (s *Service) Refresh(ctx context.Context) error {
 		return fmt.Errorf("refresh TUF repositories: %w", err)
 	}
 	var errs []error
-	loaded := map[string]error{}
+	type loaded struct {
+		keys *ownerKeys
+		err  error
+	}
+	byOwner := map[string]loaded{}
 	for _, r := range repos {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		err, ok := loaded[r.Owner]
+		l, ok := byOwner[r.Owner]
 		if !ok {
-			err = s.Prepare(ctx, r.Owner)
-			loaded[r.Owner] = err
+			l.keys, l.err = s.prepare(ctx, r.Owner)
+			byOwner[r.Owner] = l
 		}
+		err := l.err
 		if err == nil {
-			err = s.refresh(ctx, r)
+			err = s.refresh(ctx, r, l.keys.roles)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("refresh %s: %w", r.Repo, err))
@@ -303,13 +326,9 @@ func (s *Service) Refresh(ctx context.Context) error {
 
 // refresh renews what in one repository is due, if anything: decided first in a read-only
 // transaction, so that repositories with nothing due take no lock.
-func (s *Service) refresh(ctx context.Context, r store.TUFRepo) error {
-	keys, err := s.roleKeys(r.Owner)
-	if err != nil {
-		return err
-	}
+func (s *Service) refresh(ctx context.Context, r store.TUFRepo, keys roleKeys) error {
 	var due bool
-	err = s.st.View(ctx, func(tx *store.Tx) error {
+	err := s.st.View(ctx, func(tx *store.Tx) error {
 		cur, err := load(tx, r.Repo)
 		if err != nil {
 			return err

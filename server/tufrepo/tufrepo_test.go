@@ -108,10 +108,11 @@ func (e *env) image(tenantID, content string) api.Image {
 func (e *env) publishGroup(tenantID, groupID string, images ...api.Image) {
 	e.t.Helper()
 	ctx := context.Background()
-	if err := e.tuf.Prepare(ctx, tenantID); err != nil {
+	keys, err := e.tuf.PrepareGroup(ctx, tenantID)
+	if err != nil {
 		e.t.Fatal(err)
 	}
-	err := e.st.Update(ctx, func(tx *store.Tx) error { return e.tuf.PublishGroup(ctx, tx, tenantID, groupID, images) })
+	err = e.st.Update(ctx, func(tx *store.Tx) error { return e.tuf.PublishGroup(ctx, tx, keys, groupID, images) })
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -381,11 +382,12 @@ func TestFeedServesRuntimeReleases(t *testing.T) {
 		rel := api.RuntimeRelease{ID: ident.NewID(), Feed: api.FeedRetailEval, Version: "2.1.0", ImageID: ident.NewID(),
 			PackageSize: info.Size, PackageSHA256: info.SHA256.String()}
 		legacy := api.RuntimeRelease{ID: ident.NewID(), Feed: api.FeedRetailEval, Version: "1.0.0"} // no package
-		if err := e.tuf.Prepare(ctx, keyring.Operator); err != nil {
+		keys, err := e.tuf.PrepareFeed(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
 		err = e.st.Update(ctx, func(tx *store.Tx) error {
-			return e.tuf.PublishFeed(ctx, tx, api.FeedRetailEval, []api.RuntimeRelease{rel, legacy})
+			return e.tuf.PublishFeed(ctx, tx, keys, api.FeedRetailEval, []api.RuntimeRelease{rel, legacy})
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -602,7 +604,7 @@ func TestTUFFastForwardRecovery(t *testing.T) {
 
 		// Recovery: a new timestamp key.
 		rotate(t, e, tenantID, keyring.TUFTimestamp)
-		if err := e.tuf.Prepare(ctx, tenantID); err != nil {
+		if _, err := e.tuf.PrepareGroup(ctx, tenantID); err != nil {
 			t.Fatal(err)
 		}
 		e.refresh()
@@ -723,11 +725,12 @@ func TestRefreshKeepsTimestampFresh(t *testing.T) {
 		tenantID, groupID, _ := group(e)
 		repo := tufrepo.GroupRepo(groupID)
 		e.publishGroup(tenantID, groupID, e.image(tenantID, "app"))
-		if err := e.tuf.Prepare(context.Background(), keyring.Operator); err != nil {
+		keys, err := e.tuf.PrepareFeed(context.Background())
+		if err != nil {
 			t.Fatal(err)
 		}
-		err := e.st.Update(context.Background(), func(tx *store.Tx) error {
-			return e.tuf.PublishFeed(context.Background(), tx, api.FeedRetail, nil)
+		err = e.st.Update(context.Background(), func(tx *store.Tx) error {
+			return e.tuf.PublishFeed(context.Background(), tx, keys, api.FeedRetail, nil)
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -821,10 +824,12 @@ func TestConcurrentPublishSerialises(t *testing.T) {
 		// Each replica is a service of its own over the one store.
 		const n = 6
 		replicas := make([]*tufrepo.Service, n)
+		keys := make([]tufrepo.GroupKeys, n)
 		images := make([]api.Image, n)
 		for i := range replicas {
 			replicas[i] = tufrepo.New(e.st, keyring.New(e.st, e.kek), e.blobs, e.clock.Now)
-			if err := replicas[i].Prepare(ctx, tenantID); err != nil {
+			var err error
+			if keys[i], err = replicas[i].PrepareGroup(ctx, tenantID); err != nil {
 				t.Fatal(err)
 			}
 			images[i] = e.image(tenantID, fmt.Sprint("app ", i))
@@ -834,7 +839,7 @@ func TestConcurrentPublishSerialises(t *testing.T) {
 		for i, r := range replicas {
 			go func() {
 				<-start
-				errs <- e.st.Update(ctx, func(tx *store.Tx) error { return r.PublishGroup(ctx, tx, tenantID, groupID, images[i:i+1]) })
+				errs <- e.st.Update(ctx, func(tx *store.Tx) error { return r.PublishGroup(ctx, tx, keys[i], groupID, images[i:i+1]) })
 			}()
 		}
 		close(start)
@@ -862,27 +867,28 @@ func TestConcurrentPublishSerialises(t *testing.T) {
 }
 
 // TestPublishNeedsPrepare: PublishGroup does not reach for keys inside the caller's
-// transaction.
+// transaction: it takes the keys PrepareGroup loaded, and the zero GroupKeys (which no prepare
+// function returns) is refused. (That PublishGroup cannot take the operator's keys, nor
+// PublishFeed a tenant's, the compiler checks: they are of other types.)
 func TestPublishNeedsPrepare(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		tenantID, groupID, _ := group(e)
-		err := e.st.Update(ctx, func(tx *store.Tx) error { return e.tuf.PublishGroup(ctx, tx, tenantID, groupID, nil) })
+		err := e.st.Update(ctx, func(tx *store.Tx) error { return e.tuf.PublishGroup(ctx, tx, tufrepo.GroupKeys{}, groupID, nil) })
 		if !errors.Is(err, tufrepo.ErrNotPrepared) {
-			t.Errorf("PublishGroup without Prepare: %v", err)
+			t.Errorf("PublishGroup without PrepareGroup: %v", err)
 		}
-		// Keys of another owner do not do.
-		if err := e.tuf.Prepare(ctx, keyring.Operator); err != nil {
-			t.Fatal(err)
-		}
-		err = e.st.Update(ctx, func(tx *store.Tx) error { return e.tuf.PublishGroup(ctx, tx, tenantID, groupID, nil) })
+		err = e.st.Update(ctx, func(tx *store.Tx) error { return e.tuf.PublishFeed(ctx, tx, tufrepo.FeedKeys{}, api.FeedRetail, nil) })
 		if !errors.Is(err, tufrepo.ErrNotPrepared) {
-			t.Errorf("PublishGroup with the operator's keys: %v", err)
+			t.Errorf("PublishFeed without PrepareFeed: %v", err)
+		}
+		if _, err := e.tuf.PrepareGroup(ctx, keyring.Operator); err == nil {
+			t.Error("PrepareGroup made group keys of the operator's")
 		}
 		// A repository stays its owner's.
 		e.publishGroup(tenantID, groupID)
-		other := ident.NewID()
-		if err := e.tuf.Prepare(ctx, other); err != nil {
+		other, err := e.tuf.PrepareGroup(ctx, ident.NewID())
+		if err != nil {
 			t.Fatal(err)
 		}
 		err = e.st.Update(ctx, func(tx *store.Tx) error { return e.tuf.PublishGroup(ctx, tx, other, groupID, nil) })
@@ -892,8 +898,12 @@ func TestPublishNeedsPrepare(t *testing.T) {
 		// Bad images are refused.
 		bad := e.image(tenantID, "x")
 		bad.SHA256 = "00"
+		keys, err := e.tuf.PrepareGroup(ctx, tenantID)
+		if err != nil {
+			t.Fatal(err)
+		}
 		err = e.st.Update(ctx, func(tx *store.Tx) error {
-			return e.tuf.PublishGroup(ctx, tx, tenantID, groupID, []api.Image{bad})
+			return e.tuf.PublishGroup(ctx, tx, keys, groupID, []api.Image{bad})
 		})
 		if err == nil {
 			t.Error("an image without a SHA-256 was published")

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
-	"github.com/rampart-iot/rampart/ident"
 )
 
 // EventStore is what the stand-in does with error events (api.DevicePathEvents). Set its
@@ -55,8 +54,8 @@ func (s *Service) events(w http.ResponseWriter, r *http.Request) {
 		s.problem("event batch of %d events, %d dropped", len(b.Events), b.Dropped)
 	}
 	now := time.Now()
-	for i, e := range b.Events {
-		if err := checkEvent(e, now); err != nil {
+	for i := range b.Events {
+		if err := b.Events[i].Check(now); err != nil { // the service's own rule
 			s.problem("events[%d]: %v", i, err)
 		}
 	}
@@ -96,28 +95,4 @@ func (s *Service) events(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.AllowCrashDumps = st.AllowCrashDumps
 	writeJSON(w, http.StatusOK, resp)
-}
-
-// checkEvent checks what the service checks of an event.
-func checkEvent(e api.DeviceEvent, now time.Time) error {
-	switch {
-	case !ident.IsID(e.ID):
-		return fmt.Errorf("id %q", e.ID)
-	case e.Category == "" || e.Category == api.EventsDropped:
-		return fmt.Errorf("category %q", e.Category)
-	case e.Class != api.ClassOS && e.Class != api.ClassApp:
-		return fmt.Errorf("class %q", e.Class)
-	case e.Type != api.TypePlanned && e.Type != api.TypeUnplanned:
-		return fmt.Errorf("type %q", e.Type)
-	case len(e.Description) > api.MaxEventDescription || len(e.Detail) > api.MaxEventDetail:
-		return fmt.Errorf("description or detail too long")
-	case (e.ComponentID != "" && !ident.IsID(e.ComponentID)) || (e.ImageID != "" && !ident.IsID(e.ImageID)):
-		return fmt.Errorf("component %q, image %q", e.ComponentID, e.ImageID)
-	case e.Count < 1 || e.Count > api.MaxEventCount:
-		return fmt.Errorf("count %d", e.Count)
-	case e.FirstAt.IsZero() || e.FirstAt.After(e.LastAt) || e.LastAt.After(now.Add(api.MaxEventClockSkew)) ||
-		e.FirstAt.Before(now.Add(-api.MaxEventAge)):
-		return fmt.Errorf("times %s to %s", e.FirstAt, e.LastAt)
-	}
-	return nil
 }

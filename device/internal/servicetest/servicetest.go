@@ -1,16 +1,26 @@
 // Package servicetest is a stand-in for the Rampart service's device API (/device/v1), for
-// protocol-shape tests of the device runtime on its own.
+// protocol-shape tests of the device runtime on its own, and for the faults that the real
+// service cannot be made to show on demand.
 //
 // It checks what the device sends — methods, paths, content types, strict JSON, evidence that
 // parses and verifies, a nonce it issued to that device and that is used once, mutual TLS
 // where the API needs it — and answers in the API's shapes: a nonce, a pass with a certificate
 // for the evidence's Alias key from a test tenant CA, or a fail with a reason; the runtime
 // keys; update info; the development capability ([Service.Capability]); error events, stored
-// by ID ([EventStore]), with lost answers, rate limits and refusals to inject; TUF repositories built with go-tuf's metadata package, whose targets are
-// image packages made with imagepkg.Write ([Repo], [App], [Runtime]), with faults to inject
-// ([Fault]); and update reports, which it records. It appraises nothing (any measurements pass
-// unless a reason to fail is set), keeps no store and is not the service: the end-to-end test
-// against the real `rampart server` is what shows that the two sides agree.
+// by ID ([EventStore]) after the service's own check ([api.DeviceEvent.Check]), with lost
+// answers, rate limits and refusals to inject; TUF repositories built with go-tuf's metadata
+// package, whose targets are image packages made with imagepkg.Write ([Repo], [App],
+// [Runtime]), with faults to inject ([Fault]); and update reports, which it records.
+//
+// # Why a stand-in
+//
+// Device code never imports server code (tree_test.go), so the real handlers cannot be served
+// from here. What the stand-in shares with the service is what both sides import: the wire
+// types and rules of package api (the event check among them), the evidence, capability and
+// image formats. It appraises nothing (any measurements pass unless a reason to fail is set),
+// keeps no store and is not the service: the end-to-end tests that run the real binaries
+// against the real `rampart server` (cli/testdata/script: attest, update, outage, report) are
+// what show that the two sides agree.
 package servicetest
 
 import (
@@ -32,6 +42,7 @@ import (
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/device/transport"
 	"github.com/rampart-iot/rampart/format/capability"
 	"github.com/rampart-iot/rampart/format/evidence"
 	"github.com/rampart-iot/rampart/ident"
@@ -55,10 +66,9 @@ type Service struct {
 	CAPEM []byte // PEM of the CA that the device must trust for the TLS server
 
 	sync.Mutex
-	FailReason, FailMessage string        // when FailReason is set, attestations fail with it
-	WrongKey                bool          // issue certificates for a key other than the Alias key
-	CertLife                time.Duration // life of issued certificates; 24 h if zero
-	Nonces, Attests         int           // requests answered
+	FailReason, FailMessage string // when FailReason is set, attestations fail with it
+	WrongKey                bool   // issue certificates for a key other than the Alias key
+	Nonces, Attests         int    // requests answered
 	Checkins                []ident.DeviceID
 	Evidence                []*evidence.Evidence // verified evidence received, in order
 	Problems                []string             // requests that were not in the expected shape
@@ -221,13 +231,9 @@ func (s *Service) attest(w http.ResponseWriter, r *http.Request) {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		pub = &k.PublicKey
 	}
-	life := s.CertLife
-	if life == 0 {
-		life = 24 * time.Hour
-	}
 	now := time.Now().Truncate(time.Second)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: string(ev.DeviceID)},
-		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(life),
+		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, s.caCert, pub, s.caKey)
 	if err != nil {
@@ -391,8 +397,8 @@ func (s *Service) DeviceCertificate(t testing.TB, id ident.DeviceID) (certPEM, k
 	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }
 
-// Client returns an HTTP client that trusts caPEM and presents the certificate and key given
-// in PEM.
+// Client returns the device's own HTTP client (transport.NewClient) trusting caPEM and
+// presenting the certificate and key given in PEM.
 func Client(t testing.TB, caPEM, certPEM, keyPEM []byte) *http.Client {
 	t.Helper()
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
@@ -401,6 +407,7 @@ func Client(t testing.TB, caPEM, certPEM, keyPEM []byte) *http.Client {
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(caPEM)
-	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}}
+	c := transport.NewClient(roots, &cert)
+	t.Cleanup(c.CloseIdleConnections)
+	return c
 }
