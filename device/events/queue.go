@@ -44,6 +44,7 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/rampart-iot/rampart/ident"
 )
 
@@ -243,7 +244,7 @@ func (q *Queue) read() (header, []api.DeviceEvent, error) {
 		}
 		if first {
 			var fh header
-			if json.Unmarshal(ln, &fh) == nil && (fh.Kind == headerKind || fh.Kind == headerDropped) {
+			if strictjson.DecodeAnswer(ln, &fh) == nil && (fh.Kind == headerKind || fh.Kind == headerDropped) {
 				h = fh
 				h.Dropped += fh.Count
 				h.Kind, h.Count = headerKind, 0
@@ -251,7 +252,7 @@ func (q *Queue) read() (header, []api.DeviceEvent, error) {
 			}
 		}
 		var e api.DeviceEvent
-		if json.Unmarshal(ln, &e) != nil || !ident.IsID(e.ID) || e.Category == "" {
+		if strictjson.DecodeAnswer(ln, &e) != nil || !ident.IsID(e.ID) || e.Category == "" {
 			continue
 		}
 		if i, ok := at[e.ID]; ok {

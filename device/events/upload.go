@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/format/strictjson"
 )
 
 // Upload timing.
@@ -208,15 +209,11 @@ func errorMessage(status int, body []byte) string {
 	return http.StatusText(status)
 }
 
-// decodeResponse decodes one JSON value and nothing after it; unknown fields are ignored (the
-// service may grow its answers).
+// decodeResponse decodes an answer of the service with [strictjson.DecodeAnswer]: unknown
+// fields are ignored (the service may grow its answers), duplicate keys and trailing data are not.
 func decodeResponse(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.DecodeAnswer(b, v); err != nil {
 		return fmt.Errorf("malformed response from the service: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("malformed response from the service: trailing data")
 	}
 	return nil
 }

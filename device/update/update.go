@@ -75,6 +75,7 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/format/strictjson"
 )
 
 // ErrRefused is the class of update failures that mean an image or its metadata is not what
@@ -317,16 +318,13 @@ func Request(ctx context.Context, hc *http.Client, serviceURL, method, path, con
 	return resp.StatusCode, b, nil
 }
 
-// DecodeResponse decodes a response body: one JSON value, nothing after it. Fields it does not
-// know are ignored, unlike in the device's own files: a service may grow its answers, and
-// devices in the field must keep understanding it. Every value used is checked after.
+// DecodeResponse decodes a response body with [strictjson.DecodeAnswer]: one JSON value,
+// nothing after it, no duplicate keys. Fields it does not know are ignored, unlike in the
+// device's own files: a service may grow its answers, and devices in the field must keep
+// understanding it. Every value used is checked after.
 func DecodeResponse(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.DecodeAnswer(b, v); err != nil {
 		return fmt.Errorf("malformed response from the service: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("malformed response from the service: trailing data")
 	}
 	return nil
 }

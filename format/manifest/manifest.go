@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/rampart-iot/rampart/ident"
 )
 
@@ -72,7 +73,7 @@ func Parse(b []byte) (*App, error) {
 		return nil, fmt.Errorf("%w: %d bytes, over the limit of %d", ErrInvalid, len(b), MaxSize)
 	}
 	var a App
-	if err := DecodeStrict(b, &a); err != nil {
+	if err := strictjson.Decode(b, &a); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	// An empty list means what an absent one does; keep one form so that a parsed manifest
@@ -240,4 +241,13 @@ func validateHost(s string) error {
 
 func isAlnum(c rune) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// quote quotes s for an error message: short and printable whatever s holds.
+func quote(s string) string {
+	const max = 60
+	if len(s) > max {
+		return strconv.QuoteToASCII(s[:max]) + "…"
+	}
+	return strconv.QuoteToASCII(s)
 }
