@@ -13,6 +13,7 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/format/imagepkg"
+	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/blob"
 	"github.com/rampart-iot/rampart/server/keyring"
@@ -177,7 +178,7 @@ func rawAppManifest(manifestBytes []byte) (json.RawMessage, error) {
 	var m struct {
 		App json.RawMessage `json:"app_manifest"`
 	}
-	if err := json.Unmarshal(manifestBytes, &m); err != nil {
+	if err := strictjson.DecodeAnswer(manifestBytes, &m); err != nil {
 		return nil, errorf(http.StatusBadRequest, "image package refused: its manifest is not JSON")
 	}
 	if len(m.App) == 0 || string(m.App) == "null" {
