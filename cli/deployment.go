@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 func (e *env) deploymentCmd() *cobra.Command {
@@ -24,7 +25,7 @@ func (e *env) deploymentCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(images) == 0 {
-				return usagef("give the images to deploy with --images ID[,ID...]")
+				return usage.Errorf("give the images to deploy with --images ID[,ID...]")
 			}
 			c, err := e.client()
 			if err != nil {

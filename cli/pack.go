@@ -23,6 +23,7 @@ import (
 	"github.com/rampart-iot/rampart/format/imagepkg"
 	"github.com/rampart-iot/rampart/format/manifest"
 	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 // packOptions are the flags of `rampart image pack`.
@@ -80,7 +81,7 @@ func (e *env) imagePackCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.printKey {
 				if n := cmd.Flags().NFlag(); n > 1 && !(n == 2 && o.json) {
-					return usagef("--print-key takes no other flag but --json")
+					return usage.Errorf("--print-key takes no other flag but --json")
 				}
 				return e.printDeveloperKey(o.json)
 			}
@@ -111,14 +112,14 @@ func (e *env) pack(o *packOptions) error {
 	m := imagepkg.Manifest{Format: imagepkg.FormatVersion, ImageID: o.imageID, Version: o.version, Type: o.typ}
 	switch {
 	case o.payload == "":
-		return usagef("give the file to pack with --payload")
+		return usage.Errorf("give the file to pack with --payload")
 	case o.output == "":
-		return usagef("give the package file to write with --output")
+		return usage.Errorf("give the package file to write with --output")
 	case o.imageID != "" && !ident.IsID(o.imageID):
-		return usagef("invalid --image-id %s: want a lowercase UUID such as %s", clipFlag(o.imageID), ident.NewID())
+		return usage.Errorf("invalid --image-id %s: want a lowercase UUID such as %s", clipFlag(o.imageID), ident.NewID())
 	}
 	if err := imagepkg.ValidateVersion(o.version); err != nil {
-		return usagef("invalid --version: %v", err)
+		return usage.Errorf("invalid --version: %v", err)
 	}
 	if m.ImageID == "" {
 		m.ImageID = ident.NewID()
@@ -126,10 +127,10 @@ func (e *env) pack(o *packOptions) error {
 	switch o.typ {
 	case imagepkg.TypeApplication:
 		if o.manifest == "" {
-			return usagef("give the app manifest with --manifest (or pack a runtime with --type runtime)")
+			return usage.Errorf("give the app manifest with --manifest (or pack a runtime with --type runtime)")
 		}
 		if o.componentID != "" || o.name != "" {
-			return usagef("--component-id and --name are for a runtime: an application's come from its app manifest")
+			return usage.Errorf("--component-id and --name are for a runtime: an application's come from its app manifest")
 		}
 		b, err := readFileLimited(o.manifest, manifest.MaxSize)
 		if err != nil {
@@ -142,17 +143,17 @@ func (e *env) pack(o *packOptions) error {
 		m.App, m.ComponentID, m.Name = app, app.ComponentId, app.Name
 	case imagepkg.TypeRuntime:
 		if o.manifest != "" {
-			return usagef("a runtime has no app manifest: leave out --manifest")
+			return usage.Errorf("a runtime has no app manifest: leave out --manifest")
 		}
 		if !ident.IsID(o.componentID) {
-			return usagef("a runtime needs --component-id, a lowercase UUID")
+			return usage.Errorf("a runtime needs --component-id, a lowercase UUID")
 		}
 		if err := ident.ValidateName(o.name); err != nil {
-			return usagef("a runtime needs --name: %v", err)
+			return usage.Errorf("a runtime needs --name: %v", err)
 		}
 		m.ComponentID, m.Name = o.componentID, o.name
 	default:
-		return usagef("invalid --type %s: want %s or %s", clipFlag(o.typ), imagepkg.TypeApplication, imagepkg.TypeRuntime)
+		return usage.Errorf("invalid --type %s: want %s or %s", clipFlag(o.typ), imagepkg.TypeApplication, imagepkg.TypeRuntime)
 	}
 
 	payload, err := os.Open(o.payload)

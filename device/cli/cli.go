@@ -31,6 +31,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/rampart-iot/rampart/internal/usage"
 	"github.com/spf13/cobra"
 )
 
@@ -56,8 +57,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.As(err, &ex):
 		return int(ex)
 	}
-	var ue *usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	if usage.Is(err) {
 		fmt.Fprintf(stderr, "rampart-device: %v\n", oneLine(err))
 		return 2
 	}
@@ -76,7 +76,7 @@ func (e *env) root() *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usage.Error{Err: err} })
 	root.AddCommand(e.initCmd(), e.idCmd(), e.runCmd(), e.stage1Cmd(), e.statusCmd(), e.certCmd(),
 		e.appCmd(), e.sideloadCmd())
 	return root
@@ -87,19 +87,6 @@ func (e *env) root() *cobra.Command {
 type exitCode int
 
 func (c exitCode) Error() string { return fmt.Sprintf("exit code %d", int(c)) }
-
-type usageError struct{ err error }
-
-func (u *usageError) Error() string { return u.err.Error() + " (see --help)" }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
-
-func isCobraUsage(err error) bool {
-	s := err.Error()
-	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "accepts ") ||
-		strings.HasPrefix(s, "requires at least") || strings.HasPrefix(s, "unknown flag") ||
-		strings.HasPrefix(s, "required flag")
-}
 
 // oneLine keeps an error on one line of stderr.
 func oneLine(err error) string {

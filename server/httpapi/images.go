@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/format/imagepkg"
@@ -196,10 +195,10 @@ func (a *API) listImages(w http.ResponseWriter, r *http.Request, c *call) error 
 	if f.Type != "" && f.Type != api.ImageApplication && f.Type != api.ImageRuntime {
 		return errorf(http.StatusBadRequest, "invalid type %q: want %s or %s", clip(f.Type), api.ImageApplication, api.ImageRuntime)
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > api.MaxPageSize {
-			return errorf(http.StatusBadRequest, "invalid limit %q: want 1 to %d", clip(s), api.MaxPageSize)
+	if q.Get("limit") != "" { // without one, all the images a page can hold
+		n, err := pageLimit(r)
+		if err != nil {
+			return err
 		}
 		f.Limit = n
 	}
