@@ -13,6 +13,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
+
+	"github.com/rampart-iot/rampart/format/safetext"
 )
 
 // DeviceID names a device: the lowercase hex SHA-256 of its DeviceID public key in DER
@@ -131,14 +134,19 @@ func NameKey(s string) string { return strings.ToLower(s) }
 const MaxEmailLen = 254
 
 // ValidateEmail does the light check an identity (not a mailbox) needs: one '@' with text on
-// both sides, no spaces or control characters, at most 254 bytes.
+// both sides, at most 254 bytes of UTF-8, and no spaces, '/', control characters, bidirectional
+// controls or zero-width characters ([safetext.Unsafe]): two addresses that look the same must
+// be the same.
 func ValidateEmail(s string) error {
 	at := strings.IndexByte(s, '@')
 	if len(s) > MaxEmailLen || at <= 0 || at != strings.LastIndexByte(s, '@') || at == len(s)-1 {
 		return fmt.Errorf("invalid email %s", clip(s))
 	}
+	if err := safetext.Check(s); err != nil {
+		return fmt.Errorf("invalid email %s: %v", clip(s), err)
+	}
 	for _, c := range s {
-		if c <= ' ' || c == 0x7f || c == '/' {
+		if c <= ' ' || c == '/' || unicode.IsSpace(c) {
 			return fmt.Errorf("invalid email %s", clip(s))
 		}
 	}

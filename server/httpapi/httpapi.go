@@ -105,6 +105,7 @@ type API struct {
 	routes  []Route
 	metrics *metrics
 	events  *report.Limiter // events per device, in this replica
+	reports *report.Limiter // failed update reports per device, in this replica
 
 	maxImage int64 // the largest image package accepted: api.MaxImageSize, less in tests
 }
@@ -124,7 +125,8 @@ type Config struct {
 // New returns the API over a store.
 func New(cfg Config) *API {
 	a := &API{store: cfg.Store, ca: cfg.CA, blobs: cfg.Blobs, keys: cfg.Keys, tuf: cfg.TUF, log: cfg.Logger, now: cfg.Now, metrics: newMetrics(cfg.Registry),
-		maxImage: api.MaxImageSize, events: report.NewLimiter(report.DefaultRate, report.DefaultBurst)}
+		maxImage: api.MaxImageSize, events: report.NewLimiter(report.DefaultRate, report.DefaultBurst),
+		reports: report.NewLimiter(failedReportRate, failedReportBurst)}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
