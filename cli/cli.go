@@ -32,6 +32,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-iot/rampart/client"
+	"github.com/rampart-iot/rampart/format/safetext"
 	"github.com/rampart-iot/rampart/internal/usage"
 )
 
@@ -61,7 +62,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rampart: %v\n", err)
 		return 2
 	}
-	fmt.Fprintf(stderr, "rampart: %s\n", explain(err))
+	fmt.Fprintf(stderr, "rampart: %s\n", safetext.Line(explain(err), 0))
 	return 1
 }
 
@@ -209,8 +210,10 @@ func (e *env) print(v any, table func(w io.Writer)) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	case "table", "":
+		// The cells hold what devices and users sent: escaped on the way in, so that no cell
+		// can move the cursor, recolour the terminal or reorder what is shown.
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		table(tw)
+		table(safetext.Writer(tw))
 		return tw.Flush()
 	}
 	return usage.Errorf("invalid --output %q: want table or json", e.output)

@@ -87,6 +87,7 @@ import (
 	"github.com/rampart-iot/rampart/device/handoff"
 	"github.com/rampart-iot/rampart/device/state"
 	"github.com/rampart-iot/rampart/device/update"
+	"github.com/rampart-iot/rampart/format/safetext"
 )
 
 // Options tune a run of the agent.
@@ -266,7 +267,7 @@ func (a *Agent) run(ctx context.Context) error {
 			} else {
 				checkinFailures = 0
 				checkinAt = now.Add(jitter(a.opt.CheckinInterval, randN))
-				a.opt.Log.Printf("checked in as %s (tenant %s)", w.DeviceID, clean(w.TenantID))
+				a.opt.Log.Printf("checked in as %s (tenant %s)", w.DeviceID, safetext.Line(w.TenantID, maxServiceText))
 				if a.trial {
 					if err := a.commit(); err != nil {
 						return err
@@ -387,7 +388,7 @@ func (a *Agent) recordPass(now time.Time) {
 }
 
 func (a *Agent) recordFailure(now time.Time, err error, next time.Time) {
-	rec := &state.AttestationRecord{At: now.UTC(), Result: state.ResultError, Message: clean(err.Error()), NextAttempt: next.UTC()}
+	rec := &state.AttestationRecord{At: now.UTC(), Result: state.ResultError, Message: safetext.Line(err.Error(), maxServiceText), NextAttempt: next.UTC()}
 	var ae *AttestError
 	if errors.As(err, &ae) {
 		rec.Result, rec.Reason, rec.Message = api.AttestFail, ae.Reason, ae.Message

@@ -11,6 +11,7 @@ import (
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/update"
 	"github.com/rampart-iot/rampart/format/evidence"
+	"github.com/rampart-iot/rampart/format/safetext"
 )
 
 // AttestError is an attestation that the service refused, with its reason.
@@ -71,7 +72,7 @@ func (a *Agent) attest(ctx context.Context) (*Certificate, error) {
 		return nil, fmt.Errorf("send evidence: %w", err)
 	}
 	if ar.Result != api.AttestPass {
-		return nil, &AttestError{Reason: clean(ar.Reason), Message: clean(ar.Message)}
+		return nil, &AttestError{Reason: safetext.Line(ar.Reason, maxServiceText), Message: safetext.Line(ar.Message, maxServiceText)}
 	}
 	return a.install(ar.Certificate, ar.CAChain)
 }

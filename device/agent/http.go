@@ -11,10 +11,10 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/format/safetext"
 )
 
 // MaxResponse bounds every response body the device reads.
@@ -63,10 +63,10 @@ func refusal(status int, b []byte) error {
 	}
 	if err := update.DecodeResponse(b, &r); err == nil {
 		if r.Result == api.AttestFail && r.Reason != "" {
-			return &AttestError{Reason: clean(r.Reason), Message: clean(r.Message)}
+			return &AttestError{Reason: safetext.Line(r.Reason, maxServiceText), Message: safetext.Line(r.Message, maxServiceText)}
 		}
 		if r.Error != "" {
-			return &ServiceError{Status: status, Message: clean(r.Error)}
+			return &ServiceError{Status: status, Message: safetext.Line(r.Error, maxServiceText)}
 		}
 	}
 	return &ServiceError{Status: status, Message: http.StatusText(status)}
@@ -78,22 +78,11 @@ type ServiceError struct {
 	Message string
 }
 
+// maxServiceText bounds the service's words that the device logs or keeps, in bytes.
+const maxServiceText = 600
+
 func (e *ServiceError) Error() string {
 	return fmt.Sprintf("the service answered %d: %s", e.Status, e.Message)
-}
-
-// clean makes text from the service safe to print on one line of a terminal.
-func clean(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			return ' '
-		}
-		return r
-	}, s)
-	if r := []rune(s); len(r) > 300 {
-		s = string(r[:300]) + "…"
-	}
-	return s
 }
 
 // FetchRuntimeKeys asks the service at serviceURL for the operator's runtime-signing public keys

@@ -31,6 +31,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/rampart-iot/rampart/format/safetext"
 	"github.com/rampart-iot/rampart/internal/usage"
 	"github.com/spf13/cobra"
 )
@@ -88,9 +89,10 @@ type exitCode int
 
 func (c exitCode) Error() string { return fmt.Sprintf("exit code %d", int(c)) }
 
-// oneLine keeps an error on one line of stderr.
+// oneLine keeps an error on one line of stderr, with what came from outside in it (the
+// service's words, an app's name) escaped.
 func oneLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+	return safetext.Line(strings.Join(strings.Fields(err.Error()), " "), 0)
 }
 
 // stateFlag adds the --state flag every command has.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/format/safetext"
 	"github.com/rampart-iot/rampart/format/strictjson"
 )
 
@@ -204,7 +205,7 @@ func errorMessage(status int, body []byte) string {
 		Error string `json:"error"`
 	}
 	if decodeResponse(body, &r) == nil && r.Error != "" {
-		return oneLine(clip(r.Error, 300))
+		return safetext.Line(r.Error, 300)
 	}
 	return http.StatusText(status)
 }

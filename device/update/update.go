@@ -70,11 +70,10 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/format/safetext"
 	"github.com/rampart-iot/rampart/format/strictjson"
 )
 
@@ -191,7 +190,7 @@ func (c *Client) finish(ctx context.Context, res Result, err error) error {
 	if err != nil {
 		rec.Result, rec.Message = api.UpdateFailed, err.Error()
 	}
-	rec.Message = clean(rec.Message)
+	rec.Message = safetext.Line(rec.Message, maxMessage)
 	c.setUpdate(rec)
 	if rerr := c.report(ctx, rec); rerr != nil {
 		c.logf("report the update result: %v", rerr)
@@ -346,28 +345,10 @@ func serviceError(status int, b []byte) error {
 	}
 	msg := http.StatusText(status)
 	if DecodeResponse(b, &e) == nil && e.Error != "" {
-		msg = clean(e.Error)
+		msg = safetext.Line(e.Error, maxMessage)
 	}
 	return &serviceErr{status: status, msg: msg}
 }
 
 // maxMessage bounds the message of an update report, in bytes (the service takes 1024).
 const maxMessage = 1000
-
-// clean makes text safe to print on one line, and at most maxMessage bytes.
-func clean(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > maxMessage {
-		cut := maxMessage - len("…")
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
-}
