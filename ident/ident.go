@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode"
 
@@ -32,7 +31,7 @@ func DeviceIDFromPublicKey(spki []byte) DeviceID {
 // ParseDeviceID checks that s is 64 lowercase hex characters.
 func ParseDeviceID(s string) (DeviceID, error) {
 	if len(s) != 64 || !isLowerHex(s) {
-		return "", fmt.Errorf("invalid device ID %s: want 64 lowercase hex characters", clip(s))
+		return "", fmt.Errorf("invalid device ID %s: want 64 lowercase hex characters", safetext.Quote(s, 70))
 	}
 	return DeviceID(s), nil
 }
@@ -49,7 +48,7 @@ func SHA256(b []byte) Digest { return sha256.Sum256(b) }
 func ParseDigest(s string) (Digest, error) {
 	var d Digest
 	if len(s) != 64 || !isLowerHex(s) {
-		return d, fmt.Errorf("invalid digest %s: want 64 lowercase hex characters", clip(s))
+		return d, fmt.Errorf("invalid digest %s: want 64 lowercase hex characters", safetext.Quote(s, 70))
 	}
 	hex.Decode(d[:], []byte(s))
 	return d, nil
@@ -112,16 +111,16 @@ const MaxNameLen = 50
 // case-insensitively within their parent; see [NameKey].
 func ValidateName(s string) error {
 	if s == "" || len(s) > MaxNameLen {
-		return fmt.Errorf("%w %s: want 1 to %d characters", ErrInvalidName, clip(s), MaxNameLen)
+		return fmt.Errorf("%w %s: want 1 to %d characters", ErrInvalidName, safetext.Quote(s, 70), MaxNameLen)
 	}
 	if s[0] == ' ' || s[len(s)-1] == ' ' {
-		return fmt.Errorf("%w %s: no leading or trailing spaces", ErrInvalidName, clip(s))
+		return fmt.Errorf("%w %s: no leading or trailing spaces", ErrInvalidName, safetext.Quote(s, 70))
 	}
 	for _, c := range s {
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 			c == ' ' || c == '-' || c == '_'
 		if !ok {
-			return fmt.Errorf("%w %s: only letters, digits, spaces, '-' and '_' are allowed", ErrInvalidName, clip(s))
+			return fmt.Errorf("%w %s: only letters, digits, spaces, '-' and '_' are allowed", ErrInvalidName, safetext.Quote(s, 70))
 		}
 	}
 	return nil
@@ -140,14 +139,14 @@ const MaxEmailLen = 254
 func ValidateEmail(s string) error {
 	at := strings.IndexByte(s, '@')
 	if len(s) > MaxEmailLen || at <= 0 || at != strings.LastIndexByte(s, '@') || at == len(s)-1 {
-		return fmt.Errorf("invalid email %s", clip(s))
+		return fmt.Errorf("invalid email %s", safetext.Quote(s, 70))
 	}
 	if err := safetext.Check(s); err != nil {
-		return fmt.Errorf("invalid email %s: %v", clip(s), err)
+		return fmt.Errorf("invalid email %s: %v", safetext.Quote(s, 70), err)
 	}
 	for _, c := range s {
 		if c <= ' ' || c == '/' || unicode.IsSpace(c) {
-			return fmt.Errorf("invalid email %s", clip(s))
+			return fmt.Errorf("invalid email %s", safetext.Quote(s, 70))
 		}
 	}
 	return nil
@@ -161,14 +160,4 @@ func isLowerHex(s string) bool {
 		}
 	}
 	return true
-}
-
-// clip quotes s for an error message, short and printable whatever the input was.
-func clip(s string) string {
-	const max = 80
-	q := strconv.QuoteToASCII(s)
-	if len(q) > max {
-		q = q[:max] + "…"
-	}
-	return q
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rampart-iot/rampart/format/safetext"
 	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/rampart-iot/rampart/ident"
 )
@@ -104,13 +105,13 @@ func (a *App) Validate() error {
 		return invalid("SchemaVersion", "%d is not supported: want %d", a.SchemaVersion, schemaVersion)
 	}
 	if !ident.IsID(a.ComponentId) {
-		return invalid("ComponentId", "%s is not a lowercase UUID", quote(a.ComponentId))
+		return invalid("ComponentId", "%s is not a lowercase UUID", safetext.Quote(a.ComponentId, 60))
 	}
 	if err := ident.ValidateName(a.Name); err != nil {
 		return invalid("Name", "%v", err)
 	}
 	if err := validateEntryPoint(a.EntryPoint); err != nil {
-		return invalid("EntryPoint", "%s %v", quote(a.EntryPoint), err)
+		return invalid("EntryPoint", "%s %v", safetext.Quote(a.EntryPoint, 60), err)
 	}
 	c := &a.Capabilities
 	if n := len(c.AllowedConnections); n > MaxConnections {
@@ -118,7 +119,7 @@ func (a *App) Validate() error {
 	}
 	for i, conn := range c.AllowedConnections {
 		if err := validateConnection(conn); err != nil {
-			return invalid(fmt.Sprintf("Capabilities.AllowedConnections[%d]", i), "%s %v", quote(conn), err)
+			return invalid(fmt.Sprintf("Capabilities.AllowedConnections[%d]", i), "%s %v", safetext.Quote(conn, 60), err)
 		}
 	}
 	if ms := c.MutableStorage; ms != nil && (ms.SizeKB < 1 || ms.SizeKB > MaxStorageKB) {
@@ -241,13 +242,4 @@ func validateHost(s string) error {
 
 func isAlnum(c rune) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-// quote quotes s for an error message: short and printable whatever s holds.
-func quote(s string) string {
-	const max = 60
-	if len(s) > max {
-		return strconv.QuoteToASCII(s[:max]) + "…"
-	}
-	return strconv.QuoteToASCII(s)
 }

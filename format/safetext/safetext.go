@@ -108,3 +108,16 @@ func (w *writer) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// Quote quotes s for an error message, as strconv.QuoteToASCII does (so that every character
+// but printable ASCII is escaped), and cuts the quoted text to at most max bytes, then "…".
+func Quote(s string, max int) string {
+	if len(s) > 4*max {
+		s = s[:4*max] // no need to quote what will be cut
+	}
+	q := strconv.QuoteToASCII(s)
+	if len(q) > max {
+		q = q[:max] + "…"
+	}
+	return q
+}

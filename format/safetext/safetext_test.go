@@ -101,3 +101,12 @@ func FuzzLine(f *testing.F) {
 		}
 	})
 }
+
+func TestQuote(t *testing.T) {
+	if got := Quote("a\u202eb", 20); got != `"a\u202eb"` {
+		t.Errorf("Quote = %s", got)
+	}
+	if got := Quote(strings.Repeat("\x1c", 1000), 20); len(got) > 20+len("…") || strings.ContainsRune(got, 0x1c) {
+		t.Errorf("Quote of a long text = %q", got)
+	}
+}

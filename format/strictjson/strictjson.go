@@ -23,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rampart-iot/rampart/format/safetext"
 )
 
 // MaxDepth bounds the nesting of objects and arrays; Rampart's documents nest four levels deep.
@@ -139,9 +141,9 @@ func (c *checker) object(t reflect.Type, path string, depth int) error {
 		key, _ := tok.(string)
 		if first, dup := seen[fold(key)]; dup {
 			if first == key {
-				return fmt.Errorf("%skey %s appears twice", at(path), quote(key))
+				return fmt.Errorf("%skey %s appears twice", at(path), safetext.Quote(key, 60))
 			}
-			return fmt.Errorf("%skeys %s and %s differ only in case", at(path), quote(first), quote(key))
+			return fmt.Errorf("%skeys %s and %s differ only in case", at(path), safetext.Quote(first, 60), safetext.Quote(key, 60))
 		}
 		seen[fold(key)] = key
 		ft := elem
@@ -164,11 +166,11 @@ func (c *checker) object(t reflect.Type, path string, depth int) error {
 // and the key is not a field's name in another case (which encoding/json would decode into it).
 func (c *checker) unknown(fields map[string]reflect.Type, path, key string) error {
 	if !c.allowUnknown {
-		return fmt.Errorf("%sunknown field %s", at(path), quote(key))
+		return fmt.Errorf("%sunknown field %s", at(path), safetext.Quote(key, 60))
 	}
 	for name := range fields {
 		if fold(name) == fold(key) {
-			return fmt.Errorf("%skey %s differs from field %s only in case", at(path), quote(key), quote(name))
+			return fmt.Errorf("%skey %s differs from field %s only in case", at(path), safetext.Quote(key, 60), safetext.Quote(name, 60))
 		}
 	}
 	return nil
@@ -251,24 +253,15 @@ func jsonError(err error) error {
 	return errors.New(strings.TrimPrefix(err.Error(), "json: "))
 }
 
-// quote quotes s for an error message: short and printable whatever s holds.
-func quote(s string) string {
-	const max = 60
-	if len(s) > max {
-		return strconv.QuoteToASCII(s[:max]) + "…"
-	}
-	return strconv.QuoteToASCII(s)
-}
-
 // quoteShort leaves a path as it is when it is short and plain ASCII, and quotes it otherwise.
 func quoteShort(s string) string {
 	for _, r := range s {
 		if r < 0x20 || r > 0x7e || r == '"' {
-			return quote(s)
+			return safetext.Quote(s, 60)
 		}
 	}
 	if len(s) > 120 {
-		return quote(s)
+		return safetext.Quote(s, 60)
 	}
 	return s
 }
