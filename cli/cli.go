@@ -32,6 +32,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-iot/rampart/client"
+	"github.com/rampart-iot/rampart/format/safetext"
+	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 // env is what one run of the command sees of its surroundings.
@@ -56,12 +58,11 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	var ue *usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	if usage.Is(err) {
 		fmt.Fprintf(stderr, "rampart: %v\n", err)
 		return 2
 	}
-	fmt.Fprintf(stderr, "rampart: %s\n", explain(err))
+	fmt.Fprintf(stderr, "rampart: %s\n", safetext.Line(explain(err), 0))
 	return 1
 }
 
@@ -80,13 +81,13 @@ func (e *env) root() *cobra.Command {
 	pf.StringVar(&e.server, "server", "", "address of the Rampart service, https://HOST:PORT (env RAMPART_SERVER)")
 	pf.StringVar(&e.token, "token", "", "API token (env RAMPART_TOKEN)")
 	pf.StringVar(&e.cacert, "cacert", "", "PEM file of the service's CA certificate (env RAMPART_CACERT)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usage.Error{Err: err} })
 	// Check --output before anything runs: a command that creates something and then could not
 	// print it would lose what it printed once (a new token).
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if f := cmd.Flags().Lookup("output"); f != nil && f.Annotations[formatFlag] != nil {
 			if allowed := f.Annotations[formatFlag]; !slices.Contains(allowed, f.Value.String()) {
-				return usagef("invalid --output %q: want %s", f.Value.String(), orList(allowed))
+				return usage.Errorf("invalid --output %q: want %s", f.Value.String(), orList(allowed))
 			}
 		}
 		return nil
@@ -105,19 +106,6 @@ func (e *env) root() *cobra.Command {
 	}
 	return root
 }
-
-type usageError struct{ err error }
-
-func (u *usageError) Error() string { return u.err.Error() + " (see --help)" }
-
-func isCobraUsage(err error) bool {
-	s := err.Error()
-	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "accepts ") ||
-		strings.HasPrefix(s, "requires at least") || strings.HasPrefix(s, "unknown flag") ||
-		strings.HasPrefix(s, "required flag")
-}
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
 
 // explain adds what to do next to errors a user can act on.
 func explain(err error) string {
@@ -222,11 +210,13 @@ func (e *env) print(v any, table func(w io.Writer)) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	case "table", "":
+		// The cells hold what devices and users sent: escaped on the way in, so that no cell
+		// can move the cursor, recolour the terminal or reorder what is shown.
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		table(tw)
+		table(safetext.Writer(tw))
 		return tw.Flush()
 	}
-	return usagef("invalid --output %q: want table or json", e.output)
+	return usage.Errorf("invalid --output %q: want table or json", e.output)
 }
 
 // infof writes information for people to stderr.

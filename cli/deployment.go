@@ -10,6 +10,7 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/client"
+	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 func (e *env) deploymentCmd() *cobra.Command {
@@ -42,7 +43,7 @@ func (e *env) deploymentCreateCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(images) == 0 {
-				return usagef("give the images to deploy with --images ID[,ID...]")
+				return usage.Errorf("give the images to deploy with --images ID[,ID...]")
 			}
 			return run(cmd, args)
 		},

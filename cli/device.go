@@ -20,6 +20,7 @@ import (
 	"github.com/rampart-iot/rampart/format/capability"
 	"github.com/rampart-iot/rampart/format/imagepkg"
 	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 // maxClaimFile bounds a --file of device IDs: 1,000 IDs with comments to spare.
@@ -35,7 +36,7 @@ func (e *env) deviceCmd() *cobra.Command {
 			ids := args
 			if file != "" {
 				if len(args) > 0 {
-					return usagef("give device IDs or --file, not both")
+					return usage.Errorf("give device IDs or --file, not both")
 				}
 				b, err := readFileLimited(file, maxClaimFile)
 				if err != nil {
@@ -46,7 +47,7 @@ func (e *env) deviceCmd() *cobra.Command {
 				}
 			}
 			if len(ids) == 0 {
-				return usagef("no device IDs: give them as arguments or with --file")
+				return usage.Errorf("no device IDs: give them as arguments or with --file")
 			}
 			if len(ids) > api.MaxClaimBatch {
 				return fmt.Errorf("%d device IDs: at most %d can be claimed at once; split the file", len(ids), api.MaxClaimBatch)
@@ -77,7 +78,7 @@ func (e *env) deviceCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit < 1 || limit > api.MaxPageSize {
-				return usagef("invalid --limit %d: want 1 to %d", limit, api.MaxPageSize)
+				return usage.Errorf("invalid --limit %d: want 1 to %d", limit, api.MaxPageSize)
 			}
 			c, err := e.client()
 			if err != nil {
@@ -191,7 +192,7 @@ func (e *env) enableDevelopmentCmd() *cobra.Command {
 				return fmt.Errorf("%v; a device prints its ID with 'rampart-device id'", err)
 			}
 			if len(keyFiles) > capability.MaxDeveloperKeys {
-				return usagef("%d developer keys: at most %d", len(keyFiles), capability.MaxDeveloperKeys)
+				return usage.Errorf("%d developer keys: at most %d", len(keyFiles), capability.MaxDeveloperKeys)
 			}
 			var keys []*ecdsa.PublicKey
 			for _, f := range keyFiles {

@@ -11,6 +11,7 @@ import (
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/client"
 	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 func (e *env) imageCmd() *cobra.Command {
@@ -62,7 +63,7 @@ func (e *env) imageCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if q.ComponentID != "" && !ident.IsID(q.ComponentID) {
-				return usagef("invalid --component %s: want a component ID (a lowercase UUID)", clipFlag(q.ComponentID))
+				return usage.Errorf("invalid --component %s: want a component ID (a lowercase UUID)", clipFlag(q.ComponentID))
 			}
 			c, err := e.client()
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/spf13/cobra"
 )
 
@@ -35,7 +36,7 @@ func loadLogin() (login, error) {
 	if err != nil {
 		return l, err
 	}
-	if err := json.Unmarshal(b, &l); err != nil {
+	if err := strictjson.Decode(b, &l); err != nil {
 		return l, fmt.Errorf("%s: %w (run 'rampart login' again)", path, err)
 	}
 	return l, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/rampart-iot/rampart/format/imagepkg"
 	"github.com/rampart-iot/rampart/format/manifest"
 	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 // packOptions are the flags of `rampart image pack`.
@@ -80,7 +81,7 @@ func (e *env) imagePackCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.printKey {
 				if n := cmd.Flags().NFlag(); n > 1 && !(n == 2 && o.json) {
-					return usagef("--print-key takes no other flag but --json")
+					return usage.Errorf("--print-key takes no other flag but --json")
 				}
 				return e.printDeveloperKey(o.json)
 			}
@@ -152,14 +153,14 @@ func (o *packOptions) imageManifest() (imagepkg.Manifest, error) {
 	m := imagepkg.Manifest{Format: imagepkg.FormatVersion, ImageID: o.imageID, Version: o.version, Type: o.typ}
 	switch {
 	case o.payload == "":
-		return m, usagef("give the file to pack with --payload")
+		return m, usage.Errorf("give the file to pack with --payload")
 	case o.output == "":
-		return m, usagef("give the package file to write with --output")
+		return m, usage.Errorf("give the package file to write with --output")
 	case o.imageID != "" && !ident.IsID(o.imageID):
-		return m, usagef("invalid --image-id %s: want a lowercase UUID such as %s", clipFlag(o.imageID), ident.NewID())
+		return m, usage.Errorf("invalid --image-id %s: want a lowercase UUID such as %s", clipFlag(o.imageID), ident.NewID())
 	}
 	if err := imagepkg.ValidateVersion(o.version); err != nil {
-		return m, usagef("invalid --version: %v", err)
+		return m, usage.Errorf("invalid --version: %v", err)
 	}
 	if m.ImageID == "" {
 		m.ImageID = ident.NewID()
@@ -170,17 +171,17 @@ func (o *packOptions) imageManifest() (imagepkg.Manifest, error) {
 	case imagepkg.TypeRuntime:
 		return m, o.runtimeFields(&m)
 	}
-	return m, usagef("invalid --type %s: want %s or %s", clipFlag(o.typ), imagepkg.TypeApplication, imagepkg.TypeRuntime)
+	return m, usage.Errorf("invalid --type %s: want %s or %s", clipFlag(o.typ), imagepkg.TypeApplication, imagepkg.TypeRuntime)
 }
 
 // applicationFields fills an application's app manifest, component ID and name from its app
 // manifest file.
 func (o *packOptions) applicationFields(m *imagepkg.Manifest) error {
 	if o.manifest == "" {
-		return usagef("give the app manifest with --manifest (or pack a runtime with --type runtime)")
+		return usage.Errorf("give the app manifest with --manifest (or pack a runtime with --type runtime)")
 	}
 	if o.componentID != "" || o.name != "" {
-		return usagef("--component-id and --name are for a runtime: an application's come from its app manifest")
+		return usage.Errorf("--component-id and --name are for a runtime: an application's come from its app manifest")
 	}
 	b, err := readFileLimited(o.manifest, manifest.MaxSize)
 	if err != nil {
@@ -197,13 +198,13 @@ func (o *packOptions) applicationFields(m *imagepkg.Manifest) error {
 // runtimeFields fills a runtime's component ID and name from the flags.
 func (o *packOptions) runtimeFields(m *imagepkg.Manifest) error {
 	if o.manifest != "" {
-		return usagef("a runtime has no app manifest: leave out --manifest")
+		return usage.Errorf("a runtime has no app manifest: leave out --manifest")
 	}
 	if !ident.IsID(o.componentID) {
-		return usagef("a runtime needs --component-id, a lowercase UUID")
+		return usage.Errorf("a runtime needs --component-id, a lowercase UUID")
 	}
 	if err := ident.ValidateName(o.name); err != nil {
-		return usagef("a runtime needs --name: %v", err)
+		return usage.Errorf("a runtime needs --name: %v", err)
 	}
 	m.ComponentID, m.Name = o.componentID, o.name
 	return nil

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -19,6 +18,7 @@ import (
 	"github.com/rampart-iot/rampart/format/imagepkg"
 	"github.com/rampart-iot/rampart/format/manifest"
 	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 // These tests drive `rampart image pack` in process, through the command tree, with a home of
@@ -70,7 +70,7 @@ func rampart(args ...string) (stdout, stderr string, code int) {
 	switch {
 	case err == nil:
 		return out.String(), errb.String(), 0
-	case errors.As(err, new(*usageError)) || isCobraUsage(err):
+	case usage.Is(err):
 		return out.String(), "rampart: " + err.Error() + "\n", 2
 	}
 	return out.String(), "rampart: " + explain(err) + "\n", 1

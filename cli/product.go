@@ -10,6 +10,7 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/client"
+	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 func (e *env) productCmd() *cobra.Command {
@@ -128,12 +129,12 @@ func (e *env) groupCreateCmd() *cobra.Command {
 			req.Product, req.Name = product, args[0]
 			if p, n, ok := strings.Cut(args[0], "/"); ok {
 				if product != "" && product != p {
-					return usagef("the group %q names product %q but --product says %q", args[0], p, product)
+					return usage.Errorf("the group %q names product %q but --product says %q", args[0], p, product)
 				}
 				req.Product, req.Name = p, n
 			}
 			if req.Product == "" {
-				return usagef("which product? give --product NAME or name the group PRODUCT/GROUP")
+				return usage.Errorf("which product? give --product NAME or name the group PRODUCT/GROUP")
 			}
 			return run(cmd, args)
 		},
@@ -216,7 +217,7 @@ func (e *env) groupUpdateCmd() *cobra.Command {
 				req.AllowCrashDumps = &crash
 			}
 			if req == (api.UpdateDeviceGroupRequest{}) {
-				return usagef("nothing to change: give --name, --description, --os-feed, --update-policy or --allow-crash-dumps")
+				return usage.Errorf("nothing to change: give --name, --description, --os-feed, --update-policy or --allow-crash-dumps")
 			}
 			return run(cmd, args)
 		},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/client"
+	"github.com/rampart-iot/rampart/internal/usage"
 	"github.com/rampart-iot/rampart/server/report"
 )
 
@@ -104,7 +105,7 @@ func (e *env) reportCmd() *cobra.Command {
 func (e *env) reportQuery(ctx context.Context, since, group string) (*client.Client, client.ReportQuery, error) {
 	q := client.ReportQuery{Since: since, Limit: api.MaxPageSize}
 	if _, err := report.ParseSince(since, time.Now()); err != nil {
-		return nil, q, usagef("--since: %v", err)
+		return nil, q, usage.Errorf("--since: %v", err)
 	}
 	c, err := e.client()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/internal/usage"
 	"github.com/rampart-iot/rampart/server"
 )
 
@@ -26,7 +27,7 @@ func (e *env) serverCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return usagef("invalid --log-level %q: want debug, info, warn or error", logLevel)
+				return usage.Errorf("invalid --log-level %q: want debug, info, warn or error", logLevel)
 			}
 			opts := &slog.HandlerOptions{Level: level}
 			switch logFormat {
@@ -35,10 +36,10 @@ func (e *env) serverCmd() *cobra.Command {
 			case "json":
 				cfg.Logger = slog.New(slog.NewJSONHandler(e.stderr, opts))
 			default:
-				return usagef("invalid --log-format %q: want text or json", logFormat)
+				return usage.Errorf("invalid --log-format %q: want text or json", logFormat)
 			}
 			if cfg.EventRetention <= 0 {
-				return usagef("invalid --event-retention %s: want a positive duration such as 336h", cfg.EventRetention)
+				return usage.Errorf("invalid --event-retention %s: want a positive duration such as 336h", cfg.EventRetention)
 			}
 			if cfg.Listen == "" {
 				cfg.Listen = ":8443"

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/format/strictjson"
 )
 
 // Client talks to one Rampart service with one token. It is safe for concurrent use.
@@ -110,7 +111,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	if resp.StatusCode >= 300 {
 		var e api.Error
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+		if strictjson.DecodeAnswer(data, &e) != nil || e.Error == "" {
 			e.Error = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
 		}
 		return &Error{Status: resp.StatusCode, Message: e.Error}
@@ -122,7 +123,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		*raw = data
 		return nil
 	}
-	if err := json.Unmarshal(data, out); err != nil {
+	if err := strictjson.DecodeAnswer(data, out); err != nil {
 		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
 	}
 	return nil
@@ -415,7 +416,7 @@ func (c *Client) DownloadImage(ctx context.Context, id string, w io.Writer, wrap
 	if resp.StatusCode != http.StatusOK {
 		var e api.Error
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+		if strictjson.DecodeAnswer(data, &e) != nil || e.Error == "" {
 			e.Error = fmt.Sprintf("download image %s: %s", id, resp.Status)
 		}
 		return im, &Error{Status: resp.StatusCode, Message: e.Error}

@@ -11,8 +11,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
+	"unicode"
+
+	"github.com/rampart-iot/rampart/format/safetext"
 )
 
 // DeviceID names a device: the lowercase hex SHA-256 of its DeviceID public key in DER
@@ -29,7 +31,7 @@ func DeviceIDFromPublicKey(spki []byte) DeviceID {
 // ParseDeviceID checks that s is 64 lowercase hex characters.
 func ParseDeviceID(s string) (DeviceID, error) {
 	if len(s) != 64 || !isLowerHex(s) {
-		return "", fmt.Errorf("invalid device ID %s: want 64 lowercase hex characters", clip(s))
+		return "", fmt.Errorf("invalid device ID %s: want 64 lowercase hex characters", safetext.Quote(s, 70))
 	}
 	return DeviceID(s), nil
 }
@@ -46,7 +48,7 @@ func SHA256(b []byte) Digest { return sha256.Sum256(b) }
 func ParseDigest(s string) (Digest, error) {
 	var d Digest
 	if len(s) != 64 || !isLowerHex(s) {
-		return d, fmt.Errorf("invalid digest %s: want 64 lowercase hex characters", clip(s))
+		return d, fmt.Errorf("invalid digest %s: want 64 lowercase hex characters", safetext.Quote(s, 70))
 	}
 	hex.Decode(d[:], []byte(s))
 	return d, nil
@@ -109,16 +111,16 @@ const MaxNameLen = 50
 // case-insensitively within their parent; see [NameKey].
 func ValidateName(s string) error {
 	if s == "" || len(s) > MaxNameLen {
-		return fmt.Errorf("%w %s: want 1 to %d characters", ErrInvalidName, clip(s), MaxNameLen)
+		return fmt.Errorf("%w %s: want 1 to %d characters", ErrInvalidName, safetext.Quote(s, 70), MaxNameLen)
 	}
 	if s[0] == ' ' || s[len(s)-1] == ' ' {
-		return fmt.Errorf("%w %s: no leading or trailing spaces", ErrInvalidName, clip(s))
+		return fmt.Errorf("%w %s: no leading or trailing spaces", ErrInvalidName, safetext.Quote(s, 70))
 	}
 	for _, c := range s {
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 			c == ' ' || c == '-' || c == '_'
 		if !ok {
-			return fmt.Errorf("%w %s: only letters, digits, spaces, '-' and '_' are allowed", ErrInvalidName, clip(s))
+			return fmt.Errorf("%w %s: only letters, digits, spaces, '-' and '_' are allowed", ErrInvalidName, safetext.Quote(s, 70))
 		}
 	}
 	return nil
@@ -131,15 +133,20 @@ func NameKey(s string) string { return strings.ToLower(s) }
 const MaxEmailLen = 254
 
 // ValidateEmail does the light check an identity (not a mailbox) needs: one '@' with text on
-// both sides, no spaces or control characters, at most 254 bytes.
+// both sides, at most 254 bytes of UTF-8, and no spaces, '/', control characters, bidirectional
+// controls or zero-width characters ([safetext.Unsafe]): two addresses that look the same must
+// be the same.
 func ValidateEmail(s string) error {
 	at := strings.IndexByte(s, '@')
 	if len(s) > MaxEmailLen || at <= 0 || at != strings.LastIndexByte(s, '@') || at == len(s)-1 {
-		return fmt.Errorf("invalid email %s", clip(s))
+		return fmt.Errorf("invalid email %s", safetext.Quote(s, 70))
+	}
+	if err := safetext.Check(s); err != nil {
+		return fmt.Errorf("invalid email %s: %v", safetext.Quote(s, 70), err)
 	}
 	for _, c := range s {
-		if c <= ' ' || c == 0x7f || c == '/' {
-			return fmt.Errorf("invalid email %s", clip(s))
+		if c <= ' ' || c == '/' || unicode.IsSpace(c) {
+			return fmt.Errorf("invalid email %s", safetext.Quote(s, 70))
 		}
 	}
 	return nil
@@ -153,14 +160,4 @@ func isLowerHex(s string) bool {
 		}
 	}
 	return true
-}
-
-// clip quotes s for an error message, short and printable whatever the input was.
-func clip(s string) string {
-	const max = 80
-	q := strconv.QuoteToASCII(s)
-	if len(q) > max {
-		q = q[:max] + "…"
-	}
-	return q
 }

@@ -18,9 +18,11 @@ import (
 	"github.com/rampart-iot/rampart/device/apphost"
 	"github.com/rampart-iot/rampart/device/control"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/device/transport"
 	"github.com/rampart-iot/rampart/device/update"
 	"github.com/rampart-iot/rampart/format/capability"
 	"github.com/rampart-iot/rampart/format/dice"
+	"github.com/rampart-iot/rampart/format/safetext"
 )
 
 // ErrModeChanged is returned by [Agent.Run] when the device gained or lost its development
@@ -181,7 +183,7 @@ func (s *apps) Sideload(r io.Reader) (api.InstalledImage, error) {
 	if err != nil {
 		return im, err
 	}
-	s.a.opt.Log.Printf("sideloaded app %s %s (component %s, image %s)", clean(im.Name), clean(im.Version), im.ComponentID, im.ImageID)
+	s.a.opt.Log.Printf("sideloaded app %s %s (component %s, image %s)", safetext.Line(im.Name, transport.MaxServiceText), safetext.Line(im.Version, transport.MaxServiceText), im.ComponentID, im.ImageID)
 	if err := s.host.Start(im.ComponentID); err != nil {
 		return im, fmt.Errorf("installed, but it does not start: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/rampart-iot/rampart/device/transport"
 	"github.com/rampart-iot/rampart/device/update"
 	"github.com/rampart-iot/rampart/format/evidence"
+	"github.com/rampart-iot/rampart/format/safetext"
 )
 
 // AttestError is an attestation that the service refused, with its reason.
@@ -84,7 +85,7 @@ func (a *Agent) attest(ctx context.Context) (*Certificate, error) {
 		return nil, fmt.Errorf("send evidence: %w", err)
 	}
 	if ar.Result != api.AttestPass {
-		return nil, &AttestError{Reason: clean(ar.Reason), Message: clean(ar.Message)}
+		return nil, &AttestError{Reason: safetext.Line(ar.Reason, transport.MaxServiceText), Message: safetext.Line(ar.Message, transport.MaxServiceText)}
 	}
 	return a.install(ar.Certificate, ar.CAChain)
 }

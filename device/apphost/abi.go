@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/rampart-iot/rampart/format/safetext"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -157,7 +158,7 @@ func hostLog(c *call, a []uint32) int32 {
 	if !ok {
 		return ErrInvalid
 	}
-	c.run.app.log.line(levelNames[level], clean(string(msg)))
+	c.run.app.log.line(levelNames[level], safetext.Block(string(msg), 0))
 	return 0
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/format/safetext"
 )
 
 // MaxLogSize bounds an app's log file: when a line would take it past this, the oldest half
@@ -113,17 +114,6 @@ func (l *appLog) close() {
 	}
 }
 
-// clean makes an app's text safe to log: valid UTF-8, without control characters but tabs
-// and newlines.
-func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 && r != '\t' && r != '\n' || r == 0x7f {
-			return '\uFFFD'
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
-}
-
 // stream is an io.Writer for the app's stdout or stderr: it cuts what the app writes into
 // lines for the log, and remembers the first line that reports a Go panic or fatal error.
 type stream struct {
@@ -159,7 +149,7 @@ func (s *stream) Write(p []byte) (int, error) {
 }
 
 func (s *stream) emit(b []byte) {
-	ln := clean(string(b))
+	ln := safetext.Block(string(b), 0)
 	if s.panic == "" && (strings.HasPrefix(ln, "panic: ") || strings.HasPrefix(ln, "fatal error: ")) {
 		s.panic = ln
 	}

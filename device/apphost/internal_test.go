@@ -97,7 +97,7 @@ func TestStreamFindsPanicLine(t *testing.T) {
 	s := &stream{log: l, source: "stderr"}
 	fmt.Fprint(s, "starting\npan")
 	fmt.Fprint(s, "ic: boom\x00\n\ngoroutine 1 [running]:\npanic: second")
-	if got := s.flush(); got != "panic: boom\uFFFD" {
+	if got := s.flush(); got != `panic: boom\x00` {
 		t.Errorf("panic line %q", got)
 	}
 }

@@ -6,17 +6,14 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/rampart-iot/rampart/device/apphost"
+	"github.com/rampart-iot/rampart/internal/mqtttest"
 )
 
 // TestTelemetryPublishesToMosquitto runs the telemetry sample against a real broker that
@@ -27,14 +24,7 @@ func TestTelemetryPublishesToMosquitto(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Mosquitto broker; not in -short mode")
 	}
-	mosquitto, err := exec.LookPath("mosquitto")
-	if err != nil {
-		mosquitto = "/usr/sbin/mosquitto"
-	}
-	sub, err := exec.LookPath("mosquitto_sub")
-	if err != nil {
-		t.Fatal("mosquitto_sub is not installed: run scripts/test-services, or use -short to leave this test out")
-	}
+	sub := mqtttest.Binary(t, "mosquitto_sub")
 	root := newCA(t, "tenant CA")
 	dir := t.TempDir()
 	file := func(name string) string { return filepath.Join(dir, name) }
@@ -43,49 +33,8 @@ func TestTelemetryPublishesToMosquitto(t *testing.T) {
 	writePEM(t, root.issue(t, "subscriber", false), file("sub.pem"), file("sub.key"))
 	device := root.issue(t, "device-1", false)
 
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	conf := strings.Join([]string{
-		"user " + me.Username,
-		"persistence false",
-		"log_dest stderr",
-		"log_type all",
-		fmt.Sprintf("listener %d 127.0.0.1", port),
-		"cafile " + file("ca.pem"),
-		"certfile " + file("broker.pem"),
-		"keyfile " + file("broker.key"),
-		"require_certificate true",
-		"use_identity_as_username true",
-		"allow_anonymous false",
-		"",
-	}, "\n")
-	if err := os.WriteFile(file("mosquitto.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var brokerLog syncBuffer
-	broker := exec.Command(mosquitto, "-c", file("mosquitto.conf"))
-	broker.Stdout, broker.Stderr = &brokerLog, &brokerLog
-	if err := broker.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		broker.Process.Kill()
-		broker.Wait()
-		if t.Failed() {
-			t.Logf("mosquitto log:\n%s", brokerLog.String())
-		}
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	waitFor(t, "mosquitto to listen", func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	broker := mqtttest.Start(t, mqtttest.Config{CAFile: file("ca.pem"), CertFile: file("broker.pem"), KeyFile: file("broker.key")})
+	port, addr := broker.Port, broker.Addr
 
 	var got bytes.Buffer
 	subscriber := exec.Command(sub, "-h", "127.0.0.1", "-p", fmt.Sprint(port),
@@ -127,35 +76,7 @@ func TestTelemetryPublishesToMosquitto(t *testing.T) {
 		t.Errorf("reading %q: %v", lines[1], err)
 	}
 	// The broker let the app in as the device, by the certificate the host presented.
-	if !strings.Contains(brokerLog.String(), "u'device-1'") {
+	if !strings.Contains(broker.Log(), "u'device-1'") {
 		t.Errorf("the broker did not see the device's certificate")
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer collects a process's output, written by exec's copying goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/rampart-iot/rampart/device/state"
 	"github.com/rampart-iot/rampart/format/imagepkg"
 	"github.com/rampart-iot/rampart/format/manifest"
+	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/rampart-iot/rampart/ident"
 )
 
@@ -287,7 +288,7 @@ func TestTrialCountedBeforeStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	var during state.Boot
-	if err := state.DecodeJSON(b, &during); err != nil || during.Pending != state.SlotB || during.Tries != 1 {
+	if err := strictjson.Decode(b, &during); err != nil || during.Pending != state.SlotB || during.Tries != 1 {
 		t.Errorf("boot.json during the trial: %s (%v); want slot b pending with tries 1", b, err)
 	}
 }

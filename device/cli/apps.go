@@ -13,6 +13,7 @@ import (
 	"github.com/rampart-iot/rampart/device/apphost"
 	"github.com/rampart-iot/rampart/device/control"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 // controlClient opens the state folder and returns a client of its control socket.
@@ -43,7 +44,7 @@ func (e *env) appListCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
-				return usagef("invalid --output %q: want table or json", output)
+				return usage.Errorf("invalid --output %q: want table or json", output)
 			}
 			c, err := controlClient(dir)
 			if err != nil {

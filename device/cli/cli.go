@@ -31,6 +31,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/rampart-iot/rampart/format/safetext"
+	"github.com/rampart-iot/rampart/internal/usage"
 	"github.com/spf13/cobra"
 )
 
@@ -56,8 +58,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.As(err, &ex):
 		return int(ex)
 	}
-	var ue *usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	if usage.Is(err) {
 		fmt.Fprintf(stderr, "rampart-device: %v\n", oneLine(err))
 		return 2
 	}
@@ -76,7 +77,7 @@ func (e *env) root() *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usage.Error{Err: err} })
 	root.AddCommand(e.initCmd(), e.idCmd(), e.runCmd(), e.stage1Cmd(), e.statusCmd(), e.certCmd(),
 		e.appCmd(), e.sideloadCmd())
 	return root
@@ -88,22 +89,10 @@ type exitCode int
 
 func (c exitCode) Error() string { return fmt.Sprintf("exit code %d", int(c)) }
 
-type usageError struct{ err error }
-
-func (u *usageError) Error() string { return u.err.Error() + " (see --help)" }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
-
-func isCobraUsage(err error) bool {
-	s := err.Error()
-	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "accepts ") ||
-		strings.HasPrefix(s, "requires at least") || strings.HasPrefix(s, "unknown flag") ||
-		strings.HasPrefix(s, "required flag")
-}
-
-// oneLine keeps an error on one line of stderr.
+// oneLine keeps an error on one line of stderr, with what came from outside in it (the
+// service's words, an app's name) escaped.
 func oneLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+	return safetext.Line(strings.Join(strings.Fields(err.Error()), " "), 0)
 }
 
 // stateFlag adds the --state flag every command has.

@@ -19,6 +19,7 @@ import (
 	"github.com/rampart-iot/rampart/device/events"
 	"github.com/rampart-iot/rampart/device/handoff"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 func (e *env) initCmd() *cobra.Command {
@@ -36,7 +37,7 @@ func (e *env) initCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := state.CheckServiceURL(server); err != nil {
-				return usagef("--server: %v", err)
+				return usage.Errorf("--server: %v", err)
 			}
 			ca, err := state.ReadFile(cacert, state.MaxFileSize)
 			if err != nil {
@@ -157,10 +158,10 @@ func (f *runFlags) add(cmd *cobra.Command) {
 
 func (f *runFlags) check() error {
 	if f.checkinInterval <= 0 {
-		return usagef("--checkin-interval must be positive")
+		return usage.Errorf("--checkin-interval must be positive")
 	}
 	if f.eventInterval <= 0 {
-		return usagef("--events-interval must be positive")
+		return usage.Errorf("--events-interval must be positive")
 	}
 	return nil
 }

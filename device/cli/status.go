@@ -16,6 +16,7 @@ import (
 	"github.com/rampart-iot/rampart/device/events"
 	"github.com/rampart-iot/rampart/device/state"
 	"github.com/rampart-iot/rampart/device/update"
+	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 // statusView is `status --output json`. Its field names are stable.
@@ -93,7 +94,7 @@ func (e *env) statusCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
-				return usagef("invalid --output %q: want table or json", output)
+				return usage.Errorf("invalid --output %q: want table or json", output)
 			}
 			d, err := state.Open(dir)
 			if err != nil {

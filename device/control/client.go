@@ -1,9 +1,7 @@
 package control
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +15,7 @@ import (
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/apphost"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/format/strictjson"
 )
 
 // ErrNotRunning is returned by a [Client] when no stage 1 answers on the socket.
@@ -81,15 +80,13 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, v 
 	}
 	if resp.StatusCode/100 != 2 {
 		var e errorBody
-		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+		if strictjson.Decode(b, &e) != nil || e.Error == "" {
 			e.Error = http.StatusText(resp.StatusCode)
 		}
 		return nil, &ServiceError{Status: resp.StatusCode, Message: e.Error}
 	}
 	if v != nil {
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(v); err != nil {
+		if err := strictjson.Decode(b, v); err != nil {
 			return nil, fmt.Errorf("control socket: malformed answer: %v", err)
 		}
 	}

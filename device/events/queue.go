@@ -39,11 +39,11 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/format/safetext"
+	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/rampart-iot/rampart/ident"
 )
 
@@ -145,31 +145,9 @@ func (q *Queue) normalise(e api.DeviceEvent) api.DeviceEvent {
 		e.LastAt = e.FirstAt
 	}
 	e.FirstAt, e.LastAt = e.FirstAt.UTC(), e.LastAt.UTC()
-	e.Description = clip(oneLine(e.Description), api.MaxEventDescription)
-	e.Detail = clip(strings.ToValidUTF8(e.Detail, "\uFFFD"), api.MaxEventDetail)
+	e.Description = safetext.Line(strings.Join(strings.Fields(e.Description), " "), api.MaxEventDescription-len("…"))
+	e.Detail = safetext.Block(e.Detail, api.MaxEventDetail-len("…"))
 	return e
-}
-
-// oneLine makes s one line of printable text.
-func oneLine(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			return ' '
-		}
-		return r
-	}, s)
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// clip cuts s to at most n bytes, on a rune boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 func marshalLine(v any) ([]byte, error) {
@@ -251,7 +229,7 @@ func (q *Queue) read() (header, []api.DeviceEvent, error) {
 		}
 		if first {
 			var fh header
-			if json.Unmarshal(ln, &fh) == nil && (fh.Kind == headerKind || fh.Kind == headerDropped) {
+			if strictjson.DecodeAnswer(ln, &fh) == nil && (fh.Kind == headerKind || fh.Kind == headerDropped) {
 				h = fh
 				h.Dropped += fh.Count
 				h.Kind, h.Count = headerKind, 0
@@ -259,7 +237,7 @@ func (q *Queue) read() (header, []api.DeviceEvent, error) {
 			}
 		}
 		var e api.DeviceEvent
-		if json.Unmarshal(ln, &e) != nil || !ident.IsID(e.ID) || e.Category == "" {
+		if strictjson.DecodeAnswer(ln, &e) != nil || !ident.IsID(e.ID) || e.Category == "" {
 			continue
 		}
 		if i, ok := at[e.ID]; ok {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/rampart-iot/rampart/device/rot"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/format/strictjson"
 )
 
 // FD is the file descriptor on which stage 1 finds the handoff.
@@ -69,7 +70,7 @@ func Read(r io.Reader) (*Handoff, error) {
 		return nil, fmt.Errorf("read handoff: larger than %d bytes", MaxSize)
 	}
 	var h Handoff
-	if err := state.DecodeJSON(b, &h); err != nil {
+	if err := strictjson.Decode(b, &h); err != nil {
 		return nil, fmt.Errorf("read handoff: %w", err)
 	}
 	if err := h.check(); err != nil {

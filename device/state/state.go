@@ -35,7 +35,8 @@
 //
 // [WriteFile] writes a temporary file in the same folder, syncs it, renames it over the target
 // and syncs the folder. [ReadFile] refuses files over a limit ([MaxFileSize] for everything but
-// runtimes), and [DecodeJSON] refuses unknown fields and trailing data.
+// runtimes), and its JSON files are decoded with [strictjson.Decode], which refuses duplicate keys (also
+// keys differing only in case), unknown fields, deep nesting and trailing data.
 package state
 
 import (
@@ -47,6 +48,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/rampart-iot/rampart/format/strictjson"
 )
 
 // File names in the state folder.
@@ -137,19 +140,6 @@ func ReadFile(path string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// DecodeJSON decodes b into v strictly: unknown fields and anything after the value are errors.
-func DecodeJSON(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
-}
-
 // WriteFile replaces path with data atomically: readers see the old file or the new one.
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
 	_, err := WriteFileFrom(path, bytes.NewReader(data), int64(len(data)), perm)
@@ -211,7 +201,7 @@ func (d Dir) readJSON(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	if err := DecodeJSON(b, v); err != nil {
+	if err := strictjson.Decode(b, v); err != nil {
 		return fmt.Errorf("%s: %w", d.Path(name), err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/rampart-iot/rampart/ident"
 )
 
@@ -65,12 +66,12 @@ func TestDecodeJSONIsStrict(t *testing.T) {
 		{"not JSON", `active_slot: a`},
 	} {
 		var b Boot
-		if err := DecodeJSON([]byte(tc.in), &b); err == nil {
+		if err := strictjson.Decode([]byte(tc.in), &b); err == nil {
 			t.Errorf("%s: accepted", tc.name)
 		}
 	}
 	var b Boot
-	if err := DecodeJSON([]byte(`{"active_slot":"a","factory_sha512":{}}`+"\n"), &b); err != nil {
+	if err := strictjson.Decode([]byte(`{"active_slot":"a","factory_sha512":{}}`+"\n"), &b); err != nil {
 		t.Errorf("a good boot.json: %v", err)
 	}
 }
@@ -187,4 +188,19 @@ func FuzzParseRuntimeKeys(f *testing.F) {
 			t.Errorf("ParseRuntimeKeys returned %d keys and error %v", len(keys), err)
 		}
 	})
+}
+
+// TestDuplicateKeyDifferingInCaseRefused: encoding/json would read "Pending" into the field
+// pending, so a boot.json with both could put one slot on trial for one reader and another for
+// the next.
+func TestDuplicateKeyDifferingInCaseRefused(t *testing.T) {
+	t.Parallel()
+	d := Dir(t.TempDir())
+	in := `{"active_slot":"a","factory_sha512":{},"pending":"b","Pending":"a","tries":0}`
+	if err := WriteFile(d.Path(FileBoot), []byte(in), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := d.ReadBoot(); err == nil || !strings.Contains(err.Error(), "differ only in case") {
+		t.Fatalf("ReadBoot = %+v, %v", b, err)
+	}
 }

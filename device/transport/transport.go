@@ -22,16 +22,16 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
+
+	"github.com/rampart-iot/rampart/format/safetext"
+	"github.com/rampart-iot/rampart/format/strictjson"
 )
 
 // MaxResponse bounds every response body the device reads, but for downloads of images and
@@ -114,12 +114,8 @@ func Request(ctx context.Context, hc *http.Client, serviceURL, method, path, con
 // in the field must keep understanding it. Every value used is checked after. A malformed
 // body is an [Error] of class [ErrRetryLater].
 func Decode(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.DecodeAnswer(b, v); err != nil {
 		return &Error{Err: fmt.Errorf("malformed response from the service: %v", err)}
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return &Error{Err: errors.New("malformed response from the service: trailing data")}
 	}
 	return nil
 }
@@ -193,17 +189,9 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return min(max(d, time.Second), MaxRetryAfter)
 }
 
-// Clean makes text from the service safe to print on one line of a terminal, and at most 300
-// characters.
-func Clean(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			return ' '
-		}
-		return r
-	}, s)
-	if r := []rune(s); len(r) > 300 {
-		s = string(r[:300]) + "…"
-	}
-	return s
-}
+// MaxServiceText bounds the service's words that the device logs or keeps, in bytes.
+const MaxServiceText = 600
+
+// Clean makes text from the service safe to print on one line of a terminal, escaped with
+// [safetext.Line], and at most [MaxServiceText] bytes.
+func Clean(s string) string { return safetext.Line(s, MaxServiceText) }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/rampart-iot/rampart/format/safetext"
 )
 
 // FuzzParseContentRange: the service's Content-Range header is untrusted; a parsed one must
@@ -72,9 +74,9 @@ func TestCompareVersions(t *testing.T) {
 func TestCleanBoundsMessages(t *testing.T) {
 	t.Parallel()
 	for _, s := range []string{strings.Repeat("é", 2000), strings.Repeat("a", 5000), "line\nbreak"} {
-		got := clean(s)
-		if len(got) > maxMessage || !utf8.ValidString(got) || strings.ContainsAny(got, "\n\r") {
-			t.Errorf("clean(%.20q…) = %d bytes, valid UTF-8 %v", s, len(got), utf8.ValidString(got))
+		got := safetext.Line(s, maxMessage)
+		if len(got) > maxMessage+len("…") || !utf8.ValidString(got) || strings.ContainsAny(got, "\n\r") {
+			t.Errorf("safetext.Line(%.20q…) = %d bytes, valid UTF-8 %v", s, len(got), utf8.ValidString(got))
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/state"
 	"github.com/rampart-iot/rampart/format/imagepkg"
+	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/rampart-iot/rampart/ident"
 )
 
@@ -183,7 +183,7 @@ func (r *repo) listTargets(prefix, want string) ([]target, error) {
 		if tf.Custom == nil {
 			return nil, fmt.Errorf("%w: target %.120s of %s has no custom metadata", ErrRefused, name, r.name)
 		}
-		if err := json.Unmarshal(*tf.Custom, &t.custom); err != nil {
+		if err := strictjson.DecodeAnswer(*tf.Custom, &t.custom); err != nil {
 			return nil, fmt.Errorf("%w: target %.120s of %s: custom metadata: %v", ErrRefused, name, r.name, err)
 		}
 		cu := t.custom

@@ -68,12 +68,11 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/state"
 	"github.com/rampart-iot/rampart/device/transport"
+	"github.com/rampart-iot/rampart/format/safetext"
 )
 
 // ErrRefused is the class of update failures that mean an image or its metadata is not what
@@ -290,20 +289,6 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte) (tr
 // maxMessage bounds the message of an update report, in bytes (the service takes 1024).
 const maxMessage = 1000
 
-// clean makes text safe to print on one line, and at most maxMessage bytes.
-func clean(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > maxMessage {
-		cut := maxMessage - len("…")
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
-}
+// clean makes text safe to print on one line, escaped with [safetext.Line], and at most
+// maxMessage bytes.
+func clean(s string) string { return safetext.Line(s, maxMessage) }

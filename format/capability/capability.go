@@ -26,7 +26,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rampart-iot/rampart/format/manifest"
+	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/rampart-iot/rampart/ident"
 )
 
@@ -91,7 +91,7 @@ func Verify(b []byte, trusted map[string]*ecdsa.PublicKey, device ident.DeviceID
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalid, MaxSize)
 	}
 	var w wire
-	if err := manifest.DecodeStrict(b, &w); err != nil {
+	if err := strictjson.Decode(b, &w); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	pub, ok := trusted[w.KeyID]
@@ -103,7 +103,7 @@ func Verify(b []byte, trusted map[string]*ecdsa.PublicKey, device ident.DeviceID
 		return nil, fmt.Errorf("%w: bad signature", ErrInvalid)
 	}
 	var d Development
-	if err := manifest.DecodeStrict(w.Payload, &d); err != nil {
+	if err := strictjson.Decode(w.Payload, &d); err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", ErrInvalid, err)
 	}
 	if err := d.validate(); err != nil {

@@ -23,6 +23,7 @@ import (
 	"strconv"
 
 	"github.com/rampart-iot/rampart/format/manifest"
+	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/rampart-iot/rampart/ident"
 )
 
@@ -202,7 +203,7 @@ func parseManifest(b []byte) (Manifest, error) {
 	if len(b) > MaxManifestSize {
 		return m, fmt.Errorf("%w: manifest of %d bytes is over the limit of %d", ErrTooLarge, len(b), MaxManifestSize)
 	}
-	if err := manifest.DecodeStrict(b, &m); err != nil {
+	if err := strictjson.Decode(b, &m); err != nil {
 		return m, fmt.Errorf("%w: manifest: %v", ErrMalformed, err)
 	}
 	// As manifest.Parse does: one form for "no entries", so that a manifest encodes back to itself.

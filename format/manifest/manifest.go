@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rampart-iot/rampart/format/safetext"
+	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/rampart-iot/rampart/ident"
 )
 
@@ -72,7 +74,7 @@ func Parse(b []byte) (*App, error) {
 		return nil, fmt.Errorf("%w: %d bytes, over the limit of %d", ErrInvalid, len(b), MaxSize)
 	}
 	var a App
-	if err := DecodeStrict(b, &a); err != nil {
+	if err := strictjson.Decode(b, &a); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	// An empty list means what an absent one does; keep one form so that a parsed manifest
@@ -103,13 +105,13 @@ func (a *App) Validate() error {
 		return invalid("SchemaVersion", "%d is not supported: want %d", a.SchemaVersion, schemaVersion)
 	}
 	if !ident.IsID(a.ComponentId) {
-		return invalid("ComponentId", "%s is not a lowercase UUID", quote(a.ComponentId))
+		return invalid("ComponentId", "%s is not a lowercase UUID", safetext.Quote(a.ComponentId, 60))
 	}
 	if err := ident.ValidateName(a.Name); err != nil {
 		return invalid("Name", "%v", err)
 	}
 	if err := validateEntryPoint(a.EntryPoint); err != nil {
-		return invalid("EntryPoint", "%s %v", quote(a.EntryPoint), err)
+		return invalid("EntryPoint", "%s %v", safetext.Quote(a.EntryPoint, 60), err)
 	}
 	c := &a.Capabilities
 	if n := len(c.AllowedConnections); n > MaxConnections {
@@ -117,7 +119,7 @@ func (a *App) Validate() error {
 	}
 	for i, conn := range c.AllowedConnections {
 		if err := validateConnection(conn); err != nil {
-			return invalid(fmt.Sprintf("Capabilities.AllowedConnections[%d]", i), "%s %v", quote(conn), err)
+			return invalid(fmt.Sprintf("Capabilities.AllowedConnections[%d]", i), "%s %v", safetext.Quote(conn, 60), err)
 		}
 	}
 	if ms := c.MutableStorage; ms != nil && (ms.SizeKB < 1 || ms.SizeKB > MaxStorageKB) {

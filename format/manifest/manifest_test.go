@@ -72,7 +72,7 @@ func TestParseRefuses(t *testing.T) {
 		{"trailing garbage", minimal + `x`, "trailing data"},
 		{"duplicate key", `{"Name":"a",` + minimal[1:], `key "Name" appears twice`},
 		{"duplicate nested key", caps(`{"Gpio":[1],"Gpio":[2]}`), `Capabilities: key "Gpio" appears twice`},
-		{"key in another case", with("name", `"Evil"`), `unknown field "name"`},
+		{"key in another case", with("name", `"Evil"`), `keys "Name" and "name" differ only in case`},
 		{"unknown field", with("Debug", `true`), `unknown field "Debug"`},
 		{"unknown capability", caps(`{"Camera":true}`), `Capabilities: unknown field "Camera"`},
 		{"unknown storage field", caps(`{"MutableStorage":{"SizeKB":1,"Path":"/"}}`), `Capabilities.MutableStorage: unknown field "Path"`},
@@ -167,9 +167,18 @@ func TestErrorMessagesAreShort(t *testing.T) {
 	}
 }
 
-func TestDecodeStrictNeedsPointer(t *testing.T) {
-	if err := DecodeStrict([]byte(`{}`), App{}); err == nil {
-		t.Error("DecodeStrict accepted a non-pointer")
+// TestDuplicateKeyDifferingInCaseRefused: encoding/json would read "name" into Name; a manifest
+// with both could mean one name to one reader and another to the next.
+func TestDuplicateKeyDifferingInCaseRefused(t *testing.T) {
+	for _, in := range []string{
+		minimal[:len(minimal)-1] + `,"name":"Evil"}`,
+		caps(`{"Gpio":[1],"GPIO":[2]}`),
+		caps(`{"MutableStorage":{"SizeKB":1,"sizekb":65536}}`),
+	} {
+		_, err := Parse([]byte(in))
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "differ only in case") {
+			t.Errorf("Parse(%s) = %v", in, err)
+		}
 	}
 }
 

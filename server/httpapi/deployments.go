@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/ident"
@@ -29,16 +28,12 @@ func (a *API) createDeployment(w http.ResponseWriter, r *http.Request, c *call) 
 // newest first.
 func (a *API) listDeployments(w http.ResponseWriter, r *http.Request, c *call) error {
 	q := r.URL.Query()
-	limit := api.DefaultPageSize
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > api.MaxPageSize {
-			return errorf(http.StatusBadRequest, "invalid limit %q: want 1 to %d", clip(s), api.MaxPageSize)
-		}
-		limit = n
+	limit, err := pageLimit(r)
+	if err != nil {
+		return err
 	}
 	var ds []api.Deployment
-	err := a.store.View(r.Context(), func(tx *store.Tx) error {
+	err = a.store.View(r.Context(), func(tx *store.Tx) error {
 		groupID := q.Get("device_group")
 		if groupID != "" {
 			if _, err := tx.Group(c.user.TenantID, groupID); err != nil {

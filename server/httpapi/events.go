@@ -13,6 +13,13 @@ import (
 	"github.com/rampart-iot/rampart/server/store"
 )
 
+// tooMany answers 429 with a Retry-After of wait, rounded up to whole seconds.
+func tooMany(w http.ResponseWriter, wait time.Duration, what string) error {
+	secs := int((wait + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	return errorf(http.StatusTooManyRequests, "%s: send them again in %d seconds", what, secs)
+}
+
 // deviceEvents takes a device's batch of error events: all of it, or (400, naming the first bad
 // event's index) none of it, so that the device can drop that event and send the rest again.
 // The device is the certificate's; the body cannot name another.
@@ -39,9 +46,7 @@ func (a *API) deviceEvents(w http.ResponseWriter, r *http.Request, d deviceCall)
 		cost++
 	}
 	if ok, wait := a.events.Allow(d.ID, cost, now); !ok {
-		secs := int((wait + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		return errorf(http.StatusTooManyRequests, "too many events from this device: send them again in %d seconds", secs)
+		return tooMany(w, wait, "too many events from this device")
 	}
 	var added store.EventsAdded
 	err := a.store.Update(r.Context(), func(tx *store.Tx) error {

@@ -170,10 +170,10 @@ func TestMalformedEventRefused(t *testing.T) {
 		if es := errorsReport(t, w, readerA, ""); len(es) != 0 {
 			t.Errorf("refused batches stored %d events: %+v", len(es), es)
 		}
-		// Control characters in a description are replaced, not refused.
+		// Control characters in a description are escaped, not refused.
 		e := newEvent("panic: boom\n\x1b[31mred\u202e")
 		d.accept(t, batch(e))
-		if es := errorsReport(t, w, readerA, ""); len(es) != 1 || es[0].Description != "panic: boom \ufffd[31mred\ufffd" {
+		if es := errorsReport(t, w, readerA, ""); len(es) != 1 || es[0].Description != `panic: boom \x1b[31mred\u202e` {
 			t.Errorf("stored %+v", es)
 		}
 	})

@@ -16,7 +16,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -24,14 +23,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/rampart-iot/rampart/server/attest"
 	"github.com/rampart-iot/rampart/server/blob"
 	"github.com/rampart-iot/rampart/server/deploy"
@@ -105,6 +107,7 @@ type API struct {
 	routes  []Route
 	metrics *metrics
 	events  *report.Limiter // events per device, in this replica
+	reports *report.Limiter // failed update reports per device, in this replica
 
 	maxImage int64 // the largest image package accepted: api.MaxImageSize, less in tests
 }
@@ -124,7 +127,8 @@ type Config struct {
 // New returns the API over a store.
 func New(cfg Config) *API {
 	a := &API{store: cfg.Store, ca: cfg.CA, blobs: cfg.Blobs, keys: cfg.Keys, tuf: cfg.TUF, log: cfg.Logger, now: cfg.Now, metrics: newMetrics(cfg.Registry),
-		maxImage: api.MaxImageSize, events: report.NewLimiter(report.DefaultRate, report.DefaultBurst)}
+		maxImage: api.MaxImageSize, events: report.NewLimiter(report.DefaultRate, report.DefaultBurst),
+		reports: report.NewLimiter(failedReportRate, failedReportBurst)}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -279,68 +283,40 @@ func (a *API) errorStatus(r *http.Request, err error) (int, string) {
 	return http.StatusInternalServerError, "internal error"
 }
 
-// decode reads a JSON body of at most MaxBodySize bytes into v, refusing duplicate keys, unknown
-// fields and trailing data.
+// decode reads a JSON body of at most MaxBodySize bytes into v with [strictjson.Decode]:
+// duplicate keys (also keys differing only in case), unknown fields, nesting deeper than
+// [strictjson.MaxDepth] and trailing data are refused. The body must be sent as
+// application/json; anything else, a missing Content-Type included, is answered 415.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := checkJSONContentType(r); err != nil {
+		return err
+	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
 	if err != nil {
 		return decodeError(err)
 	}
-	if err := checkDuplicateKeys(data); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errorf(http.StatusBadRequest, "invalid JSON body: trailing data after the value")
+	if err := strictjson.Decode(data, v); err != nil {
+		return errorf(http.StatusBadRequest, "invalid JSON body: %v", err)
 	}
 	return nil
 }
 
-// checkDuplicateKeys refuses a JSON text in which an object names a key twice, which
-// encoding/json would otherwise resolve silently in favour of the last.
-func checkDuplicateKeys(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	type frame struct {
-		keys   map[string]bool
-		object bool
-		key    bool // the next string token is a key
+// checkJSONContentType refuses a request body not labelled application/json (a charset
+// parameter is allowed if it says UTF-8). A missing label is refused too: a browser may send a
+// body without one across origins without asking first, and never one labelled JSON.
+func checkJSONContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return errorf(http.StatusUnsupportedMediaType, "missing Content-Type: send the body as application/json")
 	}
-	var stack []frame
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err == nil && mt == "application/json" {
+		cs, ok := params["charset"]
+		if len(params) == 0 || len(params) == 1 && ok && strings.EqualFold(cs, "utf-8") {
 			return nil
 		}
-		if err != nil {
-			return decodeError(err)
-		}
-		top := len(stack) - 1
-		if k, isKey := tok.(string); isKey && top >= 0 && stack[top].object && stack[top].key {
-			if stack[top].keys[k] {
-				return errorf(http.StatusBadRequest, "invalid JSON body: key %q appears twice", clip(k))
-			}
-			stack[top].keys[k] = true
-			stack[top].key = false
-			continue
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, frame{keys: map[string]bool{}, object: true, key: true})
-			continue
-		case json.Delim('['):
-			stack = append(stack, frame{})
-			continue
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:top]
-		}
-		if n := len(stack) - 1; n >= 0 && stack[n].object {
-			stack[n].key = true // a value ended: a key comes next
-		}
 	}
+	return errorf(http.StatusUnsupportedMediaType, "Content-Type %s is not supported: send the body as application/json", strconv.QuoteToASCII(clip(ct)))
 }
 
 func decodeError(err error) error {

@@ -162,6 +162,9 @@ func (w *world) do(principal, method, path string, body any) (int, string) {
 		r = bytes.NewReader(j)
 	}
 	req := httptest.NewRequest(method, path, r)
+	if r != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	switch principal {
 	case anonymous:
 	case forgedToken:

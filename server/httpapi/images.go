@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/format/imagepkg"
+	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/blob"
 	"github.com/rampart-iot/rampart/server/keyring"
@@ -177,7 +177,7 @@ func rawAppManifest(manifestBytes []byte) (json.RawMessage, error) {
 	var m struct {
 		App json.RawMessage `json:"app_manifest"`
 	}
-	if err := json.Unmarshal(manifestBytes, &m); err != nil {
+	if err := strictjson.DecodeAnswer(manifestBytes, &m); err != nil {
 		return nil, errorf(http.StatusBadRequest, "image package refused: its manifest is not JSON")
 	}
 	if len(m.App) == 0 || string(m.App) == "null" {
@@ -195,10 +195,10 @@ func (a *API) listImages(w http.ResponseWriter, r *http.Request, c *call) error 
 	if f.Type != "" && f.Type != api.ImageApplication && f.Type != api.ImageRuntime {
 		return errorf(http.StatusBadRequest, "invalid type %q: want %s or %s", clip(f.Type), api.ImageApplication, api.ImageRuntime)
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > api.MaxPageSize {
-			return errorf(http.StatusBadRequest, "invalid limit %q: want 1 to %d", clip(s), api.MaxPageSize)
+	if q.Get("limit") != "" { // without one, all the images a page can hold
+		n, err := pageLimit(r)
+		if err != nil {
+			return err
 		}
 		f.Limit = n
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/format/safetext"
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/store"
 )
@@ -30,6 +31,9 @@ func nonNil[T any](s []T) []T {
 func validateDescription(s string) error {
 	if len(s) > api.MaxDescriptionLen || strings.ContainsAny(s, "\x00\r\n") {
 		return errorf(http.StatusBadRequest, "invalid description: at most %d characters on one line", api.MaxDescriptionLen)
+	}
+	if err := safetext.Check(s); err != nil {
+		return errorf(http.StatusBadRequest, "invalid description: %v", err)
 	}
 	return nil
 }

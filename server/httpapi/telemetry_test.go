@@ -17,10 +17,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +26,7 @@ import (
 	"github.com/rampart-iot/rampart/device/rot"
 	"github.com/rampart-iot/rampart/device/state"
 	"github.com/rampart-iot/rampart/format/manifest"
+	"github.com/rampart-iot/rampart/internal/mqtttest"
 )
 
 // TestTelemetrySamplePublishesWithServiceCertificate runs the telemetry sample end to end with
@@ -40,14 +39,7 @@ func TestTelemetrySamplePublishesWithServiceCertificate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the sample and starts a Mosquitto broker; not in -short mode")
 	}
-	mosquitto, err := exec.LookPath("mosquitto")
-	if err != nil {
-		mosquitto = "/usr/sbin/mosquitto"
-	}
-	sub, err := exec.LookPath("mosquitto_sub")
-	if err != nil {
-		t.Fatal("mosquitto_sub is not installed: run scripts/test-services, or use -short to leave this test out")
-	}
+	sub := mqtttest.Binary(t, "mosquitto_sub")
 	module := buildTelemetrySample(t)
 
 	// The service: the device attests and gets its certificate; the tenant's bundle is fetched
@@ -81,48 +73,9 @@ func TestTelemetrySamplePublishesWithServiceCertificate(t *testing.T) {
 	writeFile(t, file("broker-ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: brokerCA.Raw}))
 	writeCertKey(t, issueServer(t, brokerCA, brokerCAKey), file("broker.pem"), file("broker.key"))
 	writeCertKey(t, issueIn(t, w, w.a.tenant.ID, deviceID(7)), file("sub.pem"), file("sub.key"))
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := freeTCPPort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	conf := strings.Join([]string{
-		"user " + me.Username,
-		"persistence false",
-		"log_dest stderr",
-		"log_type all",
-		fmt.Sprintf("listener %d 127.0.0.1", port),
-		"cafile " + file("bundle.pem"),
-		"certfile " + file("broker.pem"),
-		"keyfile " + file("broker.key"),
-		"require_certificate true",
-		"use_identity_as_username true",
-		"allow_anonymous false",
-		"",
-	}, "\n")
-	writeFile(t, file("mosquitto.conf"), []byte(conf))
-	var brokerLog lockedBuffer
-	broker := exec.Command(mosquitto, "-c", file("mosquitto.conf"))
-	broker.Stdout, broker.Stderr = &brokerLog, &brokerLog
-	if err := broker.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		broker.Process.Kill()
-		broker.Wait()
-		if t.Failed() {
-			t.Logf("mosquitto log:\n%s", brokerLog.String())
-		}
-	})
-	eventually(t, "mosquitto to listen", func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	var got lockedBuffer
+	broker := mqtttest.Start(t, mqtttest.Config{CAFile: file("bundle.pem"), CertFile: file("broker.pem"), KeyFile: file("broker.key")})
+	port, addr := broker.Port, broker.Addr
+	var got mqtttest.Buffer
 	subscriber := exec.Command(sub, "-h", "127.0.0.1", "-p", fmt.Sprint(port),
 		"--cafile", file("broker-ca.pem"), "--cert", file("sub.pem"), "--key", file("sub.key"),
 		"-t", "rampart/test/#", "-v", "-C", "2", "-W", "60")
@@ -131,7 +84,7 @@ func TestTelemetrySamplePublishesWithServiceCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { subscriber.Process.Kill() })
-	eventually(t, "the subscriber to subscribe", func() bool { return strings.Contains(brokerLog.String(), "SUBSCRIBE") })
+	eventually(t, "the subscriber to subscribe", func() bool { return strings.Contains(broker.Log(), "SUBSCRIBE") })
 
 	// The device: the sample installed as the update client installs it, with its config.
 	hostDir := t.TempDir()
@@ -182,7 +135,7 @@ func TestTelemetrySamplePublishesWithServiceCertificate(t *testing.T) {
 		t.Errorf("reading %q: %v", lines[1], err)
 	}
 	// The broker let the app in as the device, by the certificate the service issued it.
-	if !strings.Contains(brokerLog.String(), "u'"+string(d.id)+"'") {
+	if !strings.Contains(broker.Log(), "u'"+string(d.id)+"'") {
 		t.Errorf("the broker did not see device %s's certificate", d.id)
 	}
 }
@@ -257,16 +210,6 @@ func writeFile(t *testing.T, path string, b []byte) {
 	}
 }
 
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // eventually polls cond until it holds, failing the test after a minute.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -277,22 +220,4 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// lockedBuffer collects a process's output, written by exec's copying goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *lockedBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *lockedBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -7,9 +7,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/format/safetext"
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/keyring"
 	"github.com/rampart-iot/rampart/server/store"
@@ -26,6 +26,15 @@ const (
 	maxReportMessage  = 1024
 	maxReportField    = 100 // names and versions of installed images
 	maxReportClockRun = 5 * time.Minute
+)
+
+// How many failed update reports one device may send: failedReportRate an hour, in bursts of up
+// to failedReportBurst. Each writes an audit entry, so a device must not flood the audit log
+// with them; a device updates a few times a day, and one whose reports are refused sends them
+// again at its next check-in.
+const (
+	failedReportRate  = 60
+	failedReportBurst = 20
 )
 
 // deviceUpdates tells the calling device which repositories it follows: its group's (if it is
@@ -164,6 +173,11 @@ func (a *API) deviceUpdateReport(w http.ResponseWriter, r *http.Request, d devic
 		return err
 	}
 	received := a.now().UTC().Truncate(time.Microsecond)
+	if rep.Result != api.UpdateOK {
+		if ok, wait := a.reports.Allow(d.ID, 1, received); !ok {
+			return tooMany(w, wait, "too many failed update reports from this device")
+		}
+	}
 	if rep.At.After(received.Add(maxReportClockRun)) {
 		rep.At = received // a device clock running ahead must not put its report in the future
 	}
@@ -199,14 +213,15 @@ func validateReport(rep *api.UpdateReport) error {
 	if len(rep.Message) > maxReportMessage {
 		return errorf(http.StatusBadRequest, "message: want at most %d bytes", maxReportMessage)
 	}
-	// A message may quote a program's output: its line breaks and other control characters
-	// become spaces, so that it reads on one line in the audit log and the command line.
-	rep.Message = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+	// A message may quote a program's output: its line breaks become spaces and its other
+	// unsafe characters (terminal escapes, bidirectional controls) are escaped, so that it
+	// reads on one line in the audit log and the command line, as the device sent it.
+	rep.Message = safetext.Line(strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
 			return ' '
 		}
 		return r
-	}, rep.Message)
+	}, rep.Message), maxReportMessage)
 	if len(rep.Installed) > api.MaxInstalledImages {
 		return errorf(http.StatusBadRequest, "installed: at most %d images, got %d", api.MaxInstalledImages, len(rep.Installed))
 	}
@@ -218,9 +233,9 @@ func validateReport(rep *api.UpdateReport) error {
 			return errorf(http.StatusBadRequest, "%s.image_id: want an image ID (a lowercase UUID)", where)
 		case !ident.IsID(im.ComponentID):
 			return errorf(http.StatusBadRequest, "%s.component_id: want a component ID (a lowercase UUID)", where)
-		case im.Name == "" || len(im.Name) > maxReportField || !printable(im.Name):
+		case im.Name == "" || len(im.Name) > maxReportField || safetext.Check(im.Name) != nil:
 			return errorf(http.StatusBadRequest, "%s.name: want 1 to %d bytes of printable UTF-8", where, maxReportField)
-		case len(im.Version) > maxReportField || !printable(im.Version):
+		case len(im.Version) > maxReportField || safetext.Check(im.Version) != nil:
 			return errorf(http.StatusBadRequest, "%s.version: want at most %d bytes of printable UTF-8", where, maxReportField)
 		case im.Type != api.ImageApplication && im.Type != api.ImageRuntime:
 			return errorf(http.StatusBadRequest, "%s.type: want %s or %s", where, api.ImageApplication, api.ImageRuntime)
@@ -232,11 +247,6 @@ func validateReport(rep *api.UpdateReport) error {
 		seen[im.ImageID] = true
 	}
 	return nil
-}
-
-// printable reports whether s is valid UTF-8 without control characters.
-func printable(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // runtimeKeys serves the operator's runtime-signing public keys. It is open to any TLS client:

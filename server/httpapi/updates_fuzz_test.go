@@ -22,6 +22,7 @@ func FuzzUpdateReport(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest("POST", api.DevicePathUpdateReport, bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
 		var rep api.UpdateReport
 		if err := decode(httptest.NewRecorder(), r, &rep); err != nil {
 			return
@@ -34,7 +35,9 @@ func FuzzUpdateReport(f *testing.F) {
 			t.Fatal(err)
 		}
 		var again api.UpdateReport
-		if err := decode(httptest.NewRecorder(), httptest.NewRequest("POST", "/", bytes.NewReader(b)), &again); err != nil {
+		r = httptest.NewRequest("POST", "/", bytes.NewReader(b))
+		r.Header.Set("Content-Type", "application/json")
+		if err := decode(httptest.NewRecorder(), r, &again); err != nil {
 			t.Fatalf("an accepted report does not decode again: %v\n%s", err, b)
 		}
 		if err := validateReport(&again); err != nil {

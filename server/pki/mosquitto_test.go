@@ -17,63 +17,27 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/rampart-iot/rampart/internal/mqtttest"
 	"github.com/rampart-iot/rampart/server/pki"
 )
 
-// mosquittoBinary finds the broker: on PATH, or where Debian installs it.
-func mosquittoBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a Mosquitto broker; not in -short mode")
-	}
-	if p, err := exec.LookPath("mosquitto"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/mosquitto"); err == nil {
-		return "/usr/sbin/mosquitto"
-	}
-	t.Fatal("mosquitto is not installed (not on PATH nor /usr/sbin/mosquitto): run scripts/test-services, or use -short to leave these tests out")
-	return ""
-}
-
 // broker is a running Mosquitto with one TLS listener on 127.0.0.1.
 type broker struct {
+	*mqtttest.Broker
 	addr  string
 	roots *x509.CertPool // verifies the broker's own certificate
-	log   *syncBuffer
-}
-
-// syncBuffer collects the broker's log, written by exec's copying goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startBroker starts a broker that requires a client certificate issued by one of the CAs in
 // bundle, and names each client by its certificate's CN. It is stopped when the test ends.
 func startBroker(t *testing.T, bundle []byte) *broker {
 	t.Helper()
-	bin := mosquittoBinary(t)
+	mqtttest.Binary(t, "mosquitto") // skips in -short mode before making keys
 	dir := t.TempDir()
 	// The broker's own identity, made as the security service makes its own.
 	tlsDir := filepath.Join(dir, "tls")
@@ -91,95 +55,9 @@ func startBroker(t *testing.T, bundle []byte) *broker {
 	if err := os.WriteFile(cafile, bundle, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Run as whoever runs the test: as root, Mosquitto would otherwise switch to user
-	// "mosquitto", who cannot read the test's files.
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := &syncBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("mosquitto log:\n%s", log)
-		}
-	})
-	// A free port may be taken between finding and binding it: try a few.
-	for attempt := 1; attempt <= 5; attempt++ {
-		port := freePort(t)
-		conf := filepath.Join(dir, "mosquitto.conf")
-		if err := os.WriteFile(conf, []byte(strings.Join([]string{
-			"user " + me.Username,
-			"persistence false",
-			"log_dest stderr",
-			"log_type all",
-			"per_listener_settings false",
-			fmt.Sprintf("listener %d 127.0.0.1", port),
-			"cafile " + cafile,
-			"certfile " + filepath.Join(tlsDir, pki.CertFile),
-			"keyfile " + filepath.Join(tlsDir, pki.CertKeyFile),
-			"require_certificate true",
-			"use_identity_as_username true",
-			// No password file: a client is let in by its certificate alone.
-			"allow_anonymous false",
-			"",
-		}, "\n")), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(bin, "-c", conf)
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		if waitListening(addr, exited) {
-			t.Cleanup(func() {
-				cmd.Process.Kill()
-				<-exited
-			})
-			return &broker{addr: addr, roots: roots, log: log}
-		}
-		select {
-		case <-exited:
-			t.Logf("mosquitto exited on port %d (attempt %d): %v", port, attempt, cmd.ProcessState)
-		default:
-			cmd.Process.Kill()
-			<-exited
-			t.Fatalf("mosquitto did not listen on %s within 10s", addr)
-		}
-	}
-	t.Fatal("mosquitto did not start")
-	return nil
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// waitListening reports whether addr accepts TCP connections before the process exits or 10
-// seconds pass.
-func waitListening(addr string, exited <-chan struct{}) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
+	b := mqtttest.Start(t, mqtttest.Config{CAFile: cafile,
+		CertFile: filepath.Join(tlsDir, pki.CertFile), KeyFile: filepath.Join(tlsDir, pki.CertKeyFile)})
+	return &broker{Broker: b, addr: b.Addr, roots: roots}
 }
 
 // clientCert is a device's TLS credential: the certificate the Authority issued and the key it
@@ -413,7 +291,7 @@ func TestMosquittoAcceptsDeviceCertificate(t *testing.T) {
 	}
 	// use_identity_as_username: the broker knows each client by its device ID.
 	for _, d := range []device{sensor, display} {
-		if !strings.Contains(b.log.String(), "u'"+d.id+"'") {
+		if !strings.Contains(b.Log(), "u'"+d.id+"'") {
 			t.Errorf("the broker did not name a client by device ID %s", d.id)
 		}
 	}

@@ -3,10 +3,9 @@ package report
 import (
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/format/safetext"
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/store"
 )
@@ -18,12 +17,12 @@ const DailyCap = 10_000
 // droppedDescription describes the EventsDropped event.
 const droppedDescription = "events dropped: the device's queue was full or the service's daily cap was reached"
 
-// Check validates an event a device sent, received at now ([api.DeviceEvent.Check]), and
-// cleans its text in place. In
-// the description, control and format characters (Unicode Cc and Cf: bidirectional overrides
-// among them) are replaced, tab, CR and LF by a space and the others by U+FFFD, rather than
-// refused, so that a panic line with a newline in it is still reported; the detail keeps tab
-// and LF. Lengths are checked before replacing, in bytes. The error names the field.
+// Check validates an event a device sent, received at now ([api.DeviceEvent.Check]), and makes
+// its text safe in place. In the description, tab, CR and LF become a space and every other
+// character [safetext.Unsafe] names (terminal escapes, bidirectional overrides, zero-width
+// characters, invalid UTF-8) is escaped ("\x1b", "\u202e") rather than refused, so that a panic
+// line with a newline in it is still reported; the detail keeps tab and LF. Lengths are checked
+// before escaping, in bytes, and bounded again after. The error names the field.
 func Check(e *api.DeviceEvent, now time.Time) error {
 	if err := e.Check(now); err != nil {
 		return err
@@ -35,27 +34,22 @@ func Check(e *api.DeviceEvent, now time.Time) error {
 	return nil
 }
 
-// clean replaces control and format characters (and invalid UTF-8); multiline keeps tab and LF.
+// clean makes a device's text safe to show with [safetext]: escaped, not refused, so that a
+// report keeps what the device said. Multiline keeps tab and LF; otherwise tab, CR and LF become
+// spaces first, so that a panic message with a line break in it reads as one line.
 func clean(s string, multiline bool) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case multiline && (r == '\t' || r == '\n'):
-			return r
-		case r == '\t' || r == '\n' || r == '\r':
+	if multiline {
+		return safetext.Block(s, api.MaxEventDetail)
+	}
+	return safetext.Line(strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
 			return ' '
-		case r == utf8.RuneError || unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r):
-			return utf8.RuneError
 		}
 		return r
-	}, s)
+	}, s), api.MaxEventDescription)
 }
 
-func clip(s string) string {
-	if len(s) > 70 {
-		s = s[:70] + "…"
-	}
-	return clean(s, false)
-}
+func clip(s string) string { return safetext.Line(s, 70) }
 
 // Prepare returns a checked event ready to store, with its signature.
 func Prepare(e api.DeviceEvent) store.Event {

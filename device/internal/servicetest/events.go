@@ -1,14 +1,13 @@
 package servicetest
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/format/strictjson"
 )
 
 // EventStore is what the stand-in does with error events (api.DevicePathEvents). Set its
@@ -43,9 +42,7 @@ func (s *Service) events(w http.ResponseWriter, r *http.Request) {
 		s.problem("event batch with Content-Type %q", ct)
 	}
 	var b api.EventBatch
-	dec := json.NewDecoder(io.LimitReader(r.Body, api.MaxEventBatchSize+1))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil || dec.More() {
+	if err := strictjson.DecodeReader(r.Body, api.MaxEventBatchSize, &b); err != nil {
 		s.problem("event batch body: %v", err)
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed request"})
 		return

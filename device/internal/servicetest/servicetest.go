@@ -45,6 +45,7 @@ import (
 	"github.com/rampart-iot/rampart/device/transport"
 	"github.com/rampart-iot/rampart/format/capability"
 	"github.com/rampart-iot/rampart/format/evidence"
+	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/rampart-iot/rampart/ident"
 )
 
@@ -169,9 +170,7 @@ func (s *Service) nonce(w http.ResponseWriter, r *http.Request) {
 		s.problem("nonce request with Content-Type %q", ct)
 	}
 	var req api.NonceRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 4<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || dec.More() {
+	if err := strictjson.DecodeReader(r.Body, 4<<10, &req); err != nil {
 		s.problem("nonce request body: %v", err)
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed request"})
 		return
@@ -306,9 +305,7 @@ func (s *Service) updateReport(w http.ResponseWriter, r *http.Request) {
 		s.problem("update report with Content-Type %q", ct)
 	}
 	var rep api.UpdateReport
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rep); err != nil || dec.More() {
+	if err := strictjson.DecodeReader(r.Body, 1<<20, &rep); err != nil {
 		s.problem("update report body: %v", err)
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed request"})
 		return
