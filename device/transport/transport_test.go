@@ -58,8 +58,8 @@ func TestErrorClasses(t *testing.T) {
 			if errors.Is(e, transport.ErrRetryLater) != tc.retry || errors.Is(e, transport.ErrRejected) == tc.retry {
 				t.Errorf("%d: retry later %v, rejected %v; want retry later %v", tc.status, errors.Is(e, transport.ErrRetryLater), errors.Is(e, transport.ErrRejected), tc.retry)
 			}
-			if !strings.Contains(e.Error(), "because reasons") {
-				t.Errorf("%v: want the service's reason on one line", e)
+			if !strings.Contains(e.Error(), `because\nreasons`) || strings.Contains(e.Error(), "\n") {
+				t.Errorf("%v: want the service's reason on one line, its newline escaped", e)
 			}
 		})
 	}
