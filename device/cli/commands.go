@@ -78,7 +78,7 @@ func (e *env) initCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "rampart-device: initialised a device in %s; claim it with: rampart device claim %s\n", dir, id)
+			fmt.Fprintf(e.stderr, "rampart-device: initialised a device in %s; claim it with: rampart device claim %s --code CODE, where CODE is the second line of 'rampart-device id --state %s --claim-code'\n", dir, id, dir)
 			fmt.Fprintln(e.stdout, id)
 			return nil
 		},
@@ -119,10 +119,14 @@ func checkCAPEM(b []byte) error {
 
 func (e *env) idCmd() *cobra.Command {
 	var dir string
+	var claimCode bool
 	cmd := &cobra.Command{
-		Use:   "id --state DIR",
-		Short: "Print the device ID, derived from the device's secret",
-		Args:  cobra.NoArgs,
+		Use:   "id --state DIR [--claim-code]",
+		Short: "Print the device ID, derived from the device's secret, and with --claim-code its claim code",
+		Long: "Print the device ID. With --claim-code, also print on a second line the device's claim code:\n" +
+			"the proof, for 'rampart device claim ID --code CODE', that whoever claims the device has it in\n" +
+			"hand. Print it on the device's label; it is derived from the device's secret and never changes.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := state.Open(dir)
 			if err != nil {
@@ -133,10 +137,18 @@ func (e *env) idCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(e.stdout, id)
+			if claimCode {
+				code, err := boot.ClaimCode(d)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(e.stdout, code)
+			}
 			return nil
 		},
 	}
 	stateFlag(cmd, &dir)
+	cmd.Flags().BoolVar(&claimCode, "claim-code", false, "also print the device's claim code")
 	return cmd
 }
 
@@ -237,6 +249,10 @@ func (e *env) stage1Cmd() *cobra.Command {
 			fd.Close()
 			if err != nil {
 				return fmt.Errorf("stage 1 takes its handoff from stage 0 on fd %d; start the device with 'rampart-device run' (%w)", handoff.FD, err)
+			}
+			if cv := os.NewFile(handoff.ClaimVerifierFD, "claim-verifier"); cv != nil {
+				h.ClaimVerifier = handoff.ReadClaimVerifier(cv)
+				cv.Close()
 			}
 			logger := log.New(e.stderr, "rampart-device: ", 0)
 			if !f.once {
