@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"crypto/x509"
 	"errors"
 	"io"
 	"net/http"
@@ -122,7 +123,8 @@ func (a *API) deviceAuth(next func(w http.ResponseWriter, r *http.Request, d dev
 			d, err = tx.Device(tenantID, id)
 			return err
 		})
-		if errors.Is(err, store.ErrNotFound) || err == nil && d.State == api.DeviceRevoked {
+		if errors.Is(err, store.ErrNotFound) || err == nil && (d.State == api.DeviceRevoked ||
+			issuedBeforeClaim(r.TLS.PeerCertificates[0], d)) {
 			return errorf(http.StatusForbidden, "device %s is not claimed by this tenant or was revoked", id)
 		}
 		if err != nil {
@@ -134,4 +136,12 @@ func (a *API) deviceAuth(next func(w http.ResponseWriter, r *http.Request, d dev
 
 func (a *API) deviceWhoami(w http.ResponseWriter, r *http.Request, d deviceCall) error {
 	return writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: d.ID, TenantID: d.TenantID, GroupID: d.GroupID})
+}
+
+// issuedBeforeClaim reports whether a device certificate dates from before the device's current
+// claim: one of a claim since released, which must not work for the new one (the CRL lists it
+// too). Certificates are back-dated by five minutes and their times are whole seconds.
+func issuedBeforeClaim(leaf *x509.Certificate, d api.Device) bool {
+	issued := leaf.NotBefore.Add(5*time.Minute + time.Second)
+	return issued.Before(d.ClaimedAt)
 }

@@ -30,7 +30,7 @@ func (tx *Tx) AddDeviceCert(c DeviceCert, at time.Time) error {
 	}
 	_, err := tx.exec(`INSERT INTO device_certificates (serial, tenant_id, ca_id, device_id, not_after, revoked_at)
 		VALUES ($1, $2, $3, $4, $5, CASE WHEN EXISTS (SELECT 1 FROM devices
-			WHERE id = $4 AND tenant_id = $2 AND state = $7) THEN NULL ELSE $6 END)`,
+			WHERE id = $4 AND tenant_id = $2 AND state = $7) THEN NULL ELSE CAST($6 AS BIGINT) END)`,
 		c.Serial, c.TenantID, c.CAID, string(c.DeviceID), micros(c.NotAfter), micros(at), api.DeviceClaimed)
 	if err != nil {
 		return fmt.Errorf("record device certificate: %w", err)
