@@ -210,10 +210,10 @@ type Device struct {
 	ClaimedAt   time.Time      `json:"claimed_at"`
 	// ClaimedWithCode says the device was claimed with its claim code, which its attestations
 	// are checked against.
-	ClaimedWithCode bool `json:"claimed_with_code"`
-	RevokedAt   *time.Time     `json:"revoked_at,omitempty"`
-	LastSeenAt  *time.Time     `json:"last_seen_at,omitempty"`
-	Development bool           `json:"development"`
+	ClaimedWithCode bool       `json:"claimed_with_code"`
+	RevokedAt       *time.Time `json:"revoked_at,omitempty"`
+	LastSeenAt      *time.Time `json:"last_seen_at,omitempty"`
+	Development     bool       `json:"development"`
 
 	// The last attestation: when, its result and reason, the runtime it measured, and the expiry
 	// of the certificate it earned.
