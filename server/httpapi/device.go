@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"crypto/x509"
 	"errors"
 	"io"
 	"net/http"
@@ -119,12 +118,16 @@ func (a *API) deviceAuth(next func(w http.ResponseWriter, r *http.Request, d dev
 			return err
 		}
 		var d api.Device
+		var certRevoked bool
 		err = a.store.View(r.Context(), func(tx *store.Tx) error {
-			d, err = tx.Device(tenantID, id)
+			if d, err = tx.Device(tenantID, id); err != nil {
+				return err
+			}
+			// A certificate of a claim since released (or of a revoked device) is on the CRL.
+			certRevoked, err = tx.DeviceCertRevoked(r.TLS.PeerCertificates[0].SerialNumber.Text(16))
 			return err
 		})
-		if errors.Is(err, store.ErrNotFound) || err == nil && (d.State == api.DeviceRevoked ||
-			issuedBeforeClaim(r.TLS.PeerCertificates[0], d)) {
+		if errors.Is(err, store.ErrNotFound) || err == nil && (d.State == api.DeviceRevoked || certRevoked) {
 			return errorf(http.StatusForbidden, "device %s is not claimed by this tenant or was revoked", id)
 		}
 		if err != nil {
@@ -138,10 +141,3 @@ func (a *API) deviceWhoami(w http.ResponseWriter, r *http.Request, d deviceCall)
 	return writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: d.ID, TenantID: d.TenantID, GroupID: d.GroupID})
 }
 
-// issuedBeforeClaim reports whether a device certificate dates from before the device's current
-// claim: one of a claim since released, which must not work for the new one (the CRL lists it
-// too). Certificates are back-dated by five minutes and their times are whole seconds.
-func issuedBeforeClaim(leaf *x509.Certificate, d api.Device) bool {
-	issued := leaf.NotBefore.Add(5*time.Minute + time.Second)
-	return issued.Before(d.ClaimedAt)
-}

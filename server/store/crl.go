@@ -50,6 +50,17 @@ func (tx *Tx) RevokeDeviceCertificates(tenantID string, id ident.DeviceID, at ti
 	return nil
 }
 
+// DeviceCertRevoked reports whether the device certificate with this serial (lowercase hex)
+// was revoked. A certificate the store does not know (issued before it kept them, or expired
+// more than a day ago) is not.
+func (tx *Tx) DeviceCertRevoked(serial string) (bool, error) {
+	ok, err := tx.exists("SELECT 1 FROM device_certificates WHERE serial = $1 AND revoked_at IS NOT NULL", serial)
+	if err != nil {
+		return false, fmt.Errorf("look up device certificate: %w", err)
+	}
+	return ok, nil
+}
+
 // RevokedCerts lists the revoked certificates of a CA that have not expired at at, by serial.
 func (tx *Tx) RevokedCerts(caID string, at time.Time) ([]DeviceCert, error) {
 	cs, err := queryAll(tx, func(r scanner) (DeviceCert, error) {

@@ -259,5 +259,5 @@ var _ = []any{
 	(*Tx).RecordAttestation, (*Tx).AttestationFailures,
 	(*Tx).ClaimDevicesWithCodes, (*Tx).ClaimVerifier, (*Tx).ReleaseDevice, (*Tx).SetAllowClaimWithoutCode,
 	(*Tx).RuntimeRelease, (*Tx).WithdrawRuntimeRelease,
-	(*Tx).AddDeviceCert, (*Tx).RevokeDeviceCertificates, (*Tx).RevokedCerts, (*Tx).CRL, (*Tx).PutCRL,
+	(*Tx).AddDeviceCert, (*Tx).DeviceCertRevoked, (*Tx).RevokeDeviceCertificates, (*Tx).RevokedCerts, (*Tx).CRL, (*Tx).PutCRL,
 }
