@@ -73,6 +73,13 @@ func (s *syncBuffer) String() string {
 // bundle, and names each client by its certificate's CN. It is stopped when the test ends.
 func startBroker(t *testing.T, bundle []byte) *broker {
 	t.Helper()
+	return startBrokerWithCRL(t, bundle, nil)
+}
+
+// startBrokerWithCRL is startBroker that also checks client certificates against the CRLs in
+// crl (PEM), when it is not nil.
+func startBrokerWithCRL(t *testing.T, bundle, crl []byte) *broker {
+	t.Helper()
 	bin := mosquittoBinary(t)
 	dir := t.TempDir()
 	// The broker's own identity, made as the security service makes its own.
@@ -91,6 +98,14 @@ func startBroker(t *testing.T, bundle []byte) *broker {
 	if err := os.WriteFile(cafile, bundle, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	var crlLines []string
+	if crl != nil {
+		crlfile := filepath.Join(dir, "tenant-crl.pem")
+		if err := os.WriteFile(crlfile, crl, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		crlLines = []string{"crlfile " + crlfile}
+	}
 	// Run as whoever runs the test: as root, Mosquitto would otherwise switch to user
 	// "mosquitto", who cannot read the test's files.
 	me, err := user.Current()
@@ -107,7 +122,7 @@ func startBroker(t *testing.T, bundle []byte) *broker {
 	for attempt := 1; attempt <= 5; attempt++ {
 		port := freePort(t)
 		conf := filepath.Join(dir, "mosquitto.conf")
-		if err := os.WriteFile(conf, []byte(strings.Join([]string{
+		if err := os.WriteFile(conf, []byte(strings.Join(append([]string{
 			"user " + me.Username,
 			"persistence false",
 			"log_dest stderr",
@@ -121,8 +136,7 @@ func startBroker(t *testing.T, bundle []byte) *broker {
 			"use_identity_as_username true",
 			// No password file: a client is let in by its certificate alone.
 			"allow_anonymous false",
-			"",
-		}, "\n")), 0o600); err != nil {
+		}, append(crlLines, "")...), "\n")), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(bin, "-c", conf)
