@@ -385,3 +385,90 @@ func withdrawable(w *world) api.WithdrawReleaseRequest {
 	}
 	return api.WithdrawReleaseRequest{Feed: api.FeedRetail, Version: "0.9"}
 }
+
+// publishOver publishes a runtime release as the operator, over the management API.
+func publishOver(t *testing.T, w *world, version string, runtime []byte) (int, string) {
+	t.Helper()
+	return w.do(operator, "POST", "/api/v1/os/releases?feed=Retail&version="+version, runtime)
+}
+
+// TestWithdrawnRuntimeFailsAttestation: once the operator withdraws a runtime release, a
+// device running it fails attestation with withdrawn_runtime and is told of the newer release,
+// and the release is listed as withdrawn. Only the operator withdraws.
+func TestWithdrawnRuntimeFailsAttestation(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		w, srv := tlsWorldOn(t, backend)
+		runtime := []byte("rampart-device runtime 1.0, " + t.Name())
+		var seed [ident.ClaimCodeSeedSize]byte
+		rand.Read(seed[:])
+		d := &codedDevice{rotDevice: newRotDevice(t, runtime, 1), code: ident.NewClaimCode(seed)}
+		if status, body := publishOver(t, w, "1.0", runtime); status != http.StatusCreated {
+			t.Fatalf("publish 1.0: %d %s", status, body)
+		}
+		if status, body := w.do(adminA, "POST", "/api/v1/devices/claim", claimBody(d.id, d.code.String())); status != http.StatusCreated {
+			t.Fatalf("claim: %d %s", status, body)
+		}
+		c := ownClient(srv, nil)
+		if status, ar := d.attest(t, c, srv.URL); status != http.StatusOK {
+			t.Fatalf("attest on 1.0: %d %+v", status, ar)
+		}
+		if status, body := publishOver(t, w, "1.1", []byte("rampart-device runtime 1.1")); status != http.StatusCreated {
+			t.Fatalf("publish 1.1: %d %s", status, body)
+		}
+		withdraw := api.WithdrawReleaseRequest{Feed: api.FeedRetail, Version: "1.0"}
+		for _, p := range []string{adminA, contribA, anonymous} {
+			if status, _ := w.do(p, "POST", "/api/v1/os/releases/withdraw", withdraw); status != http.StatusForbidden && status != http.StatusUnauthorized {
+				t.Errorf("%s withdraws: %d", p, status)
+			}
+		}
+		for name, req := range map[string]any{
+			"unknown version": api.WithdrawReleaseRequest{Feed: api.FeedRetail, Version: "7.7"},
+			"other feed":      api.WithdrawReleaseRequest{Feed: api.FeedRetailEval, Version: "1.0"},
+		} {
+			if status, body := w.do(operator, "POST", "/api/v1/os/releases/withdraw", req); status != http.StatusNotFound {
+				t.Errorf("%s: %d %s, want 404", name, status, body)
+			}
+		}
+		if status, body := w.do(operator, "POST", "/api/v1/os/releases/withdraw", api.WithdrawReleaseRequest{Feed: "Beta", Version: "1.0"}); status != http.StatusBadRequest {
+			t.Errorf("bad feed: %d %s, want 400", status, body)
+		}
+		status, body := w.do(operator, "POST", "/api/v1/os/releases/withdraw", withdraw)
+		if status != http.StatusOK || decodeAs[api.RuntimeRelease](t, body).WithdrawnAt == nil {
+			t.Fatalf("withdraw: %d %s", status, body)
+		}
+		status, ar := d.attest(t, c, srv.URL)
+		if status != http.StatusForbidden || ar.Reason != api.ReasonWithdrawnRuntime || !strings.Contains(ar.Message, "Retail 1.1") {
+			t.Fatalf("attest on a withdrawn runtime: %d %+v, want 403 %s naming Retail 1.1", status, ar, api.ReasonWithdrawnRuntime)
+		}
+	})
+}
+
+// TestWithdrawnReleaseCannotBePublishedAgain: neither the withdrawn version nor the withdrawn
+// runtime under another version can be published again, so the floor only rises.
+func TestWithdrawnReleaseCannotBePublishedAgain(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		w := newWorld(t, backend)
+		runtime := []byte("rampart-device runtime 2.0 with a flaw")
+		if status, body := publishOver(t, w, "2.0", runtime); status != http.StatusCreated {
+			t.Fatalf("publish: %d %s", status, body)
+		}
+		if status, body := w.do(operator, "POST", "/api/v1/os/releases/withdraw", api.WithdrawReleaseRequest{Feed: api.FeedRetail, Version: "2.0"}); status != http.StatusOK {
+			t.Fatalf("withdraw: %d %s", status, body)
+		}
+		if status, body := publishOver(t, w, "2.0", []byte("another runtime")); status != http.StatusConflict {
+			t.Errorf("the withdrawn version again: %d %s, want 409", status, body)
+		}
+		if status, body := publishOver(t, w, "2.0.1", runtime); status != http.StatusConflict || !strings.Contains(body, "withdrawn") {
+			t.Errorf("the withdrawn runtime as another version: %d %s, want 409", status, body)
+		}
+		_, body := w.do(operator, "GET", "/api/v1/os/releases", nil)
+		rels := decodeAs[[]api.RuntimeRelease](t, body)
+		if len(rels) != 1 || rels[0].WithdrawnAt == nil {
+			t.Errorf("releases %s, want 2.0 alone, withdrawn", body)
+		}
+		if status, body := w.do(operator, "POST", "/api/v1/os/releases/withdraw", api.WithdrawReleaseRequest{Feed: api.FeedRetail, Version: "2.0"}); status != http.StatusOK ||
+			!decodeAs[api.RuntimeRelease](t, body).WithdrawnAt.Equal(*rels[0].WithdrawnAt) {
+			t.Errorf("withdrawing twice: %d %s, want the first time kept", status, body)
+		}
+	})
+}
