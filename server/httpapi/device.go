@@ -140,4 +140,3 @@ func (a *API) deviceAuth(next func(w http.ResponseWriter, r *http.Request, d dev
 func (a *API) deviceWhoami(w http.ResponseWriter, r *http.Request, d deviceCall) error {
 	return writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: d.ID, TenantID: d.TenantID, GroupID: d.GroupID})
 }
-
