@@ -4,9 +4,9 @@
 //
 // Stage 0 writes one [Handoff] as JSON to a pipe that stage 1 inherits as file descriptor 3,
 // then closes it; stage 1 reads it with [Read] before anything else. On file descriptor 4 it
-// also finds the verifier of the device's claim code ([ClaimVerifierFD], [ReadClaimVerifier]). Both stages are the same
-// program today, but they are different layers of trust, so the bytes between them are a
-// format of their own, decoded strictly and bounded like any other input.
+// also finds the verifier of the device's claim code ([ClaimVerifierFD], [ReadClaimVerifier]).
+// Both stages are the same program today, but they are different layers of trust, so the bytes
+// between them are a format of their own, decoded strictly and bounded like any other input.
 //
 // # Format
 //
