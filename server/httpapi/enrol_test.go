@@ -472,3 +472,14 @@ func TestWithdrawnReleaseCannotBePublishedAgain(t *testing.T) {
 		}
 	})
 }
+
+// withCodes is a claim of devices, each with a well-formed claim code.
+func withCodes(ids []string) api.ClaimDevicesRequest {
+	var seed [ident.ClaimCodeSeedSize]byte
+	code := ident.NewClaimCode(seed).String()
+	var req api.ClaimDevicesRequest
+	for _, id := range ids {
+		req.Devices = append(req.Devices, api.ClaimDevice{DeviceID: id, ClaimCode: code})
+	}
+	return req
+}
