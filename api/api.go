@@ -82,12 +82,21 @@ type Tenant struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+	// AllowClaimWithoutCode lets the tenant's users claim a device by its ID alone, without its
+	// claim code: set by the operator, for development tenants.
+	AllowClaimWithoutCode bool `json:"allow_claim_without_code"`
 }
 
 // CreateTenantRequest is the body of POST /api/v1/tenants (operator only).
 type CreateTenantRequest struct {
-	Name       string `json:"name"`
-	AdminEmail string `json:"admin_email"`
+	Name                  string `json:"name"`
+	AdminEmail            string `json:"admin_email"`
+	AllowClaimWithoutCode bool   `json:"allow_claim_without_code,omitempty"`
+}
+
+// UpdateTenantRequest is the body of PATCH /api/v1/tenants/{tenant} (operator only).
+type UpdateTenantRequest struct {
+	AllowClaimWithoutCode *bool `json:"allow_claim_without_code,omitempty"`
 }
 
 // CreateTenantResponse carries the new tenant and its first Administrator's token, which is shown
@@ -199,9 +208,12 @@ type Device struct {
 	GroupName   string         `json:"device_group_name,omitempty"`
 	State       string         `json:"state"`
 	ClaimedAt   time.Time      `json:"claimed_at"`
-	RevokedAt   *time.Time     `json:"revoked_at,omitempty"`
-	LastSeenAt  *time.Time     `json:"last_seen_at,omitempty"`
-	Development bool           `json:"development"`
+	// ClaimedWithCode says the device was claimed with its claim code, which its attestations
+	// are checked against.
+	ClaimedWithCode bool       `json:"claimed_with_code"`
+	RevokedAt       *time.Time `json:"revoked_at,omitempty"`
+	LastSeenAt      *time.Time `json:"last_seen_at,omitempty"`
+	Development     bool       `json:"development"`
 
 	// The last attestation: when, its result and reason, the runtime it measured, and the expiry
 	// of the certificate it earned.
@@ -218,9 +230,18 @@ type Device struct {
 // MaxClaimBatch is the most device IDs one claim request may carry.
 const MaxClaimBatch = 1000
 
-// ClaimDevicesRequest is the body of POST /api/v1/devices/claim. The claim is all or nothing.
+// ClaimDevicesRequest is the body of POST /api/v1/devices/claim: devices by ID and claim code,
+// or (where the tenant allows it) device_ids by ID alone; not both. The claim is all or nothing.
 type ClaimDevicesRequest struct {
-	DeviceIDs []string `json:"device_ids"`
+	DeviceIDs []string      `json:"device_ids,omitempty"`
+	Devices   []ClaimDevice `json:"devices,omitempty"`
+}
+
+// ClaimDevice is one device to claim. ClaimCode may be empty only where the tenant allows
+// claiming without a code.
+type ClaimDevice struct {
+	DeviceID  string `json:"device_id"`
+	ClaimCode string `json:"claim_code,omitempty"`
 }
 
 // ClaimDevicesResponse lists the devices claimed.

@@ -50,13 +50,21 @@ const (
 	ReasonUnknownRuntime      = "unknown_runtime"
 	ReasonDebugNotAllowed     = "debug_mode_not_allowed"
 	ReasonUnknownImage        = "unknown_image"
+	// ReasonClaimCodeMismatch: the device was claimed with a code that is not its own. The
+	// claim is dropped, so that whoever has the device can claim it with the right code.
+	ReasonClaimCodeMismatch = "claim_code_mismatch"
+	// ReasonClaimCodeUnproven: the device was claimed with a code but its runtime sends no
+	// proof of its own (a runtime older than claim codes); the claim stays.
+	ReasonClaimCodeUnproven = "claim_code_unproven"
+	// ReasonWithdrawnRuntime: the device runs a runtime release the operator withdrew.
+	ReasonWithdrawnRuntime = "withdrawn_runtime"
 )
 
 // RetryableReason reports whether an attestation that failed for reason may pass when tried
 // again without a change to the device (a new nonce, or a claim by the administrator).
 func RetryableReason(reason string) bool {
 	switch reason {
-	case ReasonStaleNonce, ReasonUnclaimed:
+	case ReasonStaleNonce, ReasonUnclaimed, ReasonClaimCodeMismatch:
 		return true
 	}
 	return false
@@ -102,12 +110,21 @@ type RuntimeRelease struct {
 	SHA256      string    `json:"sha256"`
 	SHA512      string    `json:"sha512"`
 	PublishedAt time.Time `json:"published_at"`
+	// WithdrawnAt is when the operator withdrew the release: devices running it fail
+	// attestation, and its version is never published again.
+	WithdrawnAt *time.Time `json:"withdrawn_at,omitempty"`
 
 	// The release as devices download it: an image package of type runtime, signed with the
 	// operator's runtime-signing key.
 	ImageID       string `json:"image_id,omitempty"`
 	PackageSize   int64  `json:"package_size,omitempty"`
 	PackageSHA256 string `json:"package_sha256,omitempty"`
+}
+
+// WithdrawReleaseRequest is the body of POST /api/v1/os/releases/withdraw (operator only).
+type WithdrawReleaseRequest struct {
+	Feed    string `json:"feed"`
+	Version string `json:"version"`
 }
 
 // MaxRuntimeSize bounds a runtime release's upload.

@@ -78,7 +78,43 @@ func (e *env) caCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(download, e.addOutput(list), e.addOutput(rotate))
+	cmd.AddCommand(download, e.addOutput(list), e.addOutput(rotate), e.crlCmd())
+	return cmd
+}
+
+func (e *env) crlCmd() *cobra.Command {
+	var file, caID string
+	cmd := &cobra.Command{
+		Use:   "crl [--output FILE] [--ca ID]",
+		Short: "Write your tenant's certificate revocation lists (for brokers and relying parties)",
+		Long: "Write the CRLs of your tenant's device CAs: the certificates of revoked and released devices.\n" +
+			"Without --ca, the CRL of every CA still trusted, in PEM: what a broker's crlfile takes.\n" +
+			"With --ca ID, that CA's CRL in DER: what the URL in its device certificates' CRL\n" +
+			"distribution point serves, without a token. A CRL is current for 4 hours and the service\n" +
+			"signs a new one at once when a device is revoked or released: fetch it every hour.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			b, err := c.CRL(cmd.Context(), caID)
+			if err != nil {
+				return err
+			}
+			if file == "" || file == "-" {
+				_, err = e.stdout.Write(b)
+				return err
+			}
+			if err := os.WriteFile(file, b, 0o644); err != nil {
+				return err
+			}
+			e.infof("Wrote the CRL to %s.", file)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "output", "o", "", "file to write (default: stdout)")
+	cmd.Flags().StringVar(&caID, "ca", "", "only this CA's CRL, in DER (IDs: 'rampart ca list')")
 	return cmd
 }
 
@@ -137,13 +173,46 @@ func (e *env) osCmd() *cobra.Command {
 		},
 	}
 	list.Flags().StringVar(&listFeed, "feed", "", "only this feed")
-	cmd.AddCommand(e.addOutput(publish), e.addOutput(list))
+	cmd.AddCommand(e.addOutput(publish), e.addOutput(list), e.addOutput(e.withdrawCmd()))
+	return cmd
+}
+
+func (e *env) withdrawCmd() *cobra.Command {
+	var feed, version string
+	cmd := &cobra.Command{
+		Use:   "withdraw --feed Retail|RetailEval --version V",
+		Short: "Withdraw a runtime release: devices running it fail attestation; it is never published again",
+		Long: "Withdraw a runtime release (operator): it leaves its OS feed, so no device is offered it,\n" +
+			"devices running it fail attestation with reason withdrawn_runtime and are told of the newest\n" +
+			"release on the feed, and neither its version nor its runtime can be published again.\n" +
+			"Publish the fixed release first, so that devices have something to update to.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			rel, err := c.WithdrawRelease(cmd.Context(), feed, version)
+			if err != nil {
+				return err
+			}
+			return e.print(rel, func(w io.Writer) { releaseRows(w, []api.RuntimeRelease{rel}) })
+		},
+	}
+	cmd.Flags().StringVar(&feed, "feed", "", "Retail or RetailEval")
+	cmd.Flags().StringVar(&version, "version", "", "the release's version")
+	cmd.MarkFlagRequired("feed")
+	cmd.MarkFlagRequired("version")
 	return cmd
 }
 
 func releaseRows(w io.Writer, rels []api.RuntimeRelease) {
-	fmt.Fprintln(w, "FEED\tVERSION\tSIZE\tSHA-512\tPUBLISHED")
+	fmt.Fprintln(w, "FEED\tVERSION\tSIZE\tSHA-512\tPUBLISHED\tWITHDRAWN")
 	for _, r := range rels {
-		fmt.Fprintf(w, "%s\t%s\t%d\t%s…\t%s\n", r.Feed, r.Version, r.Size, r.SHA512[:16], r.PublishedAt.Format(time.RFC3339))
+		withdrawn := "-"
+		if r.WithdrawnAt != nil {
+			withdrawn = r.WithdrawnAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s…\t%s\t%s\n", r.Feed, r.Version, r.Size, r.SHA512[:16], r.PublishedAt.Format(time.RFC3339), withdrawn)
 	}
 }

@@ -28,47 +28,7 @@ const maxClaimFile = 256 << 10
 
 func (e *env) deviceCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "device", Short: "Claim, list, move and revoke devices"}
-	var file string
-	claim := &cobra.Command{
-		Use:   "claim ID... | claim --file FILE",
-		Short: "Claim devices into your tenant (all or none; up to 1,000 at once)",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ids := args
-			if file != "" {
-				if len(args) > 0 {
-					return usage.Errorf("give device IDs or --file, not both")
-				}
-				b, err := readFileLimited(file, maxClaimFile)
-				if err != nil {
-					return err
-				}
-				if ids, err = parseIDFile(b); err != nil {
-					return fmt.Errorf("%s: %w", file, err)
-				}
-			}
-			if len(ids) == 0 {
-				return usage.Errorf("no device IDs: give them as arguments or with --file")
-			}
-			if len(ids) > api.MaxClaimBatch {
-				return fmt.Errorf("%d device IDs: at most %d can be claimed at once; split the file", len(ids), api.MaxClaimBatch)
-			}
-			for _, id := range ids {
-				if _, err := ident.ParseDeviceID(id); err != nil {
-					return fmt.Errorf("%v; a device prints its ID with 'rampart-device id'", err)
-				}
-			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			r, err := c.ClaimDevices(cmd.Context(), ids)
-			if err != nil {
-				return err
-			}
-			return e.print(r, func(w io.Writer) { deviceRows(w, r.Devices) })
-		},
-	}
-	claim.Flags().StringVar(&file, "file", "", "file with one device ID a line (# starts a comment)")
+	claim := e.claimCmd()
 
 	var q struct{ product, group, pageToken string }
 	var limit int
@@ -165,7 +125,25 @@ func (e *env) deviceCmd() *cobra.Command {
 			return e.print(d, func(w io.Writer) { deviceTable(w, d) })
 		},
 	}
+	release := &cobra.Command{
+		Use:   "release ID",
+		Short: "Take a device out of your tenant: its certificates stop working, and it can be claimed again with its code",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.ReleaseDevice(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			e.infof("Released device %s: its certificates are revoked; it can be claimed again with its claim code", d.ID)
+			return e.print(d, func(w io.Writer) { deviceTable(w, d) })
+		},
+	}
 	cmd.AddCommand(e.addOutput(claim), e.addOutput(list), e.addOutput(show), e.addOutput(update), e.addOutput(revoke),
+		e.addOutput(release),
 		e.addOutput(e.enableDevelopmentCmd()), e.addOutput(e.disableDevelopmentCmd()))
 	return cmd
 }
@@ -302,9 +280,97 @@ func readDeveloperPublicKey(path string) (*ecdsa.PublicKey, error) {
 	return k, nil
 }
 
-// parseIDFile reads one device ID a line; blank lines and text after '#' are ignored.
-func parseIDFile(b []byte) ([]string, error) {
-	var ids []string
+func (e *env) claimCmd() *cobra.Command {
+	var file, code string
+	claim := &cobra.Command{
+		Use:   "claim ID [--code CODE] | claim --file FILE",
+		Short: "Claim devices into your tenant with their claim codes (all or none; up to 1,000 at once)",
+		Long: "Claim devices into your tenant. A device's claim code proves that whoever claims it has it in\n" +
+			"hand: 'rampart-device id --claim-code' prints it, and it belongs on the device's label. A\n" +
+			"device claimed with another code than its own is refused when it attests, and the claim is\n" +
+			"dropped. Claiming by ID alone works only in a tenant the operator allows it\n" +
+			"('rampart tenant update --allow-claim-without-code'; 'rampart server --dev' allows it for the\n" +
+			"dev tenant). A --file has one device a line: ID,CODE (or ID alone); # starts a comment.",
+		Example: "  rampart device claim 3f5c…e1 --code 7G2QK-X4M9T-RB0WZ-C5N8P\n  rampart device claim --file devices.csv",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			devices, err := claimArgs(args, file, code)
+			if err != nil {
+				return err
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			r, err := c.ClaimDevicesWithCodes(cmd.Context(), devices)
+			if err != nil {
+				return err
+			}
+			if n := withoutCode(r.Devices); n > 0 {
+				e.infof("warning: claimed %d device(s) by ID alone, without a claim code, as this tenant allows; "+
+					"whoever learns a device's ID can claim it so", n)
+			}
+			return e.print(r, func(w io.Writer) { deviceRows(w, r.Devices) })
+		},
+	}
+	claim.Flags().StringVar(&file, "file", "", "file with one device a line: ID,CODE or ID (# starts a comment)")
+	claim.Flags().StringVar(&code, "code", "", "the device's claim code (with one device ID)")
+	return claim
+}
+
+// claimArgs makes the devices to claim from the arguments, --code and --file.
+func claimArgs(args []string, file, code string) ([]api.ClaimDevice, error) {
+	var devices []api.ClaimDevice
+	switch {
+	case file != "" && (len(args) > 0 || code != ""):
+		return nil, usage.Errorf("give device IDs (with --code) or --file, not both")
+	case code != "" && len(args) != 1:
+		return nil, usage.Errorf("--code goes with one device ID; claim several with --file, one ID,CODE a line")
+	case file != "":
+		b, err := readFileLimited(file, maxClaimFile)
+		if err != nil {
+			return nil, err
+		}
+		if devices, err = parseClaimFile(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+	default:
+		for _, id := range args {
+			if _, err := ident.ParseDeviceID(id); err != nil {
+				return nil, fmt.Errorf("%v; a device prints its ID with 'rampart-device id'", err)
+			}
+			devices = append(devices, api.ClaimDevice{DeviceID: id})
+		}
+		if code != "" {
+			c, err := ident.ParseClaimCode(code)
+			if err != nil {
+				return nil, fmt.Errorf("--code: %v", err)
+			}
+			devices[0].ClaimCode = c.String()
+		}
+	}
+	if len(devices) == 0 {
+		return nil, usage.Errorf("no device IDs: give them as arguments or with --file")
+	}
+	if len(devices) > api.MaxClaimBatch {
+		return nil, fmt.Errorf("%d device IDs: at most %d can be claimed at once; split the file", len(devices), api.MaxClaimBatch)
+	}
+	return devices, nil
+}
+
+func withoutCode(ds []api.Device) int {
+	n := 0
+	for _, d := range ds {
+		if !d.ClaimedWithCode {
+			n++
+		}
+	}
+	return n
+}
+
+// parseClaimFile reads a claim file: one device a line, "ID" or "ID,CODE", blanks around
+// either allowed; # starts a comment. Anything else is an error naming its line.
+func parseClaimFile(b []byte) ([]api.ClaimDevice, error) {
+	var devices []api.ClaimDevice
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
 		line, _, _ := strings.Cut(sc.Text(), "#")
@@ -312,12 +378,22 @@ func parseIDFile(b []byte) ([]string, error) {
 		if line == "" {
 			continue
 		}
-		if _, err := ident.ParseDeviceID(line); err != nil {
+		id, code, hasCode := strings.Cut(line, ",")
+		id = strings.TrimSpace(id)
+		if _, err := ident.ParseDeviceID(id); err != nil {
 			return nil, fmt.Errorf("line %d: %v", n, err)
 		}
-		ids = append(ids, line)
+		d := api.ClaimDevice{DeviceID: id}
+		if hasCode {
+			c, err := ident.ParseClaimCode(strings.TrimSpace(code))
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %v (want ID,CODE)", n, err)
+			}
+			d.ClaimCode = c.String()
+		}
+		devices = append(devices, d)
 	}
-	return ids, sc.Err()
+	return devices, sc.Err()
 }
 
 func deviceRows(w io.Writer, ds []api.Device) {
@@ -334,6 +410,11 @@ func deviceTable(w io.Writer, d api.Device) {
 		development = "enabled"
 	}
 	fmt.Fprintf(w, "Development\t%s\n", development)
+	code := "none (claimed by ID alone)"
+	if d.ClaimedWithCode {
+		code = "given at claim, checked at each attestation"
+	}
+	fmt.Fprintf(w, "Claim code\t%s\n", code)
 	if d.RevokedAt != nil {
 		fmt.Fprintf(w, "Revoked\t%s\n", d.RevokedAt.Format(time.RFC3339))
 	}

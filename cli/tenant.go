@@ -8,13 +8,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 func (e *env) tenantCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "tenant", Short: "Create and list tenants (operator)"}
 	var admin string
+	var allowCreate bool
 	create := &cobra.Command{
-		Use:   "create NAME --admin EMAIL",
+		Use:   "create NAME --admin EMAIL [--allow-claim-without-code]",
 		Short: "Create a tenant and its first Administrator; prints the Administrator's token",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -22,7 +24,8 @@ func (e *env) tenantCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := c.CreateTenant(cmd.Context(), api.CreateTenantRequest{Name: args[0], AdminEmail: admin})
+			r, err := c.CreateTenant(cmd.Context(), api.CreateTenantRequest{Name: args[0], AdminEmail: admin,
+				AllowClaimWithoutCode: allowCreate})
 			if err != nil {
 				return err
 			}
@@ -33,6 +36,34 @@ func (e *env) tenantCmd() *cobra.Command {
 	}
 	create.Flags().StringVar(&admin, "admin", "", "email of the tenant's first Administrator")
 	create.MarkFlagRequired("admin")
+	create.Flags().BoolVar(&allowCreate, "allow-claim-without-code", false,
+		"let the tenant claim devices by ID alone, without their claim codes (for development tenants)")
+
+	var allowUpdate bool
+	update := &cobra.Command{
+		Use:   "update NAME|ID --allow-claim-without-code[=false]",
+		Short: "Change a tenant's settings: whether it may claim devices by ID alone",
+		Long: "Change a tenant's settings (operator). --allow-claim-without-code lets its users claim devices\n" +
+			"by ID alone: then whoever learns a device's ID first can claim it, so allow it only for\n" +
+			"development tenants; --allow-claim-without-code=false requires claim codes again.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("allow-claim-without-code") {
+				return usage.Errorf("nothing to change: give --allow-claim-without-code or --allow-claim-without-code=false")
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			t, err := c.UpdateTenant(cmd.Context(), args[0], api.UpdateTenantRequest{AllowClaimWithoutCode: &allowUpdate})
+			if err != nil {
+				return err
+			}
+			return e.print(t, func(w io.Writer) { tenantTable(w, t) })
+		},
+	}
+	update.Flags().BoolVar(&allowUpdate, "allow-claim-without-code", false,
+		"let the tenant claim devices by ID alone, without their claim codes")
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -68,13 +99,19 @@ func (e *env) tenantCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.print(t, func(w io.Writer) {
-				fmt.Fprintf(w, "ID\t%s\nName\t%s\nCreated\t%s\n", t.ID, t.Name, t.CreatedAt.Format(time.RFC3339))
-			})
+			return e.print(t, func(w io.Writer) { tenantTable(w, t) })
 		},
 	}
-	cmd.AddCommand(e.addOutput(create), e.addOutput(list), e.addOutput(show))
+	cmd.AddCommand(e.addOutput(create), e.addOutput(list), e.addOutput(show), e.addOutput(update))
 	return cmd
+}
+
+func tenantTable(w io.Writer, t api.Tenant) {
+	claims := "with claim codes only"
+	if t.AllowClaimWithoutCode {
+		claims = "by ID alone allowed"
+	}
+	fmt.Fprintf(w, "ID\t%s\nName\t%s\nCreated\t%s\nClaims\t%s\n", t.ID, t.Name, t.CreatedAt.Format(time.RFC3339), claims)
 }
 
 func (e *env) userCmd() *cobra.Command {

@@ -261,6 +261,20 @@ func (c *Client) ClaimDevices(ctx context.Context, ids []string) (r api.ClaimDev
 	return r, err
 }
 
+// ClaimDevicesWithCodes claims devices, each with its claim code (or none, where the tenant
+// allows claiming by ID alone).
+func (c *Client) ClaimDevicesWithCodes(ctx context.Context, devices []api.ClaimDevice) (r api.ClaimDevicesResponse, err error) {
+	err = c.do(ctx, "POST", "/api/v1/devices/claim", nil, api.ClaimDevicesRequest{Devices: devices}, &r)
+	return r, err
+}
+
+// ReleaseDevice takes a device out of the tenant: its certificates are revoked and it can be
+// claimed again with its claim code.
+func (c *Client) ReleaseDevice(ctx context.Context, id string) (d api.Device, err error) {
+	err = c.do(ctx, "POST", "/api/v1/devices/"+esc(id)+"/release", nil, nil, &d)
+	return d, err
+}
+
 // DeviceQuery selects a page of devices. Product and Group are IDs (or a product name).
 type DeviceQuery struct {
 	Product   string
@@ -328,6 +342,18 @@ func (c *Client) CABundle(ctx context.Context) ([]byte, error) {
 	return b, err
 }
 
+// CRL returns the tenant's certificate revocation lists: with a CA ID, that CA's CRL in DER;
+// with "", the CRL of every CA still trusted, in PEM.
+func (c *Client) CRL(ctx context.Context, caID string) ([]byte, error) {
+	var q url.Values
+	if caID != "" {
+		q = url.Values{"ca": {caID}}
+	}
+	var b rawBody
+	err := c.do(ctx, "GET", "/api/v1/ca/crl", q, nil, &b)
+	return b, err
+}
+
 // RotateCA makes a new active device CA.
 func (c *Client) RotateCA(ctx context.Context) (ca api.CA, err error) {
 	err = c.do(ctx, "POST", "/api/v1/ca/rotate", nil, nil, &ca)
@@ -339,6 +365,18 @@ func (c *Client) PublishRelease(ctx context.Context, feed, version string, r io.
 	q := url.Values{"feed": {feed}, "version": {version}}
 	err = c.do(ctx, "POST", "/api/v1/os/releases", q, upload{r, size}, &rel)
 	return rel, err
+}
+
+// WithdrawRelease withdraws a runtime release (operator only).
+func (c *Client) WithdrawRelease(ctx context.Context, feed, version string) (rel api.RuntimeRelease, err error) {
+	err = c.do(ctx, "POST", "/api/v1/os/releases/withdraw", nil, api.WithdrawReleaseRequest{Feed: feed, Version: version}, &rel)
+	return rel, err
+}
+
+// UpdateTenant changes an operator's settings of a tenant (operator only).
+func (c *Client) UpdateTenant(ctx context.Context, ref string, req api.UpdateTenantRequest) (t api.Tenant, err error) {
+	err = c.do(ctx, "PATCH", "/api/v1/tenants/"+esc(ref), nil, req, &t)
+	return t, err
 }
 
 // Releases lists runtime releases of a feed ("" for all), newest first.

@@ -125,6 +125,7 @@ func Run(ctx context.Context, cfg Config) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	authority := pki.NewAuthority(st, kek, nil)
+	authority.SetPublicURL(url)
 	keys := keyring.New(st, kek)
 	tuf := tufrepo.New(st, keys, blobs, nil)
 	httpapi.New(httpapi.Config{Store: st, CA: authority, Blobs: blobs, Keys: keys, TUF: tuf,
@@ -302,7 +303,7 @@ func bootstrapDev(ctx context.Context, st *store.Store, cfg Config, url string, 
 		now := time.Now().UTC()
 		t, err := tx.TenantByName(DevTenant)
 		if errors.Is(err, store.ErrNotFound) {
-			t = api.Tenant{ID: ident.NewID(), Name: DevTenant, CreatedAt: now}
+			t = api.Tenant{ID: ident.NewID(), Name: DevTenant, CreatedAt: now, AllowClaimWithoutCode: true}
 			if err = tx.CreateTenant(t); err == nil {
 				_, err = tx.AppendAudit(api.AuditEntry{TenantID: t.ID, Time: now, Actor: "rampart server --dev",
 					Action: "tenant.create", Target: "tenant/" + t.ID, Detail: t.Name, Source: "local"})
@@ -329,6 +330,9 @@ func bootstrapDev(ctx context.Context, st *store.Store, cfg Config, url string, 
 	if err != nil {
 		return fmt.Errorf("dev tenant: %w", err)
 	}
+	if err := allowDevClaims(ctx, st); err != nil {
+		return fmt.Errorf("dev tenant: %w", err)
+	}
 	caPath, err := filepath.Abs(filepath.Join(cfg.DataDir, pki.CAFile))
 	if err != nil {
 		return err
@@ -341,7 +345,26 @@ func bootstrapDev(ctx context.Context, st *store.Store, cfg Config, url string, 
 		io.WriteString(cfg.Stdout, env)
 	}
 	log.Info("dev tenant ready; the lines above are also in "+envPath, "tenant", DevTenant, "user", DevAdmin)
+	log.Info("--dev: the dev tenant may claim devices by ID alone, without their claim codes; other tenants need the codes",
+		"tenant", DevTenant)
 	return nil
+}
+
+// allowDevClaims lets the dev tenant claim devices by ID alone (so that the README's tour needs
+// no claim code), also in a data folder made before claim codes existed.
+func allowDevClaims(ctx context.Context, st *store.Store) error {
+	return st.Update(ctx, func(tx *store.Tx) error {
+		t, err := tx.TenantByName(DevTenant)
+		if err != nil || t.AllowClaimWithoutCode {
+			return err
+		}
+		if err := tx.SetAllowClaimWithoutCode(t.ID, true); err != nil {
+			return err
+		}
+		_, err = tx.AppendAudit(api.AuditEntry{TenantID: t.ID, Time: time.Now().UTC(), Actor: "rampart server --dev",
+			Action: "tenant.allow-claim-without-code", Target: "tenant/" + t.ID, Detail: "true", Source: "local"})
+		return err
+	})
 }
 
 // readEnvToken returns the RAMPART_TOKEN of a dev.env, or "".

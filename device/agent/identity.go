@@ -29,7 +29,8 @@ type Identity struct {
 	Measurements dice.Measurements
 	AliasCert    []byte // DER
 
-	aliasKey *ecdsa.PrivateKey
+	aliasKey      *ecdsa.PrivateKey
+	claimVerifier *ident.ClaimVerifier // nil if stage 0 handed none
 }
 
 // NewIdentity checks a handoff against itself and against device.json, then zeroes its CDIs.
@@ -70,17 +71,26 @@ func NewIdentity(h *handoff.Handoff, dev state.Device) (*Identity, error) {
 	if m.Config != dev.ConfigMeasurement() {
 		return nil, errors.New("handoff: device.json changed since stage 0 measured it")
 	}
-	return &Identity{DeviceID: dev.DeviceID, DeviceKey: h.DeviceIDKey, Slot: h.Slot, Measurements: m,
-		AliasCert: h.AliasCert, aliasKey: key}, nil
+	id := &Identity{DeviceID: dev.DeviceID, DeviceKey: h.DeviceIDKey, Slot: h.Slot, Measurements: m,
+		AliasCert: h.AliasCert, aliasKey: key}
+	if len(h.ClaimVerifier) == len(ident.ClaimVerifier{}) {
+		id.claimVerifier = (*ident.ClaimVerifier)(h.ClaimVerifier)
+	}
+	return id, nil
 }
 
 // AliasPublicKey returns the Alias public key: the key the device certificate must be for.
 func (id *Identity) AliasPublicKey() crypto.PublicKey { return &id.aliasKey.PublicKey }
 
 // Evidence returns an attestation token answering nonce and listing the installed images,
-// signed with the Alias key (DESIGN section 5 step 3).
+// signed with the Alias key (DESIGN section 5 step 3), with the proof of the device's claim code
+// when stage 0 handed its verifier.
 func (id *Identity) Evidence(nonce []byte, now time.Time, images []evidence.Image) ([]byte, error) {
 	c := evidence.Claims{Nonce: nonce, DeviceKey: id.DeviceKey, IssuedAt: now, Measurements: id.Measurements, Images: images}
+	if id.claimVerifier != nil {
+		proof := ident.ClaimProof(*id.claimVerifier, nonce, id.DeviceID)
+		c.ClaimProof = proof[:]
+	}
 	return evidence.Sign(c, id.aliasKey, id.AliasCert)
 }
 

@@ -83,7 +83,8 @@ type Stage1 struct {
 	Measurements dice.Measurements
 	AliasCert    []byte // DER
 
-	handoff []byte // secret: holds the CDIs
+	handoff       []byte // secret: holds the CDIs
+	claimVerifier []byte // verifier of the claim code, for handoff.ClaimVerifierFD
 }
 
 // Measure does steps 1 to 5 of the boot of the active slot: everything before stage 1
@@ -136,6 +137,11 @@ func MeasureSlot(dir state.Dir, v Verifier, slot state.Slot) (*Stage1, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
+	code, err := rot.ClaimCode(uds)
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	verifier := code.Verifier()
 	spki, err := x509.MarshalPKIXPublicKey(&deviceKey.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
@@ -169,7 +175,8 @@ func MeasureSlot(dir state.Dir, v Verifier, slot state.Slot) (*Stage1, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
-	return &Stage1{Dir: dir, Slot: slot, Path: path, DeviceID: dev.DeviceID, Measurements: m, AliasCert: cert, handoff: b}, nil
+	return &Stage1{Dir: dir, Slot: slot, Path: path, DeviceID: dev.DeviceID, Measurements: m, AliasCert: cert, handoff: b,
+		claimVerifier: verifier[:]}, nil
 }
 
 // Mode is the DICE mode stage 0 measures (DESIGN section 4): rot.ModeDebug while the state
@@ -199,10 +206,17 @@ func (s *Stage1) Start(args []string, stdout, stderr io.Writer) (*Process, error
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
+	cv, err := s.claimVerifierPipe()
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	defer cv.Close()
 	var cmd *exec.Cmd
 	for try := 0; ; try++ {
 		cmd = exec.Command(s.Path, append([]string{Stage1Command, "--state", string(s.Dir)}, args...)...)
-		cmd.ExtraFiles = []*os.File{r} // fd 3 == handoff.FD
+		cmd.ExtraFiles = []*os.File{r, cv} // fd 3 == handoff.FD, fd 4 == handoff.ClaimVerifierFD
 		cmd.Stdout, cmd.Stderr = stdout, stderr
 		err = cmd.Start()
 		// ETXTBSY: a process forked elsewhere in this program still holds the runtime's file
@@ -230,6 +244,24 @@ func (s *Stage1) Start(args []string, stdout, stderr io.Writer) (*Process, error
 		return nil, fmt.Errorf("boot: hand over to stage 1: %w", err)
 	}
 	return &Process{cmd: cmd}, nil
+}
+
+// claimVerifierPipe returns the read end of a pipe that holds the claim-code verifier and is
+// closed for writing: 32 bytes fit any pipe's buffer, so nothing waits for stage 1 to read.
+func (s *Stage1) claimVerifierPipe() (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	_, err = w.Write(s.claimVerifier)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("hand over the claim verifier: %w", err)
+	}
+	return r, nil
 }
 
 // Signal sends sig to stage 1.

@@ -192,6 +192,17 @@ func DeviceID(dir state.Dir) (ident.DeviceID, error) {
 	return deviceID(dir.Path(state.FileUDS))
 }
 
+// ClaimCode returns the device's claim code, derived from its UDS (rot.ClaimCode): what an
+// administrator gives, with the device ID, to claim it.
+func ClaimCode(dir state.Dir) (ident.ClaimCode, error) {
+	uds, err := rot.LoadUDS(dir.Path(state.FileUDS))
+	if err != nil {
+		return "", err
+	}
+	defer clear(uds)
+	return rot.ClaimCode(uds)
+}
+
 func deviceID(udsPath string) (ident.DeviceID, error) {
 	uds, err := rot.LoadUDS(udsPath)
 	if err != nil {

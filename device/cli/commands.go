@@ -3,6 +3,7 @@ package devicecli
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/rampart-iot/rampart/device/events"
 	"github.com/rampart-iot/rampart/device/handoff"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/internal/usage"
 )
 
@@ -79,7 +81,7 @@ func (e *env) initCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "rampart-device: initialised a device in %s; claim it with: rampart device claim %s\n", dir, id)
+			fmt.Fprintf(e.stderr, "rampart-device: initialised a device in %s; claim it with: rampart device claim %s --code CODE, where CODE is the second line of 'rampart-device id --state %s --claim-code'\n", dir, id, dir)
 			fmt.Fprintln(e.stdout, id)
 			return nil
 		},
@@ -118,26 +120,55 @@ func checkCAPEM(b []byte) error {
 	return nil
 }
 
+// idView is `id --output json`. Its field names are stable.
+type idView struct {
+	DeviceID  ident.DeviceID  `json:"device_id"`
+	ClaimCode ident.ClaimCode `json:"claim_code,omitempty"`
+}
+
 func (e *env) idCmd() *cobra.Command {
-	var dir string
+	var dir, output string
+	var claimCode bool
 	cmd := &cobra.Command{
-		Use:   "id --state DIR",
-		Short: "Print the device ID, derived from the device's secret",
-		Args:  cobra.NoArgs,
+		Use:   "id --state DIR [--claim-code] [--output text|json]",
+		Short: "Print the device ID, derived from the device's secret, and with --claim-code its claim code",
+		Long: "Print the device ID. With --claim-code, also print on a second line the device's claim code:\n" +
+			"the proof, for 'rampart device claim ID --code CODE', that whoever claims the device has it in\n" +
+			"hand. Print it on the device's label; it is derived from the device's secret and never changes.\n" +
+			"Keep it as private as the device itself: whoever has it can claim the device first.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return usage.Errorf("invalid --output %q: want text or json", output)
+			}
 			d, err := state.Open(dir)
 			if err != nil {
 				return err
 			}
-			id, err := boot.DeviceID(d)
-			if err != nil {
+			var v idView
+			if v.DeviceID, err = boot.DeviceID(d); err != nil {
 				return err
 			}
-			fmt.Fprintln(e.stdout, id)
+			if claimCode {
+				if v.ClaimCode, err = boot.ClaimCode(d); err != nil {
+					return err
+				}
+			}
+			if output == "json" {
+				b, _ := json.MarshalIndent(v, "", "  ")
+				fmt.Fprintf(e.stdout, "%s\n", b)
+				return nil
+			}
+			fmt.Fprintln(e.stdout, v.DeviceID)
+			if claimCode {
+				fmt.Fprintln(e.stdout, v.ClaimCode)
+			}
 			return nil
 		},
 	}
 	stateFlag(cmd, &dir)
+	cmd.Flags().BoolVar(&claimCode, "claim-code", false, "also print the device's claim code")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
@@ -238,6 +269,10 @@ func (e *env) stage1Cmd() *cobra.Command {
 			fd.Close()
 			if err != nil {
 				return fmt.Errorf("stage 1 takes its handoff from stage 0 on fd %d; start the device with 'rampart-device run' (%w)", handoff.FD, err)
+			}
+			if cv := os.NewFile(handoff.ClaimVerifierFD, "claim-verifier"); cv != nil {
+				h.ClaimVerifier = handoff.ReadClaimVerifier(cv)
+				cv.Close()
 			}
 			logger := log.New(e.stderr, "rampart-device: ", 0)
 			if !f.once {

@@ -3,9 +3,10 @@
 // DeviceID private key (DESIGN section 4).
 //
 // Stage 0 writes one [Handoff] as JSON to a pipe that stage 1 inherits as file descriptor 3,
-// then closes it; stage 1 reads it with [Read] before anything else. Both stages are the same
-// program today, but they are different layers of trust, so the bytes between them are a
-// format of their own, decoded strictly and bounded like any other input.
+// then closes it; stage 1 reads it with [Read] before anything else. On file descriptor 4 it
+// also finds the verifier of the device's claim code ([ClaimVerifierFD], [ReadClaimVerifier]).
+// Both stages are the same program today, but they are different layers of trust, so the bytes
+// between them are a format of their own, decoded strictly and bounded like any other input.
 //
 // # Format
 //
@@ -33,6 +34,12 @@ import (
 // FD is the file descriptor on which stage 1 finds the handoff.
 const FD = 3
 
+// ClaimVerifierFD is the file descriptor on which stage 1 finds the verifier of the device's
+// claim code (ident.ClaimVerifier, 32 raw bytes), which it proves in its evidence. It is apart
+// from the JSON handoff so that a runtime older than claim codes, which decodes the handoff
+// strictly, still boots: it never reads this descriptor.
+const ClaimVerifierFD = 4
+
 // Version is the handoff format's version.
 const Version = 1
 
@@ -49,6 +56,20 @@ type Handoff struct {
 	AliasCert    []byte             `json:"alias_certificate"`    // DER, issued by the DeviceID key
 	DeviceIDKey  []byte             `json:"device_id_public_key"` // DER SubjectPublicKeyInfo
 	Measurements state.Measurements `json:"measurements"`
+
+	// ClaimVerifier is the verifier of the device's claim code, read from ClaimVerifierFD by
+	// [ReadClaimVerifier]; nil when stage 0 handed none.
+	ClaimVerifier []byte `json:"-"`
+}
+
+// ReadClaimVerifier reads the claim-code verifier from r: exactly 32 bytes, else nil (a stage 0
+// older than claim codes hands none, and then the descriptor is not open).
+func ReadClaimVerifier(r io.Reader) []byte {
+	b, err := io.ReadAll(io.LimitReader(r, 33))
+	if err != nil || len(b) != 32 {
+		return nil
+	}
+	return b
 }
 
 // Marshal encodes h.

@@ -20,7 +20,9 @@
 //	identifier  = HKDF(ikm = public key, salt = ID_SALT,   info = "ID",       L = 20), top bit cleared
 //
 // At the first layer both input CDIs are the UDS. The tests reproduce open-dice's known answers
-// (testdata/open-dice.json).
+// (testdata/open-dice.json). Rampart adds one derivation of its own, from the UDS alone, with a
+// label no DICE derivation uses: the claim code ([ClaimCode]), which proves to the service that
+// whoever claims the device has it in hand.
 //
 // # Keys
 //

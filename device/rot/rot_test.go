@@ -16,6 +16,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/rampart-iot/rampart/ident"
 )
 
 // openDice is testdata/open-dice.json: google/open-dice's known answers.
@@ -329,5 +331,24 @@ func TestSmallTCB(t *testing.T) {
 				t.Errorf("%s imports %s: the root of trust must stay on the standard library", pkg.ImportPath, imp)
 			}
 		}
+	}
+}
+
+func TestClaimCodeIsTheDevicesOwn(t *testing.T) {
+	uds1, uds2 := bytes.Repeat([]byte{1}, UDSSize), bytes.Repeat([]byte{2}, UDSSize)
+	c1, err := ClaimCode(uds1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := ClaimCode(uds1)
+	c2, _ := ClaimCode(uds2)
+	if c1 != again || c1 == c2 {
+		t.Fatalf("claim codes %s, %s, %s: want stable per UDS and different across devices", c1, again, c2)
+	}
+	if _, err := ident.ParseClaimCode(string(c1)); err != nil {
+		t.Fatalf("derived code %s does not parse: %v", c1, err)
+	}
+	if _, err := ClaimCode(make([]byte, UDSSize)); err == nil {
+		t.Fatal("a claim code from an all-zero UDS")
 	}
 }

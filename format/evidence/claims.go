@@ -36,7 +36,11 @@ const (
 	keyMeasurements = 273    // measurements, RFC 9711
 	keyDeviceKey    = -65537 // Rampart: DeviceID public key, DER SubjectPublicKeyInfo
 	keyImages       = -65538 // Rampart: installed images
+	keyClaimProof   = -65539 // Rampart: proof of the device's claim code (optional)
 )
+
+// ClaimProofSize is the size of the claim-code proof.
+const ClaimProofSize = 32
 
 // dbgstat values of RFC 9711 that Rampart uses.
 const (
@@ -71,6 +75,11 @@ type Claims struct {
 	Measurements dice.Measurements
 	// Images are the installed images, at most 64; none is an empty list.
 	Images []Image
+	// ClaimProof, if not nil, is [ident.ClaimProof] of the device's claim code for Nonce and
+	// the device ID: it shows the service which claim code the device has, so that a claim
+	// made with another code can be told apart. A runtime older than the claim code sends
+	// none.
+	ClaimProof []byte
 }
 
 // Image is one installed image.
@@ -98,6 +107,7 @@ type (
 		Measurements []measurementFormat `cbor:"273,keyasint"`
 		DeviceKey    []byte              `cbor:"-65537,keyasint"`
 		Images       []imageWire         `cbor:"-65538,keyasint"`
+		ClaimProof   []byte              `cbor:"-65539,keyasint,omitempty"`
 	}
 )
 
@@ -170,6 +180,9 @@ func (c *Claims) check() error {
 	if m := c.Measurements.Mode; m != dice.ModeNormal && m != dice.ModeDebug {
 		return fmt.Errorf("mode %v cannot be attested: want normal or debug", m)
 	}
+	if c.ClaimProof != nil && len(c.ClaimProof) != ClaimProofSize {
+		return fmt.Errorf("claim proof is %d bytes, want %d", len(c.ClaimProof), ClaimProofSize)
+	}
 	if len(c.Images) > MaxImages {
 		return fmt.Errorf("%d images, want at most %d", len(c.Images), MaxImages)
 	}
@@ -211,6 +224,7 @@ func marshalClaims(c Claims) ([]byte, error) {
 		Measurements: []measurementFormat{{ContentType: MeasurementsContentFormat, Content: meas}},
 		DeviceKey:    c.DeviceKey,
 		Images:       make([]imageWire, len(c.Images)),
+		ClaimProof:   c.ClaimProof,
 	}
 	for i, im := range c.Images {
 		w.Images[i] = imageWire{ID: im.ID, Digest: im.Digest[:]}
@@ -218,8 +232,12 @@ func marshalClaims(c Claims) ([]byte, error) {
 	return encMode.Marshal(w)
 }
 
-// requiredClaims are the keys a claims map must have: all of them, and no others.
-var requiredClaims = []int64{keyIAT, keyNonce, keyUEID, keyDbgStat, keyMeasurements, keyDeviceKey, keyImages}
+// requiredClaims are the keys a claims map must have; optionalClaims those it may have. No
+// others are allowed.
+var (
+	requiredClaims = []int64{keyIAT, keyNonce, keyUEID, keyDbgStat, keyMeasurements, keyDeviceKey, keyImages}
+	optionalClaims = []int64{keyClaimProof}
+)
 
 // parseClaims decodes claims strictly: every claim present, no other, each well-typed and
 // within its bounds, in core deterministic encoding.
@@ -233,11 +251,9 @@ func parseClaims(b []byte) (Claims, error) {
 			return Claims{}, fmt.Errorf("claim %d missing", k)
 		}
 	}
-	if len(keys) != len(requiredClaims) {
-		for k := range keys {
-			if !slices.Contains(requiredClaims, k) {
-				return Claims{}, fmt.Errorf("unknown claim %d", k)
-			}
+	for k := range keys {
+		if !slices.Contains(requiredClaims, k) && !slices.Contains(optionalClaims, k) {
+			return Claims{}, fmt.Errorf("unknown claim %d", k)
 		}
 	}
 
@@ -246,6 +262,12 @@ func parseClaims(b []byte) (Claims, error) {
 		return Claims{}, fmt.Errorf("claims: %w", err)
 	}
 	c := Claims{Nonce: w.Nonce, DeviceKey: w.DeviceKey}
+	if _, ok := keys[keyClaimProof]; ok {
+		if len(w.ClaimProof) != ClaimProofSize {
+			return Claims{}, fmt.Errorf("claim proof is %d bytes, want %d", len(w.ClaimProof), ClaimProofSize)
+		}
+		c.ClaimProof = w.ClaimProof
+	}
 	if w.IAT > maxIAT {
 		return Claims{}, fmt.Errorf("iat %d is after 9999", w.IAT)
 	}

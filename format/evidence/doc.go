@@ -26,8 +26,8 @@
 //
 // # Claims
 //
-// The payload is a CBOR map with exactly these seven integer keys; an absent or additional key
-// makes the token malformed.
+// The payload is a CBOR map with exactly these seven integer keys, and the optional
+// claim-proof; an absent or additional key makes the token malformed.
 //
 //	key     name          type                       value
 //	6       iat           uint                       seconds since 1970 (RFC 8392 NumericDate, integer only, up to 9999)
@@ -37,6 +37,9 @@
 //	273     measurements  [[65000, bstr .cbor meas]] exactly one entry, in Rampart's content-format
 //	-65537  device-key    bstr                       the DeviceID public key, DER SubjectPublicKeyInfo, ECDSA P-256
 //	-65538  images        [* image] (at most 64)     installed images; may be empty, never absent
+//	-65539  claim-proof   bstr .size 32              optional: HMAC-SHA256 keyed with the verifier of
+//	                                                 the device's claim code, over a label, the device
+//	                                                 ID and the nonce (ident.ClaimProof)
 //
 // The negative keys are private-use claim keys (below -65536, RFC 8392). The device key lets
 // the verifier check the Alias certificate and compute the device ID (lowercase hex SHA-256 of

@@ -186,7 +186,8 @@ func claimsEqual(a, b Claims) bool {
 		}
 	}
 	return bytes.Equal(a.Nonce, b.Nonce) && bytes.Equal(a.DeviceKey, b.DeviceKey) &&
-		a.IssuedAt.Equal(b.IssuedAt) && a.Measurements == b.Measurements
+		a.IssuedAt.Equal(b.IssuedAt) && a.Measurements == b.Measurements &&
+		bytes.Equal(a.ClaimProof, b.ClaimProof) && (a.ClaimProof == nil) == (b.ClaimProof == nil)
 }
 
 func mustParse(t testing.TB, b []byte) *Evidence {
@@ -681,6 +682,10 @@ func FuzzParse(f *testing.F) {
 	f.Add(fx.withPayload(f, append(payload, 0)))
 	f.Add(append(bytes.Clone(valid), 0))
 	f.Add([]byte{0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40})
+	fx.claims.ClaimProof = bytes.Repeat([]byte{0xc1}, ClaimProofSize)
+	f.Add(fx.token(f))
+	m := fx.claimMap(f)
+	f.Add(fx.withPayload(f, withRaw(f, m, keyClaimProof, encode(f, []byte{1, 2, 3}))))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := Parse(b)
 		if err != nil {
@@ -711,5 +716,37 @@ func FuzzParse(f *testing.F) {
 func TestVerifyNeedsParse(t *testing.T) {
 	if err := (&Evidence{}).Verify(); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("got %v, want ErrMalformed", err)
+	}
+}
+
+func TestClaimProof(t *testing.T) {
+	f := newFixture(t)
+	f.claims.ClaimProof = bytes.Repeat([]byte{0xc1}, ClaimProofSize)
+	e := mustParse(t, f.token(t))
+	if err := e.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(e.Claims.ClaimProof, f.claims.ClaimProof) {
+		t.Fatalf("claim proof %x, want %x", e.Claims.ClaimProof, f.claims.ClaimProof)
+	}
+	f.claims.ClaimProof = nil
+	if e := mustParse(t, f.token(t)); e.Claims.ClaimProof != nil {
+		t.Fatal("a token without a claim proof parsed with one")
+	}
+	for name, raw := range map[string][]byte{
+		"short": encode(t, []byte{1, 2, 3}),
+		"long":  encode(t, make([]byte, ClaimProofSize+1)),
+		"empty": encode(t, []byte{}),
+		"text":  encode(t, strings.Repeat("a", ClaimProofSize)),
+		"array": encode(t, []int{1}),
+		"null":  {0xf6},
+	} {
+		t.Run(name, func(t *testing.T) {
+			wantMalformed(t, f.withPayload(t, withRaw(t, f.claimMap(t), keyClaimProof, raw)))
+		})
+	}
+	if _, err := Sign(Claims{Nonce: f.claims.Nonce, DeviceKey: f.claims.DeviceKey, Measurements: f.claims.Measurements,
+		ClaimProof: []byte{1}}, f.aliasKey, f.certDER); err == nil {
+		t.Fatal("signed a claim proof of one byte")
 	}
 }

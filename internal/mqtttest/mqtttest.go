@@ -23,6 +23,7 @@ type Config struct {
 	CAFile   string // the CAs whose client certificates the broker accepts (PEM)
 	CertFile string // the broker's own certificate chain (PEM)
 	KeyFile  string // its private key (PEM)
+	CRLFile  string // if not empty, the CRLs (PEM) client certificates are checked against
 }
 
 // Broker is a running Mosquitto.
@@ -77,7 +78,7 @@ func Start(t testing.TB, cfg Config) *Broker {
 	for attempt := 1; attempt <= 5; attempt++ {
 		port := FreePort(t)
 		conf := filepath.Join(dir, "mosquitto.conf")
-		if err := os.WriteFile(conf, []byte(strings.Join([]string{
+		lines := []string{
 			"user " + me.Username,
 			"persistence false",
 			"log_dest stderr",
@@ -91,8 +92,11 @@ func Start(t testing.TB, cfg Config) *Broker {
 			"use_identity_as_username true",
 			// No password file: a client is let in by its certificate alone.
 			"allow_anonymous false",
-			"",
-		}, "\n")), 0o600); err != nil {
+		}
+		if cfg.CRLFile != "" {
+			lines = append(lines, "crlfile "+cfg.CRLFile)
+		}
+		if err := os.WriteFile(conf, []byte(strings.Join(append(lines, ""), "\n")), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(bin, "-c", conf)

@@ -13,8 +13,11 @@
 //     the token equal those in the certificate (measurement_mismatch);
 //  3. take the nonce: issued by this service, not used before, not expired (stale_nonce), and
 //     issued for this device (nonce_for_another_device);
-//  4. find the device: claimed by a tenant (unclaimed), not revoked (revoked);
-//  5. appraise the measurements: the runtime is a published release (unknown_runtime), every
+//  4. find the device: claimed by a tenant (unclaimed), not revoked (revoked), and, when it
+//     was claimed with a claim code, proving that code in the evidence (claim_code_mismatch,
+//     or claim_code_unproven without a proof: the claim is dropped, see checkClaim);
+//  5. appraise the measurements: the runtime is a published release (unknown_runtime) that was
+//     not withdrawn (withdrawn_runtime), every
 //     image the device runs is one of its tenant's, with the same package hash (unknown_image),
 //     and Debug mode only with the development capability (debug_mode_not_allowed); a device
 //     in development may also run sideloaded images;
@@ -174,15 +177,25 @@ func (s *Service) appraise(ctx context.Context, ev *evidence.Evidence, now time.
 	if err != nil {
 		return dev, err
 	}
-	var releases []api.RuntimeRelease
+	var releases, feed []api.RuntimeRelease
 	var unknownImage string
+	var verifier ident.ClaimVerifier
+	var withCode bool
 	err = s.st.View(ctx, func(tx *store.Tx) error {
 		var err error
 		if dev, err = tx.DeviceAnyTenant(ev.DeviceID); err != nil {
 			return err
 		}
+		if verifier, withCode, err = tx.ClaimVerifier(ev.DeviceID); err != nil {
+			return err
+		}
 		if releases, err = tx.RuntimeReleasesBySHA512(hex.EncodeToString(ev.Claims.Measurements.Runtime[:])); err != nil {
 			return err
+		}
+		if allWithdrawn(releases) {
+			if feed, err = tx.RuntimeReleases(releases[0].Feed); err != nil {
+				return err
+			}
 		}
 		unknownImage, err = firstUnknownImage(tx, dev.TenantID, ev.Claims.Images)
 		return err
@@ -194,6 +207,15 @@ func (s *Service) appraise(ctx context.Context, ev *evidence.Evidence, now time.
 		return dev, err
 	case dev.State == api.DeviceRevoked:
 		return dev, fail(api.ReasonRevoked, "device %s was revoked", ev.DeviceID)
+	}
+	if withCode {
+		if err := s.checkClaim(ctx, ev, dev, verifier, now); err != nil {
+			return dev, err
+		}
+	}
+	switch {
+	case allWithdrawn(releases):
+		return dev, withdrawnRuntime(releases, feed)
 	case len(releases) == 0:
 		return dev, fail(api.ReasonUnknownRuntime, "the device runs a runtime (SHA-512 %s…) that is not a published release",
 			hex.EncodeToString(ev.Claims.Measurements.Runtime[:8]))

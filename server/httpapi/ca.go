@@ -3,11 +3,13 @@ package httpapi
 import (
 	"context"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/format/imagepkg"
@@ -35,6 +37,66 @@ func (a *API) caBundle(w http.ResponseWriter, r *http.Request, c *call) error {
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	_, err = w.Write(pem)
 	return err
+}
+
+// caCRL serves the tenant's CRLs: with ?ca=ID that CA's CRL in DER (what its distribution point
+// serves), else the CRL of every CA still trusted, in PEM (what a broker's crlfile takes).
+func (a *API) caCRL(w http.ResponseWriter, r *http.Request, c *call) error {
+	if id := r.URL.Query().Get("ca"); id != "" {
+		if !ident.IsID(id) {
+			return errorf(http.StatusNotFound, "CA %q not found", clip(id))
+		}
+		der, err := a.ca.CRL(r.Context(), c.user.TenantID, id)
+		if err != nil {
+			return notFound(err, "CA %s not found (or expired); see 'rampart ca list'", id)
+		}
+		w.Header().Set("Content-Type", "application/pkix-crl")
+		_, err = w.Write(der)
+		return err
+	}
+	cas, err := a.ca.CAs(r.Context(), c.user.TenantID)
+	if err != nil {
+		return err
+	}
+	var out []byte
+	for _, ca := range cas {
+		if !c.now.Before(ca.NotAfter) {
+			continue
+		}
+		der, err := a.ca.CRL(r.Context(), c.user.TenantID, ca.ID)
+		if err != nil {
+			return err
+		}
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})...)
+	}
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	_, err = w.Write(out)
+	return err
+}
+
+// crlFile serves a tenant CA's CRL without a token, at the URL each device certificate names
+// as its CRL distribution point (pki.CRLPath). It reads one row; relying parties may cache the
+// answer for a minute.
+func (a *API) crlFile(w http.ResponseWriter, r *http.Request) {
+	tenantID, file := r.PathValue("tenant"), r.PathValue("file")
+	caID, ok := strings.CutSuffix(file, ".crl")
+	if !ident.IsID(tenantID) || !ok || !ident.IsID(caID) {
+		writeError(w, http.StatusNotFound, "no such CRL")
+		return
+	}
+	der, err := a.ca.CRL(r.Context(), tenantID, caID)
+	if err != nil {
+		status, msg := http.StatusNotFound, "no such CRL"
+		if !errors.Is(err, store.ErrNotFound) {
+			a.log.Error("serve CRL", "tenant", tenantID, "ca", caID, "err", err)
+			status, msg = http.StatusInternalServerError, "internal error"
+		}
+		writeError(w, status, msg)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkix-crl")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	w.Write(der)
 }
 
 func (a *API) rotateCA(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -108,12 +170,54 @@ func (a *API) publishRelease(w http.ResponseWriter, r *http.Request, c *call) er
 		return c.audit(tx, "", "os.publish", "release/"+rel.ID, feed+" "+version+" sha512:"+rel.SHA512[:16])
 	})
 	if errors.Is(err, store.ErrExists) {
-		return errorf(http.StatusConflict, "%s already has a release %s; releases are immutable, publish a new version", feed, version)
+		return errorf(http.StatusConflict, "%s already has a release %s (published or withdrawn); releases are immutable, publish a new version", feed, version)
+	}
+	if errors.Is(err, store.ErrWithdrawn) {
+		return errorf(http.StatusConflict, "this runtime was withdrawn (under another version) and cannot be published again; publish a fixed runtime")
 	}
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, rel)
+}
+
+// withdrawRelease withdraws a runtime release: it leaves its feed's TUF targets (in the same
+// transaction), devices running it fail attestation with withdrawn_runtime, and its version and
+// its runtime are never published again.
+func (a *API) withdrawRelease(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req api.WithdrawReleaseRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if !api.ValidFeed(req.Feed) {
+		return errorf(http.StatusBadRequest, "invalid feed %q: want %s or %s", clip(req.Feed), api.FeedRetail, api.FeedRetailEval)
+	}
+	if !versionPattern.MatchString(req.Version) {
+		return errorf(http.StatusBadRequest, "invalid version %q", clip(req.Version))
+	}
+	keys, err := a.tuf.PrepareFeed(r.Context())
+	if err != nil {
+		return err
+	}
+	var rel api.RuntimeRelease
+	err = a.store.Update(r.Context(), func(tx *store.Tx) error {
+		var err error
+		if rel, err = tx.WithdrawRuntimeRelease(req.Feed, req.Version, c.now); err != nil {
+			return err
+		}
+		rels, err := tx.RuntimeReleases(req.Feed)
+		if err != nil {
+			return err
+		}
+		if err := a.tuf.PublishFeed(r.Context(), tx, keys, req.Feed, rels); err != nil {
+			return fmt.Errorf("publish feed %s: %w", req.Feed, err)
+		}
+		return c.audit(tx, "", "os.withdraw", "release/"+rel.ID, req.Feed+" "+req.Version)
+	})
+	if err != nil {
+		return notFound(err, "%s has no release %s; see 'rampart os list'", req.Feed, clip(req.Version))
+	}
+	return writeJSON(w, http.StatusOK, rel)
 }
 
 func (a *API) listReleases(w http.ResponseWriter, r *http.Request, c *call) error {

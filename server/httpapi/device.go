@@ -118,11 +118,16 @@ func (a *API) deviceAuth(next func(w http.ResponseWriter, r *http.Request, d dev
 			return err
 		}
 		var d api.Device
+		var certRevoked bool
 		err = a.store.View(r.Context(), func(tx *store.Tx) error {
-			d, err = tx.Device(tenantID, id)
+			if d, err = tx.Device(tenantID, id); err != nil {
+				return err
+			}
+			// A certificate of a claim since released (or of a revoked device) is on the CRL.
+			certRevoked, err = tx.DeviceCertRevoked(r.TLS.PeerCertificates[0].SerialNumber.Text(16))
 			return err
 		})
-		if errors.Is(err, store.ErrNotFound) || err == nil && d.State == api.DeviceRevoked {
+		if errors.Is(err, store.ErrNotFound) || err == nil && (d.State == api.DeviceRevoked || certRevoked) {
 			return errorf(http.StatusForbidden, "device %s is not claimed by this tenant or was revoked", id)
 		}
 		if err != nil {

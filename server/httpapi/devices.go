@@ -10,30 +10,39 @@ import (
 	"github.com/rampart-iot/rampart/server/store"
 )
 
+// claimDevices claims devices into the caller's tenant, each with its claim code, or by ID
+// alone where the operator allows the tenant that. Only the code's verifier is kept; a device
+// whose evidence proves another code has its claim dropped when it attests (package attest).
 func (a *API) claimDevices(w http.ResponseWriter, r *http.Request, c *call) error {
 	var req api.ClaimDevicesRequest
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	if len(req.DeviceIDs) == 0 || len(req.DeviceIDs) > api.MaxClaimBatch {
-		return errorf(http.StatusBadRequest, "device_ids: want 1 to %d device IDs, got %d", api.MaxClaimBatch, len(req.DeviceIDs))
-	}
-	ids := make([]ident.DeviceID, len(req.DeviceIDs))
-	for i, s := range req.DeviceIDs {
-		id, err := ident.ParseDeviceID(s)
-		if err != nil {
-			return errorf(http.StatusBadRequest, "device_ids[%d]: %v", i, err)
-		}
-		ids[i] = id
+	claims, err := parseClaims(req)
+	if err != nil {
+		return err
 	}
 	var claimed []api.Device
-	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
-		var err error
-		if claimed, err = tx.ClaimDevices(c.user.TenantID, ids, c.now); err != nil {
+	err = a.store.Update(r.Context(), func(tx *store.Tx) error {
+		t, err := tx.Tenant(c.user.TenantID)
+		if err != nil {
+			return err
+		}
+		for _, cl := range claims {
+			if cl.Verifier == nil && !t.AllowClaimWithoutCode {
+				return errorf(http.StatusForbidden, "device %s: tenant %s claims devices with their claim codes only; "+
+					"give the code that 'rampart-device id --claim-code' prints or the device's label shows", cl.ID, t.Name)
+			}
+		}
+		if claimed, err = tx.ClaimDevicesWithCodes(c.user.TenantID, claims, c.now); err != nil {
 			return err
 		}
 		for _, d := range claimed {
-			if err := c.audit(tx, c.user.TenantID, "device.claim", "device/"+d.ID.String(), ""); err != nil {
+			detail := "with its claim code"
+			if !d.ClaimedWithCode {
+				detail = "without a claim code"
+			}
+			if err := c.audit(tx, c.user.TenantID, "device.claim", "device/"+d.ID.String(), detail); err != nil {
 				return err
 			}
 		}
@@ -43,6 +52,43 @@ func (a *API) claimDevices(w http.ResponseWriter, r *http.Request, c *call) erro
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, api.ClaimDevicesResponse{Devices: nonNil(claimed)})
+}
+
+// parseClaims checks a claim request: device_ids or devices, 1 to api.MaxClaimBatch of them,
+// each ID and code well-formed.
+func parseClaims(req api.ClaimDevicesRequest) ([]store.Claim, error) {
+	n := len(req.DeviceIDs) + len(req.Devices)
+	if len(req.DeviceIDs) > 0 && len(req.Devices) > 0 {
+		return nil, errorf(http.StatusBadRequest, "give devices or device_ids, not both")
+	}
+	if n == 0 || n > api.MaxClaimBatch {
+		return nil, errorf(http.StatusBadRequest, "devices: want 1 to %d devices, got %d", api.MaxClaimBatch, n)
+	}
+	claims := make([]store.Claim, 0, n)
+	for i, s := range req.DeviceIDs {
+		id, err := ident.ParseDeviceID(s)
+		if err != nil {
+			return nil, errorf(http.StatusBadRequest, "device_ids[%d]: %v", i, err)
+		}
+		claims = append(claims, store.Claim{ID: id})
+	}
+	for i, d := range req.Devices {
+		id, err := ident.ParseDeviceID(d.DeviceID)
+		if err != nil {
+			return nil, errorf(http.StatusBadRequest, "devices[%d]: %v", i, err)
+		}
+		cl := store.Claim{ID: id}
+		if d.ClaimCode != "" {
+			code, err := ident.ParseClaimCode(d.ClaimCode)
+			if err != nil {
+				return nil, errorf(http.StatusBadRequest, "devices[%d] (%s): %v", i, id, err)
+			}
+			v := code.Verifier()
+			cl.Verifier = &v
+		}
+		claims = append(claims, cl)
+	}
+	return claims, nil
 }
 
 func (a *API) listDevices(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -178,10 +224,39 @@ func (a *API) revokeDevice(w http.ResponseWriter, r *http.Request, c *call) erro
 		if err := tx.RevokeDevice(c.user.TenantID, id, c.now); err != nil {
 			return err
 		}
+		if err := a.ca.UpdateCRLs(r.Context(), tx, c.user.TenantID); err != nil {
+			return err
+		}
 		if d, err = tx.Device(c.user.TenantID, id); err != nil {
 			return err
 		}
 		return c.audit(tx, c.user.TenantID, "device.revoke", "device/"+id.String(), "")
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
+}
+
+// releaseDevice takes a device out of the tenant: its certificates are revoked (and listed in
+// the tenant's CRLs), and it can be claimed again, by any tenant, with its claim code.
+func (a *API) releaseDevice(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := deviceRef(r)
+	if err != nil {
+		return err
+	}
+	var d api.Device
+	err = a.store.Update(r.Context(), func(tx *store.Tx) error {
+		if d, err = tx.Device(c.user.TenantID, id); err != nil {
+			return notFound(err, "device %s not found", id)
+		}
+		if err := tx.ReleaseDevice(c.user.TenantID, id, c.now); err != nil {
+			return err
+		}
+		if err := a.ca.UpdateCRLs(r.Context(), tx, c.user.TenantID); err != nil {
+			return err
+		}
+		return c.audit(tx, c.user.TenantID, "device.release", "device/"+id.String(), "")
 	})
 	if err != nil {
 		return err

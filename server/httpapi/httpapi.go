@@ -147,6 +147,7 @@ func (a *API) Routes() []Route { return a.routes }
 // Register adds every route of the management API and the device API to mux.
 func (a *API) Register(mux *http.ServeMux) {
 	a.registerDevice(mux)
+	mux.HandleFunc("GET /crl/{tenant}/{file}", a.crlFile)
 	for _, rt := range a.routes {
 		if rt.access == accessNone || rt.handler == nil {
 			panic("httpapi: route " + rt.Method + " " + rt.Path + " declares no access level")

@@ -9,6 +9,7 @@ func (a *API) table() []Route {
 		{"POST", "/api/v1/tenants", accessOperator, a.createTenant},
 		{"GET", "/api/v1/tenants", accessAnyToken, a.listTenants},
 		{"GET", "/api/v1/tenants/{tenant}", accessAnyToken, a.showTenant},
+		{"PATCH", "/api/v1/tenants/{tenant}", accessOperator, a.updateTenant},
 
 		{"GET", "/api/v1/users", accessReader, a.listUsers},
 		{"POST", "/api/v1/users", accessAdministrator, a.addUser},
@@ -30,6 +31,7 @@ func (a *API) table() []Route {
 		{"GET", "/api/v1/devices/{device}", accessReader, a.showDevice},
 		{"PATCH", "/api/v1/devices/{device}", accessContributor, a.updateDevice},
 		{"POST", "/api/v1/devices/{device}/revoke", accessAdministrator, a.revokeDevice},
+		{"POST", "/api/v1/devices/{device}/release", accessAdministrator, a.releaseDevice},
 		{"POST", "/api/v1/devices/{device}/enable-development", accessAdministrator, a.enableDevelopment},
 		{"POST", "/api/v1/devices/{device}/disable-development", accessAdministrator, a.disableDevelopment},
 
@@ -37,6 +39,7 @@ func (a *API) table() []Route {
 
 		{"GET", "/api/v1/ca", accessReader, a.listCAs},
 		{"GET", "/api/v1/ca/bundle", accessReader, a.caBundle},
+		{"GET", "/api/v1/ca/crl", accessReader, a.caCRL},
 		{"POST", "/api/v1/ca/rotate", accessAdministrator, a.rotateCA},
 
 		{"POST", "/api/v1/images", accessContributor, a.addImage},
@@ -53,5 +56,6 @@ func (a *API) table() []Route {
 
 		{"POST", "/api/v1/os/releases", accessOperator, a.publishRelease},
 		{"GET", "/api/v1/os/releases", accessAnyToken, a.listReleases},
+		{"POST", "/api/v1/os/releases/withdraw", accessOperator, a.withdrawRelease},
 	}
 }

@@ -104,7 +104,7 @@ func TestClaimDeviceOnce(t *testing.T) {
 		w := newWorld(t, backend)
 		// Tenant B cannot claim A's device, and the batch is all or nothing.
 		fresh := string(deviceID(50))
-		status, body := w.do(adminB, "POST", "/api/v1/devices/claim", api.ClaimDevicesRequest{DeviceIDs: []string{fresh, string(w.a.device)}})
+		status, body := w.do(adminB, "POST", "/api/v1/devices/claim", withCodes([]string{fresh, string(w.a.device)}))
 		if status != http.StatusConflict || !strings.Contains(body, "already claimed") {
 			t.Fatalf("claim of another tenant's device: %d %s, want 409 already claimed", status, body)
 		}
@@ -114,7 +114,7 @@ func TestClaimDeviceOnce(t *testing.T) {
 		if status, _ := w.do(adminB, "GET", "/api/v1/devices/"+fresh, nil); status != http.StatusNotFound {
 			t.Errorf("a refused batch must claim nothing; %s was claimed", fresh)
 		}
-		if status, body := w.do(adminA, "POST", "/api/v1/devices/claim", api.ClaimDevicesRequest{DeviceIDs: []string{string(w.a.device)}}); status != http.StatusConflict {
+		if status, body := w.do(adminA, "POST", "/api/v1/devices/claim", withCodes([]string{string(w.a.device)})); status != http.StatusConflict {
 			t.Errorf("second claim by the same tenant: %d %s, want 409", status, body)
 		}
 	})
@@ -126,14 +126,14 @@ func TestClaimBatchLimits(t *testing.T) {
 	for i := range ids {
 		ids[i] = string(deviceID(1000 + i))
 	}
-	if status, body := w.do(adminA, "POST", "/api/v1/devices/claim", api.ClaimDevicesRequest{DeviceIDs: ids}); status != http.StatusBadRequest {
+	if status, body := w.do(adminA, "POST", "/api/v1/devices/claim", withCodes(ids)); status != http.StatusBadRequest {
 		t.Errorf("1,001 IDs: %d %s, want 400", status, body)
 	}
-	if status, body := w.do(adminA, "POST", "/api/v1/devices/claim", api.ClaimDevicesRequest{DeviceIDs: ids[:api.MaxClaimBatch]}); status != http.StatusCreated {
+	if status, body := w.do(adminA, "POST", "/api/v1/devices/claim", withCodes(ids[:api.MaxClaimBatch])); status != http.StatusCreated {
 		t.Fatalf("1,000 IDs: %d %s", status, body)
 	}
 	for _, bad := range []string{"ABCDEF" + strings.Repeat("0", 58), strings.Repeat("0", 63), "../../etc/passwd", ""} {
-		if status, body := w.do(adminA, "POST", "/api/v1/devices/claim", api.ClaimDevicesRequest{DeviceIDs: []string{bad}}); status != http.StatusBadRequest {
+		if status, body := w.do(adminA, "POST", "/api/v1/devices/claim", withCodes([]string{bad})); status != http.StatusBadRequest {
 			t.Errorf("device ID %q: %d %s, want 400", bad, status, body)
 		}
 	}
@@ -146,7 +146,7 @@ func TestDeviceListPaging(t *testing.T) {
 		for i := 0; i < 25; i++ {
 			ids = append(ids, string(deviceID(200+i)))
 		}
-		if status, body := w.do(contribA, "POST", "/api/v1/devices/claim", api.ClaimDevicesRequest{DeviceIDs: ids}); status != http.StatusCreated {
+		if status, body := w.do(contribA, "POST", "/api/v1/devices/claim", withCodes(ids)); status != http.StatusCreated {
 			t.Fatalf("claim: %d %s", status, body)
 		}
 		seen := map[string]bool{}
@@ -240,7 +240,7 @@ func TestEveryChangeIsAudited(t *testing.T) {
 			{"POST", "/api/v1/device-groups", api.CreateDeviceGroupRequest{Product: "Kettle", Name: "Beta"}, "device-group.create"},
 			{"PATCH", "/api/v1/device-groups/" + w.a.group.ID, map[string]any{"update_policy": api.PolicyNone}, "device-group.update"},
 			{"DELETE", "/api/v1/device-groups/" + w.a.empty.ID, nil, "device-group.delete"},
-			{"POST", "/api/v1/devices/claim", api.ClaimDevicesRequest{DeviceIDs: []string{string(deviceID(7))}}, "device.claim"},
+			{"POST", "/api/v1/devices/claim", withCodes([]string{string(deviceID(7))}), "device.claim"},
 			{"PATCH", "/api/v1/devices/" + string(deviceID(7)), map[string]any{"device_group_id": w.a.group.ID}, "device.update"},
 			{"POST", "/api/v1/devices/" + string(deviceID(7)) + "/revoke", nil, "device.revoke"},
 			{"POST", "/api/v1/users", api.AddUserRequest{Email: "n@a", Role: api.RoleReader}, "user.add"},

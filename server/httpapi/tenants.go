@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"strconv"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/ident"
@@ -57,9 +58,14 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request, c *call) erro
 	}
 	var resp api.CreateTenantResponse
 	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
-		t := api.Tenant{ID: ident.NewID(), Name: req.Name, CreatedAt: c.now}
+		t := api.Tenant{ID: ident.NewID(), Name: req.Name, CreatedAt: c.now, AllowClaimWithoutCode: req.AllowClaimWithoutCode}
 		if err := tx.CreateTenant(t); err != nil {
 			return err
+		}
+		if t.AllowClaimWithoutCode {
+			if err := c.audit(tx, t.ID, "tenant.allow-claim-without-code", "tenant/"+t.ID, "true"); err != nil {
+				return err
+			}
 		}
 		admin, token, err := NewUser(tx, api.User{TenantID: t.ID, Email: req.AdminEmail,
 			Role: api.RoleAdministrator, CreatedAt: c.now})
@@ -113,6 +119,40 @@ func (a *API) showTenant(w http.ResponseWriter, r *http.Request, c *call) error 
 	}
 	if err != nil {
 		return notFound(err, "tenant %q not found", ref)
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+// updateTenant changes an operator's settings of a tenant: whether its users may claim devices
+// without their claim codes.
+func (a *API) updateTenant(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req api.UpdateTenantRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if req.AllowClaimWithoutCode == nil {
+		return errorf(http.StatusBadRequest, "nothing to change: give allow_claim_without_code")
+	}
+	ref := r.PathValue("tenant")
+	var t api.Tenant
+	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
+		var err error
+		if ident.IsID(ref) {
+			t, err = tx.Tenant(ref)
+		} else {
+			t, err = tx.TenantByName(ref)
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.SetAllowClaimWithoutCode(t.ID, *req.AllowClaimWithoutCode); err != nil {
+			return err
+		}
+		t.AllowClaimWithoutCode = *req.AllowClaimWithoutCode
+		return c.audit(tx, t.ID, "tenant.allow-claim-without-code", "tenant/"+t.ID, strconv.FormatBool(t.AllowClaimWithoutCode))
+	})
+	if err != nil {
+		return notFound(err, "tenant %q not found", clip(ref))
 	}
 	return writeJSON(w, http.StatusOK, t)
 }

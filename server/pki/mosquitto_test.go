@@ -37,6 +37,13 @@ type broker struct {
 // bundle, and names each client by its certificate's CN. It is stopped when the test ends.
 func startBroker(t *testing.T, bundle []byte) *broker {
 	t.Helper()
+	return startBrokerWithCRL(t, bundle, nil)
+}
+
+// startBrokerWithCRL is startBroker that also checks client certificates against the CRLs in
+// crl (PEM), when it is not nil.
+func startBrokerWithCRL(t *testing.T, bundle, crl []byte) *broker {
+	t.Helper()
 	mqtttest.Binary(t, "mosquitto") // skips in -short mode before making keys
 	dir := t.TempDir()
 	// The broker's own identity, made as the security service makes its own.
@@ -55,8 +62,15 @@ func startBroker(t *testing.T, bundle []byte) *broker {
 	if err := os.WriteFile(cafile, bundle, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b := mqtttest.Start(t, mqtttest.Config{CAFile: cafile,
-		CertFile: filepath.Join(tlsDir, pki.CertFile), KeyFile: filepath.Join(tlsDir, pki.CertKeyFile)})
+	cfg := mqtttest.Config{CAFile: cafile,
+		CertFile: filepath.Join(tlsDir, pki.CertFile), KeyFile: filepath.Join(tlsDir, pki.CertKeyFile)}
+	if crl != nil {
+		cfg.CRLFile = filepath.Join(dir, "tenant-crl.pem")
+		if err := os.WriteFile(cfg.CRLFile, crl, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := mqtttest.Start(t, cfg)
 	return &broker{Broker: b, addr: b.Addr, roots: roots}
 }
 

@@ -58,8 +58,9 @@ type Authority struct {
 	kek *KEK
 	now func() time.Time
 
-	mu    sync.Mutex
-	cache map[string]*caSet
+	mu        sync.Mutex
+	cache     map[string]*caSet
+	publicURL string // the service's address, for CRL distribution points
 }
 
 type caSet struct {
@@ -258,34 +259,31 @@ func (a *Authority) Forget(tenantID string) {
 	a.mu.Unlock()
 }
 
-// active returns the tenant's active CA certificate and its key.
-func (a *Authority) active(ctx context.Context, tenantID string) (*x509.Certificate, crypto.Signer, error) {
+// active returns the tenant's active CA certificate, its ID and its key.
+func (a *Authority) active(ctx context.Context, tenantID string) (*x509.Certificate, string, crypto.Signer, error) {
 	cs, err := a.set(ctx, tenantID, false)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	for i, r := range cs.records {
 		if !r.Active {
 			continue
 		}
-		pkcs8, err := a.kek.Open(sealPurpose(tenantID, r.ID), r.SealedKey)
+		key, err := a.openKey(r)
 		if err != nil {
-			return nil, nil, fmt.Errorf("tenant CA %s: %w", r.ID, err)
+			return nil, "", nil, err
 		}
-		key, err := x509.ParsePKCS8PrivateKey(pkcs8)
-		if err != nil {
-			return nil, nil, err
-		}
-		return cs.certs[i], key.(crypto.Signer), nil
+		return cs.certs[i], r.ID, key, nil
 	}
-	return nil, nil, errors.New("tenant has no active CA")
+	return nil, "", nil, errors.New("tenant has no active CA")
 }
 
 // IssueDevice signs a 24-hour client certificate for a device's public key: subject CN the
-// device ID, a URI SAN naming tenant and device, clientAuth only. It returns the certificate and
-// the PEM of the CA chain.
+// device ID, a URI SAN naming tenant and device, clientAuth only, and the CA's CRL as its
+// distribution point. It records the certificate for the CRLs, and returns it and the PEM of the
+// CA chain.
 func (a *Authority) IssueDevice(ctx context.Context, tenantID string, device ident.DeviceID, pub crypto.PublicKey) (*x509.Certificate, []byte, error) {
-	ca, key, err := a.active(ctx, tenantID)
+	ca, caID, key, err := a.active(ctx, tenantID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -303,13 +301,25 @@ func (a *Authority) IssueDevice(ctx context.Context, tenantID string, device ide
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+
+		CRLDistributionPoints: a.crlDistributionPoint(tenantID, caID),
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, pub, key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sign device certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
-	return cert, pemBlock("CERTIFICATE", ca.Raw), err
+	if err != nil {
+		return nil, nil, err
+	}
+	err = a.st.Update(ctx, func(tx *store.Tx) error {
+		return tx.AddDeviceCert(store.DeviceCert{Serial: cert.SerialNumber.Text(16), TenantID: tenantID, CAID: caID,
+			DeviceID: device, NotAfter: cert.NotAfter}, now)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return cert, pemBlock("CERTIFICATE", ca.Raw), nil
 }
 
 // ErrNotDeviceCert is returned by VerifyDevice for a certificate that is not a valid device

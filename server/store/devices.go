@@ -15,7 +15,7 @@ import (
 const deviceSelect = `SELECT d.id, d.tenant_id, COALESCE(g.product_id, ''), COALESCE(p.name, ''),
 	COALESCE(d.group_id, ''), COALESCE(g.name, ''), d.state, d.claimed_at, d.revoked_at,
 	d.last_seen_at, d.development, d.last_attested_at, d.last_attest_result, d.last_attest_reason,
-	d.runtime_sha512, d.cert_expires_at
+	d.runtime_sha512, d.cert_expires_at, d.claim_verifier IS NOT NULL
 	FROM devices d
 	LEFT JOIN device_groups g ON g.id = d.group_id
 	LEFT JOIN products p ON p.id = g.product_id`
@@ -26,7 +26,7 @@ func scanDevice(r scanner) (api.Device, error) {
 	var revoked, seen, attested, certExpiry sql.NullInt64
 	err := r.Scan((*string)(&d.ID), &d.TenantID, &d.ProductID, &d.ProductName, &d.GroupID, &d.GroupName,
 		&d.State, &claimed, &revoked, &seen, &d.Development, &attested, &d.LastAttestResult,
-		&d.LastAttestReason, &d.RuntimeSHA512, &certExpiry)
+		&d.LastAttestReason, &d.RuntimeSHA512, &certExpiry, &d.ClaimedWithCode)
 	d.ClaimedAt = fromMicros(claimed)
 	d.RevokedAt = fromNullMicros(revoked)
 	d.LastSeenAt = fromNullMicros(seen)
@@ -39,17 +39,33 @@ func scanDevice(r scanner) (api.Device, error) {
 // parameters.
 const claimBatch = 500
 
-// ClaimDevices claims every one of ids into the tenant, or none: if any is claimed already (by
-// this or another tenant) it returns an error wrapping ErrAlreadyClaimed that names the first
-// such device. Duplicate IDs in ids are claimed once.
+// Claim is one device to claim, with the verifier of the claim code it was claimed with (nil
+// for a claim by ID alone).
+type Claim struct {
+	ID       ident.DeviceID
+	Verifier *ident.ClaimVerifier
+}
+
+// ClaimDevices claims devices by ID alone: ClaimDevicesWithCodes without verifiers.
 func (tx *Tx) ClaimDevices(tenantID string, ids []ident.DeviceID, at time.Time) ([]api.Device, error) {
+	claims := make([]Claim, len(ids))
+	for i, id := range ids {
+		claims[i] = Claim{ID: id}
+	}
+	return tx.ClaimDevicesWithCodes(tenantID, claims, at)
+}
+
+// ClaimDevicesWithCodes claims every one of claims into the tenant, or none: if any is claimed
+// already (by this or another tenant) it returns an error wrapping ErrAlreadyClaimed that names
+// the first such device. A device listed twice is claimed once, as first listed.
+func (tx *Tx) ClaimDevicesWithCodes(tenantID string, claims []Claim, at time.Time) ([]api.Device, error) {
 	at = at.UTC().Truncate(time.Microsecond)
-	var unique []ident.DeviceID
+	var unique []Claim
 	seen := make(map[ident.DeviceID]bool)
-	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			unique = append(unique, id)
+	for _, c := range claims {
+		if !seen[c.ID] {
+			seen[c.ID] = true
+			unique = append(unique, c)
 		}
 	}
 	err := tx.atomic(func() error {
@@ -58,10 +74,10 @@ func (tx *Tx) ClaimDevices(tenantID string, ids []ident.DeviceID, at time.Time) 
 			if err != nil {
 				return fmt.Errorf("claim devices: %w", err)
 			}
-			for _, id := range batch {
-				if !claimed[id] {
+			for _, c := range batch {
+				if !claimed[c.ID] {
 					// Whoever holds it, this tenant or another, is not said.
-					return fmt.Errorf("device %s: %w", id, ErrAlreadyClaimed)
+					return fmt.Errorf("device %s: %w", c.ID, ErrAlreadyClaimed)
 				}
 			}
 		}
@@ -71,23 +87,28 @@ func (tx *Tx) ClaimDevices(tenantID string, ids []ident.DeviceID, at time.Time) 
 		return nil, err
 	}
 	devices := make([]api.Device, len(unique))
-	for i, id := range unique {
-		devices[i] = api.Device{ID: id, TenantID: tenantID, State: api.DeviceClaimed, ClaimedAt: at}
+	for i, c := range unique {
+		devices[i] = api.Device{ID: c.ID, TenantID: tenantID, State: api.DeviceClaimed, ClaimedAt: at,
+			ClaimedWithCode: c.Verifier != nil}
 	}
 	return devices, nil
 }
 
 // insertDevices inserts the devices that nobody has claimed yet and returns which those were.
-func (tx *Tx) insertDevices(tenantID string, ids []ident.DeviceID, at time.Time) (map[ident.DeviceID]bool, error) {
+func (tx *Tx) insertDevices(tenantID string, claims []Claim, at time.Time) (map[ident.DeviceID]bool, error) {
 	var q strings.Builder
-	q.WriteString("INSERT INTO devices (id, tenant_id, state, claimed_at) VALUES ")
+	q.WriteString("INSERT INTO devices (id, tenant_id, state, claimed_at, claim_verifier) VALUES ")
 	args := []any{tenantID, api.DeviceClaimed, micros(at)}
-	for i, id := range ids {
+	for i, c := range claims {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		args = append(args, string(id))
-		fmt.Fprintf(&q, "($%d, $1, $2, $3)", len(args))
+		var verifier []byte // NULL
+		if c.Verifier != nil {
+			verifier = c.Verifier[:]
+		}
+		args = append(args, string(c.ID), verifier)
+		fmt.Fprintf(&q, "($%d, $1, $2, $3, $%d)", len(args)-1, len(args))
 	}
 	q.WriteString(" ON CONFLICT DO NOTHING RETURNING id")
 	inserted, err := queryAll(tx, func(r scanner) (id ident.DeviceID, err error) {
@@ -101,6 +122,47 @@ func (tx *Tx) insertDevices(tenantID string, ids []ident.DeviceID, at time.Time)
 		claimed[id] = true
 	}
 	return claimed, nil
+}
+
+// ClaimVerifier returns the verifier of the claim code a device was claimed with, and false if
+// it was claimed by ID alone. ErrNotFound if no tenant has claimed it.
+func (tx *Tx) ClaimVerifier(id ident.DeviceID) (ident.ClaimVerifier, bool, error) {
+	var v ident.ClaimVerifier
+	b, err := queryOne(tx, func(r scanner) (b []byte, err error) { return b, r.Scan(&b) },
+		fmt.Sprintf("device %s", id), "SELECT claim_verifier FROM devices WHERE id = $1", string(id))
+	if err != nil || b == nil {
+		return v, false, err
+	}
+	if len(b) != len(v) {
+		return v, false, fmt.Errorf("device %s: claim verifier of %d bytes", id, len(b))
+	}
+	copy(v[:], b)
+	return v, true, nil
+}
+
+// ReleaseDevice removes a tenant's device from it, with its update state and development
+// capability, and revokes its certificates (RevokeDeviceCertificates): it can be claimed again.
+// Its error events and audit entries stay with the tenant. ErrNotFound if the tenant has no
+// such device.
+func (tx *Tx) ReleaseDevice(tenantID string, id ident.DeviceID, at time.Time) error {
+	return tx.atomic(func() error {
+		for _, q := range []string{
+			"DELETE FROM device_updates WHERE tenant_id = $1 AND device_id = $2",
+			"DELETE FROM device_capabilities WHERE tenant_id = $1 AND device_id = $2",
+		} {
+			if _, err := tx.exec(q, tenantID, string(id)); err != nil {
+				return fmt.Errorf("release device %s: %w", id, err)
+			}
+		}
+		n, err := tx.exec("DELETE FROM devices WHERE tenant_id = $1 AND id = $2", tenantID, string(id))
+		if err != nil {
+			return fmt.Errorf("release device %s: %w", id, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("device %s: %w", id, ErrNotFound)
+		}
+		return tx.RevokeDeviceCertificates(tenantID, id, at)
+	})
 }
 
 // Devices lists a tenant's devices by f, in device-ID order.
@@ -164,16 +226,18 @@ func (tx *Tx) SetDeviceGroup(tenantID string, id ident.DeviceID, groupID string)
 	return nil
 }
 
-// RevokeDevice marks a tenant's device revoked at the given time; revoking twice keeps the
-// first time.
+// RevokeDevice marks a tenant's device revoked at the given time, and its certificates with it
+// (RevokeDeviceCertificates); revoking twice keeps the first time.
 func (tx *Tx) RevokeDevice(tenantID string, id ident.DeviceID, at time.Time) error {
-	n, err := tx.exec(`UPDATE devices SET state = $3, revoked_at = COALESCE(revoked_at, $4)
-		WHERE tenant_id = $1 AND id = $2`, tenantID, string(id), api.DeviceRevoked, micros(at))
-	if err != nil {
-		return fmt.Errorf("revoke device %s: %w", id, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("device %s: %w", id, ErrNotFound)
-	}
-	return nil
+	return tx.atomic(func() error {
+		n, err := tx.exec(`UPDATE devices SET state = $3, revoked_at = COALESCE(revoked_at, $4)
+			WHERE tenant_id = $1 AND id = $2`, tenantID, string(id), api.DeviceRevoked, micros(at))
+		if err != nil {
+			return fmt.Errorf("revoke device %s: %w", id, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("device %s: %w", id, ErrNotFound)
+		}
+		return tx.RevokeDeviceCertificates(tenantID, id, at)
+	})
 }

@@ -257,4 +257,7 @@ var _ = []any{
 	(*Tx).AddRuntimeRelease, (*Tx).RuntimeReleases, (*Tx).RuntimeReleasesBySHA512,
 	(*Tx).AddNonce, (*Tx).TakeNonce, (*Tx).PurgeNonces,
 	(*Tx).RecordAttestation, (*Tx).AttestationFailures,
+	(*Tx).ClaimDevicesWithCodes, (*Tx).ClaimVerifier, (*Tx).ReleaseDevice, (*Tx).SetAllowClaimWithoutCode,
+	(*Tx).RuntimeRelease, (*Tx).WithdrawRuntimeRelease,
+	(*Tx).AddDeviceCert, (*Tx).DeviceCertRevoked, (*Tx).RevokeDeviceCertificates, (*Tx).RevokedCerts, (*Tx).CRL, (*Tx).PutCRL,
 }

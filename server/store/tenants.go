@@ -8,12 +8,12 @@ import (
 	"github.com/rampart-iot/rampart/ident"
 )
 
-const tenantColumns = "id, name, created_at"
+const tenantColumns = "id, name, created_at, allow_claim_without_code"
 
 func scanTenant(r scanner) (api.Tenant, error) {
 	var t api.Tenant
 	var created int64
-	err := r.Scan(&t.ID, &t.Name, &created)
+	err := r.Scan(&t.ID, &t.Name, &created, &t.AllowClaimWithoutCode)
 	t.CreatedAt = fromMicros(created)
 	return t, err
 }
@@ -22,13 +22,26 @@ func scanTenant(r scanner) (api.Tenant, error) {
 func (tx *Tx) CreateTenant(t api.Tenant) error {
 	// ON CONFLICT DO NOTHING rather than a failed insert, which would end a PostgreSQL
 	// transaction: a caller told ErrExists may go on.
-	n, err := tx.exec(`INSERT INTO tenants (id, name, name_key, created_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT DO NOTHING`, t.ID, t.Name, ident.NameKey(t.Name), micros(t.CreatedAt))
+	n, err := tx.exec(`INSERT INTO tenants (id, name, name_key, created_at, allow_claim_without_code)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, t.ID, t.Name, ident.NameKey(t.Name), micros(t.CreatedAt),
+		t.AllowClaimWithoutCode)
 	if err != nil {
 		return fmt.Errorf("create tenant %q: %w", t.Name, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("tenant %q: %w", t.Name, ErrExists)
+	}
+	return nil
+}
+
+// SetAllowClaimWithoutCode sets whether the tenant's users may claim devices by ID alone.
+func (tx *Tx) SetAllowClaimWithoutCode(tenantID string, allow bool) error {
+	n, err := tx.exec("UPDATE tenants SET allow_claim_without_code = $2 WHERE id = $1", tenantID, allow)
+	if err != nil {
+		return fmt.Errorf("update tenant %q: %w", tenantID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("tenant %q: %w", tenantID, ErrNotFound)
 	}
 	return nil
 }

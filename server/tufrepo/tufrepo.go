@@ -192,8 +192,9 @@ func (s *Service) PublishGroup(ctx context.Context, tx *store.Tx, keys GroupKeys
 }
 
 // PublishFeed makes the targets of an OS feed's repository its runtime releases, inside tx.
-// Releases without an image package (no PackageSHA256) cannot be installed and are left out.
-// The repository is made on first use. keys come from PrepareFeed, before tx began.
+// Releases without an image package (no PackageSHA256) cannot be installed, and withdrawn
+// releases must not be: both are left out. The repository is made on first use. keys come from
+// PrepareFeed, before tx began.
 func (s *Service) PublishFeed(ctx context.Context, tx *store.Tx, keys FeedKeys, feed string, releases []api.RuntimeRelease) error {
 	if keys.k == nil {
 		return fmt.Errorf("publish feed %s: %w", feed, ErrNotPrepared)
@@ -203,8 +204,8 @@ func (s *Service) PublishFeed(ctx context.Context, tx *store.Tx, keys FeedKeys, 
 	}
 	targets := make(map[string]*metadata.TargetFiles, len(releases))
 	for _, rel := range releases {
-		if rel.PackageSHA256 == "" {
-			continue
+		if rel.PackageSHA256 == "" || rel.WithdrawnAt != nil {
+			continue // a withdrawn release leaves the feed: no device is offered it again
 		}
 		if rel.Feed != "" && rel.Feed != feed {
 			return fmt.Errorf("publish feed %s: release %q is of feed %s", feed, rel.Version, rel.Feed)

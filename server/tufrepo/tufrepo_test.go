@@ -913,3 +913,40 @@ func TestPublishNeedsPrepare(t *testing.T) {
 		}
 	})
 }
+
+// TestWithdrawnReleaseLeavesFeed: a withdrawn runtime release is no longer a target of its OS
+// feed, so no device is offered it; the others stay.
+func TestWithdrawnReleaseLeavesFeed(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		var rels []api.RuntimeRelease
+		for _, v := range []string{"3.0.0", "3.0.1"} {
+			info, err := e.blobs.Put(strings.NewReader("runtime "+v), 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rels = append(rels, api.RuntimeRelease{ID: ident.NewID(), Feed: api.FeedRetail, Version: v, ImageID: ident.NewID(),
+				PackageSize: info.Size, PackageSHA256: info.SHA256.String()})
+		}
+		withdrawn := time.Now()
+		rels[0].WithdrawnAt = &withdrawn
+		keys, err := e.tuf.PrepareFeed(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = e.st.Update(ctx, func(tx *store.Tx) error { return e.tuf.PublishFeed(ctx, tx, keys, api.FeedRetail, rels) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := e.device(api.Device{ID: ident.DeviceIDFromPublicKey([]byte("x")), TenantID: ident.NewID()},
+			tufrepo.FeedRepo(api.FeedRetail))
+		d.trustFirstRoot()
+		u := d.updater()
+		if _, err := u.GetTargetInfo(api.TargetRuntimePrefix + "3.0.0"); err == nil {
+			t.Error("the withdrawn release is still a target of the feed")
+		}
+		if _, err := u.GetTargetInfo(api.TargetRuntimePrefix + "3.0.1"); err != nil {
+			t.Errorf("the release not withdrawn: %v", err)
+		}
+	})
+}
