@@ -141,7 +141,7 @@ func ParseCheckpointKey(text []byte) (*ecdsa.PublicKey, error) {
 // ChainCheck checks an audit chain, read page by page, against a saved head and signed
 // checkpoints. Feed it each verified page with Entries, then call Done.
 type ChainCheck struct {
-	Head        *AuditHead        // a head saved earlier, or nil
+	Head        *AuditHead        // a head saved earlier, or nil; Seq -1 if its number is not known
 	Checkpoints []AuditCheckpoint // verified signatures, oldest first
 
 	headSeen bool
@@ -159,10 +159,10 @@ func (c *ChainCheck) Entries(es []AuditEntry) error {
 		}
 	}
 	for _, e := range es {
-		if c.Head != nil && e.Seq == c.Head.Seq {
-			if e.Hash != c.Head.Hash {
-				return fmt.Errorf("audit entry %d is not the saved head %s: the log was rewritten from there on", e.Seq, c.Head.Hash)
-			}
+		if c.Head != nil && e.Seq == c.Head.Seq && e.Hash != c.Head.Hash {
+			return fmt.Errorf("audit entry %d is not the saved head %s: the log was rewritten from there on", e.Seq, c.Head.Hash)
+		}
+		if c.Head != nil && e.Hash == c.Head.Hash {
 			c.headSeen = true
 		}
 		for _, cp := range c.bySeq[e.Seq] {
@@ -179,9 +179,12 @@ func (c *ChainCheck) Entries(es []AuditEntry) error {
 // Done ends the check: the chain must reach the saved head and every checkpoint, and, if it
 // is older than [CheckpointMaxAge], have a checkpoint younger than that.
 func (c *ChainCheck) Done(firstEntry, now time.Time) error {
-	if c.Head != nil && !c.headSeen {
-		if c.Head.Seq > c.seq {
+	if c.Head != nil && !c.headSeen && c.Head.Hash != GenesisHash {
+		switch {
+		case c.Head.Seq > c.seq:
 			return fmt.Errorf("audit log has %d entries, fewer than the saved head's %d: its tail was cut", c.seq, c.Head.Seq)
+		case c.Head.Seq < 0:
+			return fmt.Errorf("audit log does not hold the saved head %s: it was cut or rewritten", c.Head.Hash)
 		}
 		return fmt.Errorf("audit log does not hold the saved head %s: the log was rewritten", c.Head.Hash)
 	}
