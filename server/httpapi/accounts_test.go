@@ -3,8 +3,8 @@ package httpapi_test
 import (
 	"context"
 	"io/fs"
-	"path/filepath"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
