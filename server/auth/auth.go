@@ -68,7 +68,7 @@ func NewUser(tx *store.Tx, u api.User, lifetime time.Duration) (api.User, store.
 
 // Errors of [Authenticate]. Their text is fit to show the caller and says what to do.
 var (
-	ErrUnknown = errors.New("invalid token: check RAMPART_TOKEN or --token, or run 'rampart login' again")
+	ErrUnknown = errors.New("invalid or revoked token")
 	ErrRevoked = errors.New("token revoked")
 	ErrExpired = errors.New("token expired")
 )
