@@ -111,6 +111,10 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, c *call) error
 		if err != nil {
 			return err
 		}
+		if t.RevokedAt != nil { // revoked already: nothing changes, nothing to audit
+			info = c.tokenInfo(t, u)
+			return nil
+		}
 		if t, err = tx.RevokeToken(c.user.TenantID, id, c.now); err != nil {
 			return err
 		}

@@ -1,8 +1,10 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -138,6 +140,56 @@ func TestTokenUseRecordedAtMostHourly(t *testing.T) {
 			if got := lastUse(); got == nil || !got.Equal(step.want) {
 				t.Fatalf("step %d: last use %v, want %v", i, got, step.want)
 			}
+		}
+	})
+}
+
+// TestTokensMadeBeforeExpiryKeepWorking: migration 0030 gives the tokens that existed before it
+// an ID, no expiry and no revocation, and counts the images tenants already keep.
+func TestTokensMadeBeforeExpiryKeepWorking(t *testing.T) {
+	each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		tn := newTenant(t, s, "acme")
+		im := newImage(tn.ID, ident.NewID(), api.ImageApplication, now)
+		update(t, s, func(tx *store.Tx) error { return tx.AddImage(im) })
+		// Back to the schema before 0030, with a token as it stored them.
+		for _, q := range []string{
+			"DROP TABLE audit_checkpoints", "DROP INDEX tokens_id",
+			"ALTER TABLE tokens DROP COLUMN id", "ALTER TABLE tokens DROP COLUMN expires_at",
+			"ALTER TABLE tokens DROP COLUMN last_used_at", "ALTER TABLE tokens DROP COLUMN revoked_at",
+			"ALTER TABLE tenants DROP COLUMN image_quota", "ALTER TABLE tenants DROP COLUMN image_bytes",
+			"DELETE FROM schema_migrations WHERE version = 30",
+			"INSERT INTO users (id, tenant_id, email, email_key, role, operator, created_at) VALUES ('u1', '" + tn.ID + "', 'old@acme', 'old@acme', 'Reader', false, 1)",
+			"INSERT INTO tokens (hash, user_id, created_at) VALUES ($1, 'u1', 1)",
+		} {
+			var args []any
+			if strings.Contains(q, "$1") {
+				args = append(args, bytes.Repeat([]byte{0xab}, 16*2))
+			}
+			if _, err := s.DB().ExecContext(ctx, q, args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var hash [32]byte
+		copy(hash[:], bytes.Repeat([]byte{0xab}, 32))
+		var tok store.Token
+		var u api.User
+		var got api.Tenant
+		view(t, s, func(tx *store.Tx) (err error) {
+			if tok, u, err = tx.TokenAuth(hash); err != nil {
+				return err
+			}
+			got, err = tx.Tenant(tn.ID)
+			return err
+		})
+		if u.Email != "old@acme" || !ident.IsID(tok.ID) || tok.ExpiresAt != nil || tok.RevokedAt != nil {
+			t.Fatalf("old token after migration: %+v of %+v; want an ID, no expiry, not revoked", tok, u)
+		}
+		if got.ImageBytes != im.Size || got.ImageQuota != 0 {
+			t.Fatalf("tenant after migration: %+v; want %d bytes counted, no quota", got, im.Size)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
 )
 
 const tokenColumns = "t.hash, t.id, t.user_id, t.created_at, t.expires_at, t.last_used_at, t.revoked_at"
@@ -22,8 +23,11 @@ func scanToken(r scanner, more ...any) (Token, error) {
 	return t, err
 }
 
-// AddToken stores a token's hash for its user.
+// AddToken stores a token's hash for its user. A token without an ID gets a random one.
 func (tx *Tx) AddToken(t Token) error {
+	if t.ID == "" {
+		t.ID = ident.NewID()
+	}
 	n, err := tx.exec(`INSERT INTO tokens (hash, id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT DO NOTHING`, t.Hash[:], t.ID, t.UserID, micros(t.CreatedAt), nullMicros(t.ExpiresAt))
 	if err != nil {
