@@ -44,6 +44,18 @@ func (e *env) auditCmd() *cobra.Command {
 			})
 		},
 	}
+	operatorFlag(list, &operator)
+	cmd.AddCommand(e.addOutput(list), e.auditHeadCmd(), e.auditCheckpointsCmd(), e.auditKeyCmd(), e.auditVerifyCmd())
+	return cmd
+}
+
+// operatorFlag adds --operator, which picks the operator's audit chain.
+func operatorFlag(cmd *cobra.Command, operator *bool) {
+	cmd.Flags().BoolVar(operator, "operator", false, "the operator's audit log (tenant creation, runtime releases); needs the operator's token")
+}
+
+func (e *env) auditHeadCmd() *cobra.Command {
+	var operator bool
 	head := &cobra.Command{
 		Use:   "head [--operator]",
 		Short: "Print the last entry's number and hash as SEQ:HASH; keep it, and later check with 'audit verify --head'",
@@ -60,6 +72,12 @@ func (e *env) auditCmd() *cobra.Command {
 			return e.print(h, func(w io.Writer) { fmt.Fprintf(w, "%d:%s\n", h.Seq, h.Hash) })
 		},
 	}
+	operatorFlag(head, &operator)
+	return e.addOutput(head)
+}
+
+func (e *env) auditCheckpointsCmd() *cobra.Command {
+	var operator bool
 	checkpoints := &cobra.Command{
 		Use:   "checkpoints [--operator]",
 		Short: "List the service's signed checkpoints of the audit log, oldest first",
@@ -81,7 +99,12 @@ func (e *env) auditCmd() *cobra.Command {
 			})
 		},
 	}
-	key := &cobra.Command{
+	operatorFlag(checkpoints, &operator)
+	return e.addOutput(checkpoints)
+}
+
+func (e *env) auditKeyCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "checkpoint-key",
 		Short: "Print the public key that signs audit checkpoints (PEM); save it and pin it with 'audit verify --checkpoint-key FILE'",
 		Args:  cobra.NoArgs,
@@ -98,11 +121,6 @@ func (e *env) auditCmd() *cobra.Command {
 			return err
 		},
 	}
-	for _, c := range []*cobra.Command{list, head, checkpoints} {
-		c.Flags().BoolVar(&operator, "operator", false, "the operator's audit log (tenant creation, runtime releases); needs the operator's token")
-	}
-	cmd.AddCommand(e.addOutput(list), e.addOutput(head), e.addOutput(checkpoints), key, e.auditVerifyCmd())
-	return cmd
 }
 
 func (e *env) auditVerifyCmd() *cobra.Command {
@@ -135,7 +153,7 @@ Pin the checkpoint key: save 'rampart audit checkpoint-key' to a file once, then
 			return e.verifyAudit(cmd.Context(), c, operator, saved, pub)
 		},
 	}
-	verify.Flags().BoolVar(&operator, "operator", false, "the operator's audit log; needs the operator's token")
+	operatorFlag(verify, &operator)
 	verify.Flags().StringVar(&headFlag, "head", "", "a head saved earlier with 'rampart audit head': SEQ:HASH, or HASH")
 	verify.Flags().StringVar(&keyFile, "checkpoint-key", "", "the pinned checkpoint public key (PEM), from 'rampart audit checkpoint-key'")
 	return verify

@@ -12,6 +12,28 @@ import (
 
 func (e *env) tokenCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "List, make and revoke API tokens"}
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an API token: your own, or (Administrators) any of your tenant's",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			t, err := c.RevokeToken(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			e.infof("Revoked token %s of %s.", t.ID, t.Email)
+			return nil
+		},
+	}
+	cmd.AddCommand(e.tokenCreateCmd(), e.tokenListCmd(), revoke)
+	return cmd
+}
+
+func (e *env) tokenCreateCmd() *cobra.Command {
 	var user, expires string
 	create := &cobra.Command{
 		Use:   "create [--expires 90d] [--user EMAIL]",
@@ -36,7 +58,10 @@ func (e *env) tokenCmd() *cobra.Command {
 	}
 	create.Flags().StringVar(&user, "user", "", "another user of your tenant, by email or ID (Administrators)")
 	create.Flags().StringVar(&expires, "expires", "", "lifetime, such as 90d or 12h (default: never expires)")
+	return e.addOutput(create)
+}
 
+func (e *env) tokenListCmd() *cobra.Command {
 	var listUser string
 	list := &cobra.Command{
 		Use:   "list [--user EMAIL]",
@@ -61,26 +86,7 @@ func (e *env) tokenCmd() *cobra.Command {
 		},
 	}
 	list.Flags().StringVar(&listUser, "user", "", "another user of your tenant, by email or ID (Administrators)")
-
-	revoke := &cobra.Command{
-		Use:   "revoke ID",
-		Short: "Revoke an API token: your own, or (Administrators) any of your tenant's",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			t, err := c.RevokeToken(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			e.infof("Revoked token %s of %s.", t.ID, t.Email)
-			return nil
-		},
-	}
-	cmd.AddCommand(e.addOutput(create), e.addOutput(list), revoke)
-	return cmd
+	return e.addOutput(list)
 }
 
 // checkLifetime refuses a malformed --expires before anything is sent.
