@@ -121,7 +121,9 @@ func Authenticate(ctx context.Context, st *store.Store, secret string, now time.
 		return t, u, err
 	}
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= store.TouchTokenEvery {
-		err = st.Update(ctx, func(tx *store.Tx) error { return tx.TouchToken(hash, now) })
+		// Last use is advisory: a failed write must not refuse a valid token, and the next
+		// request tries again.
+		_ = st.Update(ctx, func(tx *store.Tx) error { return tx.TouchToken(hash, now) })
 	}
-	return t, u, err
+	return t, u, nil
 }
