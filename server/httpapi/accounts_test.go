@@ -229,3 +229,41 @@ func countFiles(t *testing.T, dir string) int {
 	}
 	return n
 }
+
+// TestOperatorTokenOutOfTenantsReach: the operator manages its own tokens, in its own audit
+// chain; no tenant's Administrator can see or revoke them.
+func TestOperatorTokenOutOfTenantsReach(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		w := newWorld(t, backend)
+		status, body := w.do(operator, "POST", "/api/v1/tokens", api.CreateTokenRequest{ExpiresIn: "30d"})
+		if status != http.StatusCreated {
+			t.Fatalf("operator makes a token: %d %s", status, body)
+		}
+		made := decodeAs[api.CreateTokenResponse](t, body)
+		_, body = w.do(operator, "GET", "/api/v1/tokens", nil)
+		if list := decodeAs[[]api.Token](t, body); len(list) != 2 {
+			t.Fatalf("operator's tokens: %s; want its two", body)
+		}
+		for _, p := range []string{adminA, adminB} {
+			if status, _ := w.do(p, "DELETE", "/api/v1/tokens/"+made.ID, nil); status != http.StatusNotFound {
+				t.Errorf("%s revokes the operator's token: %d, want 404", p, status)
+			}
+			if status, _ := w.do(p, "GET", "/api/v1/tokens?user=operator", nil); status != http.StatusNotFound {
+				t.Errorf("%s lists the operator's tokens: %d, want 404", p, status)
+			}
+		}
+		if status, body := w.do(operator, "DELETE", "/api/v1/tokens/"+made.ID, nil); status != http.StatusOK {
+			t.Fatalf("operator revokes its token: %d %s", status, body)
+		}
+		if status, _ := w.bearer(made.Secret, "GET", "/api/v1/whoami", nil); status != http.StatusUnauthorized {
+			t.Fatalf("revoked operator token: %d, want 401", status)
+		}
+		_, body = w.do(operator, "GET", "/api/v1/operator/audit", nil)
+		if !strings.Contains(body, "token/"+made.ID) {
+			t.Errorf("operator's audit log lacks its token changes: %s", body)
+		}
+		if _, body := w.do(adminA, "GET", "/api/v1/audit", nil); strings.Contains(body, made.ID) {
+			t.Errorf("tenant A's audit log shows the operator's token: %s", body)
+		}
+	})
+}

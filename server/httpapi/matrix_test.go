@@ -36,7 +36,7 @@ func cases(w *world) map[string]routeCase {
 		"POST /api/v1/tokens":            {path: "/api/v1/tokens", body: api.CreateTokenRequest{ExpiresIn: "1d"}},
 		// Another user's token is not found but to an Administrator of its tenant.
 		"DELETE /api/v1/tokens/{token}": {path: "/api/v1/tokens/" + a.userToken, object: true,
-			except: map[string]int{contribA: http.StatusNotFound, readerA: http.StatusNotFound}},
+			except: map[string]int{contribA: http.StatusNotFound, readerA: http.StatusNotFound, operator: http.StatusNotFound}},
 		"GET /api/v1/audit/head":                 {path: "/api/v1/audit/head"},
 		"GET /api/v1/audit/checkpoints":          {path: "/api/v1/audit/checkpoints"},
 		"GET /api/v1/audit/checkpoint-key":       {path: "/api/v1/audit/checkpoint-key"},

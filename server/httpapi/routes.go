@@ -15,9 +15,9 @@ func (a *API) table() []Route {
 		{"POST", "/api/v1/users", accessAdministrator, a.addUser},
 		{"DELETE", "/api/v1/users/{user}", accessAdministrator, a.removeUser},
 
-		{"GET", "/api/v1/tokens", accessReader, a.listTokens},
-		{"POST", "/api/v1/tokens", accessReader, a.createToken},
-		{"DELETE", "/api/v1/tokens/{token}", accessReader, a.revokeToken},
+		{"GET", "/api/v1/tokens", accessAnyToken, a.listTokens},
+		{"POST", "/api/v1/tokens", accessAnyToken, a.createToken},
+		{"DELETE", "/api/v1/tokens/{token}", accessAnyToken, a.revokeToken},
 
 		{"GET", "/api/v1/products", accessReader, a.listProducts},
 		{"POST", "/api/v1/products", accessContributor, a.createProduct},

@@ -9,8 +9,9 @@ import (
 	"github.com/rampart-iot/rampart/server/store"
 )
 
-// Token routes: a tenant user lists, makes and revokes its own tokens; an Administrator does so
-// for any user of its tenant. Another user's token, to anyone else, is not found.
+// Token routes: a user lists, makes and revokes its own tokens; an Administrator does so for any
+// user of its tenant. Another user's token, to anyone else, is not found. The operator, whose
+// tenant ID is "", manages its own tokens the same way, and its changes go to its own audit chain.
 
 // lifetime reads an optional token lifetime.
 func lifetime(s string) (time.Duration, error) {
