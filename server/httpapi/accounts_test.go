@@ -267,3 +267,22 @@ func TestOperatorTokenOutOfTenantsReach(t *testing.T) {
 		}
 	})
 }
+
+// accountCases are the role matrix's cases for the token, tenant-update and audit routes.
+func accountCases(w *world) map[string]routeCase {
+	a := w.a
+	return map[string]routeCase{
+		"PATCH /api/v1/tenants/{tenant}": {path: "/api/v1/tenants/" + a.tenant.ID, body: map[string]any{"image_quota": 1 << 30}, object: true},
+		"GET /api/v1/tokens":             {path: "/api/v1/tokens"},
+		"POST /api/v1/tokens":            {path: "/api/v1/tokens", body: api.CreateTokenRequest{ExpiresIn: "1d"}},
+		// Another user's token is not found but to an Administrator of its tenant.
+		"DELETE /api/v1/tokens/{token}": {path: "/api/v1/tokens/" + a.userTok, object: true,
+			except: map[string]int{contribA: http.StatusNotFound, readerA: http.StatusNotFound, operator: http.StatusNotFound}},
+		"GET /api/v1/audit/head":                 {path: "/api/v1/audit/head"},
+		"GET /api/v1/audit/checkpoints":          {path: "/api/v1/audit/checkpoints"},
+		"GET /api/v1/audit/checkpoint-key":       {path: "/api/v1/audit/checkpoint-key"},
+		"GET /api/v1/operator/audit":             {path: "/api/v1/operator/audit"},
+		"GET /api/v1/operator/audit/head":        {path: "/api/v1/operator/audit/head"},
+		"GET /api/v1/operator/audit/checkpoints": {path: "/api/v1/operator/audit/checkpoints"},
+	}
+}

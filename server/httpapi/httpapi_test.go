@@ -39,16 +39,16 @@ type world struct {
 }
 
 type fixture struct {
-	tenant    api.Tenant
-	product   api.Product
-	group     api.DeviceGroup // a group of product with a device in it
-	empty     api.DeviceGroup // a group of product without devices
-	spare     api.Product     // a product without devices
-	device    ident.DeviceID
-	user      api.User       // a Reader, to remove
-	userToken string         // the ID of user's token
-	image     api.Image      // an application image
-	deploy    api.Deployment // a deployment of image to group
+	tenant  api.Tenant
+	product api.Product
+	group   api.DeviceGroup // a group of product with a device in it
+	empty   api.DeviceGroup // a group of product without devices
+	spare   api.Product     // a product without devices
+	device  ident.DeviceID
+	user    api.User       // a Reader, to remove
+	userTok string         // the ID of user's token
+	image   api.Image      // an application image
+	deploy  api.Deployment // a deployment of image to group
 }
 
 // principals of the matrix.
@@ -113,7 +113,7 @@ func newWorld(t testing.TB, backend string) *world {
 			if f.user, leaverToken, _, err = auth.NewUser(tx, api.User{TenantID: f.tenant.ID, Email: "leaver@" + name, Role: api.RoleReader, CreatedAt: now}, 0); err != nil {
 				return f, err
 			}
-			f.userToken = leaverToken.ID
+			f.userTok = leaverToken.ID
 			f.product = api.Product{ID: ident.NewID(), TenantID: f.tenant.ID, Name: "Toaster", CreatedAt: now}
 			f.group = api.DeviceGroup{ID: ident.NewID(), TenantID: f.tenant.ID, ProductID: f.product.ID, Name: "Production",
 				OSFeed: api.FeedRetail, UpdatePolicy: api.PolicyAll, CreatedAt: now}

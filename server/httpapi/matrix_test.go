@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,40 +24,28 @@ type routeCase struct {
 func cases(w *world) map[string]routeCase {
 	a := w.a
 	dev := string(a.device)
-	return map[string]routeCase{
-		"GET /api/v1/whoami":             {path: "/api/v1/whoami"},
-		"POST /api/v1/tenants":           {path: "/api/v1/tenants", body: api.CreateTenantRequest{Name: "new", AdminEmail: "x@new"}},
-		"GET /api/v1/tenants":            {path: "/api/v1/tenants"},
-		"GET /api/v1/tenants/{tenant}":   {path: "/api/v1/tenants/" + a.tenant.ID, object: true},
-		"GET /api/v1/users":              {path: "/api/v1/users"},
-		"POST /api/v1/users":             {path: "/api/v1/users", body: api.AddUserRequest{Email: "new@x", Role: api.RoleReader}},
-		"DELETE /api/v1/users/{user}":    {path: "/api/v1/users/" + a.user.ID, object: true},
-		"PATCH /api/v1/tenants/{tenant}": {path: "/api/v1/tenants/" + a.tenant.ID, body: map[string]any{"image_quota": 1 << 30}, object: true},
-		"GET /api/v1/tokens":             {path: "/api/v1/tokens"},
-		"POST /api/v1/tokens":            {path: "/api/v1/tokens", body: api.CreateTokenRequest{ExpiresIn: "1d"}},
-		// Another user's token is not found but to an Administrator of its tenant.
-		"DELETE /api/v1/tokens/{token}": {path: "/api/v1/tokens/" + a.userToken, object: true,
-			except: map[string]int{contribA: http.StatusNotFound, readerA: http.StatusNotFound, operator: http.StatusNotFound}},
-		"GET /api/v1/audit/head":                 {path: "/api/v1/audit/head"},
-		"GET /api/v1/audit/checkpoints":          {path: "/api/v1/audit/checkpoints"},
-		"GET /api/v1/audit/checkpoint-key":       {path: "/api/v1/audit/checkpoint-key"},
-		"GET /api/v1/operator/audit":             {path: "/api/v1/operator/audit"},
-		"GET /api/v1/operator/audit/head":        {path: "/api/v1/operator/audit/head"},
-		"GET /api/v1/operator/audit/checkpoints": {path: "/api/v1/operator/audit/checkpoints"},
-		"GET /api/v1/products":                   {path: "/api/v1/products"},
-		"POST /api/v1/products":                  {path: "/api/v1/products", body: api.CreateProductRequest{Name: "Kettle"}},
-		"GET /api/v1/products/{product}":         {path: "/api/v1/products/" + a.product.ID, object: true},
-		"DELETE /api/v1/products/{product}":      {path: "/api/v1/products/" + a.spare.ID, object: true},
-		"GET /api/v1/device-groups":              {path: "/api/v1/device-groups"},
-		"POST /api/v1/device-groups":             {path: "/api/v1/device-groups", body: api.CreateDeviceGroupRequest{Product: a.product.ID, Name: "Beta"}, object: true},
-		"GET /api/v1/device-groups/{group}":      {path: "/api/v1/device-groups/" + a.group.ID, object: true},
-		"PATCH /api/v1/device-groups/{group}":    {path: "/api/v1/device-groups/" + a.group.ID, body: map[string]any{"allow_crash_dumps": true}, object: true},
-		"DELETE /api/v1/device-groups/{group}":   {path: "/api/v1/device-groups/" + a.empty.ID, object: true},
-		"POST /api/v1/devices/claim":             {path: "/api/v1/devices/claim", body: api.ClaimDevicesRequest{DeviceIDs: []string{string(deviceID(99))}}},
-		"GET /api/v1/devices":                    {path: "/api/v1/devices"},
-		"GET /api/v1/devices/{device}":           {path: "/api/v1/devices/" + dev, object: true},
-		"PATCH /api/v1/devices/{device}":         {path: "/api/v1/devices/" + dev, body: map[string]any{"device_group_id": a.empty.ID}, object: true},
-		"POST /api/v1/devices/{device}/revoke":   {path: "/api/v1/devices/" + dev + "/revoke", object: true},
+	all := map[string]routeCase{
+		"GET /api/v1/whoami":                   {path: "/api/v1/whoami"},
+		"POST /api/v1/tenants":                 {path: "/api/v1/tenants", body: api.CreateTenantRequest{Name: "new", AdminEmail: "x@new"}},
+		"GET /api/v1/tenants":                  {path: "/api/v1/tenants"},
+		"GET /api/v1/tenants/{tenant}":         {path: "/api/v1/tenants/" + a.tenant.ID, object: true},
+		"GET /api/v1/users":                    {path: "/api/v1/users"},
+		"POST /api/v1/users":                   {path: "/api/v1/users", body: api.AddUserRequest{Email: "new@x", Role: api.RoleReader}},
+		"DELETE /api/v1/users/{user}":          {path: "/api/v1/users/" + a.user.ID, object: true},
+		"GET /api/v1/products":                 {path: "/api/v1/products"},
+		"POST /api/v1/products":                {path: "/api/v1/products", body: api.CreateProductRequest{Name: "Kettle"}},
+		"GET /api/v1/products/{product}":       {path: "/api/v1/products/" + a.product.ID, object: true},
+		"DELETE /api/v1/products/{product}":    {path: "/api/v1/products/" + a.spare.ID, object: true},
+		"GET /api/v1/device-groups":            {path: "/api/v1/device-groups"},
+		"POST /api/v1/device-groups":           {path: "/api/v1/device-groups", body: api.CreateDeviceGroupRequest{Product: a.product.ID, Name: "Beta"}, object: true},
+		"GET /api/v1/device-groups/{group}":    {path: "/api/v1/device-groups/" + a.group.ID, object: true},
+		"PATCH /api/v1/device-groups/{group}":  {path: "/api/v1/device-groups/" + a.group.ID, body: map[string]any{"allow_crash_dumps": true}, object: true},
+		"DELETE /api/v1/device-groups/{group}": {path: "/api/v1/device-groups/" + a.empty.ID, object: true},
+		"POST /api/v1/devices/claim":           {path: "/api/v1/devices/claim", body: api.ClaimDevicesRequest{DeviceIDs: []string{string(deviceID(99))}}},
+		"GET /api/v1/devices":                  {path: "/api/v1/devices"},
+		"GET /api/v1/devices/{device}":         {path: "/api/v1/devices/" + dev, object: true},
+		"PATCH /api/v1/devices/{device}":       {path: "/api/v1/devices/" + dev, body: map[string]any{"device_group_id": a.empty.ID}, object: true},
+		"POST /api/v1/devices/{device}/revoke": {path: "/api/v1/devices/" + dev + "/revoke", object: true},
 		"POST /api/v1/devices/{device}/enable-development": {path: "/api/v1/devices/" + dev + "/enable-development",
 			body: api.EnableDevelopmentRequest{DeveloperKeys: []string{developerKeyPEM(w.t)}}, object: true},
 		"POST /api/v1/devices/{device}/disable-development": {path: "/api/v1/devices/" + dev + "/disable-development", object: true},
@@ -76,6 +65,8 @@ func cases(w *world) map[string]routeCase {
 		"POST /api/v1/os/releases":             {path: "/api/v1/os/releases?feed=Retail&version=1.0.0", body: "runtime bytes"},
 		"GET /api/v1/os/releases":              {path: "/api/v1/os/releases"},
 	}
+	maps.Copy(all, accountCases(w))
+	return all
 }
 
 var principals = []string{operator, adminA, contribA, readerA, adminB, anonymous, forgedToken}
