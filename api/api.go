@@ -85,18 +85,26 @@ type Tenant struct {
 	// AllowClaimWithoutCode lets the tenant's users claim a device by its ID alone, without its
 	// claim code: set by the operator, for development tenants.
 	AllowClaimWithoutCode bool `json:"allow_claim_without_code"`
+	// ImageQuota is the most bytes of image packages the tenant may keep; 0 means no limit.
+	// ImageBytes is what it keeps now.
+	ImageQuota int64 `json:"image_quota"`
+	ImageBytes int64 `json:"image_bytes"`
 }
 
-// CreateTenantRequest is the body of POST /api/v1/tenants (operator only).
+// CreateTenantRequest is the body of POST /api/v1/tenants (operator only). ImageQuota 0 means
+// no limit.
 type CreateTenantRequest struct {
 	Name                  string `json:"name"`
 	AdminEmail            string `json:"admin_email"`
 	AllowClaimWithoutCode bool   `json:"allow_claim_without_code,omitempty"`
+	ImageQuota            int64  `json:"image_quota,omitempty"`
 }
 
-// UpdateTenantRequest is the body of PATCH /api/v1/tenants/{tenant} (operator only).
+// UpdateTenantRequest is the body of PATCH /api/v1/tenants/{tenant} (operator only). A field
+// left out is left as it is.
 type UpdateTenantRequest struct {
-	AllowClaimWithoutCode *bool `json:"allow_claim_without_code,omitempty"`
+	AllowClaimWithoutCode *bool  `json:"allow_claim_without_code,omitempty"`
+	ImageQuota            *int64 `json:"image_quota,omitempty"`
 }
 
 // CreateTenantResponse carries the new tenant and its first Administrator's token, which is shown
@@ -121,12 +129,16 @@ type User struct {
 type AddUserRequest struct {
 	Email string `json:"email"`
 	Role  Role   `json:"role"`
+	// ExpiresIn is the token's lifetime, as [ParseLifetime] reads it ("90d"); "" for none.
+	ExpiresIn string `json:"expires_in,omitempty"`
 }
 
 // AddUserResponse carries the new user and its API token, shown only this once.
 type AddUserResponse struct {
-	User  User   `json:"user"`
-	Token string `json:"token"`
+	User      User       `json:"user"`
+	Token     string     `json:"token"`
+	TokenID   string     `json:"token_id"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 // Product is a kind of device a tenant makes; it owns device groups.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -8,73 +9,58 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/client"
 	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 func (e *env) tenantCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "tenant", Short: "Create and list tenants (operator)"}
-	var admin string
-	var allowCreate bool
-	create := &cobra.Command{
-		Use:   "create NAME --admin EMAIL [--allow-claim-without-code]",
+	cmd.AddCommand(e.addOutput(e.tenantCreateCmd()), e.addOutput(e.tenantListCmd()),
+		e.addOutput(e.tenantShowCmd()), e.addOutput(e.tenantUpdateCmd()))
+	return cmd
+}
+
+func (e *env) tenantCreateCmd() *cobra.Command {
+	var admin, quota string
+	var allow bool
+	var q int64
+	run := e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+		r, err := c.CreateTenant(ctx, api.CreateTenantRequest{Name: args[0], AdminEmail: admin,
+			AllowClaimWithoutCode: allow, ImageQuota: q})
+		if err != nil {
+			return err
+		}
+		return e.print(r, func(w io.Writer) {
+			fmt.Fprintf(w, "ID\tNAME\tADMIN\tTOKEN\n%s\t%s\t%s\t%s\n", r.Tenant.ID, r.Tenant.Name, r.Admin.Email, r.Token)
+		})
+	})
+	cmd := &cobra.Command{
+		Use:   "create NAME --admin EMAIL [--allow-claim-without-code] [--image-quota SIZE]",
 		Short: "Create a tenant and its first Administrator; prints the Administrator's token",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
+			var err error
+			if q, err = parseQuota(quota); err != nil {
 				return err
 			}
-			r, err := c.CreateTenant(cmd.Context(), api.CreateTenantRequest{Name: args[0], AdminEmail: admin,
-				AllowClaimWithoutCode: allowCreate})
-			if err != nil {
-				return err
-			}
-			return e.print(r, func(w io.Writer) {
-				fmt.Fprintf(w, "ID\tNAME\tADMIN\tTOKEN\n%s\t%s\t%s\t%s\n", r.Tenant.ID, r.Tenant.Name, r.Admin.Email, r.Token)
-			})
+			return run(cmd, args)
 		},
 	}
-	create.Flags().StringVar(&admin, "admin", "", "email of the tenant's first Administrator")
-	create.MarkFlagRequired("admin")
-	create.Flags().BoolVar(&allowCreate, "allow-claim-without-code", false,
+	cmd.Flags().StringVar(&admin, "admin", "", "email of the tenant's first Administrator")
+	cmd.MarkFlagRequired("admin")
+	cmd.Flags().BoolVar(&allow, "allow-claim-without-code", false,
 		"let the tenant claim devices by ID alone, without their claim codes (for development tenants)")
+	cmd.Flags().StringVar(&quota, "image-quota", "", "most bytes of images the tenant may keep, such as 10GiB (default: unlimited)")
+	return cmd
+}
 
-	var allowUpdate bool
-	update := &cobra.Command{
-		Use:   "update NAME|ID --allow-claim-without-code[=false]",
-		Short: "Change a tenant's settings: whether it may claim devices by ID alone",
-		Long: "Change a tenant's settings (operator). --allow-claim-without-code lets its users claim devices\n" +
-			"by ID alone: then whoever learns a device's ID first can claim it, so allow it only for\n" +
-			"development tenants; --allow-claim-without-code=false requires claim codes again.",
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if !cmd.Flags().Changed("allow-claim-without-code") {
-				return usage.Errorf("nothing to change: give --allow-claim-without-code or --allow-claim-without-code=false")
-			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			t, err := c.UpdateTenant(cmd.Context(), args[0], api.UpdateTenantRequest{AllowClaimWithoutCode: &allowUpdate})
-			if err != nil {
-				return err
-			}
-			return e.print(t, func(w io.Writer) { tenantTable(w, t) })
-		},
-	}
-	update.Flags().BoolVar(&allowUpdate, "allow-claim-without-code", false,
-		"let the tenant claim devices by ID alone, without their claim codes")
-
-	list := &cobra.Command{
+func (e *env) tenantListCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "list",
 		Short: "List tenants: all for the operator, else your own",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			ts, err := c.Tenants(cmd.Context())
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			ts, err := c.Tenants(ctx)
 			if err != nil {
 				return err
 			}
@@ -84,25 +70,66 @@ func (e *env) tenantCmd() *cobra.Command {
 					fmt.Fprintf(w, "%s\t%s\t%s\n", t.ID, t.Name, t.CreatedAt.Format(time.RFC3339))
 				}
 			})
-		},
+		}),
 	}
-	show := &cobra.Command{
+}
+
+func (e *env) tenantShowCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "show NAME|ID",
 		Short: "Show a tenant",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			t, err := c.Tenant(cmd.Context(), args[0])
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			t, err := c.Tenant(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			return e.print(t, func(w io.Writer) { tenantTable(w, t) })
+		}),
+	}
+}
+
+func (e *env) tenantUpdateCmd() *cobra.Command {
+	var quota string
+	var allow bool
+	var req api.UpdateTenantRequest
+	run := e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+		t, err := c.UpdateTenant(ctx, args[0], req)
+		if err != nil {
+			return err
+		}
+		return e.print(t, func(w io.Writer) { tenantTable(w, t) })
+	})
+	cmd := &cobra.Command{
+		Use:   "update NAME|ID [--image-quota SIZE] [--allow-claim-without-code[=false]]",
+		Short: "Change a tenant's settings (operator): its image quota, whether it may claim devices by ID alone",
+		Long: "Change a tenant's settings (operator).\n\n" +
+			"--image-quota SIZE (such as 10GiB, or unlimited) bounds the image packages it may keep.\n" +
+			"--allow-claim-without-code lets its users claim devices by ID alone: then whoever learns a\n" +
+			"device's ID first can claim it, so allow it only for development tenants;\n" +
+			"--allow-claim-without-code=false requires claim codes again.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req = api.UpdateTenantRequest{}
+			if cmd.Flags().Changed("image-quota") {
+				q, err := parseQuota(quota)
+				if err != nil {
+					return err
+				}
+				req.ImageQuota = &q
+			}
+			if cmd.Flags().Changed("allow-claim-without-code") {
+				req.AllowClaimWithoutCode = &allow
+			}
+			if req.ImageQuota == nil && req.AllowClaimWithoutCode == nil {
+				return usage.Errorf("nothing to change: give --image-quota, --allow-claim-without-code or --allow-claim-without-code=false")
+			}
+			return run(cmd, args)
 		},
 	}
-	cmd.AddCommand(e.addOutput(create), e.addOutput(list), e.addOutput(show), e.addOutput(update))
+	cmd.Flags().StringVar(&quota, "image-quota", "", "most bytes of images the tenant may keep, such as 10GiB, or unlimited")
+	cmd.Flags().BoolVar(&allow, "allow-claim-without-code", false,
+		"let the tenant claim devices by ID alone, without their claim codes")
 	return cmd
 }
 
@@ -111,32 +138,54 @@ func tenantTable(w io.Writer, t api.Tenant) {
 	if t.AllowClaimWithoutCode {
 		claims = "by ID alone allowed"
 	}
-	fmt.Fprintf(w, "ID\t%s\nName\t%s\nCreated\t%s\nClaims\t%s\n", t.ID, t.Name, t.CreatedAt.Format(time.RFC3339), claims)
+	quota := "unlimited"
+	if t.ImageQuota > 0 {
+		quota = api.FormatSize(t.ImageQuota)
+	}
+	fmt.Fprintf(w, "ID\t%s\nName\t%s\nCreated\t%s\nClaims\t%s\nImage quota\t%s\nImages stored\t%s\n",
+		t.ID, t.Name, t.CreatedAt.Format(time.RFC3339), claims, quota, api.FormatSize(t.ImageBytes))
+}
+
+// parseQuota reads --image-quota: "" and "unlimited" are 0, no limit.
+func parseQuota(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	q, err := api.ParseSize(s)
+	if err != nil {
+		return 0, usage.Errorf("--image-quota: %v", err)
+	}
+	return q, nil
 }
 
 func (e *env) userCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage the users of your tenant"}
-	var role string
+	var role, expires string
 	add := &cobra.Command{
 		Use:   "add EMAIL --role Administrator|Contributor|Reader",
 		Short: "Add a user; prints the user's API token",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkLifetime(expires); err != nil {
+				return err
+			}
 			c, err := e.client()
 			if err != nil {
 				return err
 			}
-			r, err := c.AddUser(cmd.Context(), api.AddUserRequest{Email: args[0], Role: api.Role(role)})
+			r, err := c.AddUser(cmd.Context(), api.AddUserRequest{Email: args[0], Role: api.Role(role), ExpiresIn: expires})
 			if err != nil {
 				return err
 			}
 			return e.print(r, func(w io.Writer) {
-				fmt.Fprintf(w, "ID\tEMAIL\tROLE\tTOKEN\n%s\t%s\t%s\t%s\n", r.User.ID, r.User.Email, r.User.Role, r.Token)
+				fmt.Fprintf(w, "ID\tEMAIL\tROLE\tEXPIRES\tTOKEN\n%s\t%s\t%s\t%s\t%s\n", r.User.ID, r.User.Email, r.User.Role,
+					when(r.ExpiresAt, "never"), r.Token)
 			})
 		},
 	}
 	add.Flags().StringVar(&role, "role", "", "Administrator, Contributor or Reader")
 	add.MarkFlagRequired("role")
+	add.Flags().StringVar(&expires, "expires", "", "the token's lifetime, such as 90d or 12h (default: never expires)")
 	add.RegisterFlagCompletionFunc("role", cobra.FixedCompletions(
 		[]string{"Administrator", "Contributor", "Reader"}, cobra.ShellCompDirectiveNoFileComp))
 

@@ -373,12 +373,6 @@ func (c *Client) WithdrawRelease(ctx context.Context, feed, version string) (rel
 	return rel, err
 }
 
-// UpdateTenant changes an operator's settings of a tenant (operator only).
-func (c *Client) UpdateTenant(ctx context.Context, ref string, req api.UpdateTenantRequest) (t api.Tenant, err error) {
-	err = c.do(ctx, "PATCH", "/api/v1/tenants/"+esc(ref), nil, req, &t)
-	return t, err
-}
-
 // Releases lists runtime releases of a feed ("" for all), newest first.
 func (c *Client) Releases(ctx context.Context, feed string) (rels []api.RuntimeRelease, err error) {
 	q := url.Values{}

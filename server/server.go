@@ -25,6 +25,7 @@ import (
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/blob"
+	"github.com/rampart-iot/rampart/server/checkpoint"
 	"github.com/rampart-iot/rampart/server/httpapi"
 	"github.com/rampart-iot/rampart/server/keyring"
 	"github.com/rampart-iot/rampart/server/pki"
@@ -157,6 +158,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	go purgeNonces(ctx, st, log)
 	go refreshTUF(ctx, tuf, log)
+	go signAuditCheckpoints(ctx, st, keys, log)
 	go purgeEvents(ctx, st, cfg.EventRetention, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.ServeTLS(ln, "", "") }()
@@ -239,6 +241,23 @@ func refreshTUF(ctx context.Context, tuf *tufrepo.Service, log *slog.Logger) {
 	for {
 		if err := tuf.Refresh(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("refresh TUF metadata", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// signAuditCheckpoints signs checkpoints of the audit chains that are due (see [checkpoint.Sign])
+// at start and then every hour.
+func signAuditCheckpoints(ctx context.Context, st *store.Store, keys *keyring.Keyring, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if _, err := checkpoint.Sign(ctx, st, keys, time.Now()); err != nil && ctx.Err() == nil {
+			log.Error("sign audit checkpoints", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/ident"
@@ -265,28 +263,5 @@ func (a *API) releaseDevice(w http.ResponseWriter, r *http.Request, c *call) err
 }
 
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request, c *call) error {
-	limit, err := pageLimit(r)
-	if err != nil {
-		return err
-	}
-	var after int64
-	if tok := r.URL.Query().Get("page_token"); tok != "" {
-		if after, err = strconv.ParseInt(tok, 10, 64); err != nil || after < 0 {
-			return errorf(http.StatusBadRequest, "invalid page_token")
-		}
-	}
-	var list api.AuditList
-	err = a.store.View(r.Context(), func(tx *store.Tx) error {
-		list.Entries, err = tx.Audit(c.user.TenantID, after, limit+1)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if len(list.Entries) > limit {
-		list.Entries = list.Entries[:limit]
-		list.NextPageToken = fmt.Sprint(list.Entries[limit-1].Seq)
-	}
-	list.Entries = nonNil(list.Entries)
-	return writeJSON(w, http.StatusOK, list)
+	return a.listChain(w, r, c.user.TenantID)
 }

@@ -17,7 +17,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +34,7 @@ import (
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/rampart-iot/rampart/server/attest"
+	"github.com/rampart-iot/rampart/server/auth"
 	"github.com/rampart-iot/rampart/server/blob"
 	"github.com/rampart-iot/rampart/server/deploy"
 	"github.com/rampart-iot/rampart/server/keyring"
@@ -163,6 +163,7 @@ func (a *API) Register(mux *http.ServeMux) {
 type call struct {
 	api    *API
 	user   api.User
+	token  store.Token // the token the caller authenticated with
 	source string
 	now    time.Time
 }
@@ -199,7 +200,7 @@ func (a *API) serve(rt Route) http.Handler {
 }
 
 func (a *API) authorise(r *http.Request, rt Route, next func(*call) error) error {
-	user, err := a.authenticate(r)
+	user, token, err := a.authenticate(r)
 	if err != nil {
 		return err
 	}
@@ -217,7 +218,7 @@ func (a *API) authorise(r *http.Request, rt Route, next func(*call) error) error
 			return errorf(http.StatusForbidden, "this needs the %s role; you are %s", rt.access.role(), user.Role)
 		}
 	}
-	return next(&call{api: a, user: user, source: sourceAddr(r), now: a.now().UTC().Truncate(time.Microsecond)})
+	return next(&call{api: a, user: user, token: token, source: sourceAddr(r), now: a.now().UTC().Truncate(time.Microsecond)})
 }
 
 // sourceAddr is the caller's network address, for the audit log.
@@ -229,26 +230,22 @@ func sourceAddr(r *http.Request) string {
 	return host
 }
 
-// TokenHash is how tokens are stored: SHA-256 of the token text. Tokens carry 256 random bits,
-// so a fast hash is enough (no dictionary to guard against).
-func TokenHash(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+// TokenHash is how tokens are stored.
+//
+// Deprecated: use [auth.TokenHash]; kept while other callers move.
+func TokenHash(token string) [32]byte { return auth.TokenHash(token) }
 
-func (a *API) authenticate(r *http.Request) (api.User, error) {
+func (a *API) authenticate(r *http.Request) (api.User, store.Token, error) {
 	const prefix = "Bearer "
 	h := r.Header.Get("Authorization")
 	if len(h) <= len(prefix) || h[:len(prefix)] != prefix || len(h) > 512 {
-		return api.User{}, errorf(http.StatusUnauthorized, "missing or malformed bearer token")
+		return api.User{}, store.Token{}, errorf(http.StatusUnauthorized, "missing or malformed bearer token")
 	}
-	var user api.User
-	err := a.store.View(r.Context(), func(tx *store.Tx) error {
-		var err error
-		user, err = tx.TokenUser(TokenHash(h[len(prefix):]))
-		return err
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return api.User{}, errorf(http.StatusUnauthorized, "invalid or revoked token")
+	t, user, err := auth.Authenticate(r.Context(), a.store, h[len(prefix):], a.now())
+	if errors.Is(err, auth.ErrUnknown) || errors.Is(err, auth.ErrRevoked) || errors.Is(err, auth.ErrExpired) {
+		return api.User{}, store.Token{}, errorf(http.StatusUnauthorized, "%v", err)
 	}
-	return user, err
+	return user, t, err
 }
 
 // httpError is an error with a status and a message fit to show the caller.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/server/auth"
 	"github.com/rampart-iot/rampart/server/blob"
 	"github.com/rampart-iot/rampart/server/httpapi"
 	"github.com/rampart-iot/rampart/server/keyring"
@@ -45,6 +46,7 @@ type fixture struct {
 	spare   api.Product     // a product without devices
 	device  ident.DeviceID
 	user    api.User       // a Reader, to remove
+	userTok string         // the ID of user's token
 	image   api.Image      // an application image
 	deploy  api.Deployment // a deployment of image to group
 }
@@ -107,9 +109,11 @@ func newWorld(t testing.TB, backend string) *world {
 				}
 				w.tokens[p] = tok
 			}
-			if f.user, _, err = httpapi.NewUser(tx, api.User{TenantID: f.tenant.ID, Email: "leaver@" + name, Role: api.RoleReader, CreatedAt: now}); err != nil {
+			var leaverToken store.Token
+			if f.user, leaverToken, _, err = auth.NewUser(tx, api.User{TenantID: f.tenant.ID, Email: "leaver@" + name, Role: api.RoleReader, CreatedAt: now}, 0); err != nil {
 				return f, err
 			}
+			f.userTok = leaverToken.ID
 			f.product = api.Product{ID: ident.NewID(), TenantID: f.tenant.ID, Name: "Toaster", CreatedAt: now}
 			f.group = api.DeviceGroup{ID: ident.NewID(), TenantID: f.tenant.ID, ProductID: f.product.ID, Name: "Production",
 				OSFeed: api.FeedRetail, UpdatePolicy: api.PolicyAll, CreatedAt: now}

@@ -83,6 +83,9 @@ func (a *API) addImage(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 
+	if err := a.checkQuota(r, tenantID, m.PayloadSize); err != nil {
+		return err
+	}
 	signer, err := a.keys.Signer(r.Context(), tenantID, keyring.Image)
 	if err != nil {
 		return err
@@ -119,9 +122,39 @@ func (a *API) addImage(w http.ResponseWriter, r *http.Request, c *call) error {
 			fmt.Sprintf("%s %s, component %s, sha256:%s", im.Name, im.Version, im.ComponentID, im.SHA256[:16]))
 	})
 	if err != nil {
-		return err
+		return quotaError(err)
 	}
 	return writeJSON(w, status, im.Image)
+}
+
+// checkQuota refuses, before its payload is read and stored, an image whose declared payload
+// alone would take the tenant over its image quota. [store.Tx.AddImage] checks again, atomically,
+// with the stored size.
+func (a *API) checkQuota(r *http.Request, tenantID string, payloadSize int64) error {
+	var t api.Tenant
+	err := a.store.View(r.Context(), func(tx *store.Tx) error {
+		var err error
+		t, err = tx.Tenant(tenantID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if t.ImageQuota > 0 && t.ImageBytes+payloadSize > t.ImageQuota {
+		return quotaError(&store.QuotaError{Size: payloadSize, Used: t.ImageBytes, Quota: t.ImageQuota})
+	}
+	return nil
+}
+
+// quotaError turns a [store.QuotaError] into an answer that says what to do.
+func quotaError(err error) error {
+	var q *store.QuotaError
+	if !errors.As(err, &q) {
+		return err
+	}
+	return errorf(http.StatusRequestEntityTooLarge,
+		"image refused: it needs %s, and your tenant uses %s of its image quota of %s; images are immutable and cannot be deleted, so ask the operator to raise the quota ('rampart tenant update TENANT --image-quota SIZE')",
+		api.FormatSize(q.Size), api.FormatSize(q.Used), api.FormatSize(q.Quota))
 }
 
 func errImageConflict(id string) error {

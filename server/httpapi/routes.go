@@ -15,6 +15,10 @@ func (a *API) table() []Route {
 		{"POST", "/api/v1/users", accessAdministrator, a.addUser},
 		{"DELETE", "/api/v1/users/{user}", accessAdministrator, a.removeUser},
 
+		{"GET", "/api/v1/tokens", accessAnyToken, a.listTokens},
+		{"POST", "/api/v1/tokens", accessAnyToken, a.createToken},
+		{"DELETE", "/api/v1/tokens/{token}", accessAnyToken, a.revokeToken},
+
 		{"GET", "/api/v1/products", accessReader, a.listProducts},
 		{"POST", "/api/v1/products", accessContributor, a.createProduct},
 		{"GET", "/api/v1/products/{product}", accessReader, a.showProduct},
@@ -36,6 +40,12 @@ func (a *API) table() []Route {
 		{"POST", "/api/v1/devices/{device}/disable-development", accessAdministrator, a.disableDevelopment},
 
 		{"GET", "/api/v1/audit", accessReader, a.listAudit},
+		{"GET", "/api/v1/audit/head", accessReader, a.auditHead},
+		{"GET", "/api/v1/audit/checkpoints", accessReader, a.auditCheckpoints},
+		{"GET", "/api/v1/audit/checkpoint-key", accessAnyToken, a.checkpointKey},
+		{"GET", "/api/v1/operator/audit", accessOperator, a.operatorAudit},
+		{"GET", "/api/v1/operator/audit/head", accessOperator, a.operatorAuditHead},
+		{"GET", "/api/v1/operator/audit/checkpoints", accessOperator, a.operatorAuditCheckpoints},
 
 		{"GET", "/api/v1/ca", accessReader, a.listCAs},
 		{"GET", "/api/v1/ca/bundle", accessReader, a.caBundle},

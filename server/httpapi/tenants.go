@@ -1,32 +1,28 @@
 package httpapi
 
 import (
-	"crypto/rand"
-	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/server/auth"
 	"github.com/rampart-iot/rampart/server/store"
 )
 
-// NewToken returns a new API token: "rmp_" and 256 random bits in hex.
-func NewToken() string {
-	var b [32]byte
-	rand.Read(b[:])
-	return "rmp_" + hex.EncodeToString(b[:])
-}
+// NewToken returns a new API token.
+//
+// Deprecated: use [auth.NewToken]; kept while other callers move.
+func NewToken() string { return auth.NewToken() }
 
-// NewUser makes a user with a fresh token inside tx and returns both. The caller audits.
+// NewUser makes a user with a fresh token that does not expire inside tx and returns both.
+//
+// Deprecated: use [auth.NewUser]; kept while other callers move.
 func NewUser(tx *store.Tx, u api.User) (api.User, string, error) {
-	u.ID = ident.NewID()
-	if err := tx.CreateUser(u); err != nil {
-		return api.User{}, "", err
-	}
-	token := NewToken()
-	err := tx.AddToken(store.Token{Hash: TokenHash(token), UserID: u.ID, CreatedAt: u.CreatedAt})
-	return u, token, err
+	u, _, secret, err := auth.NewUser(tx, u, 0)
+	return u, secret, err
 }
 
 func (a *API) whoami(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -56,10 +52,18 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err := ident.ValidateEmail(req.AdminEmail); err != nil {
 		return errorf(http.StatusBadRequest, "admin email: %v", err)
 	}
+	if err := validQuota(req.ImageQuota); err != nil {
+		return err
+	}
 	var resp api.CreateTenantResponse
 	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
-		t := api.Tenant{ID: ident.NewID(), Name: req.Name, CreatedAt: c.now, AllowClaimWithoutCode: req.AllowClaimWithoutCode}
+		t := api.Tenant{ID: ident.NewID(), Name: req.Name, CreatedAt: c.now,
+			AllowClaimWithoutCode: req.AllowClaimWithoutCode, ImageQuota: req.ImageQuota}
 		if err := tx.CreateTenant(t); err != nil {
+			return err
+		}
+		// The operator's own chain records it too, where no tenant can rewrite it.
+		if err := c.audit(tx, "", "tenant.create", "tenant/"+t.ID, tenantDetail(t)); err != nil {
 			return err
 		}
 		if t.AllowClaimWithoutCode {
@@ -73,7 +77,7 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request, c *call) erro
 			return err
 		}
 		resp = api.CreateTenantResponse{Tenant: t, Admin: admin, Token: token}
-		if err := c.audit(tx, t.ID, "tenant.create", "tenant/"+t.ID, t.Name); err != nil {
+		if err := c.audit(tx, t.ID, "tenant.create", "tenant/"+t.ID, t.Name+quotaDetail(t.ImageQuota)); err != nil {
 			return err
 		}
 		return c.audit(tx, t.ID, "user.add", "user/"+admin.ID, admin.Email+" as "+string(admin.Role))
@@ -123,40 +127,6 @@ func (a *API) showTenant(w http.ResponseWriter, r *http.Request, c *call) error 
 	return writeJSON(w, http.StatusOK, t)
 }
 
-// updateTenant changes an operator's settings of a tenant: whether its users may claim devices
-// without their claim codes.
-func (a *API) updateTenant(w http.ResponseWriter, r *http.Request, c *call) error {
-	var req api.UpdateTenantRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	if req.AllowClaimWithoutCode == nil {
-		return errorf(http.StatusBadRequest, "nothing to change: give allow_claim_without_code")
-	}
-	ref := r.PathValue("tenant")
-	var t api.Tenant
-	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
-		var err error
-		if ident.IsID(ref) {
-			t, err = tx.Tenant(ref)
-		} else {
-			t, err = tx.TenantByName(ref)
-		}
-		if err != nil {
-			return err
-		}
-		if err := tx.SetAllowClaimWithoutCode(t.ID, *req.AllowClaimWithoutCode); err != nil {
-			return err
-		}
-		t.AllowClaimWithoutCode = *req.AllowClaimWithoutCode
-		return c.audit(tx, t.ID, "tenant.allow-claim-without-code", "tenant/"+t.ID, strconv.FormatBool(t.AllowClaimWithoutCode))
-	})
-	if err != nil {
-		return notFound(err, "tenant %q not found", clip(ref))
-	}
-	return writeJSON(w, http.StatusOK, t)
-}
-
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c *call) error {
 	var users []api.User
 	err := a.store.View(r.Context(), func(tx *store.Tx) error {
@@ -181,15 +151,19 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request, c *call) error {
 	if !req.Role.Valid() {
 		return errorf(http.StatusBadRequest, "invalid role %q: want Administrator, Contributor or Reader", clip(string(req.Role)))
 	}
+	lifetime, err := lifetime(req.ExpiresIn)
+	if err != nil {
+		return err
+	}
 	var resp api.AddUserResponse
-	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
-		u, token, err := NewUser(tx, api.User{TenantID: c.user.TenantID, Email: req.Email,
-			Role: req.Role, CreatedAt: c.now})
+	err = a.store.Update(r.Context(), func(tx *store.Tx) error {
+		u, t, secret, err := auth.NewUser(tx, api.User{TenantID: c.user.TenantID, Email: req.Email,
+			Role: req.Role, CreatedAt: c.now}, lifetime)
 		if err != nil {
 			return err
 		}
-		resp = api.AddUserResponse{User: u, Token: token}
-		return c.audit(tx, c.user.TenantID, "user.add", "user/"+u.ID, u.Email+" as "+string(u.Role))
+		resp = api.AddUserResponse{User: u, Token: secret, TokenID: t.ID, ExpiresAt: t.ExpiresAt}
+		return c.audit(tx, c.user.TenantID, "user.add", "user/"+u.ID, u.Email+" as "+string(u.Role)+expiryDetail(t))
 	})
 	if err != nil {
 		return err
@@ -230,4 +204,86 @@ func (a *API) removeUser(w http.ResponseWriter, r *http.Request, c *call) error 
 		return notFound(err, "user %q not found", ref)
 	}
 	return writeJSON(w, http.StatusOK, removed)
+}
+
+// updateTenant changes the operator's settings of a tenant: its image quota, and whether its
+// users may claim devices by ID alone, without their claim codes. Each change is audited in the
+// tenant's chain and in the operator's.
+func (a *API) updateTenant(w http.ResponseWriter, r *http.Request, c *call) error {
+	ref := r.PathValue("tenant")
+	var req api.UpdateTenantRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if req.ImageQuota == nil && req.AllowClaimWithoutCode == nil {
+		return errorf(http.StatusBadRequest, "nothing to change: give image_quota or allow_claim_without_code")
+	}
+	if req.ImageQuota != nil {
+		if err := validQuota(*req.ImageQuota); err != nil {
+			return err
+		}
+	}
+	var t api.Tenant
+	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
+		var err error
+		if ident.IsID(ref) {
+			t, err = tx.Tenant(ref)
+		} else {
+			t, err = tx.TenantByName(ref)
+		}
+		if err != nil {
+			return err
+		}
+		detail, err := applyTenantUpdate(tx, &t, req)
+		if err != nil {
+			return err
+		}
+		if err := c.audit(tx, "", "tenant.update", "tenant/"+t.ID, t.Name+" "+detail); err != nil {
+			return err
+		}
+		return c.audit(tx, t.ID, "tenant.update", "tenant/"+t.ID, detail)
+	})
+	if err != nil {
+		return notFound(err, "tenant %q not found", clip(ref))
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+// applyTenantUpdate stores the settings req changes and returns them as the audit's detail.
+func applyTenantUpdate(tx *store.Tx, t *api.Tenant, req api.UpdateTenantRequest) (string, error) {
+	var detail []string
+	if req.ImageQuota != nil {
+		if err := tx.SetImageQuota(t.ID, *req.ImageQuota); err != nil {
+			return "", err
+		}
+		t.ImageQuota = *req.ImageQuota
+		detail = append(detail, "image_quota="+fmt.Sprint(t.ImageQuota))
+	}
+	if req.AllowClaimWithoutCode != nil {
+		if err := tx.SetAllowClaimWithoutCode(t.ID, *req.AllowClaimWithoutCode); err != nil {
+			return "", err
+		}
+		t.AllowClaimWithoutCode = *req.AllowClaimWithoutCode
+		detail = append(detail, "allow_claim_without_code="+strconv.FormatBool(t.AllowClaimWithoutCode))
+	}
+	return strings.Join(detail, " "), nil
+}
+
+// MaxImageQuota bounds a tenant's image quota: 1 PiB, far above any disk, far below overflow.
+const MaxImageQuota = 1 << 50
+
+func validQuota(q int64) error {
+	if q < 0 || q > MaxImageQuota {
+		return errorf(http.StatusBadRequest, "invalid image quota %d: want 0 (no limit) to %d bytes", q, int64(MaxImageQuota))
+	}
+	return nil
+}
+
+func tenantDetail(t api.Tenant) string { return t.Name + quotaDetail(t.ImageQuota) }
+
+func quotaDetail(q int64) string {
+	if q == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", image_quota=%d", q)
 }

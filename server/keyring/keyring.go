@@ -1,5 +1,5 @@
 // Package keyring provides the signing keys the security service holds: each tenant's
-// image-signing and TUF keys, and the operator's runtime-signing and OS-feed TUF keys. Keys are
+// image-signing and TUF keys, and the operator's runtime-signing, OS-feed TUF and audit-checkpoint keys. Keys are
 // ECDSA P-256, made on first use, and kept in the store sealed with the service's
 // key-encryption key; only their public halves ever leave the service.
 package keyring
@@ -30,6 +30,11 @@ const (
 	TUFTargets   = "tuf-targets"   // TUF targets role
 	TUFSnapshot  = "tuf-snapshot"  // TUF snapshot role (online)
 	TUFTimestamp = "tuf-timestamp" // TUF timestamp role (online)
+
+	// AuditCheckpoint is the operator's key that signs checkpoints of every audit chain's head.
+	// Sealed with the KEK like the others, so whoever can write the database but lacks the KEK
+	// cannot sign a checkpoint; users pin its public half.
+	AuditCheckpoint = "audit-checkpoint"
 )
 
 // Operator is the owner of the operator's keys.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -57,4 +58,80 @@ func (tx *Tx) Audit(tenantID string, afterSeq int64, limit int) ([]api.AuditEntr
 		return nil, fmt.Errorf("read audit log: %w", err)
 	}
 	return es, nil
+}
+
+// AuditHead returns the last entry's number and hash of a chain ("" is the operator's): 0 and
+// [api.GenesisHash] if it has none.
+func (tx *Tx) AuditHead(tenantID string) (api.AuditHead, error) {
+	h, err := queryOne(tx, scanHead, "audit head", "SELECT seq, hash FROM audit_heads WHERE tenant_id = $1", tenantID)
+	if errors.Is(err, ErrNotFound) {
+		return api.AuditHead{Hash: api.GenesisHash}, nil
+	}
+	return h, err
+}
+
+func scanHead(r scanner) (api.AuditHead, error) {
+	var h api.AuditHead
+	return h, r.Scan(&h.Seq, &h.Hash)
+}
+
+// AuditHeads returns the head of every chain, by tenant ID ("" is the operator's).
+func (tx *Tx) AuditHeads() (map[string]api.AuditHead, error) {
+	type row struct {
+		tenant string
+		head   api.AuditHead
+	}
+	rows, err := queryAll(tx, func(r scanner) (row, error) {
+		var x row
+		return x, r.Scan(&x.tenant, &x.head.Seq, &x.head.Hash)
+	}, "SELECT tenant_id, seq, hash FROM audit_heads")
+	if err != nil {
+		return nil, fmt.Errorf("read audit heads: %w", err)
+	}
+	heads := make(map[string]api.AuditHead, len(rows))
+	for _, x := range rows {
+		heads[x.tenant] = x.head
+	}
+	return heads, nil
+}
+
+const checkpointColumns = "tenant_id, seq, hash, signed_at, signature"
+
+func scanCheckpoint(r scanner) (api.AuditCheckpoint, error) {
+	var c api.AuditCheckpoint
+	var signed int64
+	err := r.Scan(&c.TenantID, &c.Seq, &c.Hash, &signed, &c.Signature)
+	c.SignedAt = fromMicros(signed)
+	return c, err
+}
+
+// AddCheckpoint stores a signed checkpoint. The store does not check the signature: readers do,
+// with the key they pinned.
+func (tx *Tx) AddCheckpoint(c api.AuditCheckpoint) error {
+	_, err := tx.exec(`INSERT INTO audit_checkpoints (`+checkpointColumns+`) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT DO NOTHING`, c.TenantID, c.Seq, c.Hash, micros(c.SignedAt), c.Signature)
+	if err != nil {
+		return fmt.Errorf("add audit checkpoint: %w", err)
+	}
+	return nil
+}
+
+// Checkpoints returns up to limit checkpoints of a chain signed after the one at the cursor
+// (after, 0 for the start), oldest first, and the cursor of the last one returned.
+func (tx *Tx) Checkpoints(tenantID string, after int64, limit int) ([]api.AuditCheckpoint, error) {
+	cs, err := queryAll(tx, scanCheckpoint, "SELECT "+checkpointColumns+` FROM audit_checkpoints
+		WHERE tenant_id = $1 AND signed_at > $2 ORDER BY signed_at, seq LIMIT $3`, tenantID, after, pageSize(limit))
+	if err != nil {
+		return nil, fmt.Errorf("read audit checkpoints: %w", err)
+	}
+	return cs, nil
+}
+
+// CheckpointCursor is where a page of [Tx.Checkpoints] ending with c ends.
+func CheckpointCursor(c api.AuditCheckpoint) int64 { return micros(c.SignedAt) }
+
+// LatestCheckpoint returns a chain's newest checkpoint. ErrNotFound if it has none.
+func (tx *Tx) LatestCheckpoint(tenantID string) (api.AuditCheckpoint, error) {
+	return queryOne(tx, scanCheckpoint, "audit checkpoint", "SELECT "+checkpointColumns+` FROM audit_checkpoints
+		WHERE tenant_id = $1 ORDER BY signed_at DESC, seq DESC LIMIT 1`, tenantID)
 }

@@ -1,6 +1,12 @@
 package store
 
-import "database/sql"
+import (
+	"context"
+	"database/sql"
+)
 
 // DB exposes the database to tests that tamper with it as an attacker with database access would.
 func (s *Store) DB() *sql.DB { return s.db }
+
+// Migrate applies the migrations the database has not had, as Open does.
+func (s *Store) Migrate(ctx context.Context) error { return s.migrate(ctx) }

@@ -43,29 +43,60 @@ func scanImage(r scanner) (ImageRecord, error) {
 	return im, err
 }
 
-// AddImage stores an image of its tenant, digests in lowercase hex. ErrExists if the tenant has
-// an image of that ID already, whatever its content: the caller tells the same image from
-// another by ManifestSHA256. ErrNotFound if the tenant does not exist.
+// AddImage stores an image of its tenant, digests in lowercase hex, and counts its size against
+// the tenant's image quota. ErrExists if the tenant has an image of that ID already, whatever its
+// content: the caller tells the same image from another by ManifestSHA256. A [*QuotaError] if the
+// image would take the tenant over its quota. ErrNotFound if the tenant does not exist. On any
+// error nothing is changed.
+//
+// The quota is checked and the bytes counted in one conditional UPDATE of the tenant's row, so
+// two concurrent uploads cannot both pass: in PostgreSQL the second waits for the first's row
+// lock and then re-evaluates the condition on the updated row; in SQLite writers run one at a
+// time.
 func (tx *Tx) AddImage(im ImageRecord) error {
-	ok, err := tx.exists("SELECT 1 FROM tenants WHERE id = $1", im.TenantID)
+	return tx.atomic(func() error {
+		n, err := tx.exec(`UPDATE tenants SET image_bytes = image_bytes + $2
+			WHERE id = $1 AND (image_quota = 0 OR image_bytes + $2 <= image_quota)`, im.TenantID, im.Size)
+		if err != nil {
+			return fmt.Errorf("add image %s: %w", im.ID, err)
+		}
+		if n == 0 {
+			return tx.quotaError(im)
+		}
+		n, err = tx.exec(`INSERT INTO images (`+imageColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING`,
+			im.TenantID, im.ID, im.ComponentID, im.Name, im.Version, im.Type, im.Size, strings.ToLower(im.SHA256),
+			im.PayloadSize, strings.ToLower(im.PayloadSHA256), strings.ToLower(im.ManifestSHA256),
+			string(im.AppManifest), micros(im.UploadedAt), im.UploadedBy)
+		if err != nil {
+			return fmt.Errorf("add image %s: %w", im.ID, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("image %s: %w", im.ID, ErrExists)
+		}
+		return nil
+	})
+}
+
+// QuotaError says that an image does not fit in its tenant's quota. It is [ErrQuota].
+type QuotaError struct {
+	Size, Used, Quota int64
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("image of %d bytes over the tenant's image quota: %d of %d bytes used", e.Size, e.Used, e.Quota)
+}
+
+// Is makes a QuotaError [ErrQuota].
+func (e *QuotaError) Is(target error) bool { return target == ErrQuota }
+
+// quotaError explains why im did not fit: its tenant is missing, or over quota.
+func (tx *Tx) quotaError(im ImageRecord) error {
+	t, err := tx.Tenant(im.TenantID)
 	if err != nil {
-		return fmt.Errorf("add image %s: %w", im.ID, err)
+		return err
 	}
-	if !ok {
-		return fmt.Errorf("tenant %q: %w", im.TenantID, ErrNotFound)
-	}
-	n, err := tx.exec(`INSERT INTO images (`+imageColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING`,
-		im.TenantID, im.ID, im.ComponentID, im.Name, im.Version, im.Type, im.Size, strings.ToLower(im.SHA256),
-		im.PayloadSize, strings.ToLower(im.PayloadSHA256), strings.ToLower(im.ManifestSHA256),
-		string(im.AppManifest), micros(im.UploadedAt), im.UploadedBy)
-	if err != nil {
-		return fmt.Errorf("add image %s: %w", im.ID, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("image %s: %w", im.ID, ErrExists)
-	}
-	return nil
+	return &QuotaError{Size: im.Size, Used: t.ImageBytes, Quota: t.ImageQuota}
 }
 
 // Image returns a tenant's image.

@@ -39,6 +39,7 @@ var (
 	ErrExists         = errors.New("already exists")
 	ErrAlreadyClaimed = errors.New("already claimed")
 	ErrInUse          = errors.New("in use")
+	ErrQuota          = errors.New("over quota")
 )
 
 // Store is an open database.
@@ -237,18 +238,24 @@ type DeviceFilter struct {
 	Limit     int
 }
 
-// Token is an API token as stored: only its SHA-256 hash.
+// Token is an API token as stored: only its SHA-256 hash, and what the service knows of it.
+// ExpiresAt, LastUsedAt and RevokedAt are nil for never.
 type Token struct {
-	Hash      [32]byte
-	UserID    string
-	CreatedAt time.Time
+	Hash       [32]byte
+	ID         string // names the token in listings; not its secret
+	UserID     string
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
 }
 
 // The methods below are the whole of the store's API. Each is documented where it is defined.
 var _ = []any{
 	(*Tx).CreateTenant, (*Tx).Tenants, (*Tx).Tenant, (*Tx).TenantByName,
 	(*Tx).CreateUser, (*Tx).Users, (*Tx).User, (*Tx).DeleteUser, (*Tx).AnyOperator,
-	(*Tx).AddToken, (*Tx).TokenUser,
+	(*Tx).AddToken, (*Tx).TokenUser, (*Tx).TokenAuth, (*Tx).TouchToken, (*Tx).Tokens, (*Tx).TokenByID, (*Tx).RevokeToken,
+	(*Tx).SetImageQuota, (*Tx).AuditHead, (*Tx).AuditHeads, (*Tx).AddCheckpoint, (*Tx).Checkpoints, (*Tx).LatestCheckpoint,
 	(*Tx).CreateProduct, (*Tx).Products, (*Tx).Product, (*Tx).DeleteProduct,
 	(*Tx).CreateGroup, (*Tx).Groups, (*Tx).Group, (*Tx).GroupByName, (*Tx).UpdateGroup, (*Tx).DeleteGroup,
 	(*Tx).ClaimDevices, (*Tx).Devices, (*Tx).Device, (*Tx).DeviceAnyTenant, (*Tx).SetDeviceGroup, (*Tx).RevokeDevice,

@@ -8,12 +8,12 @@ import (
 	"github.com/rampart-iot/rampart/ident"
 )
 
-const tenantColumns = "id, name, created_at, allow_claim_without_code"
+const tenantColumns = "id, name, created_at, allow_claim_without_code, image_quota, image_bytes"
 
 func scanTenant(r scanner) (api.Tenant, error) {
 	var t api.Tenant
 	var created int64
-	err := r.Scan(&t.ID, &t.Name, &created, &t.AllowClaimWithoutCode)
+	err := r.Scan(&t.ID, &t.Name, &created, &t.AllowClaimWithoutCode, &t.ImageQuota, &t.ImageBytes)
 	t.CreatedAt = fromMicros(created)
 	return t, err
 }
@@ -22,9 +22,9 @@ func scanTenant(r scanner) (api.Tenant, error) {
 func (tx *Tx) CreateTenant(t api.Tenant) error {
 	// ON CONFLICT DO NOTHING rather than a failed insert, which would end a PostgreSQL
 	// transaction: a caller told ErrExists may go on.
-	n, err := tx.exec(`INSERT INTO tenants (id, name, name_key, created_at, allow_claim_without_code)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, t.ID, t.Name, ident.NameKey(t.Name), micros(t.CreatedAt),
-		t.AllowClaimWithoutCode)
+	n, err := tx.exec(`INSERT INTO tenants (id, name, name_key, created_at, allow_claim_without_code, image_quota)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, t.ID, t.Name, ident.NameKey(t.Name), micros(t.CreatedAt),
+		t.AllowClaimWithoutCode, t.ImageQuota)
 	if err != nil {
 		return fmt.Errorf("create tenant %q: %w", t.Name, err)
 	}
@@ -39,6 +39,19 @@ func (tx *Tx) SetAllowClaimWithoutCode(tenantID string, allow bool) error {
 	n, err := tx.exec("UPDATE tenants SET allow_claim_without_code = $2 WHERE id = $1", tenantID, allow)
 	if err != nil {
 		return fmt.Errorf("update tenant %q: %w", tenantID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("tenant %q: %w", tenantID, ErrNotFound)
+	}
+	return nil
+}
+
+// SetImageQuota sets the most bytes of image packages a tenant may keep (0: no limit). A quota
+// below what the tenant keeps already refuses further uploads and removes nothing.
+func (tx *Tx) SetImageQuota(tenantID string, quota int64) error {
+	n, err := tx.exec("UPDATE tenants SET image_quota = $2 WHERE id = $1", tenantID, quota)
+	if err != nil {
+		return fmt.Errorf("set image quota of tenant %q: %w", tenantID, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("tenant %q: %w", tenantID, ErrNotFound)
@@ -134,24 +147,4 @@ func (tx *Tx) AnyOperator() (bool, error) {
 		return false, fmt.Errorf("look for an operator: %w", err)
 	}
 	return ok, nil
-}
-
-// AddToken stores a token's hash for its user.
-func (tx *Tx) AddToken(t Token) error {
-	n, err := tx.exec(`INSERT INTO tokens (hash, user_id, created_at) VALUES ($1, $2, $3)
-		ON CONFLICT DO NOTHING`, t.Hash[:], t.UserID, micros(t.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("add token of user %q: %w", t.UserID, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("token: %w", ErrExists)
-	}
-	return nil
-}
-
-// TokenUser returns the user that holds the token with this hash. ErrNotFound if none (also
-// after the user was removed).
-func (tx *Tx) TokenUser(hash [32]byte) (api.User, error) {
-	return queryOne(tx, scanUser, "token",
-		"SELECT "+userColumns+" FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1", hash[:])
 }

@@ -37,6 +37,14 @@ func Backends(t testing.TB) []string {
 // server that RAMPART_TEST_POSTGRES names but that cannot be reached fails the test.
 func Open(t testing.TB, backend string) *store.Store {
 	t.Helper()
+	s, _ := OpenRaw(t, backend)
+	return s
+}
+
+// OpenRaw is [Open], and also returns a second connection to the same database, for tests that
+// tamper with it as someone with database access but without the service's keys would.
+func OpenRaw(t testing.TB, backend string) (*store.Store, *sql.DB) {
+	t.Helper()
 	var dsn string
 	switch backend {
 	case "sqlite":
@@ -51,7 +59,13 @@ func Open(t testing.TB, backend string) *store.Store {
 		t.Fatalf("storetest: open %s store: %v", backend, err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s
+	driver := map[string]string{"sqlite": "sqlite", "postgres": "pgx"}[backend]
+	raw, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatalf("storetest: open %s database: %v", backend, err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return s, raw
 }
 
 // Schema creates an empty PostgreSQL schema, dropped when the test ends, and returns a
