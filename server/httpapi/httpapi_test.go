@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/blob"
@@ -35,6 +37,7 @@ type world struct {
 	blobs   *blob.Store
 	blobDir string
 	keys    *keyring.Keyring
+	reg     *prometheus.Registry
 }
 
 type fixture struct {
@@ -77,11 +80,12 @@ func newWorld(t testing.TB, backend string) *world {
 		t.Fatal(err)
 	}
 	keys := keyring.New(st, kek)
+	reg := prometheus.NewRegistry()
 	a := httpapi.New(httpapi.Config{Store: st, CA: pki.NewAuthority(st, kek, nil), Blobs: blobs, Keys: keys,
-		TUF: tufrepo.New(st, keys, blobs, nil)})
+		TUF: tufrepo.New(st, keys, blobs, nil), Registry: reg, Gatherer: reg})
 	mux := http.NewServeMux()
 	a.Register(mux)
-	w := &world{t: t, st: st, api: a, h: mux, tokens: map[string]string{}, blobs: blobs, blobDir: blobDir, keys: keys}
+	w := &world{t: t, st: st, api: a, h: mux, tokens: map[string]string{}, blobs: blobs, blobDir: blobDir, keys: keys, reg: reg}
 	now := time.Now().UTC()
 	err = st.Update(context.Background(), func(tx *store.Tx) error {
 		_, tok, err := httpapi.NewUser(tx, api.User{Email: "operator", Operator: true, CreatedAt: now})

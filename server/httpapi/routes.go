@@ -1,5 +1,7 @@
 package httpapi
 
+import "github.com/rampart-iot/rampart/api"
+
 // table is every route of the management API with the access it requires. A route without an
 // access level makes Register panic, and TestRouteRoleMatrix walks this table with every role.
 func (a *API) table() []Route {
@@ -53,5 +55,19 @@ func (a *API) table() []Route {
 
 		{"POST", "/api/v1/os/releases", accessOperator, a.publishRelease},
 		{"GET", "/api/v1/os/releases", accessAnyToken, a.listReleases},
+
+		{"GET", "/metrics", accessOperator, a.serveMetrics},
+
+		// The device API. A device has no certificate before its first attestation, so nonce
+		// and attest are open (limited per source); the rest need its certificate.
+		{"POST", api.DevicePathNonce, accessOpen, open(a.deviceNonce)},
+		{"POST", api.DevicePathAttest, accessOpen, open(a.deviceAttest)},
+		{"GET", api.DevicePathRuntimeKeys, accessOpen, open(a.runtimeKeys)},
+		{"GET", api.DevicePathWhoami, accessDevice, device(a.deviceWhoami)},
+		{"GET", api.DevicePathUpdates, accessDevice, device(a.deviceUpdates)},
+		{"POST", api.DevicePathUpdateReport, accessDevice, device(a.deviceUpdateReport)},
+		{"GET", api.DevicePathTUF + "{path...}", accessDevice, device(a.deviceTUF)},
+		{"GET", api.DevicePathCapability, accessDevice, device(a.deviceCapability)},
+		{"POST", api.DevicePathEvents, accessDevice, device(a.deviceEvents)},
 	}
 }
