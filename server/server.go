@@ -140,8 +140,9 @@ func Run(ctx context.Context, cfg Config) error {
 	authority := pki.NewAuthority(st, kek, nil)
 	keys := keyring.New(st, kek)
 	tuf := tufrepo.New(st, keys, blobs, nil)
-	httpapi.New(httpapi.Config{Store: st, CA: authority, Blobs: blobs, Keys: keys, TUF: tuf,
-		Logger: log, Registry: reg, Gatherer: reg}).Register(mux)
+	service := httpapi.New(httpapi.Config{Store: st, CA: authority, Blobs: blobs, Keys: keys, TUF: tuf,
+		Logger: log, Registry: reg, Gatherer: reg})
+	service.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.SecurityHeaders(w.Header())
 		if err := st.Ping(r.Context()); err != nil {
@@ -161,13 +162,13 @@ func Run(ctx context.Context, cfg Config) error {
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		TLSConfig:      TLSConfig(cert),
 	}
-	return serve(ctx, cfg, srv, limited, url, reg, st, tuf, log)
+	return serve(ctx, cfg, srv, limited, url, reg, st, tuf, service, log)
 }
 
 // serve runs the background work and the servers until ctx ends or serving fails, then stops
 // them all and waits for the background work to end.
 func serve(ctx context.Context, cfg Config, srv *http.Server, ln net.Listener, url string, reg *prometheus.Registry,
-	st *store.Store, tuf *tufrepo.Service, log *slog.Logger) error {
+	st *store.Store, tuf *tufrepo.Service, service *httpapi.API, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait() // after cancel below: no background work outlives Run (or the store)
@@ -176,6 +177,7 @@ func serve(ctx context.Context, cfg Config, srv *http.Server, ln net.Listener, u
 		func(ctx context.Context) { purgeNonces(ctx, st, log) },
 		func(ctx context.Context) { refreshTUF(ctx, tuf, log) },
 		func(ctx context.Context) { purgeEvents(ctx, st, cfg.EventRetention, log) },
+		func(ctx context.Context) { flushFailures(ctx, service, log) },
 	} {
 		wg.Add(1)
 		go func() { defer wg.Done(); work(ctx) }()
@@ -318,6 +320,32 @@ func purgeNonces(ctx context.Context, st *store.Store, log *slog.Logger) {
 			if err != nil && ctx.Err() == nil {
 				log.Warn("purge nonces", "err", err)
 			}
+		}
+	}
+}
+
+// flushFailures stores the counts of attestation failures of unknown callers every minute, and
+// once more when ctx ends; it logs one line per flush, not one per failure.
+func flushFailures(ctx context.Context, service *httpapi.API, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+		case <-t.C:
+		}
+		counts, err := service.FlushAttestationFailures(ctx)
+		if err != nil {
+			log.Warn("store attestation failure counts", "err", err)
+			continue
+		}
+		for _, c := range counts {
+			log.Info("attestation failures of callers that are not a claimed device", "reason", c.Reason,
+				"count", c.Count, "sample_source", c.Sample.Source, "sample", c.Sample.Message)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -119,4 +120,14 @@ func (a *API) deviceAuth(r *http.Request) (api.Device, error) {
 
 func (a *API) deviceWhoami(w http.ResponseWriter, r *http.Request, d deviceCall) error {
 	return writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: d.ID, TenantID: d.TenantID, GroupID: d.GroupID})
+}
+
+// FlushAttestationFailures stores the counts of attestation failures of callers that are not a
+// claimed device (kept in memory until then, see attest.Aggregate) and returns what it stored.
+func (a *API) FlushAttestationFailures(ctx context.Context) ([]store.FailureCount, error) {
+	pending := a.attest.Unknown().Pending()
+	if err := a.attest.Unknown().Flush(ctx, a.store); err != nil {
+		return nil, err
+	}
+	return pending, nil
 }

@@ -128,7 +128,10 @@ func TestRouteRoleMatrix(t *testing.T) {
 			key := rt.Method + " " + rt.Path
 			for _, p := range principals {
 				t.Run(key+" as "+p, func(t *testing.T) {
-					w := newWorld(t, backend)
+					w := probe
+					if a := rt.Access(); a != "open" && a != "device-certificate" {
+						w = newWorld(t, backend) // the request may change the world
+					}
 					c := cases(w)[key]
 					status, body := w.do(p, rt.Method, c.path, c.body)
 					exp := want(rt.Access(), p, c)

@@ -77,6 +77,9 @@ func NewAuthority(st *store.Store, kek *KEK, now func() time.Time) *Authority {
 	return &Authority{st: st, kek: kek, now: now, cache: map[string]*caSet{}}
 }
 
+// DeriveKey returns a key for purpose derived from the key-encryption key (see [KEK.Derive]).
+func (a *Authority) DeriveKey(purpose string) []byte { return a.kek.Derive(purpose) }
+
 func sealPurpose(tenantID, caID string) string { return "tenant-ca:" + tenantID + ":" + caID }
 
 // newCA makes a CA record for a tenant, its key sealed.

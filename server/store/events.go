@@ -323,6 +323,8 @@ func (tx *Tx) PurgeEvents(before time.Time, limit int) (int, error) {
 		{"events", `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE last_at < $1 LIMIT $2)`},
 		{"attestation failures", `DELETE FROM attestation_failures WHERE id IN
 			(SELECT id FROM attestation_failures WHERE at < $1 LIMIT $2)`},
+		{"attestation failure counts", `DELETE FROM attestation_failure_counts WHERE interval_start IN
+			(SELECT interval_start FROM attestation_failure_counts WHERE interval_start < $1 LIMIT $2)`},
 	} {
 		if total >= limit {
 			return total, nil
