@@ -467,3 +467,38 @@ func (w *statusWriter) WriteHeader(code int) {
 
 // Unwrap lets http.ResponseController reach the connection (deadlines, flushing).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// An upload must deliver uploadChunk bytes every uploadStall: a large image over a slow link
+// takes as long as it needs, a connection that stops sending is dropped.
+const (
+	uploadStall = 30 * time.Second
+	uploadChunk = 64 << 10
+)
+
+// upload lets a route's body take as long as it keeps making progress (see uploadStall),
+// instead of the fixed body deadline of other routes.
+func upload(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		rc := http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(uploadStall)) == nil {
+			r.Body = &progressBody{ReadCloser: r.Body, rc: rc}
+		}
+		return h(w, r, c)
+	}
+}
+
+// progressBody moves the read deadline on each time another uploadChunk bytes arrived.
+type progressBody struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	since int
+}
+
+func (b *progressBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if b.since += n; b.since >= uploadChunk {
+		b.since = 0
+		b.rc.SetReadDeadline(time.Now().Add(uploadStall))
+	}
+	return n, err
+}

@@ -41,7 +41,7 @@ func (a *API) table() []Route {
 		{"GET", "/api/v1/ca/bundle", accessReader, a.caBundle},
 		{"POST", "/api/v1/ca/rotate", accessAdministrator, a.rotateCA},
 
-		{"POST", "/api/v1/images", accessContributor, a.addImage},
+		{"POST", "/api/v1/images", accessContributor, upload(a.addImage)},
 		{"GET", "/api/v1/images", accessReader, a.listImages},
 		{"GET", "/api/v1/images/{image}", accessReader, a.showImage},
 		{"GET", "/api/v1/images/{image}/package", accessReader, a.downloadImage},
@@ -53,7 +53,7 @@ func (a *API) table() []Route {
 		{"GET", "/api/v1/reports/errors", accessReader, a.reportErrors},
 		{"GET", "/api/v1/reports/summary", accessReader, a.reportSummary},
 
-		{"POST", "/api/v1/os/releases", accessOperator, a.publishRelease},
+		{"POST", "/api/v1/os/releases", accessOperator, upload(a.publishRelease)},
 		{"GET", "/api/v1/os/releases", accessAnyToken, a.listReleases},
 
 		{"GET", "/metrics", accessOperator, a.serveMetrics},
