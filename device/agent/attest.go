@@ -17,6 +17,7 @@ import (
 type AttestError struct {
 	Reason  string // one of the api.Reason… values, or another the service has since added
 	Message string
+	Nonce   []byte // the nonce the refused evidence carried
 }
 
 func (e *AttestError) Error() string {
@@ -62,7 +63,12 @@ func (a *Agent) attest(ctx context.Context) (*Certificate, error) {
 	switch status {
 	case http.StatusOK:
 	case http.StatusBadRequest, http.StatusForbidden:
-		return nil, refusal(status, b)
+		err := refusal(status, b)
+		var ae *AttestError
+		if errors.As(err, &ae) {
+			ae.Nonce = nr.Nonce
+		}
+		return nil, err
 	default:
 		return nil, fmt.Errorf("send evidence: %w", refusal(status, b))
 	}
@@ -71,7 +77,7 @@ func (a *Agent) attest(ctx context.Context) (*Certificate, error) {
 		return nil, fmt.Errorf("send evidence: %w", err)
 	}
 	if ar.Result != api.AttestPass {
-		return nil, &AttestError{Reason: clean(ar.Reason), Message: clean(ar.Message)}
+		return nil, &AttestError{Reason: clean(ar.Reason), Message: clean(ar.Message), Nonce: nr.Nonce}
 	}
 	return a.install(ar.Certificate, ar.CAChain)
 }

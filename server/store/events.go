@@ -64,9 +64,12 @@ func (tx *Tx) AddEvents(u EventUpload) (EventsAdded, error) {
 	var res EventsAdded
 	at := u.At.UTC().Truncate(time.Microsecond)
 	var groupID string
-	err := tx.tx.QueryRowContext(tx.ctx, `SELECT COALESCE(d.group_id, ''), COALESCE(g.allow_crash_dumps, false)
+	var groupSince, claimedAt int64
+	err := tx.tx.QueryRowContext(tx.ctx, `SELECT COALESCE(d.group_id, ''), COALESCE(g.allow_crash_dumps, false),
+			d.group_since, d.claimed_at
 		FROM devices d LEFT JOIN device_groups g ON g.id = d.group_id
-		WHERE d.tenant_id = $1 AND d.id = $2`, u.TenantID, string(u.DeviceID)).Scan(&groupID, &res.AllowCrashDumps)
+		WHERE d.tenant_id = $1 AND d.id = $2`, u.TenantID, string(u.DeviceID)).Scan(&groupID, &res.AllowCrashDumps,
+		&groupSince, &claimedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return res, fmt.Errorf("device %s: %w", u.DeviceID, ErrNotFound)
 	}
@@ -123,10 +126,19 @@ func (tx *Tx) AddEvents(u EventUpload) (EventsAdded, error) {
 	room := max(u.DailyCap-today, 0)
 	insert, fold := fresh[:min(room, len(fresh))], fresh[min(room, len(fresh)):]
 
-	inserted, err := tx.insertEvents(u.TenantID, u.DeviceID, groupID, insert, at)
+	// Events that began before the device was claimed or joined its group are not charged
+	// to the group it is in now.
+	since := fromMicros(max(groupSince, claimedAt))
+	grouped, ungrouped := splitBefore(insert, since)
+	inserted, err := tx.insertEvents(u.TenantID, u.DeviceID, groupID, grouped, at)
 	if err != nil {
 		return res, err
 	}
+	n, err := tx.insertEvents(u.TenantID, u.DeviceID, "", ungrouped, at)
+	if err != nil {
+		return res, err
+	}
+	inserted += n
 	res.Accepted += inserted
 	res.Duplicates += len(insert) - inserted // sent concurrently by another request
 
@@ -168,6 +180,18 @@ func (tx *Tx) AddEvents(u EventUpload) (EventsAdded, error) {
 		}
 	}
 	return res, nil
+}
+
+// splitBefore splits events into those that began at or after t and those that began before.
+func splitBefore(es []Event, t time.Time) (after, before []Event) {
+	for _, e := range es {
+		if e.FirstAt.Before(t) {
+			before = append(before, e)
+		} else {
+			after = append(after, e)
+		}
+	}
+	return after, before
 }
 
 // placeholders returns "$first, $first+1, …", n of them.

@@ -11,3 +11,7 @@ CREATE TABLE attestation_failure_counts (
 	sample_device  TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (interval_start, reason)
 );
+
+-- When the device joined its current group (Unix microseconds; 0: before this column existed).
+-- Events that began earlier are not charged to that group.
+ALTER TABLE devices ADD COLUMN group_since BIGINT NOT NULL DEFAULT 0;
