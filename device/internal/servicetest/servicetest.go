@@ -59,6 +59,7 @@ type Service struct {
 	WrongKey                bool          // issue certificates for a key other than the Alias key
 	CertLife                time.Duration // life of issued certificates; 24 h if zero
 	Nonces, Attests         int           // requests answered
+	LastNonce               []byte        // the last nonce issued
 	Checkins                []ident.DeviceID
 	Evidence                []*evidence.Evidence // verified evidence received, in order
 	Problems                []string             // requests that were not in the expected shape
@@ -176,6 +177,7 @@ func (s *Service) nonce(w http.ResponseWriter, r *http.Request) {
 	s.Lock()
 	s.Nonces++
 	s.issued[string(n)] = req.DeviceID
+	s.LastNonce = n
 	s.Unlock()
 	writeJSON(w, http.StatusOK, api.NonceResponse{Nonce: n, ExpiresAt: time.Now().Add(5 * time.Minute)})
 }
