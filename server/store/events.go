@@ -52,6 +52,10 @@ type EventsAdded struct {
 	AllowCrashDumps bool
 }
 
+// joinSkew is how much earlier than a device's claim or group join its clock may date an
+// event that still counts for its group.
+const joinSkew = time.Minute
+
 // foldWindow is how far back a folded event looks for an event of its signature.
 const foldWindow = 24 * time.Hour
 
@@ -126,9 +130,10 @@ func (tx *Tx) AddEvents(u EventUpload) (EventsAdded, error) {
 	room := max(u.DailyCap-today, 0)
 	insert, fold := fresh[:min(room, len(fresh))], fresh[min(room, len(fresh)):]
 
-	// Events that began before the device was claimed or joined its group are not charged
-	// to the group it is in now.
-	since := fromMicros(max(groupSince, claimedAt))
+	// Events that ended before the device was claimed or joined its group are not charged
+	// to the group it is in now (one that recurs across the join is). The device's clock is
+	// given joinSkew of slack.
+	since := fromMicros(max(groupSince, claimedAt)).Add(-joinSkew)
 	grouped, ungrouped := splitBefore(insert, since)
 	inserted, err := tx.insertEvents(u.TenantID, u.DeviceID, groupID, grouped, at)
 	if err != nil {
@@ -182,10 +187,10 @@ func (tx *Tx) AddEvents(u EventUpload) (EventsAdded, error) {
 	return res, nil
 }
 
-// splitBefore splits events into those that began at or after t and those that began before.
+// splitBefore splits events into those that ended at or after t and those that ended before.
 func splitBefore(es []Event, t time.Time) (after, before []Event) {
 	for _, e := range es {
-		if e.FirstAt.Before(t) {
+		if e.LastAt.Before(t) {
 			before = append(before, e)
 		} else {
 			after = append(after, e)

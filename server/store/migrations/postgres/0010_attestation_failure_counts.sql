@@ -13,5 +13,5 @@ CREATE TABLE attestation_failure_counts (
 );
 
 -- When the device joined its current group (Unix microseconds; 0: before this column existed).
--- Events that began earlier are not charged to that group.
+-- Events that ended earlier are not charged to that group.
 ALTER TABLE devices ADD COLUMN group_since BIGINT NOT NULL DEFAULT 0;
