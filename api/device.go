@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 
 	"github.com/rampart-iot/rampart/ident"
@@ -129,3 +131,16 @@ type WithdrawReleaseRequest struct {
 
 // MaxRuntimeSize bounds a runtime release's upload.
 const MaxRuntimeSize = 256 << 20
+
+// AttestationFailureEventID is the ID of the AttestationFailed error event of an attestation
+// that used nonce. The service (recording the failure) and the device (queueing it) derive the
+// same ID, so the event is stored once however many sides report it. It is a UUID (version 8)
+// made of SHA-256 over a fixed label and the nonce.
+func AttestationFailureEventID(nonce []byte) string {
+	h := sha256.Sum256(append([]byte("rampart attestation failure event\x00"), nonce...))
+	b := h[:16]
+	b[6] = b[6]&0x0f | 0x80
+	b[8] = b[8]&0x3f | 0x80
+	x := hex.EncodeToString(b)
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+}

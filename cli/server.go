@@ -67,6 +67,10 @@ func (e *env) serverCmd() *cobra.Command {
 	f.StringVar(&cfg.KEKFile, "kek-file", "", "file holding the key-encryption key (64 hex; env RAMPART_KEK); --dev makes one")
 	f.StringSliceVar(&cfg.Hosts, "host", nil, "extra DNS name or IP for the TLS certificate (repeatable)")
 	f.DurationVar(&cfg.EventRetention, "event-retention", api.DefaultEventLifetime, "how long error events are kept (e.g. 336h)")
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "also serve /metrics over plain HTTP without a token on this private host:port "+
+		"(on --listen only the operator's token reads it)")
+	f.IntVar(&cfg.ConnsPerSource, "max-conns-per-source", 0, "connections one address may hold open at once (default 64)")
+	f.IntVar(&cfg.MaxConns, "max-conns", 0, "connections held open at once in total (default 10000)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd

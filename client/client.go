@@ -52,7 +52,47 @@ func New(server, token string, caPEM []byte) (*Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConf
-	return &Client{base: u, token: token, hc: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}, nil
+	tr.ResponseHeaderTimeout = RequestTimeout // counted once the request is sent
+	// No overall timeout: a request without a body of its own must finish within
+	// RequestTimeout (see do); an upload or a download only has to make progress.
+	return &Client{base: u, token: token, hc: &http.Client{Transport: tr}}, nil
+}
+
+// RequestTimeout bounds a request that sends and receives JSON only. StallTimeout bounds how
+// long an upload or a download may go without moving a byte: a 256 MiB image over a slow link
+// takes as long as it takes, a stalled one fails.
+const (
+	RequestTimeout = 2 * time.Minute
+	StallTimeout   = 2 * time.Minute
+)
+
+// stallWatch cancels a context when touch was not called for StallTimeout.
+type stallWatch struct {
+	timer *time.Timer
+}
+
+func watchStall(ctx context.Context) (context.Context, *stallWatch, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	w := &stallWatch{timer: time.AfterFunc(StallTimeout, func() {
+		cancel(fmt.Errorf("no progress for %s", StallTimeout))
+	})}
+	return ctx, w, func() { w.timer.Stop(); cancel(nil) }
+}
+
+func (w *stallWatch) touch() { w.timer.Reset(StallTimeout) }
+
+// progressReader touches a stallWatch on every read that moves bytes.
+type progressReader struct {
+	r io.Reader
+	w *stallWatch
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.w.touch()
+	}
+	return n, err
 }
 
 // Error is an error answer of the service.
@@ -80,13 +120,22 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	switch in := in.(type) {
 	case nil:
 	case upload:
-		body, contentType = in.r, "application/octet-stream"
+		var watch *stallWatch
+		var stop context.CancelFunc
+		ctx, watch, stop = watchStall(ctx)
+		defer stop()
+		body, contentType = progressReader{in.r, watch}, "application/octet-stream"
 	default:
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
 		body = bytes.NewReader(b)
+	}
+	if _, ok := in.(upload); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, RequestTimeout)
+		defer cancel()
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
@@ -435,6 +484,8 @@ func (c *Client) DownloadImage(ctx context.Context, id string, w io.Writer, wrap
 		return im, err
 	}
 	u := c.base.JoinPath("/api/v1/images/" + esc(id) + "/package")
+	ctx, watch, stop := watchStall(ctx)
+	defer stop()
 	req, err := http.NewRequestWithContext(ctx, "GET", u.String(), nil)
 	if err != nil {
 		return im, err
@@ -453,7 +504,7 @@ func (c *Client) DownloadImage(ctx context.Context, id string, w io.Writer, wrap
 		}
 		return im, &Error{Status: resp.StatusCode, Message: e.Error}
 	}
-	var body io.Reader = io.LimitReader(resp.Body, im.Size+1)
+	var body io.Reader = progressReader{io.LimitReader(resp.Body, im.Size+1), watch}
 	if wrap != nil {
 		body = wrap(body, im.Size)
 	}

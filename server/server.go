@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,10 +25,12 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/server/auth"
 	"github.com/rampart-iot/rampart/server/blob"
 	"github.com/rampart-iot/rampart/server/checkpoint"
 	"github.com/rampart-iot/rampart/server/httpapi"
 	"github.com/rampart-iot/rampart/server/keyring"
+	"github.com/rampart-iot/rampart/server/netlimit"
 	"github.com/rampart-iot/rampart/server/pki"
 	"github.com/rampart-iot/rampart/server/report"
 	"github.com/rampart-iot/rampart/server/store"
@@ -64,25 +67,25 @@ type Config struct {
 	// EventRetention is how long error events and attestation failures are kept; 0 means
 	// api.DefaultEventLifetime.
 	EventRetention time.Duration
+
+	// MetricsListen, if set, is a host:port where /metrics is served over plain HTTP without a
+	// token, for a Prometheus on a private network. On the main address only the operator's
+	// token reads /metrics.
+	MetricsListen string
+	// ConnsPerSource and MaxConns cap the connections held open at once per source address and
+	// in total; 0 means netlimit.DefaultPerSource and netlimit.DefaultTotal.
+	ConnsPerSource int
+	MaxConns       int
 }
 
 // Run serves until ctx ends, then shuts down gracefully.
 func Run(ctx context.Context, cfg Config) error {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	cfg, log, err := checkConfig(cfg)
+	if err != nil {
+		return err
 	}
-	if cfg.DataDir == "" {
-		return errors.New("no data folder: give --data DIR")
-	}
-	if cfg.EventRetention < 0 {
-		return fmt.Errorf("invalid event retention %s: want a positive duration", cfg.EventRetention)
-	}
-	if cfg.EventRetention == 0 {
-		cfg.EventRetention = api.DefaultEventLifetime
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("make data folder: %w", err)
+	if err := makeDataDir(cfg.DataDir); err != nil {
+		return err
 	}
 	dsn := cfg.DB
 	if dsn == "" {
@@ -101,38 +104,50 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
+	if cfg.DB == "" {
+		if err := restrictDBFiles(dsn); err != nil {
+			return err
+		}
+	}
 
 	hosts := append([]string{"localhost", "127.0.0.1", "::1"}, cfg.Hosts...)
 	if h, err := os.Hostname(); err == nil && h != "" && !strings.ContainsAny(h, " /") {
 		hosts = append(hosts, h)
 	}
-	cert, err := pki.ServerTLS(cfg.DataDir, hosts, time.Now())
+	cert, err := pki.ServerTLS(cfg.DataDir, kek, hosts, time.Now())
 	if err != nil {
 		return fmt.Errorf("TLS identity: %w", err)
 	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_connections_refused_total",
+		Help: "Connections closed on accept because their source (source) or the service (total) held too many."},
+		[]string{"cap"})
+	reg.MustRegister(rejected)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	defer ln.Close()
 	url := serverURL(ln.Addr().(*net.TCPAddr), cfg.Listen)
+	limited := netlimit.Listen(ln, cfg.ConnsPerSource, cfg.MaxConns, func(c string) { rejected.WithLabelValues(c).Inc() })
+	defer limited.Close()
 
 	if err := bootstrap(ctx, st, cfg, url, log); err != nil {
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	authority := pki.NewAuthority(st, kek, nil)
 	authority.SetPublicURL(url)
 	keys := keyring.New(st, kek)
 	tuf := tufrepo.New(st, keys, blobs, nil)
-	httpapi.New(httpapi.Config{Store: st, CA: authority, Blobs: blobs, Keys: keys, TUF: tuf,
-		Logger: log, Registry: reg}).Register(mux)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	service := httpapi.New(httpapi.Config{Store: st, CA: authority, Blobs: blobs, Keys: keys, TUF: tuf,
+		Logger: log, Registry: reg, Gatherer: reg})
+	service.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpapi.SecurityHeaders(w.Header())
 		if err := st.Ping(r.Context()); err != nil {
 			log.Error("health check", "err", err)
 			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
@@ -140,42 +155,142 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		io.WriteString(w, "ok\n")
 	})
-
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           withSecurityHeaders(mux),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		TLSConfig: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{cert},
-			// Devices present their certificate; the device API verifies it against the tenant
-			// it names (httpapi), so people's clients without one are still served.
-			ClientAuth: tls.RequestClientCert,
-		},
+		// No ReadTimeout: each route sets its own body deadline (seconds for the device API,
+		// progress-based for uploads), so a large image over a slow link still arrives.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		TLSConfig:      TLSConfig(cert),
 	}
-	go purgeNonces(ctx, st, log)
-	go refreshTUF(ctx, tuf, log)
-	go signAuditCheckpoints(ctx, st, keys, log)
-	go purgeEvents(ctx, st, cfg.EventRetention, log)
-	served := make(chan error, 1)
+	return serve(ctx, cfg, srv, limited, url, reg, st, keys, tuf, service, log)
+}
+
+// serve runs the background work and the servers until ctx ends or serving fails, then stops
+// them all and waits for the background work to end.
+func serve(ctx context.Context, cfg Config, srv *http.Server, ln net.Listener, url string, reg *prometheus.Registry,
+	st *store.Store, keys *keyring.Keyring, tuf *tufrepo.Service, service *httpapi.API, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel below: no background work outlives Run (or the store)
+	defer cancel()
+	for _, work := range []func(context.Context){
+		func(ctx context.Context) { purgeNonces(ctx, st, log) },
+		func(ctx context.Context) { refreshTUF(ctx, tuf, log) },
+		func(ctx context.Context) { signAuditCheckpoints(ctx, st, keys, log) },
+		func(ctx context.Context) { purgeEvents(ctx, st, cfg.EventRetention, log) },
+		func(ctx context.Context) { flushFailures(ctx, service, log) },
+	} {
+		wg.Add(1)
+		go func() { defer wg.Done(); work(ctx) }()
+	}
+	served := make(chan error, 2)
 	go func() { served <- srv.ServeTLS(ln, "", "") }()
+	var metricsSrv *http.Server
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		metricsSrv = &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second}
+		go func() { served <- metricsSrv.Serve(mln) }()
+		log.Info("serving metrics without a token", "address", mln.Addr().String())
+	}
 	log.Info("serving", "url", url, "store", st.Backend(), "data", cfg.DataDir)
 
+	var failed error
 	select {
 	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
+		failed = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+		log.Info("shutting down")
 	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	cancel()
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	if metricsSrv != nil {
+		metricsSrv.Shutdown(shutdownCtx)
+	}
+	if err := srv.Shutdown(shutdownCtx); err != nil && failed == nil {
+		failed = fmt.Errorf("shutdown: %w", err)
+	}
+	return failed
+}
+
+// checkConfig fills in defaults and refuses what cannot work.
+func checkConfig(cfg Config) (Config, *slog.Logger, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DataDir == "" {
+		return cfg, log, errors.New("no data folder: give --data DIR")
+	}
+	if cfg.EventRetention < 0 {
+		return cfg, log, fmt.Errorf("invalid event retention %s: want a positive duration", cfg.EventRetention)
+	}
+	if cfg.EventRetention == 0 {
+		cfg.EventRetention = api.DefaultEventLifetime
+	}
+	if cfg.ConnsPerSource <= 0 {
+		cfg.ConnsPerSource = netlimit.DefaultPerSource
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = netlimit.DefaultTotal
+	}
+	return cfg, log, nil
+}
+
+// makeDataDir makes the data folder, and makes it owner-only whatever mode it had.
+func makeDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("make data folder: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("make data folder owner-only: %w", err)
 	}
 	return nil
+}
+
+// restrictDBFiles makes the SQLite database and its -wal and -shm files owner-only, whatever the
+// umask made them.
+func restrictDBFiles(db string) error {
+	for _, f := range []string{db, db + "-wal", db + "-shm"} {
+		if err := os.Chmod(f, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("make %s owner-only: %w", f, err)
+		}
+	}
+	return nil
+}
+
+// TLSConfig is the service's TLS configuration: TLS 1.3, or TLS 1.2 with ECDHE key exchange and
+// an AEAD cipher only (no CBC, no RSA key exchange). Devices present their certificate; the
+// device API verifies it against the tenant it names (httpapi), so people's clients without one
+// are still served.
+func TLSConfig(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequestClientCert,
+	}
+}
+
+// withSecurityHeaders sets HSTS and nosniff on every response, the API's 404s included.
+func withSecurityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpapi.SecurityHeaders(w.Header())
+		h.ServeHTTP(w, r)
+	})
 }
 
 // loadKEK finds the key-encryption key: given as text, as a file, or with --dev made in the data
@@ -209,6 +324,32 @@ func purgeNonces(ctx context.Context, st *store.Store, log *slog.Logger) {
 			if err != nil && ctx.Err() == nil {
 				log.Warn("purge nonces", "err", err)
 			}
+		}
+	}
+}
+
+// flushFailures stores the counts of attestation failures of unknown callers every minute, and
+// once more when ctx ends; it logs one line per flush, not one per failure.
+func flushFailures(ctx context.Context, service *httpapi.API, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+		case <-t.C:
+		}
+		counts, err := service.FlushAttestationFailures(ctx)
+		if err != nil {
+			log.Warn("store attestation failure counts", "err", err)
+			continue
+		}
+		for _, c := range counts {
+			log.Info("attestation failures of callers that are not a claimed device", "reason", c.Reason,
+				"count", c.Count, "sample_source", c.Sample.Source, "sample", c.Sample.Message)
 		}
 	}
 }
@@ -282,30 +423,59 @@ func bootstrap(ctx context.Context, st *store.Store, cfg Config, url string, log
 	if cfg.Dev {
 		return bootstrapDev(ctx, st, cfg, url, log)
 	}
-	var token string
+	path := filepath.Join(cfg.DataDir, OperatorTokenFile)
+	made := false
 	err := st.Update(ctx, func(tx *store.Tx) error {
 		if ok, err := tx.AnyOperator(); err != nil || ok {
 			return err
 		}
 		now := time.Now().UTC()
-		u, t, err := httpapi.NewUser(tx, api.User{Email: "operator", Operator: true, CreatedAt: now})
+		u, _, token, err := auth.NewUser(tx, api.User{Email: "operator", Operator: true, CreatedAt: now}, 0)
 		if err != nil {
 			return err
 		}
-		token = t
-		_, err = tx.AppendAudit(api.AuditEntry{Time: now, Actor: "rampart server", Action: "operator.create",
-			Target: "user/" + u.ID, Source: "local"})
-		return err
+		if _, err = tx.AppendAudit(api.AuditEntry{Time: now, Actor: "rampart server", Action: "operator.create",
+			Target: "user/" + u.ID, Source: "local"}); err != nil {
+			return err
+		}
+		// Written before the commit: if the file cannot be written, no operator is made, and
+		// the next start tries again, instead of an operator whose token nobody has.
+		if err := writeFileAtomic(path, []byte(token+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write operator token: %w", err)
+		}
+		made = true
+		return nil
 	})
-	if err != nil || token == "" {
+	if err != nil || !made {
 		return err
-	}
-	path := filepath.Join(cfg.DataDir, OperatorTokenFile)
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write operator token: %w", err)
 	}
 	log.Info("made the operator; its token is in "+path, "file", path)
 	return nil
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames it into place.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 func bootstrapDev(ctx context.Context, st *store.Store, cfg Config, url string, log *slog.Logger) error {
@@ -313,7 +483,7 @@ func bootstrapDev(ctx context.Context, st *store.Store, cfg Config, url string, 
 	token := readEnvToken(envPath)
 	err := st.Update(ctx, func(tx *store.Tx) error {
 		if token != "" {
-			if _, err := tx.TokenUser(httpapi.TokenHash(token)); err == nil {
+			if _, err := tx.TokenUser(auth.TokenHash(token)); err == nil {
 				return nil // still valid: keep it
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return err
@@ -333,11 +503,10 @@ func bootstrapDev(ctx context.Context, st *store.Store, cfg Config, url string, 
 		}
 		u, err := tx.User(t.ID, DevAdmin)
 		if errors.Is(err, store.ErrNotFound) {
-			u, token, err = httpapi.NewUser(tx, api.User{TenantID: t.ID, Email: DevAdmin,
-				Role: api.RoleAdministrator, Operator: true, CreatedAt: now})
+			u, _, token, err = auth.NewUser(tx, api.User{TenantID: t.ID, Email: DevAdmin,
+				Role: api.RoleAdministrator, Operator: true, CreatedAt: now}, 0)
 		} else if err == nil {
-			token = httpapi.NewToken()
-			err = tx.AddToken(store.Token{Hash: httpapi.TokenHash(token), UserID: u.ID, CreatedAt: now})
+			_, token, err = auth.Mint(tx, u.ID, now, 0)
 		}
 		if err != nil {
 			return err

@@ -19,6 +19,7 @@ import (
 type AttestError struct {
 	Reason  string // one of the api.Reason… values, or another the service has since added
 	Message string
+	Nonce   []byte // the nonce the refused evidence carried
 }
 
 func (e *AttestError) Error() string {
@@ -76,7 +77,12 @@ func (a *Agent) attest(ctx context.Context) (*Certificate, error) {
 	switch r.Status {
 	case http.StatusOK:
 	case http.StatusBadRequest, http.StatusForbidden:
-		return nil, refusal(r)
+		err := refusal(r)
+		var ae *AttestError
+		if errors.As(err, &ae) {
+			ae.Nonce = nr.Nonce
+		}
+		return nil, err
 	default:
 		return nil, fmt.Errorf("send evidence: %w", refusal(r))
 	}
@@ -85,7 +91,8 @@ func (a *Agent) attest(ctx context.Context) (*Certificate, error) {
 		return nil, fmt.Errorf("send evidence: %w", err)
 	}
 	if ar.Result != api.AttestPass {
-		return nil, &AttestError{Reason: safetext.Line(ar.Reason, transport.MaxServiceText), Message: safetext.Line(ar.Message, transport.MaxServiceText)}
+		return nil, &AttestError{Reason: safetext.Line(ar.Reason, transport.MaxServiceText),
+			Message: safetext.Line(ar.Message, transport.MaxServiceText), Nonce: nr.Nonce}
 	}
 	return a.install(ar.Certificate, ar.CAChain)
 }

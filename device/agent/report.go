@@ -92,11 +92,18 @@ func (a *Agent) plannedRestart(err error) {
 // attestFailed records a failed attestation: the service's reason, or that it did not answer.
 func (a *Agent) attestFailed(err error) {
 	desc := "no answer: " + err.Error()
+	id := ""
 	var ae *AttestError
 	if errors.As(err, &ae) {
 		desc = ae.Reason + ": " + ae.Message
+		if len(ae.Nonce) > 0 {
+			// The ID the service gave the same failure when it recorded it: stored once.
+			id = api.AttestationFailureEventID(ae.Nonce)
+		}
 	}
-	a.record(events.New(api.EventAttestationFailed, api.ClassOS, api.TypeUnplanned, desc))
+	e := events.New(api.EventAttestationFailed, api.ClassOS, api.TypeUnplanned, desc)
+	e.ID = id
+	a.record(e)
 }
 
 // updateFailed records a failed update cycle.

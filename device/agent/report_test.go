@@ -97,6 +97,12 @@ func TestRuntimeCrashReportedAsUnplannedRestart(t *testing.T) {
 	if len(es) != 1 || es[0].Category != api.EventAttestationFailed || !strings.HasPrefix(es[0].Description, api.ReasonUnknownRuntime+": ") {
 		t.Errorf("queued: %+v; want one AttestationFailed with the reason", es)
 	}
+	svc.Lock()
+	want := api.AttestationFailureEventID(svc.LastNonce)
+	svc.Unlock()
+	if len(es) == 1 && es[0].ID != want {
+		t.Errorf("queued failure has ID %s, want %s (from its nonce, as the service records it): counted twice", es[0].ID, want)
+	}
 	noProblems(t, svc)
 }
 

@@ -30,7 +30,6 @@ package attest
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -50,15 +49,14 @@ import (
 // NonceLifetime is how long a nonce may be used after it was issued.
 const NonceLifetime = 5 * time.Minute
 
-// NonceSize is the length of the nonces the service issues.
-const NonceSize = 32
-
 // Service issues nonces and appraises evidence.
 type Service struct {
-	st  *store.Store
-	ca  *pki.Authority
-	log *slog.Logger
-	now func() time.Time
+	st       *store.Store
+	ca       *pki.Authority
+	log      *slog.Logger
+	now      func() time.Time
+	nonceKey []byte
+	unknown  *Aggregate
 }
 
 // New returns an attestation service.
@@ -69,20 +67,19 @@ func New(st *store.Store, ca *pki.Authority, log *slog.Logger, now func() time.T
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{st: st, ca: ca, log: log, now: now}
+	return &Service{st: st, ca: ca, log: log, now: now, nonceKey: ca.DeriveKey(nonceKeyPurpose),
+		unknown: NewAggregate()}
 }
 
 // Nonce issues a fresh nonce for a device. Any device may ask: the nonce proves freshness, not
-// identity, and is good once.
+// identity, and is good once. It writes nothing (see [issueNonce]).
 func (s *Service) Nonce(ctx context.Context, device ident.DeviceID) (api.NonceResponse, error) {
-	nonce := make([]byte, NonceSize)
-	rand.Read(nonce)
 	expires := s.now().UTC().Add(NonceLifetime).Truncate(time.Microsecond)
-	err := s.st.Update(ctx, func(tx *store.Tx) error {
-		return tx.AddNonce(nonce, device, expires)
-	})
-	return api.NonceResponse{Nonce: nonce, ExpiresAt: expires}, err
+	return api.NonceResponse{Nonce: issueNonce(s.nonceKey, device, expires), ExpiresAt: expires}, nil
 }
+
+// Unknown returns the aggregate of failures of callers that are not a claimed device.
+func (s *Service) Unknown() *Aggregate { return s.unknown }
 
 // Failure is an appraisal that did not pass: its reason (api.Reason…) and a message that is
 // safe to show the device.
@@ -99,32 +96,51 @@ func fail(reason, format string, args ...any) *Failure {
 
 // Attest appraises evidence and, when it passes, issues the device's certificate. A *Failure is
 // an appraisal that did not pass; any other error is the service's fault.
+//
+// Only a claimed device's attestation writes: its outcome, and the nonce it spent. The failures
+// of every other caller (evidence that does not parse or verify, a device nobody claimed) are
+// counted in memory ([Aggregate]), so a request that proves nothing opens no write transaction.
 func (s *Service) Attest(ctx context.Context, token []byte, source string) (api.AttestResponse, error) {
 	now := s.now().UTC().Truncate(time.Microsecond)
 	ev, f := s.verify(token)
 	if f != nil {
-		s.record(ctx, store.Attestation{At: now, Result: api.AttestFail, Reason: f.Reason, Message: f.Message, Source: source})
+		s.unknown.Add(now, store.Attestation{At: now, Result: api.AttestFail, Reason: f.Reason, Message: f.Message, Source: source})
 		return api.AttestResponse{}, f
 	}
 	rec := store.Attestation{DeviceID: ev.DeviceID, At: now, Source: source, Mode: modeName(ev.Claims.Measurements.Mode),
-		RuntimeSHA512: hex.EncodeToString(ev.Claims.Measurements.Runtime[:])}
-	dev, err := s.appraise(ctx, ev, now)
-	if err != nil {
-		var f *Failure
-		if !errors.As(err, &f) {
-			return api.AttestResponse{}, err
+		RuntimeSHA512: hex.EncodeToString(ev.Claims.Measurements.Runtime[:]), Nonce: ev.Claims.Nonce}
+	nonceFail := checkNonce(s.nonceKey, ev.Claims.Nonce, ev.DeviceID, now)
+	dev, err := s.appraise(ctx, ev, now, nonceFail == nil)
+	var af *Failure
+	switch {
+	case errors.As(err, &af) && af.Reason == api.ReasonUnclaimed:
+		if nonceFail != nil {
+			af = nonceFail
 		}
-		rec.TenantID, rec.Result, rec.Reason, rec.Message = dev.TenantID, api.AttestFail, f.Reason, f.Message
-		s.record(ctx, rec)
-		return api.AttestResponse{}, f
+		rec.Result, rec.Reason, rec.Message = api.AttestFail, af.Reason, af.Message
+		s.unknown.Add(now, rec)
+		return api.AttestResponse{}, af
+	case err != nil && af == nil:
+		return api.AttestResponse{}, err
+	case nonceFail != nil:
+		af = nonceFail
+	}
+	rec.TenantID = dev.TenantID
+	if af != nil {
+		return api.AttestResponse{}, s.fail(ctx, rec, af)
 	}
 	cert, chain, err := s.ca.IssueDevice(ctx, dev.TenantID, dev.ID, ev.AliasCert.PublicKey)
 	if err != nil {
 		return api.AttestResponse{}, err
 	}
 	expiry := cert.NotAfter
-	rec.TenantID, rec.Result, rec.CertExpiry = dev.TenantID, api.AttestPass, &expiry
-	s.record(ctx, rec)
+	rec.Result, rec.CertExpiry = api.AttestPass, &expiry
+	if err := s.record(ctx, rec); err != nil {
+		if errors.As(err, &af) {
+			return api.AttestResponse{}, s.fail(ctx, rec, af) // the nonce was spent meanwhile
+		}
+		return api.AttestResponse{}, err
+	}
 	return api.AttestResponse{
 		Result:      api.AttestPass,
 		Mode:        rec.Mode,
@@ -157,31 +173,17 @@ func (s *Service) verify(token []byte) (*evidence.Evidence, *Failure) {
 	}
 }
 
-// appraise is steps 3 to 5. It returns the device (as far as it is known) with any failure.
-func (s *Service) appraise(ctx context.Context, ev *evidence.Evidence, now time.Time) (api.Device, error) {
+// appraise is steps 4 and 5 (the nonce, step 3, is checked by checkNonce and spent by
+// record). It returns the device (as far as it is known) with any failure. It only reads, but
+// for one case: evidence with a fresh nonce that does not prove the code a claim was made with
+// drops that claim (checkClaim), so that a squatter cannot hold the device.
+func (s *Service) appraise(ctx context.Context, ev *evidence.Evidence, now time.Time, fresh bool) (api.Device, error) {
 	var dev api.Device
-	err := s.st.Update(ctx, func(tx *store.Tx) error {
-		bound, expires, err := tx.TakeNonce(ev.Claims.Nonce)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return fail(api.ReasonStaleNonce, "the nonce is unknown or was used already; ask for a new one")
-		case err != nil:
-			return err
-		case bound != ev.DeviceID:
-			return fail(api.ReasonNonceForOther, "the nonce was issued for another device")
-		case !now.Before(expires):
-			return fail(api.ReasonStaleNonce, "the nonce expired at %s; ask for a new one", expires.Format(time.RFC3339))
-		}
-		return nil
-	})
-	if err != nil {
-		return dev, err
-	}
 	var releases, feed []api.RuntimeRelease
 	var unknownImage string
 	var verifier ident.ClaimVerifier
 	var withCode bool
-	err = s.st.View(ctx, func(tx *store.Tx) error {
+	err := s.st.View(ctx, func(tx *store.Tx) error {
 		var err error
 		if dev, err = tx.DeviceAnyTenant(ev.DeviceID); err != nil {
 			return err
@@ -208,7 +210,7 @@ func (s *Service) appraise(ctx context.Context, ev *evidence.Evidence, now time.
 	case dev.State == api.DeviceRevoked:
 		return dev, fail(api.ReasonRevoked, "device %s was revoked", ev.DeviceID)
 	}
-	if withCode {
+	if withCode && fresh {
 		if err := s.checkClaim(ctx, ev, dev, verifier, now); err != nil {
 			return dev, err
 		}
@@ -230,13 +232,40 @@ func (s *Service) appraise(ctx context.Context, ev *evidence.Evidence, now time.
 	return dev, nil
 }
 
-// record stores an outcome; failing to record does not change the answer, but is logged.
-func (s *Service) record(ctx context.Context, a store.Attestation) {
-	err := s.st.Update(ctx, func(tx *store.Tx) error {
+// fail records a claimed device's failure (logging, not returning, a failure to record: it
+// does not change the answer) and returns f.
+func (s *Service) fail(ctx context.Context, rec store.Attestation, f *Failure) *Failure {
+	rec.Result, rec.Reason, rec.Message, rec.CertExpiry = api.AttestFail, f.Reason, f.Message, nil
+	err := s.record(ctx, rec)
+	if errors.As(err, &f) { // the nonce was spent before: a replay
+		rec.Reason, rec.Message = f.Reason, f.Message
+		err = s.record(ctx, rec)
+	}
+	if err != nil {
+		s.log.Error("record attestation", "device", rec.DeviceID, "err", err)
+	}
+	s.log.Info("attestation failed", "device", rec.DeviceID, "reason", rec.Reason, "source", rec.Source)
+	return f
+}
+
+// record stores a claimed device's outcome in one transaction: the nonce spent (a *Failure
+// if it was spent before, unless the outcome is that failure already), the device's last
+// attestation, and for a failure its error event and audit entry.
+func (s *Service) record(ctx context.Context, a store.Attestation) error {
+	return s.st.Update(ctx, func(tx *store.Tx) error {
+		if a.Reason != api.ReasonStaleNonce && a.Reason != api.ReasonNonceForOther {
+			err := tx.UseNonce(a.Nonce, a.DeviceID, nonceExpiry(a.Nonce))
+			if errors.Is(err, store.ErrExists) {
+				return fail(api.ReasonStaleNonce, "the nonce was used already; ask for a new one")
+			}
+			if err != nil {
+				return err
+			}
+		}
 		if err := tx.RecordAttestation(a); err != nil {
 			return err
 		}
-		if a.Result == api.AttestPass || a.TenantID == "" {
+		if a.Result == api.AttestPass {
 			return nil
 		}
 		// The failure is also an error event of the device, for the tenant's error reports.
@@ -248,12 +277,6 @@ func (s *Service) record(ctx context.Context, a store.Attestation) {
 			Detail: a.Reason + ": " + a.Message})
 		return err
 	})
-	if err != nil {
-		s.log.Error("record attestation", "device", a.DeviceID, "err", err)
-	}
-	if a.Result == api.AttestFail {
-		s.log.Info("attestation failed", "device", a.DeviceID, "reason", a.Reason, "source", a.Source)
-	}
 }
 
 func modeName(m dice.Mode) string { return strings.ToLower(m.String()) }

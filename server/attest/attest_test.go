@@ -23,6 +23,7 @@ import (
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/attest"
 	"github.com/rampart-iot/rampart/server/pki"
+	"github.com/rampart-iot/rampart/server/report"
 	"github.com/rampart-iot/rampart/server/store"
 	"github.com/rampart-iot/rampart/server/store/storetest"
 )
@@ -409,6 +410,73 @@ func TestAttestUnknownImage(t *testing.T) {
 		tok, _ = attestWith(evidence.Image{ID: ident.NewID(), Digest: ident.SHA256([]byte("sideloaded"))})
 		if _, err := e.svc.Attest(context.Background(), tok, "x"); err != nil {
 			t.Errorf("a sideloaded image on a device in development: %v", err)
+		}
+	})
+}
+
+// TestAttestationFailureCountedOnce: the failure the service records and the same failure the
+// device queued and uploads are one event; and a failure from before the device joined its
+// group is not charged to that group.
+func TestAttestationFailureCountedOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		d := newDevice(t, []byte("unpublished"), rot.ModeNormal)
+		e.claim(t, d)
+		n := e.nonce(t, d.id)
+		_, err := e.svc.Attest(ctx, d.evidence(t, n), "192.0.2.1")
+		var f *attest.Failure
+		if !errors.As(err, &f) {
+			t.Fatalf("attest: %v, want a failure", err)
+		}
+		// What the device queued for the same refusal (device/agent: attestFailed), sent an hour
+		// later when it joined a group.
+		queued := api.DeviceEvent{ID: api.AttestationFailureEventID(n), Category: api.EventAttestationFailed,
+			Class: api.ClassOS, Type: api.TypeUnplanned, Description: f.Reason + ": " + f.Message, Count: 1,
+			FirstAt: e.now, LastAt: e.now}
+		product := api.Product{ID: ident.NewID(), TenantID: e.ten.ID, Name: "Kettle", CreatedAt: e.now}
+		group := api.DeviceGroup{ID: ident.NewID(), TenantID: e.ten.ID, ProductID: product.ID, Name: "Production",
+			OSFeed: api.FeedRetail, UpdatePolicy: api.PolicyAll, CreatedAt: e.now}
+		later := api.DeviceEvent{ID: ident.NewID(), Category: api.EventAppCrash, Class: api.ClassApp,
+			Type: api.TypeUnplanned, Description: "trap", Count: 1, FirstAt: time.Now().Add(time.Hour), LastAt: time.Now().Add(time.Hour)}
+		earlier := api.DeviceEvent{ID: ident.NewID(), Category: api.EventAppExit, Class: api.ClassApp,
+			Type: api.TypeUnplanned, Description: "exit code 2", Count: 1, FirstAt: e.now.Add(-time.Hour), LastAt: e.now.Add(-time.Hour)}
+		var added store.EventsAdded
+		var all, ofGroup []api.ErrorSummary
+		err = e.st.Update(ctx, func(tx *store.Tx) error {
+			if err := tx.CreateProduct(product, []api.DeviceGroup{group}); err != nil {
+				return err
+			}
+			if err := tx.SetDeviceGroup(e.ten.ID, d.id, group.ID); err != nil {
+				return err
+			}
+			added, err = tx.AddEvents(report.Upload(e.ten.ID, d.id, api.EventBatch{Events: []api.DeviceEvent{queued, earlier, later}},
+				time.Now().Add(time.Hour)))
+			if err != nil {
+				return err
+			}
+			if all, err = tx.EventSummary(e.ten.ID, time.Time{}, "", 0); err != nil {
+				return err
+			}
+			ofGroup, err = tx.EventSummary(e.ten.ID, time.Time{}, group.ID, 0)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if added.Duplicates != 1 {
+			t.Errorf("the device's report of the failure the service recorded: %+v, want a duplicate", added)
+		}
+		failures := 0
+		for _, s := range all {
+			if s.Category == api.EventAttestationFailed {
+				failures += s.Events
+			}
+		}
+		if failures != 1 {
+			t.Errorf("one attestation failure is counted %d times: %+v", failures, all)
+		}
+		if len(ofGroup) != 1 || ofGroup[0].Category != api.EventAppCrash {
+			t.Errorf("the group's report: %+v, want only the crash after it joined, not the exit before", ofGroup)
 		}
 	})
 }

@@ -77,26 +77,22 @@ func (a *API) caCRL(w http.ResponseWriter, r *http.Request, c *call) error {
 // crlFile serves a tenant CA's CRL without a token, at the URL each device certificate names
 // as its CRL distribution point (pki.CRLPath). It reads one row; relying parties may cache the
 // answer for a minute.
-func (a *API) crlFile(w http.ResponseWriter, r *http.Request) {
+func (a *API) crlFile(w http.ResponseWriter, r *http.Request) error {
 	tenantID, file := r.PathValue("tenant"), r.PathValue("file")
 	caID, ok := strings.CutSuffix(file, ".crl")
 	if !ident.IsID(tenantID) || !ok || !ident.IsID(caID) {
-		writeError(w, http.StatusNotFound, "no such CRL")
-		return
+		return errorf(http.StatusNotFound, "no such CRL")
 	}
 	der, err := a.ca.CRL(r.Context(), tenantID, caID)
-	if err != nil {
-		status, msg := http.StatusNotFound, "no such CRL"
-		if !errors.Is(err, store.ErrNotFound) {
-			a.log.Error("serve CRL", "tenant", tenantID, "ca", caID, "err", err)
-			status, msg = http.StatusInternalServerError, "internal error"
-		}
-		writeError(w, status, msg)
-		return
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "no such CRL")
+	} else if err != nil {
+		return err
 	}
 	w.Header().Set("Content-Type", "application/pkix-crl")
 	w.Header().Set("Cache-Control", "public, max-age=60")
-	w.Write(der)
+	_, err = w.Write(der)
+	return err
 }
 
 func (a *API) rotateCA(w http.ResponseWriter, r *http.Request, c *call) error {

@@ -1,10 +1,10 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/format/evidence"
@@ -21,34 +21,23 @@ import (
 // maxNonceRequest bounds the body of a nonce request.
 const maxNonceRequest = 4 << 10
 
-// registerDevice adds the device routes to mux.
-func (a *API) registerDevice(mux *http.ServeMux) {
-	mux.Handle("POST "+api.DevicePathNonce, a.deviceRoute(a.deviceNonce))
-	mux.Handle("POST "+api.DevicePathAttest, a.deviceRoute(a.deviceAttest))
-	mux.Handle("GET "+api.DevicePathWhoami, a.deviceRoute(a.deviceAuth(a.deviceWhoami)))
-	mux.Handle("GET "+api.DevicePathRuntimeKeys, a.deviceRoute(a.runtimeKeys))
-	mux.Handle("GET "+api.DevicePathUpdates, a.deviceRoute(a.deviceAuth(a.deviceUpdates)))
-	mux.Handle("POST "+api.DevicePathUpdateReport, a.deviceRoute(a.deviceAuth(a.deviceUpdateReport)))
-	mux.Handle("GET "+api.DevicePathTUF+"{path...}", a.deviceRoute(a.deviceAuth(a.deviceTUF)))
-	mux.Handle("GET "+api.DevicePathCapability, a.deviceRoute(a.deviceAuth(a.deviceCapability)))
-	mux.Handle("POST "+api.DevicePathEvents, a.deviceRoute(a.deviceAuth(a.deviceEvents)))
-	mux.HandleFunc("/device/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such device API route: "+r.Method+" "+r.URL.Path)
-	})
+// deviceHandler is a handler of an open device route; deviceAuthed one of a device-certificate
+// route, given the authenticated device.
+type (
+	deviceHandler func(w http.ResponseWriter, r *http.Request) error
+	deviceAuthed  func(w http.ResponseWriter, r *http.Request, d deviceCall) error
+)
+
+// open adapts a handler of an open route to the route table.
+func open(h deviceHandler) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error { return h(w, r) }
 }
 
-type deviceHandler func(w http.ResponseWriter, r *http.Request) error
-
-func (a *API) deviceRoute(h deviceHandler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		if err := h(sw, r); err != nil {
-			status, msg := a.errorStatus(r, err)
-			writeError(sw, status, msg)
-		}
-		a.metrics.observe(r.Method+" "+r.URL.Path, sw.status, time.Since(start))
-	})
+// device adapts a handler of a device-certificate route to the route table.
+func device(h deviceAuthed) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		return h(w, r, deviceCall{Device: c.device, Source: c.source})
+	}
 }
 
 func (a *API) deviceNonce(w http.ResponseWriter, r *http.Request) error {
@@ -85,6 +74,7 @@ func (a *API) deviceAttest(w http.ResponseWriter, r *http.Request) error {
 	resp, err := a.attest.Attest(r.Context(), token, sourceAddr(r))
 	var f *attest.Failure
 	if errors.As(err, &f) {
+		a.metrics.attested(api.AttestFail, f.Reason)
 		status := http.StatusForbidden
 		if f.Reason == api.ReasonMalformed {
 			status = http.StatusBadRequest
@@ -94,49 +84,55 @@ func (a *API) deviceAttest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.metrics.attested(api.AttestPass, "")
 	return writeJSON(w, http.StatusOK, resp)
 }
 
-// deviceAuth admits a request only with a current device certificate of a claimed, unrevoked
-// device of the tenant the certificate names.
 // deviceCall is an authenticated device request: the device as the store knows it.
 type deviceCall struct {
 	api.Device
 	Source string
 }
 
-func (a *API) deviceAuth(next func(w http.ResponseWriter, r *http.Request, d deviceCall) error) deviceHandler {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-			return errorf(http.StatusUnauthorized, "this route needs mutual TLS with a device certificate; attest first")
-		}
-		tenantID, id, err := a.ca.VerifyDevice(r.Context(), r.TLS.PeerCertificates)
-		if errors.Is(err, pki.ErrNotDeviceCert) {
-			return errorf(http.StatusUnauthorized, "the client certificate is not a current device certificate; attest again")
-		}
-		if err != nil {
-			return err
-		}
-		var d api.Device
-		var certRevoked bool
-		err = a.store.View(r.Context(), func(tx *store.Tx) error {
-			if d, err = tx.Device(tenantID, id); err != nil {
-				return err
-			}
-			// A certificate of a claim since released (or of a revoked device) is on the CRL.
-			certRevoked, err = tx.DeviceCertRevoked(r.TLS.PeerCertificates[0].SerialNumber.Text(16))
-			return err
-		})
-		if errors.Is(err, store.ErrNotFound) || err == nil && (d.State == api.DeviceRevoked || certRevoked) {
-			return errorf(http.StatusForbidden, "device %s is not claimed by this tenant or was revoked", id)
-		}
-		if err != nil {
-			return err
-		}
-		return next(w, r, deviceCall{Device: d, Source: sourceAddr(r)})
+// deviceAuth admits a request only with a current device certificate of a claimed, unrevoked
+// device of the tenant the certificate names, and returns that device. It writes nothing.
+func (a *API) deviceAuth(r *http.Request) (api.Device, error) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return api.Device{}, errorf(http.StatusUnauthorized, "this route needs mutual TLS with a device certificate; attest first")
 	}
+	tenantID, id, err := a.ca.VerifyDevice(r.Context(), r.TLS.PeerCertificates)
+	if errors.Is(err, pki.ErrNotDeviceCert) {
+		return api.Device{}, errorf(http.StatusUnauthorized, "the client certificate is not a current device certificate; attest again")
+	}
+	if err != nil {
+		return api.Device{}, err
+	}
+	var d api.Device
+	var certRevoked bool
+	err = a.store.View(r.Context(), func(tx *store.Tx) error {
+		if d, err = tx.Device(tenantID, id); err != nil {
+			return err
+		}
+		// A certificate of a claim since released (or of a revoked device) is on the CRL.
+		certRevoked, err = tx.DeviceCertRevoked(r.TLS.PeerCertificates[0].SerialNumber.Text(16))
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) || err == nil && (d.State == api.DeviceRevoked || certRevoked) {
+		return api.Device{}, errorf(http.StatusForbidden, "device %s is not claimed by this tenant or was revoked", id)
+	}
+	return d, err
 }
 
 func (a *API) deviceWhoami(w http.ResponseWriter, r *http.Request, d deviceCall) error {
 	return writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: d.ID, TenantID: d.TenantID, GroupID: d.GroupID})
+}
+
+// FlushAttestationFailures stores the counts of attestation failures of callers that are not a
+// claimed device (kept in memory until then, see attest.Aggregate) and returns what it stored.
+func (a *API) FlushAttestationFailures(ctx context.Context) ([]store.FailureCount, error) {
+	pending := a.attest.Unknown().Pending()
+	if err := a.attest.Unknown().Flush(ctx, a.store); err != nil {
+		return nil, err
+	}
+	return pending, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/format/evidence"
 	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/server/attest"
 	"github.com/rampart-iot/rampart/server/pki"
 	"github.com/rampart-iot/rampart/server/store"
 )
@@ -167,7 +168,7 @@ func TestNonceRequestValidated(t *testing.T) {
 	defer resp.Body.Close()
 	var n api.NonceResponse
 	json.NewDecoder(resp.Body).Decode(&n)
-	if resp.StatusCode != http.StatusOK || len(n.Nonce) != 32 || time.Until(n.ExpiresAt) > 5*time.Minute+time.Second {
+	if resp.StatusCode != http.StatusOK || len(n.Nonce) != attest.NonceSize || time.Until(n.ExpiresAt) > 5*time.Minute+time.Second {
 		t.Errorf("nonce: %d %+v", resp.StatusCode, n)
 	}
 }

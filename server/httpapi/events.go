@@ -57,6 +57,9 @@ func (a *API) deviceEvents(w http.ResponseWriter, r *http.Request, d deviceCall)
 	if err != nil {
 		return err
 	}
+	for _, e := range b.Events {
+		a.metrics.events.WithLabelValues(e.Category).Inc() // report.Check allowed only known categories
+	}
 	return writeJSON(w, http.StatusOK, api.EventBatchResponse{Accepted: added.Accepted, Duplicates: added.Duplicates,
 		AllowCrashDumps: added.AllowCrashDumps})
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/rampart-iot/rampart/server/blob"
 	"github.com/rampart-iot/rampart/server/deploy"
 	"github.com/rampart-iot/rampart/server/keyring"
+	"github.com/rampart-iot/rampart/server/netlimit"
 	"github.com/rampart-iot/rampart/server/pki"
 	"github.com/rampart-iot/rampart/server/report"
 	"github.com/rampart-iot/rampart/server/store"
@@ -57,6 +58,8 @@ const (
 	accessContributor                 // … at least Contributor
 	accessAdministrator               // … Administrator
 	accessOperator                    // the operator
+	accessOpen                        // anyone: no token, limited per source (the device API's nonce and attest)
+	accessDevice                      // mutual TLS with a current certificate of a claimed, unrevoked device
 )
 
 func (a access) role() api.Role {
@@ -79,14 +82,18 @@ type Route struct {
 	handler handlerFunc
 }
 
-// Access names the least a caller needs: "token", "Reader", "Contributor", "Administrator" or
-// "operator".
+// Access names the least a caller needs: "token", "Reader", "Contributor", "Administrator",
+// "operator", "open" (nothing) or "device-certificate".
 func (r Route) Access() string {
 	switch r.access {
 	case accessAnyToken:
 		return "token"
 	case accessOperator:
 		return "operator"
+	case accessOpen:
+		return "open"
+	case accessDevice:
+		return "device-certificate"
 	}
 	return string(r.access.role())
 }
@@ -106,8 +113,10 @@ type API struct {
 	now     func() time.Time
 	routes  []Route
 	metrics *metrics
-	events  *report.Limiter // events per device, in this replica
-	reports *report.Limiter // failed update reports per device, in this replica
+	events  *report.Limiter   // events per device, in this replica
+	reports *report.Limiter   // failed update reports per device, in this replica
+	open    *netlimit.Limiter // requests to open routes per source, in this replica
+	gather  prometheus.Gatherer
 
 	maxImage int64 // the largest image package accepted: api.MaxImageSize, less in tests
 }
@@ -121,8 +130,22 @@ type Config struct {
 	TUF      *tufrepo.Service
 	Logger   *slog.Logger
 	Registry prometheus.Registerer // may be nil
+	Gatherer prometheus.Gatherer   // what GET /metrics shows the operator; may be nil
 	Now      func() time.Time      // may be nil: time.Now
+
+	// OpenRate and OpenBurst limit the requests one source may make to the open routes (nonce,
+	// attest) per second; 0 means DefaultOpenRate and DefaultOpenBurst.
+	OpenRate  float64
+	OpenBurst int
 }
+
+// How many requests a second one source may make to the open routes, and in what bursts. A
+// device asks for one nonce and attests once a day, so even thousands of devices behind one
+// address stay far below.
+const (
+	DefaultOpenRate  = 5
+	DefaultOpenBurst = 50
+)
 
 // New returns the API over a store.
 func New(cfg Config) *API {
@@ -135,6 +158,14 @@ func New(cfg Config) *API {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	if cfg.OpenRate <= 0 {
+		cfg.OpenRate = DefaultOpenRate
+	}
+	if cfg.OpenBurst <= 0 {
+		cfg.OpenBurst = DefaultOpenBurst
+	}
+	a.open = netlimit.NewLimiter(cfg.OpenRate, cfg.OpenBurst)
+	a.gather = cfg.Gatherer
 	a.attest = attest.New(a.store, a.ca, a.log, a.now)
 	a.deploy = deploy.New(a.store, a.tuf)
 	a.routes = a.table()
@@ -146,17 +177,20 @@ func (a *API) Routes() []Route { return a.routes }
 
 // Register adds every route of the management API and the device API to mux.
 func (a *API) Register(mux *http.ServeMux) {
-	a.registerDevice(mux)
-	mux.HandleFunc("GET /crl/{tenant}/{file}", a.crlFile)
 	for _, rt := range a.routes {
 		if rt.access == accessNone || rt.handler == nil {
 			panic("httpapi: route " + rt.Method + " " + rt.Path + " declares no access level")
 		}
 		mux.Handle(rt.Method+" "+rt.Path, a.serve(rt))
 	}
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
-	})
+	for _, prefix := range []string{"/api/", "/device/"} {
+		mux.Handle(prefix, a.serve(Route{Method: "", Path: prefix, access: accessOpen, handler: noRoute}))
+	}
+}
+
+// noRoute answers a path no route matches. Its metrics label is the prefix, never the path.
+func noRoute(w http.ResponseWriter, r *http.Request, c *call) error {
+	return errorf(http.StatusNotFound, "no such API route: %s %s", clip(r.Method), clip(r.URL.Path))
 }
 
 // call is the state of one request after authentication.
@@ -166,6 +200,7 @@ type call struct {
 	token  store.Token // the token the caller authenticated with
 	source string
 	now    time.Time
+	device api.Device // on device-certificate routes: the device as the store knows it
 }
 
 // tenant returns the caller's tenant, or an error if the token belongs to an operator who has no
@@ -186,20 +221,60 @@ func (c *call) audit(tx *store.Tx, tenantID, action, target, detail string) erro
 	return err
 }
 
+// Body deadlines: how long a request may take to send its body. Uploads are bounded by
+// progress instead (see [progressBody]).
+const (
+	deviceBodyTimeout     = 10 * time.Second
+	managementBodyTimeout = 30 * time.Second
+)
+
 func (a *API) serve(rt Route) http.Handler {
+	label := rt.Method + " " + rt.Path // the route's pattern: a bounded set, no IDs
+	if rt.Method == "" {
+		label = "unmatched " + rt.Path
+	}
+	timeout := managementBodyTimeout
+	if rt.access == accessOpen || rt.access == accessDevice {
+		timeout = deviceBodyTimeout
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		SecurityHeaders(w.Header())
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		err := a.authorise(r, rt, func(c *call) error { return rt.handler(sw, r, c) })
+		// Errors mean the connection cannot take deadlines (HTTP/1 over a test recorder).
+		_ = http.NewResponseController(sw).SetReadDeadline(start.Add(timeout))
+		err := a.authorise(sw, r, rt, func(c *call) error { return rt.handler(sw, r, c) })
 		if err != nil {
 			status, msg := a.errorStatus(r, err)
 			writeError(sw, status, msg)
 		}
-		a.metrics.observe(rt.Method+" "+rt.Path, sw.status, time.Since(start))
+		a.metrics.observe(label, sw.status, time.Since(start))
 	})
 }
 
-func (a *API) authorise(r *http.Request, rt Route, next func(*call) error) error {
+// SecurityHeaders sets what every response of the service carries: HSTS (the service is HTTPS
+// only) and nosniff (a JSON error is never rendered as HTML).
+func SecurityHeaders(h http.Header) {
+	h.Set("Strict-Transport-Security", "max-age=31536000")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+func (a *API) authorise(w http.ResponseWriter, r *http.Request, rt Route, next func(*call) error) error {
+	switch rt.access {
+	case accessOpen:
+		if ok, wait := a.open.Allow(netlimit.Source(r.RemoteAddr), a.now()); !ok {
+			a.metrics.limited.Inc()
+			w.Header().Set("Retry-After", strconv.Itoa(int(max(1, wait.Round(time.Second)/time.Second))))
+			return errorf(http.StatusTooManyRequests, "too many requests from your address; retry later")
+		}
+		return next(&call{api: a, source: sourceAddr(r), now: a.now().UTC().Truncate(time.Microsecond)})
+	case accessDevice:
+		d, err := a.deviceAuth(r)
+		if err != nil {
+			return err
+		}
+		return next(&call{api: a, source: sourceAddr(r), now: a.now().UTC().Truncate(time.Microsecond), device: d})
+	}
 	user, token, err := a.authenticate(r)
 	if err != nil {
 		return err
@@ -229,11 +304,6 @@ func sourceAddr(r *http.Request) string {
 	}
 	return host
 }
-
-// TokenHash is how tokens are stored.
-//
-// Deprecated: use [auth.TokenHash]; kept while other callers move.
-func TokenHash(token string) [32]byte { return auth.TokenHash(token) }
 
 func (a *API) authenticate(r *http.Request) (api.User, store.Token, error) {
 	const prefix = "Bearer "
@@ -367,4 +437,42 @@ type statusWriter struct {
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines, flushing).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// An upload must deliver uploadChunk bytes every uploadStall: a large image over a slow link
+// takes as long as it needs, a connection that stops sending is dropped.
+const (
+	uploadStall = 30 * time.Second
+	uploadChunk = 64 << 10
+)
+
+// upload lets a route's body take as long as it keeps making progress (see uploadStall),
+// instead of the fixed body deadline of other routes.
+func upload(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		rc := http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(uploadStall)) == nil {
+			r.Body = &progressBody{ReadCloser: r.Body, rc: rc}
+		}
+		return h(w, r, c)
+	}
+}
+
+// progressBody moves the read deadline on each time another uploadChunk bytes arrived.
+type progressBody struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	since int
+}
+
+func (b *progressBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if b.since += n; b.since >= uploadChunk {
+		b.since = 0
+		b.rc.SetReadDeadline(time.Now().Add(uploadStall))
+	}
+	return n, err
 }

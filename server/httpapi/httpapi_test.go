@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/auth"
@@ -36,6 +38,7 @@ type world struct {
 	blobs   *blob.Store
 	blobDir string
 	keys    *keyring.Keyring
+	reg     *prometheus.Registry
 }
 
 type fixture struct {
@@ -79,14 +82,15 @@ func newWorld(t testing.TB, backend string) *world {
 		t.Fatal(err)
 	}
 	keys := keyring.New(st, kek)
+	reg := prometheus.NewRegistry()
 	a := httpapi.New(httpapi.Config{Store: st, CA: pki.NewAuthority(st, kek, nil), Blobs: blobs, Keys: keys,
-		TUF: tufrepo.New(st, keys, blobs, nil)})
+		TUF: tufrepo.New(st, keys, blobs, nil), Registry: reg, Gatherer: reg})
 	mux := http.NewServeMux()
 	a.Register(mux)
-	w := &world{t: t, st: st, api: a, h: mux, tokens: map[string]string{}, blobs: blobs, blobDir: blobDir, keys: keys}
+	w := &world{t: t, st: st, api: a, h: mux, tokens: map[string]string{}, blobs: blobs, blobDir: blobDir, keys: keys, reg: reg}
 	now := time.Now().UTC()
 	err = st.Update(context.Background(), func(tx *store.Tx) error {
-		_, tok, err := httpapi.NewUser(tx, api.User{Email: "operator", Operator: true, CreatedAt: now})
+		_, _, tok, err := auth.NewUser(tx, api.User{Email: "operator", Operator: true, CreatedAt: now}, 0)
 		w.tokens[operator] = tok
 		if err != nil {
 			return err
@@ -97,13 +101,13 @@ func newWorld(t testing.TB, backend string) *world {
 			if err := tx.CreateTenant(f.tenant); err != nil {
 				return f, err
 			}
-			_, tok, err := httpapi.NewUser(tx, api.User{TenantID: f.tenant.ID, Email: "admin@" + name, Role: api.RoleAdministrator, CreatedAt: now})
+			_, _, tok, err := auth.NewUser(tx, api.User{TenantID: f.tenant.ID, Email: "admin@" + name, Role: api.RoleAdministrator, CreatedAt: now}, 0)
 			w.tokens[admin] = tok
 			if err != nil {
 				return f, err
 			}
 			for p, role := range extra {
-				_, tok, err := httpapi.NewUser(tx, api.User{TenantID: f.tenant.ID, Email: p + "@" + name, Role: role, CreatedAt: now})
+				_, _, tok, err := auth.NewUser(tx, api.User{TenantID: f.tenant.ID, Email: p + "@" + name, Role: role, CreatedAt: now}, 0)
 				if err != nil {
 					return f, err
 				}

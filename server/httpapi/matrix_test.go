@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
 )
 
 // routeCase builds a request of one route against tenant A's objects.
@@ -19,6 +20,8 @@ type routeCase struct {
 	object bool
 	// except overrides the expected status class for some principals.
 	except map[string]int
+	// open: the status an open route gives whoever sends this request.
+	open int
 }
 
 func cases(w *world) map[string]routeCase {
@@ -67,6 +70,17 @@ func cases(w *world) map[string]routeCase {
 		"GET /api/v1/reports/summary":          {path: "/api/v1/reports/summary?device_group=" + a.group.ID, object: true},
 		"POST /api/v1/os/releases":             {path: "/api/v1/os/releases?feed=Retail&version=1.0.0", body: "runtime bytes"},
 		"GET /api/v1/os/releases":              {path: "/api/v1/os/releases"},
+		"GET /metrics":                         {path: "/metrics"},
+		"GET /crl/{tenant}/{file}":             {path: "/crl/" + a.tenant.ID + "/" + ident.NewID() + ".crl", open: http.StatusNotFound},
+		"POST /device/v1/nonce":                {path: api.DevicePathNonce, body: api.NonceRequest{DeviceID: a.device}, open: 200},
+		"POST /device/v1/attest":               {path: api.DevicePathAttest, body: "not evidence", open: http.StatusUnsupportedMediaType},
+		"GET /device/v1/runtime-keys":          {path: api.DevicePathRuntimeKeys, open: 200},
+		"GET /device/v1/whoami":                {path: api.DevicePathWhoami},
+		"GET /device/v1/updates":               {path: api.DevicePathUpdates},
+		"POST /device/v1/update-report":        {path: api.DevicePathUpdateReport, body: api.UpdateReport{Result: api.UpdateOK}},
+		"GET /device/v1/tuf/{path...}":         {path: api.DevicePathTUF + "group-x/timestamp.json"},
+		"GET /device/v1/capability":            {path: api.DevicePathCapability},
+		"POST /device/v1/events":               {path: api.DevicePathEvents, body: api.EventBatch{}},
 	}
 	maps.Copy(all, accountCases(w))
 	return all
@@ -76,9 +90,15 @@ var principals = []string{operator, adminA, contribA, readerA, adminB, anonymous
 
 var rank = map[string]int{readerA: 1, contribA: 2, adminA: 3, adminB: 3}
 
-// want is the status class principal must get on a route with the given access.
-func want(access, principal string, object bool) int {
+// want is the status class principal must get on a route with the given access. No principal
+// of the matrix presents a device certificate.
+func want(access, principal string, c routeCase) int {
+	object := c.object
 	switch {
+	case access == "open":
+		return c.open
+	case access == "device-certificate":
+		return http.StatusUnauthorized
 	case principal == anonymous || principal == forgedToken:
 		return http.StatusUnauthorized
 	case access == "operator":
@@ -118,15 +138,16 @@ func TestRouteRoleMatrix(t *testing.T) {
 			key := rt.Method + " " + rt.Path
 			for _, p := range principals {
 				t.Run(key+" as "+p, func(t *testing.T) {
-					// A GET changes nothing that another request sees, so GETs share the probe's
-					// world: a fresh one per request made this test outlast the package's timeout.
+					// A GET, and a device route, changes nothing that another request sees, so they
+					// share the probe's world: a fresh one per request made this test outlast the
+					// package's timeout.
 					w := probe
-					if rt.Method != "GET" {
+					if a := rt.Access(); rt.Method != "GET" && a != "open" && a != "device-certificate" {
 						w = newWorld(t, backend)
 					}
 					c := cases(w)[key]
 					status, body := w.do(p, rt.Method, c.path, c.body)
-					exp := want(rt.Access(), p, c.object)
+					exp := want(rt.Access(), p, c)
 					if e, ok := c.except[p]; ok {
 						exp = e
 					}

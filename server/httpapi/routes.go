@@ -1,5 +1,7 @@
 package httpapi
 
+import "github.com/rampart-iot/rampart/api"
+
 // table is every route of the management API with the access it requires. A route without an
 // access level makes Register panic, and TestRouteRoleMatrix walks this table with every role.
 func (a *API) table() []Route {
@@ -52,7 +54,7 @@ func (a *API) table() []Route {
 		{"GET", "/api/v1/ca/crl", accessReader, a.caCRL},
 		{"POST", "/api/v1/ca/rotate", accessAdministrator, a.rotateCA},
 
-		{"POST", "/api/v1/images", accessContributor, a.addImage},
+		{"POST", "/api/v1/images", accessContributor, upload(a.addImage)},
 		{"GET", "/api/v1/images", accessReader, a.listImages},
 		{"GET", "/api/v1/images/{image}", accessReader, a.showImage},
 		{"GET", "/api/v1/images/{image}/package", accessReader, a.downloadImage},
@@ -64,8 +66,24 @@ func (a *API) table() []Route {
 		{"GET", "/api/v1/reports/errors", accessReader, a.reportErrors},
 		{"GET", "/api/v1/reports/summary", accessReader, a.reportSummary},
 
-		{"POST", "/api/v1/os/releases", accessOperator, a.publishRelease},
+		{"POST", "/api/v1/os/releases", accessOperator, upload(a.publishRelease)},
 		{"GET", "/api/v1/os/releases", accessAnyToken, a.listReleases},
 		{"POST", "/api/v1/os/releases/withdraw", accessOperator, a.withdrawRelease},
+
+		{"GET", "/metrics", accessOperator, a.serveMetrics},
+
+		// The device API. A device has no certificate before its first attestation, so nonce
+		// and attest are open (limited per source); the rest need its certificate.
+		{"POST", api.DevicePathNonce, accessOpen, open(a.deviceNonce)},
+		{"POST", api.DevicePathAttest, accessOpen, open(a.deviceAttest)},
+		{"GET", api.DevicePathRuntimeKeys, accessOpen, open(a.runtimeKeys)},
+		// Relying parties fetch a tenant CA's CRL from the URL its device certificates name.
+		{"GET", "/crl/{tenant}/{file}", accessOpen, open(a.crlFile)},
+		{"GET", api.DevicePathWhoami, accessDevice, device(a.deviceWhoami)},
+		{"GET", api.DevicePathUpdates, accessDevice, device(a.deviceUpdates)},
+		{"POST", api.DevicePathUpdateReport, accessDevice, device(a.deviceUpdateReport)},
+		{"GET", api.DevicePathTUF + "{path...}", accessDevice, device(a.deviceTUF)},
+		{"GET", api.DevicePathCapability, accessDevice, device(a.deviceCapability)},
+		{"POST", api.DevicePathEvents, accessDevice, device(a.deviceEvents)},
 	}
 }

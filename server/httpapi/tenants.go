@@ -12,19 +12,6 @@ import (
 	"github.com/rampart-iot/rampart/server/store"
 )
 
-// NewToken returns a new API token.
-//
-// Deprecated: use [auth.NewToken]; kept while other callers move.
-func NewToken() string { return auth.NewToken() }
-
-// NewUser makes a user with a fresh token that does not expire inside tx and returns both.
-//
-// Deprecated: use [auth.NewUser]; kept while other callers move.
-func NewUser(tx *store.Tx, u api.User) (api.User, string, error) {
-	u, _, secret, err := auth.NewUser(tx, u, 0)
-	return u, secret, err
-}
-
 func (a *API) whoami(w http.ResponseWriter, r *http.Request, c *call) error {
 	who := api.Whoami{UserID: c.user.ID, Email: c.user.Email, TenantID: c.user.TenantID,
 		Role: c.user.Role, Operator: c.user.Operator}
@@ -71,8 +58,8 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request, c *call) erro
 				return err
 			}
 		}
-		admin, token, err := NewUser(tx, api.User{TenantID: t.ID, Email: req.AdminEmail,
-			Role: api.RoleAdministrator, CreatedAt: c.now})
+		admin, _, token, err := auth.NewUser(tx, api.User{TenantID: t.ID, Email: req.AdminEmail,
+			Role: api.RoleAdministrator, CreatedAt: c.now}, 0)
 		if err != nil {
 			return err
 		}

@@ -75,6 +75,7 @@ func (a *API) deviceUpdates(w http.ResponseWriter, r *http.Request, d deviceCall
 		return err
 	}
 	info.ImageKeys = keys
+	a.metrics.checkins.Inc()
 	return writeJSON(w, http.StatusOK, info)
 }
 
@@ -199,6 +200,7 @@ func (a *API) deviceUpdateReport(w http.ResponseWriter, r *http.Request, d devic
 	if err != nil {
 		return err
 	}
+	a.metrics.updates.WithLabelValues(rep.Result).Inc() // validateReport allowed only known results
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

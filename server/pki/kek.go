@@ -3,7 +3,9 @@ package pki
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,7 +16,10 @@ import (
 // KEK is the service's key-encryption key: every private key the service keeps at rest (tenant
 // CAs, later signing keys) is sealed with it, using AES-256-GCM with the key's purpose as
 // additional data, so a sealed key cannot be passed off as another.
-type KEK struct{ aead cipher.AEAD }
+type KEK struct {
+	aead   cipher.AEAD
+	derive []byte // HMAC key for Derive, itself derived from the KEK
+}
 
 // KEKSize is the length of a key-encryption key in bytes; it is written as 64 hex characters.
 const KEKSize = 32
@@ -34,7 +39,18 @@ func ParseKEK(text string) (*KEK, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &KEK{aead: aead}, nil
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("rampart kek: derived keys"))
+	return &KEK{aead: aead, derive: m.Sum(nil)}, nil
+}
+
+// Derive returns a 32-byte key for purpose, the same in every replica that holds this KEK (for
+// example the key that authenticates attestation nonces, so that any replica can check a nonce
+// another issued without storing it).
+func (k *KEK) Derive(purpose string) []byte {
+	m := hmac.New(sha256.New, k.derive)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // LoadKEK reads a key-encryption key file, refusing one that others may read.

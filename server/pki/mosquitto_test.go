@@ -51,7 +51,7 @@ func startBrokerWithCRL(t *testing.T, bundle, crl []byte) *broker {
 	if err := os.Mkdir(tlsDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pki.ServerTLS(tlsDir, []string{"127.0.0.1"}, time.Now()); err != nil {
+	if _, err := pki.ServerTLS(tlsDir, newKEK(t), []string{"127.0.0.1"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	roots := x509.NewCertPool()

@@ -30,9 +30,10 @@ const (
 
 // ServerTLS loads the service's TLS certificate from dir, making a CA (10 years) and a server
 // certificate (1 year, renewed here when less than 30 days are left) for hosts on first use.
-// The private keys are written owner-only.
-func ServerTLS(dir string, hosts []string, now time.Time) (tls.Certificate, error) {
-	ca, caKey, err := loadOrMakeCA(dir, now)
+// The private keys are written owner-only; the CA's is also sealed with kek (one kept in plain
+// text by an older version is sealed here).
+func ServerTLS(dir string, kek *KEK, hosts []string, now time.Time) (tls.Certificate, error) {
+	ca, caKey, err := loadOrMakeCA(dir, kek, now)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
@@ -85,20 +86,19 @@ func coversHosts(c *x509.Certificate, hosts []string) bool {
 	return true
 }
 
-func loadOrMakeCA(dir string, now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+// sealedKeyType is the PEM type of a private key sealed with the KEK.
+const sealedKeyType = "RAMPART SEALED PRIVATE KEY"
+
+// serviceCAPurpose binds the service CA's sealed key to its use.
+const serviceCAPurpose = "service-ca"
+
+func loadOrMakeCA(dir string, kek *KEK, now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	certPath, keyPath := filepath.Join(dir, CAFile), filepath.Join(dir, CAKeyFile)
-	pair, err := tls.LoadX509KeyPair(certPath, keyPath)
-	if err == nil {
-		key, ok := pair.PrivateKey.(*ecdsa.PrivateKey)
-		if !ok {
-			return nil, nil, fmt.Errorf("%s: not an ECDSA key", keyPath)
-		}
-		return pair.Leaf, key, nil
+	cert, key, err := loadCA(certPath, keyPath, kek)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return cert, key, err
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, nil, fmt.Errorf("load service CA: %w", err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -116,14 +116,62 @@ func loadOrMakeCA(dir string, now time.Time) (*x509.Certificate, *ecdsa.PrivateK
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := writeKey(keyPath, key); err != nil {
+	if err := writeSealedKey(keyPath, kek, key); err != nil {
 		return nil, nil, err
 	}
 	if err := writeAtomic(certPath, pemBlock("CERTIFICATE", der), 0o644); err != nil {
 		return nil, nil, err
 	}
-	cert, err := x509.ParseCertificate(der)
+	cert, err = x509.ParseCertificate(der)
 	return cert, key, err
+}
+
+// loadCA reads the service CA's certificate and key. A key in plain text (as versions before
+// the key was sealed wrote it) is sealed in place.
+func loadCA(certPath, keyPath string, kek *KEK) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	certPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	cb, _ := pem.Decode(certPEM)
+	kb, _ := pem.Decode(keyPEM)
+	if cb == nil || cb.Type != "CERTIFICATE" || kb == nil {
+		return nil, nil, fmt.Errorf("load service CA: %s or %s is not PEM", certPath, keyPath)
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load service CA: %w", err)
+	}
+	der := kb.Bytes
+	if kb.Type == sealedKeyType {
+		if der, err = kek.Open(serviceCAPurpose, kb.Bytes); err != nil {
+			return nil, nil, fmt.Errorf("open the service CA key %s (is this the right key-encryption key?): %w", keyPath, err)
+		}
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(der)
+	key, ok := parsed.(*ecdsa.PrivateKey)
+	if err != nil || !ok || !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, nil, fmt.Errorf("load service CA: %s is not the ECDSA key of %s", keyPath, certPath)
+	}
+	if kb.Type != sealedKeyType {
+		if err := writeSealedKey(keyPath, kek, key); err != nil {
+			return nil, nil, fmt.Errorf("seal the service CA key: %w", err)
+		}
+	}
+	return cert, key, nil
+}
+
+// writeSealedKey writes key sealed with kek, owner-only.
+func writeSealedKey(path string, kek *KEK, key *ecdsa.PrivateKey) error {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, pemBlock(sealedKeyType, kek.Seal(serviceCAPurpose, der)), 0o600)
 }
 
 func serial() *big.Int {

@@ -335,6 +335,7 @@ func TestServerTLS(t *testing.T) {
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	var prev []byte
 	var caPEM []byte
+	kek := newKEK(t)
 	for _, step := range []struct {
 		name    string
 		hosts   []string
@@ -348,7 +349,7 @@ func TestServerTLS(t *testing.T) {
 		{"31 days left: kept", []string{"rampart.example"}, start.Add(334 * 24 * time.Hour), false},
 		{"29 days left: renewed", []string{"rampart.example"}, start.Add(336 * 24 * time.Hour), true},
 	} {
-		cert, err := pki.ServerTLS(dir, step.hosts, step.at)
+		cert, err := pki.ServerTLS(dir, kek, step.hosts, step.at)
 		if err != nil {
 			t.Fatalf("%s: %v", step.name, err)
 		}
@@ -1143,4 +1144,76 @@ func TestCANearExpiryIsRenewed(t *testing.T) {
 			t.Errorf("audit actions %v, want ca.create then ca.rotate", actions)
 		}
 	})
+}
+
+// TestForgedClientCertificateWritesNothing: a self-signed certificate naming an existing tenant
+// that has no CA yet is refused without making that tenant's CA or an audit entry.
+func TestForgedClientCertificateWritesNothing(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, e *env) {
+		victim := e.tenant(t, "victim")
+		id, key := newDevice(t)
+		fakeCA, fakeKey := selfMadeCA(t, victim.ID)
+		for name, cert := range map[string]*x509.Certificate{
+			"signed by a self-made CA": sign(t, deviceTemplate(victim.ID, id), fakeCA, key.Public(), fakeKey),
+			"self-signed":              sign(t, deviceTemplate(victim.ID, id), deviceTemplate(victim.ID, id), key.Public(), key),
+		} {
+			if err := verify(t, e.ca, cert); !errors.Is(err, pki.ErrNotDeviceCert) {
+				t.Errorf("%s: err = %v, want ErrNotDeviceCert", name, err)
+			}
+		}
+		if rs := e.records(t, victim.ID); len(rs) != 0 {
+			t.Errorf("verifying forged certificates made %d CAs for the tenant they name", len(rs))
+		}
+		if es := e.audit(t, victim.ID); len(es) != 0 {
+			t.Errorf("verifying forged certificates wrote %d audit entries: %+v", len(es), es)
+		}
+	})
+}
+
+// TestServiceCAKeySealed: the service's TLS CA key is sealed with the KEK, and a plain key left
+// by an older version is sealed at the next start without changing the CA.
+func TestServiceCAKeySealed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	kek := newKEK(t)
+	if _, err := pki.ServerTLS(dir, kek, []string{"localhost"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	sealed := mustRead(t, filepath.Join(dir, pki.CAKeyFile))
+	if b, _ := pem.Decode(sealed); b == nil || b.Type == "PRIVATE KEY" || b.Type == "EC PRIVATE KEY" {
+		t.Fatalf("the service CA key is stored in plain text:\n%s", sealed)
+	}
+	if _, err := pki.ServerTLS(dir, newKEK(t), []string{"localhost"}, time.Now()); err == nil {
+		t.Error("the sealed service CA key opened with another KEK")
+	}
+
+	// An older data folder: the same CA with its key in plain PKCS #8.
+	old := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "old CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(24 * time.Hour * 365)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	pkcs8, _ := x509.MarshalPKCS8PrivateKey(key)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	os.WriteFile(filepath.Join(old, pki.CAFile), caPEM, 0o644)
+	os.WriteFile(filepath.Join(old, pki.CAKeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600)
+	cert, err := pki.ServerTLS(old, kek, []string{"localhost"}, time.Now())
+	if err != nil {
+		t.Fatalf("a data folder with a plain CA key does not start: %v", err)
+	}
+	if !bytes.Equal(mustRead(t, filepath.Join(old, pki.CAFile)), caPEM) {
+		t.Error("sealing the old key replaced the CA")
+	}
+	if err := cert.Leaf.CheckSignatureFrom(parsePEMCert(t, caPEM)); err != nil {
+		t.Errorf("the server certificate is not signed by the old CA: %v", err)
+	}
+	after := mustRead(t, filepath.Join(old, pki.CAKeyFile))
+	if bytes.Contains(after, pkcs8) || bytes.Contains(after, []byte("BEGIN PRIVATE KEY")) {
+		t.Errorf("the plain CA key was not sealed on upgrade:\n%s", after)
+	}
+	if _, err := pki.ServerTLS(old, kek, []string{"localhost"}, time.Now()); err != nil {
+		t.Errorf("restart after sealing: %v", err)
+	}
 }

@@ -78,6 +78,9 @@ func NewAuthority(st *store.Store, kek *KEK, now func() time.Time) *Authority {
 	return &Authority{st: st, kek: kek, now: now, cache: map[string]*caSet{}}
 }
 
+// DeriveKey returns a key for purpose derived from the key-encryption key (see [KEK.Derive]).
+func (a *Authority) DeriveKey(purpose string) []byte { return a.kek.Derive(purpose) }
+
 func sealPurpose(tenantID, caID string) string { return "tenant-ca:" + tenantID + ":" + caID }
 
 // newCA makes a CA record for a tenant, its key sealed.
@@ -168,7 +171,12 @@ func (a *Authority) set(ctx context.Context, tenantID string, fresh bool) (*caSe
 	if err != nil {
 		return nil, err
 	}
-	cs = &caSet{loaded: a.now(), records: records, pool: x509.NewCertPool()}
+	return a.cacheSet(tenantID, records)
+}
+
+// cacheSet parses a tenant's CA records and caches them.
+func (a *Authority) cacheSet(tenantID string, records []store.CARecord) (*caSet, error) {
+	cs := &caSet{loaded: a.now(), records: records, pool: x509.NewCertPool()}
 	for _, r := range records {
 		c, err := x509.ParseCertificate(r.CertDER)
 		if err != nil {
@@ -322,6 +330,31 @@ func (a *Authority) IssueDevice(ctx context.Context, tenantID string, device ide
 	return cert, pemBlock("CERTIFICATE", ca.Raw), nil
 }
 
+// trusted returns the tenant's CAs for verifying, reading them only: verifying a certificate
+// never writes, so a certificate naming a tenant without a CA (or no tenant at all) costs no
+// write transaction and makes no CA. ErrNotDeviceCert if the tenant has no CA.
+func (a *Authority) trusted(ctx context.Context, tenantID string, fresh bool) (*caSet, error) {
+	a.mu.Lock()
+	cs := a.cache[tenantID]
+	a.mu.Unlock()
+	if cs != nil && !fresh && a.now().Sub(cs.loaded) < caCacheTTL {
+		return cs, nil
+	}
+	var records []store.CARecord
+	err := a.st.View(ctx, func(tx *store.Tx) error {
+		var err error
+		records, err = tx.CAs(tenantID)
+		return err
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound) || err == nil && len(records) == 0:
+		return nil, ErrNotDeviceCert
+	case err != nil:
+		return nil, err
+	}
+	return a.cacheSet(tenantID, records)
+}
+
 // ErrNotDeviceCert is returned by VerifyDevice for a certificate that is not a valid device
 // certificate of any tenant.
 var ErrNotDeviceCert = errors.New("not a valid device certificate")
@@ -342,16 +375,13 @@ func (a *Authority) VerifyDevice(ctx context.Context, chain []*x509.Certificate)
 			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 		return err
 	}
-	cs, err := a.set(ctx, tenantID, false)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", "", ErrNotDeviceCert
-	}
+	cs, err := a.trusted(ctx, tenantID, false)
 	if err != nil {
 		return "", "", err
 	}
 	if err := verify(cs); err != nil {
 		// Another replica may have rotated the CA since this one cached it.
-		if cs, err = a.set(ctx, tenantID, true); err != nil {
+		if cs, err = a.trusted(ctx, tenantID, true); err != nil {
 			return "", "", err
 		}
 		if verify(cs) != nil {

@@ -70,7 +70,8 @@ func Upload(tenantID string, device ident.DeviceID, b api.EventBatch, now time.T
 
 // AttestationFailure returns, for a failed attestation of a claimed device, the event that
 // reports it: category AttestationFailed, class os, type unplanned, described as
-// "reason: message".
+// "reason: message". Its ID is api.AttestationFailureEventID of the nonce the evidence carried,
+// which the device gives the same failure when it reports it, so the two count once.
 func AttestationFailure(a store.Attestation) store.EventUpload {
 	desc := a.Reason + ": " + a.Message
 	if len(desc) > api.MaxEventDescription {
@@ -78,7 +79,11 @@ func AttestationFailure(a store.Attestation) store.EventUpload {
 	}
 	at := a.At.UTC().Truncate(time.Microsecond)
 	u := Upload(a.TenantID, a.DeviceID, api.EventBatch{}, at)
-	u.Events = []store.Event{Prepare(api.DeviceEvent{ID: ident.NewID(), Category: api.EventAttestationFailed,
+	id := ident.NewID()
+	if len(a.Nonce) > 0 {
+		id = api.AttestationFailureEventID(a.Nonce) // the device's report of it has this ID too
+	}
+	u.Events = []store.Event{Prepare(api.DeviceEvent{ID: id, Category: api.EventAttestationFailed,
 		Class: api.ClassOS, Type: api.TypeUnplanned, Description: clean(desc, false), Count: 1, FirstAt: at, LastAt: at})}
 	return u
 }

@@ -64,6 +64,7 @@ type Attestation struct {
 	RuntimeSHA512 string
 	CertExpiry    *time.Time
 	Source        string // the device's network address
+	Nonce         []byte // the nonce the evidence carried (not stored with the outcome)
 }
 
 // RecordAttestation stores an attestation's outcome. When a.TenantID is set it updates the
@@ -132,4 +133,81 @@ func (tx *Tx) AttestationFailures(tenantID string, since time.Time, limit int) (
 		return nil, fmt.Errorf("list attestation failures: %w", err)
 	}
 	return fs, nil
+}
+
+// UseNonce marks a nonce the service issued (and authenticated itself, see package attest) as
+// used, until it expires. ErrExists if it was used before — so a nonce is good once, even
+// across several service replicas sharing one database. Only a claimed device's attestation
+// calls it: a request that proves nothing writes nothing.
+func (tx *Tx) UseNonce(nonce []byte, device ident.DeviceID, expires time.Time) error {
+	n, err := tx.exec(`INSERT INTO nonces (nonce, device_id, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING`, nonce, string(device), micros(expires))
+	if err != nil {
+		return fmt.Errorf("use nonce of device %s: %w", device, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("nonce: %w", ErrExists)
+	}
+	return nil
+}
+
+// FailureCount is how often attestations of callers that are not a claimed device failed for
+// one reason in one interval, with one of those failures as a sample.
+type FailureCount struct {
+	Interval time.Time // its start
+	Reason   string
+	Count    int64
+	Sample   Attestation // Message, Source and DeviceID (if the evidence named one) of one failure
+}
+
+// AddFailureCounts adds counts to those stored for their interval and reason, replacing the
+// sample. Its writes are one a count: the caller batches them (package attest).
+func (tx *Tx) AddFailureCounts(counts []FailureCount) error {
+	for _, c := range counts {
+		_, err := tx.exec(`INSERT INTO attestation_failure_counts (interval_start, reason, count,
+				sample_message, sample_source, sample_device) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (interval_start, reason) DO UPDATE SET
+				count = attestation_failure_counts.count + excluded.count,
+				sample_message = excluded.sample_message, sample_source = excluded.sample_source,
+				sample_device = excluded.sample_device`,
+			micros(c.Interval), c.Reason, c.Count, c.Sample.Message, c.Sample.Source, string(c.Sample.DeviceID))
+		if err != nil {
+			return fmt.Errorf("add attestation failure counts: %w", err)
+		}
+	}
+	return nil
+}
+
+// FailureCounts lists the counts of intervals that started at or after since, newest first,
+// at most limit (0: api.DefaultPageSize, capped at api.MaxPageSize).
+func (tx *Tx) FailureCounts(since time.Time, limit int) ([]FailureCount, error) {
+	cs, err := queryAll(tx, func(r scanner) (FailureCount, error) {
+		var c FailureCount
+		var at int64
+		err := r.Scan(&at, &c.Reason, &c.Count, &c.Sample.Message, &c.Sample.Source, (*string)(&c.Sample.DeviceID))
+		c.Interval = fromMicros(at)
+		c.Sample.Reason, c.Sample.Result, c.Sample.At = c.Reason, api.AttestFail, c.Interval
+		return c, err
+	}, `SELECT interval_start, reason, count, sample_message, sample_source, sample_device
+		FROM attestation_failure_counts WHERE interval_start >= $1
+		ORDER BY interval_start DESC, reason LIMIT $2`, micros(since), pageSize(limit))
+	if err != nil {
+		return nil, fmt.Errorf("list attestation failure counts: %w", err)
+	}
+	return cs, nil
+}
+
+// CountRows counts the rows of a table of the store, for tests and diagnostics that check what
+// a request wrote. The name must be a plain table name.
+func (tx *Tx) CountRows(table string) (int, error) {
+	for _, r := range table {
+		if (r < 'a' || r > 'z') && r != '_' {
+			return 0, fmt.Errorf("count rows: %q is not a table name", table)
+		}
+	}
+	var n int
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count rows of %s: %w", table, err)
+	}
+	return n, nil
 }

@@ -215,8 +215,11 @@ func (tx *Tx) SetDeviceGroup(tenantID string, id ident.DeviceID, groupID string)
 			return fmt.Errorf("device group %q: %w", groupID, ErrNotFound)
 		}
 	}
-	n, err := tx.exec("UPDATE devices SET group_id = $3 WHERE tenant_id = $1 AND id = $2",
-		tenantID, string(id), group)
+	// group_since moves only when the group changes (events before it are not the group's).
+	n, err := tx.exec(`UPDATE devices SET group_id = $3, group_since = CASE
+			WHEN COALESCE(group_id, '') = $4 THEN group_since ELSE $5 END
+		WHERE tenant_id = $1 AND id = $2`,
+		tenantID, string(id), group, groupID, micros(time.Now()))
 	if err != nil {
 		return fmt.Errorf("move device %s: %w", id, err)
 	}

@@ -52,6 +52,10 @@ type EventsAdded struct {
 	AllowCrashDumps bool
 }
 
+// joinSkew is how much earlier than a device's claim or group join its clock may date an
+// event that still counts for its group.
+const joinSkew = time.Minute
+
 // foldWindow is how far back a folded event looks for an event of its signature.
 const foldWindow = 24 * time.Hour
 
@@ -64,9 +68,12 @@ func (tx *Tx) AddEvents(u EventUpload) (EventsAdded, error) {
 	var res EventsAdded
 	at := u.At.UTC().Truncate(time.Microsecond)
 	var groupID string
-	err := tx.tx.QueryRowContext(tx.ctx, `SELECT COALESCE(d.group_id, ''), COALESCE(g.allow_crash_dumps, false)
+	var groupSince, claimedAt int64
+	err := tx.tx.QueryRowContext(tx.ctx, `SELECT COALESCE(d.group_id, ''), COALESCE(g.allow_crash_dumps, false),
+			d.group_since, d.claimed_at
 		FROM devices d LEFT JOIN device_groups g ON g.id = d.group_id
-		WHERE d.tenant_id = $1 AND d.id = $2`, u.TenantID, string(u.DeviceID)).Scan(&groupID, &res.AllowCrashDumps)
+		WHERE d.tenant_id = $1 AND d.id = $2`, u.TenantID, string(u.DeviceID)).Scan(&groupID, &res.AllowCrashDumps,
+		&groupSince, &claimedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return res, fmt.Errorf("device %s: %w", u.DeviceID, ErrNotFound)
 	}
@@ -123,10 +130,20 @@ func (tx *Tx) AddEvents(u EventUpload) (EventsAdded, error) {
 	room := max(u.DailyCap-today, 0)
 	insert, fold := fresh[:min(room, len(fresh))], fresh[min(room, len(fresh)):]
 
-	inserted, err := tx.insertEvents(u.TenantID, u.DeviceID, groupID, insert, at)
+	// Events that ended before the device was claimed or joined its group are not charged
+	// to the group it is in now (one that recurs across the join is). The device's clock is
+	// given joinSkew of slack.
+	since := fromMicros(max(groupSince, claimedAt)).Add(-joinSkew)
+	grouped, ungrouped := splitBefore(insert, since)
+	inserted, err := tx.insertEvents(u.TenantID, u.DeviceID, groupID, grouped, at)
 	if err != nil {
 		return res, err
 	}
+	n, err := tx.insertEvents(u.TenantID, u.DeviceID, "", ungrouped, at)
+	if err != nil {
+		return res, err
+	}
+	inserted += n
 	res.Accepted += inserted
 	res.Duplicates += len(insert) - inserted // sent concurrently by another request
 
@@ -168,6 +185,18 @@ func (tx *Tx) AddEvents(u EventUpload) (EventsAdded, error) {
 		}
 	}
 	return res, nil
+}
+
+// splitBefore splits events into those that ended at or after t and those that ended before.
+func splitBefore(es []Event, t time.Time) (after, before []Event) {
+	for _, e := range es {
+		if e.LastAt.Before(t) {
+			before = append(before, e)
+		} else {
+			after = append(after, e)
+		}
+	}
+	return after, before
 }
 
 // placeholders returns "$first, $first+1, …", n of them.
@@ -323,6 +352,8 @@ func (tx *Tx) PurgeEvents(before time.Time, limit int) (int, error) {
 		{"events", `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE last_at < $1 LIMIT $2)`},
 		{"attestation failures", `DELETE FROM attestation_failures WHERE id IN
 			(SELECT id FROM attestation_failures WHERE at < $1 LIMIT $2)`},
+		{"attestation failure counts", `DELETE FROM attestation_failure_counts WHERE interval_start IN
+			(SELECT interval_start FROM attestation_failure_counts WHERE interval_start < $1 LIMIT $2)`},
 	} {
 		if total >= limit {
 			return total, nil

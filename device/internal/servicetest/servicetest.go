@@ -70,6 +70,7 @@ type Service struct {
 	FailReason, FailMessage string // when FailReason is set, attestations fail with it
 	WrongKey                bool   // issue certificates for a key other than the Alias key
 	Nonces, Attests         int    // requests answered
+	LastNonce               []byte // the last nonce issued
 	Checkins                []ident.DeviceID
 	Evidence                []*evidence.Evidence // verified evidence received, in order
 	Problems                []string             // requests that were not in the expected shape
@@ -185,6 +186,7 @@ func (s *Service) nonce(w http.ResponseWriter, r *http.Request) {
 	s.Lock()
 	s.Nonces++
 	s.issued[string(n)] = req.DeviceID
+	s.LastNonce = n
 	s.Unlock()
 	writeJSON(w, http.StatusOK, api.NonceResponse{Nonce: n, ExpiresAt: time.Now().Add(5 * time.Minute)})
 }
