@@ -65,3 +65,49 @@ func TestEveryPackageHasDoc(t *testing.T) {
 		}
 	}
 }
+
+// TestSecurityTableNamesRealTests keeps SECURITY.md honest: every test its attack table names
+// exists, so a renamed or removed test cannot leave the table claiming a defence that nothing
+// checks any more.
+func TestSecurityTableNamesRealTests(t *testing.T) {
+	doc, err := os.ReadFile("SECURITY.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(doc), "## Attacks and the tests that stop them")
+	if !ok {
+		t.Fatal("SECURITY.md has no section \"Attacks and the tests that stop them\"")
+	}
+	defined := map[string]bool{}
+	err = filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(string(src), "\n") {
+			if name, ok := strings.CutPrefix(line, "func "); ok {
+				name, _, _ = strings.Cut(name, "(")
+				defined[name] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := 0
+	for _, field := range strings.Split(table, "`") {
+		if (strings.HasPrefix(field, "Test") || strings.HasPrefix(field, "Fuzz")) && !strings.ContainsAny(field, " .(") {
+			named++
+			if !defined[field] {
+				t.Errorf("SECURITY.md names %s, which no test file defines", field)
+			}
+		}
+	}
+	if named < 20 {
+		t.Errorf("SECURITY.md's attack table names %d tests; want every attack's", named)
+	}
+}
