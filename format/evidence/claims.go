@@ -242,21 +242,10 @@ var (
 // parseClaims decodes claims strictly: every claim present, no other, each well-typed and
 // within its bounds, in core deterministic encoding.
 func parseClaims(b []byte) (Claims, error) {
-	var keys map[int64]cbor.RawMessage
-	if err := decMode.Unmarshal(b, &keys); err != nil {
-		return Claims{}, fmt.Errorf("claims: %w", err)
+	keys, err := checkClaimKeys(b)
+	if err != nil {
+		return Claims{}, err
 	}
-	for _, k := range requiredClaims {
-		if _, ok := keys[k]; !ok {
-			return Claims{}, fmt.Errorf("claim %d missing", k)
-		}
-	}
-	for k := range keys {
-		if !slices.Contains(requiredClaims, k) && !slices.Contains(optionalClaims, k) {
-			return Claims{}, fmt.Errorf("unknown claim %d", k)
-		}
-	}
-
 	var w claimsWire
 	if err := decMode.Unmarshal(b, &w); err != nil {
 		return Claims{}, fmt.Errorf("claims: %w", err)
@@ -272,42 +261,11 @@ func parseClaims(b []byte) (Claims, error) {
 		return Claims{}, fmt.Errorf("iat %d is after 9999", w.IAT)
 	}
 	c.IssuedAt = time.Unix(int64(w.IAT), 0).UTC()
-	switch w.DbgStat {
-	case dbgDisabledSinceBoot:
-		c.Measurements.Mode = dice.ModeNormal
-	case dbgEnabled:
-		c.Measurements.Mode = dice.ModeDebug
-	default:
-		return Claims{}, fmt.Errorf("dbgstat %d: want 0 (enabled) or 2 (disabled since boot)", w.DbgStat)
+	if c.Measurements, err = parseMeasurements(w); err != nil {
+		return Claims{}, err
 	}
-	if len(w.Measurements) != 1 || w.Measurements[0].ContentType != MeasurementsContentFormat {
-		return Claims{}, fmt.Errorf("measurements: want one entry of content-format %d", MeasurementsContentFormat)
-	}
-	var meas map[string][]byte
-	if err := decMode.Unmarshal(w.Measurements[0].Content, &meas); err != nil {
-		return Claims{}, fmt.Errorf("measurements: %w", err)
-	}
-	if len(meas) != 3 {
-		return Claims{}, fmt.Errorf("measurements: want %s, %s and %s", measRuntime, measConfig, measAuthority)
-	}
-	for name, dst := range map[string]*[dice.DigestSize]byte{
-		measRuntime:   &c.Measurements.Runtime,
-		measConfig:    &c.Measurements.Config,
-		measAuthority: &c.Measurements.Authority,
-	} {
-		v, ok := meas[name]
-		if !ok || len(v) != dice.DigestSize {
-			return Claims{}, fmt.Errorf("measurements: want %s as %d bytes", name, dice.DigestSize)
-		}
-		copy(dst[:], v)
-	}
-	for _, im := range w.Images {
-		var d ident.Digest
-		if len(im.Digest) != len(d) {
-			return Claims{}, fmt.Errorf("image digest is %d bytes, want %d", len(im.Digest), len(d))
-		}
-		copy(d[:], im.Digest)
-		c.Images = append(c.Images, Image{ID: im.ID, Digest: d})
+	if c.Images, err = parseImages(w.Images); err != nil {
+		return Claims{}, err
 	}
 	if err := c.check(); err != nil {
 		return Claims{}, err
@@ -320,4 +278,74 @@ func parseClaims(b []byte) (Claims, error) {
 		return Claims{}, fmt.Errorf("claims are not in core deterministic encoding")
 	}
 	return c, nil
+}
+
+// checkClaimKeys decodes the claims map's keys and refuses a missing required claim or an
+// unknown one.
+func checkClaimKeys(b []byte) (map[int64]cbor.RawMessage, error) {
+	var keys map[int64]cbor.RawMessage
+	if err := decMode.Unmarshal(b, &keys); err != nil {
+		return nil, fmt.Errorf("claims: %w", err)
+	}
+	for _, k := range requiredClaims {
+		if _, ok := keys[k]; !ok {
+			return nil, fmt.Errorf("claim %d missing", k)
+		}
+	}
+	for k := range keys {
+		if !slices.Contains(requiredClaims, k) && !slices.Contains(optionalClaims, k) {
+			return nil, fmt.Errorf("unknown claim %d", k)
+		}
+	}
+	return keys, nil
+}
+
+// parseMeasurements reads the mode from dbgstat and the three digests from the one measurements
+// entry.
+func parseMeasurements(w claimsWire) (dice.Measurements, error) {
+	var m dice.Measurements
+	switch w.DbgStat {
+	case dbgDisabledSinceBoot:
+		m.Mode = dice.ModeNormal
+	case dbgEnabled:
+		m.Mode = dice.ModeDebug
+	default:
+		return m, fmt.Errorf("dbgstat %d: want 0 (enabled) or 2 (disabled since boot)", w.DbgStat)
+	}
+	if len(w.Measurements) != 1 || w.Measurements[0].ContentType != MeasurementsContentFormat {
+		return m, fmt.Errorf("measurements: want one entry of content-format %d", MeasurementsContentFormat)
+	}
+	var meas map[string][]byte
+	if err := decMode.Unmarshal(w.Measurements[0].Content, &meas); err != nil {
+		return m, fmt.Errorf("measurements: %w", err)
+	}
+	if len(meas) != 3 {
+		return m, fmt.Errorf("measurements: want %s, %s and %s", measRuntime, measConfig, measAuthority)
+	}
+	for name, dst := range map[string]*[dice.DigestSize]byte{
+		measRuntime:   &m.Runtime,
+		measConfig:    &m.Config,
+		measAuthority: &m.Authority,
+	} {
+		v, ok := meas[name]
+		if !ok || len(v) != dice.DigestSize {
+			return m, fmt.Errorf("measurements: want %s as %d bytes", name, dice.DigestSize)
+		}
+		copy(dst[:], v)
+	}
+	return m, nil
+}
+
+// parseImages reads the installed images, each digest a SHA-256.
+func parseImages(wire []imageWire) ([]Image, error) {
+	var images []Image
+	for _, im := range wire {
+		var d ident.Digest
+		if len(im.Digest) != len(d) {
+			return nil, fmt.Errorf("image digest is %d bytes, want %d", len(im.Digest), len(d))
+		}
+		copy(d[:], im.Digest)
+		images = append(images, Image{ID: im.ID, Digest: d})
+	}
+	return images, nil
 }

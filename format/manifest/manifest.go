@@ -166,49 +166,51 @@ func validateEntryPoint(s string) error {
 // validateConnection accepts "host" or "host:port", where host is a DNS name, an IPv4 address
 // or an IPv6 address (in brackets when a port follows) and port is 1–65535.
 func validateConnection(s string) error {
-	host, port := s, ""
 	switch {
 	case strings.HasPrefix(s, "["):
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return errors.New("has no closing ']'")
-		}
-		host, port = s[1:end], s[end+1:]
-		if port != "" {
-			if port[0] != ':' {
-				return errors.New("has text after ']' that is not a port")
-			}
-			port = port[1:]
-			if port == "" {
-				return errors.New("has an empty port")
-			}
-		}
-		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() || a.Zone() != "" {
-			return errors.New("has no IPv6 address in brackets")
-		}
+		return validateBracketed(s)
 	case strings.Count(s, ":") > 1:
 		if a, err := netip.ParseAddr(s); err != nil || a.Zone() != "" {
 			return errors.New("is not a host name or IP address")
 		}
 		return nil
 	case strings.Contains(s, ":"):
-		host, port, _ = strings.Cut(s, ":")
-		if port == "" {
-			return errors.New("has an empty port")
-		}
+		host, port, _ := strings.Cut(s, ":")
 		if err := validateHost(host); err != nil {
 			return err
 		}
-	default:
-		if err := validateHost(host); err != nil {
-			return err
-		}
+		return validatePort(port)
 	}
-	if port != "" {
-		n, err := strconv.Atoi(port)
-		if err != nil || port[0] < '1' || port[0] > '9' || n > 65535 || strings.Trim(port, "0123456789") != "" {
-			return errors.New("has a port outside 1–65535")
-		}
+	return validateHost(s)
+}
+
+// validateBracketed accepts "[IPv6]" or "[IPv6]:port".
+func validateBracketed(s string) error {
+	end := strings.IndexByte(s, ']')
+	if end < 0 {
+		return errors.New("has no closing ']'")
+	}
+	host, rest := s[1:end], s[end+1:]
+	if rest != "" && rest[0] != ':' {
+		return errors.New("has text after ']' that is not a port")
+	}
+	if a, err := netip.ParseAddr(host); err != nil || !a.Is6() || a.Zone() != "" {
+		return errors.New("has no IPv6 address in brackets")
+	}
+	if rest == "" {
+		return nil
+	}
+	return validatePort(rest[1:])
+}
+
+// validatePort accepts a port number 1–65535 written without leading zeros or signs.
+func validatePort(port string) error {
+	if port == "" {
+		return errors.New("has an empty port")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || port[0] < '1' || port[0] > '9' || n > 65535 || strings.Trim(port, "0123456789") != "" {
+		return errors.New("has a port outside 1–65535")
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ type doc struct {
 	Raw    json.RawMessage `json:"raw,omitempty"`
 	Any    any             `json:"any,omitempty"`
 	NoTag  string
+	//lint:ignore U1000 an unexported field: the decoder must treat its key as unknown
 	hidden string
 }
 

@@ -203,15 +203,6 @@ type call struct {
 	device api.Device // on device-certificate routes: the device as the store knows it
 }
 
-// tenant returns the caller's tenant, or an error if the token belongs to an operator who has no
-// tenant.
-func (c *call) tenant() (string, error) {
-	if c.user.TenantID == "" {
-		return "", errorf(http.StatusForbidden, "this is an operator token without a tenant; use a tenant user's token")
-	}
-	return c.user.TenantID, nil
-}
-
 // audit appends an entry for the caller's tenant in tx.
 func (c *call) audit(tx *store.Tx, tenantID, action, target, detail string) error {
 	_, err := tx.AppendAudit(api.AuditEntry{

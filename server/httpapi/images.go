@@ -39,23 +39,7 @@ func (a *API) addImage(w http.ResponseWriter, r *http.Request, c *call) error {
 		return errorf(http.StatusRequestEntityTooLarge, "image package larger than %d bytes", limit)
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)
-	h, err := imagepkg.ReadHeader(body)
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return errorf(http.StatusBadRequest, "image package refused: it ends within its header; is it an image package ('rampart image pack')?")
-	}
-	if err != nil {
-		return packageError(err, limit)
-	}
-	m := h.Manifest
-	switch {
-	case m.Type == imagepkg.TypeRuntime:
-		return errorf(http.StatusBadRequest, "image %s is a device runtime; runtimes are published by the operator with 'rampart os publish', a tenant uploads applications", m.ImageID)
-	case m.Type != imagepkg.TypeApplication:
-		return errorf(http.StatusBadRequest, "image %s has type %q; want %s", m.ImageID, clip(m.Type), imagepkg.TypeApplication)
-	case !ident.IsID(m.ImageID) || !ident.IsID(m.ComponentID):
-		return errorf(http.StatusBadRequest, "invalid image package: image and component IDs must be lowercase UUIDs")
-	}
-	appManifest, err := rawAppManifest(h.ManifestBytes)
+	h, appManifest, err := readApplicationHeader(body, limit)
 	if err != nil {
 		return err
 	}
@@ -65,13 +49,13 @@ func (a *API) addImage(w http.ResponseWriter, r *http.Request, c *call) error {
 
 	var existing store.ImageRecord
 	err = a.store.View(r.Context(), func(tx *store.Tx) error {
-		existing, err = tx.Image(tenantID, m.ImageID)
+		existing, err = tx.Image(tenantID, h.Manifest.ImageID)
 		return err
 	})
 	switch {
 	case err == nil:
 		if existing.ManifestSHA256 != manifestSHA256 {
-			return errImageConflict(m.ImageID)
+			return errImageConflict(h.Manifest.ImageID)
 		}
 		// The same image again. Its payload is still checked, so that a tampered retry is
 		// refused like any other tampered upload.
@@ -82,8 +66,7 @@ func (a *API) addImage(w http.ResponseWriter, r *http.Request, c *call) error {
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-
-	if err := a.checkQuota(r, tenantID, m.PayloadSize); err != nil {
+	if err := a.checkQuota(r, tenantID, h.Manifest.PayloadSize); err != nil {
 		return err
 	}
 	signer, err := a.keys.Signer(r.Context(), tenantID, keyring.Image)
@@ -94,6 +77,7 @@ func (a *API) addImage(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return packageError(err, limit)
 	}
+	m := h.Manifest
 	im := store.ImageRecord{
 		Image: api.Image{ID: m.ImageID, TenantID: tenantID, ComponentID: m.ComponentID, Name: m.Name,
 			Version: m.Version, Type: m.Type, Size: info.Size, SHA256: info.SHA256.String(),
@@ -101,15 +85,51 @@ func (a *API) addImage(w http.ResponseWriter, r *http.Request, c *call) error {
 			UploadedAt: c.now, UploadedBy: c.user.Email},
 		ManifestSHA256: manifestSHA256,
 	}
+	im, status, err := a.recordImage(r, c, im)
+	if err != nil {
+		return quotaError(err)
+	}
+	return writeJSON(w, status, im.Image)
+}
+
+// readApplicationHeader reads an uploaded package's header, which must be an application's
+// with well-formed IDs, and returns it with its app manifest as it was signed.
+func readApplicationHeader(body io.Reader, limit int64) (*imagepkg.Header, json.RawMessage, error) {
+	h, err := imagepkg.ReadHeader(body)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, nil, errorf(http.StatusBadRequest, "image package refused: it ends within its header; is it an image package ('rampart image pack')?")
+	}
+	if err != nil {
+		return nil, nil, packageError(err, limit)
+	}
+	m := h.Manifest
+	switch {
+	case m.Type == imagepkg.TypeRuntime:
+		return nil, nil, errorf(http.StatusBadRequest, "image %s is a device runtime; runtimes are published by the operator with 'rampart os publish', a tenant uploads applications", m.ImageID)
+	case m.Type != imagepkg.TypeApplication:
+		return nil, nil, errorf(http.StatusBadRequest, "image %s has type %q; want %s", m.ImageID, clip(m.Type), imagepkg.TypeApplication)
+	case !ident.IsID(m.ImageID) || !ident.IsID(m.ComponentID):
+		return nil, nil, errorf(http.StatusBadRequest, "invalid image package: image and component IDs must be lowercase UUIDs")
+	}
+	appManifest, err := rawAppManifest(h.ManifestBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	return h, appManifest, nil
+}
+
+// recordImage records a stored image with its audit entry: 201 with it, or 200 with the same
+// image uploaded meanwhile, or a conflict if the image uploaded meanwhile differs.
+func (a *API) recordImage(r *http.Request, c *call, im store.ImageRecord) (store.ImageRecord, int, error) {
 	status := http.StatusCreated
-	err = a.store.Update(r.Context(), func(tx *store.Tx) error {
+	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
 		err := tx.AddImage(im)
 		if errors.Is(err, store.ErrExists) { // uploaded meanwhile
-			prev, err := tx.Image(tenantID, im.ID)
+			prev, err := tx.Image(im.TenantID, im.ID)
 			if err != nil {
 				return err
 			}
-			if prev.ManifestSHA256 != manifestSHA256 {
+			if prev.ManifestSHA256 != im.ManifestSHA256 {
 				return errImageConflict(im.ID)
 			}
 			im, status = prev, http.StatusOK
@@ -118,13 +138,10 @@ func (a *API) addImage(w http.ResponseWriter, r *http.Request, c *call) error {
 		if err != nil {
 			return err
 		}
-		return c.audit(tx, tenantID, "image.add", "image/"+im.ID,
+		return c.audit(tx, im.TenantID, "image.add", "image/"+im.ID,
 			fmt.Sprintf("%s %s, component %s, sha256:%s", im.Name, im.Version, im.ComponentID, im.SHA256[:16]))
 	})
-	if err != nil {
-		return quotaError(err)
-	}
-	return writeJSON(w, status, im.Image)
+	return im, status, err
 }
 
 // checkQuota refuses, before its payload is read and stored, an image whose declared payload
