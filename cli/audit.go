@@ -19,18 +19,20 @@ import (
 
 func (e *env) auditCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Read and verify your tenant's audit log (or, with --operator, the operator's)"}
+	cmd.AddCommand(e.addOutput(e.auditListCmd()), e.addOutput(e.auditHeadCmd()), e.addOutput(e.auditCheckpointsCmd()),
+		e.auditKeyCmd(), e.auditVerifyCmd())
+	return cmd
+}
+
+func (e *env) auditListCmd() *cobra.Command {
 	var operator bool
 	list := &cobra.Command{
 		Use:   "list [--operator]",
 		Short: "List every change made in your tenant, oldest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
 			var all []api.AuditEntry
-			err = eachAuditPage(cmd.Context(), c, operator, func(es []api.AuditEntry) error {
+			err := eachAuditPage(ctx, c, operator, func(es []api.AuditEntry) error {
 				all = append(all, es...)
 				return nil
 			})
@@ -43,11 +45,10 @@ func (e *env) auditCmd() *cobra.Command {
 					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Seq, a.Time.Format(time.RFC3339), a.Actor, a.Action, a.Target, a.Source, a.Detail)
 				}
 			})
-		},
+		}),
 	}
 	operatorFlag(list, &operator)
-	cmd.AddCommand(e.addOutput(list), e.auditHeadCmd(), e.auditCheckpointsCmd(), e.auditKeyCmd(), e.auditVerifyCmd())
-	return cmd
+	return list
 }
 
 // operatorFlag adds --operator, which picks the operator's audit chain.
@@ -61,20 +62,16 @@ func (e *env) auditHeadCmd() *cobra.Command {
 		Use:   "head [--operator]",
 		Short: "Print the last entry's number and hash as SEQ:HASH; keep it, and later check with 'audit verify --head'",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			h, err := c.AuditHead(cmd.Context(), operator)
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			h, err := c.AuditHead(ctx, operator)
 			if err != nil {
 				return err
 			}
 			return e.print(h, func(w io.Writer) { fmt.Fprintf(w, "%d:%s\n", h.Seq, h.Hash) })
-		},
+		}),
 	}
 	operatorFlag(head, &operator)
-	return e.addOutput(head)
+	return head
 }
 
 func (e *env) auditCheckpointsCmd() *cobra.Command {
@@ -83,12 +80,8 @@ func (e *env) auditCheckpointsCmd() *cobra.Command {
 		Use:   "checkpoints [--operator]",
 		Short: "List the service's signed checkpoints of the audit log, oldest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			cps, err := allCheckpoints(cmd.Context(), c, operator)
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			cps, err := allCheckpoints(ctx, c, operator)
 			if err != nil {
 				return err
 			}
@@ -98,10 +91,10 @@ func (e *env) auditCheckpointsCmd() *cobra.Command {
 					fmt.Fprintf(w, "%d\t%s\t%s\n", cp.Seq, cp.SignedAt.Format(time.RFC3339), cp.Hash)
 				}
 			})
-		},
+		}),
 	}
 	operatorFlag(checkpoints, &operator)
-	return e.addOutput(checkpoints)
+	return checkpoints
 }
 
 func (e *env) auditKeyCmd() *cobra.Command {
@@ -109,24 +102,28 @@ func (e *env) auditKeyCmd() *cobra.Command {
 		Use:   "checkpoint-key",
 		Short: "Print the public key that signs audit checkpoints (PEM); save it and pin it with 'audit verify --checkpoint-key FILE'",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			pemText, err := c.CheckpointKey(cmd.Context())
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			pemText, err := c.CheckpointKey(ctx)
 			if err != nil {
 				return err
 			}
 			_, err = io.WriteString(e.stdout, pemText)
 			return err
-		},
+		}),
 	}
 }
 
 func (e *env) auditVerifyCmd() *cobra.Command {
 	var operator bool
 	var headFlag, keyFile string
+	var saved *api.AuditHead
+	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+		pub, err := e.checkpointKey(ctx, c, keyFile)
+		if err != nil {
+			return err
+		}
+		return e.verifyAudit(ctx, c, operator, saved, pub)
+	})
 	verify := &cobra.Command{
 		Use:   "verify [--head SEQ:HASH] [--checkpoint-key FILE] [--operator]",
 		Short: "Check the audit log: its hash chain, the service's signed checkpoints, and a head you saved",
@@ -138,20 +135,12 @@ func (e *env) auditVerifyCmd() *cobra.Command {
 Pin the checkpoint key: save 'rampart audit checkpoint-key' to a file once, then give it with
 --checkpoint-key; without it the key is fetched from the service, which proves less.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			saved, err := parseHead(headFlag)
-			if err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if saved, err = parseHead(headFlag); err != nil {
 				return err
 			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			pub, err := e.checkpointKey(cmd.Context(), c, keyFile)
-			if err != nil {
-				return err
-			}
-			return e.verifyAudit(cmd.Context(), c, operator, saved, pub)
+			return run(cmd, args)
 		},
 	}
 	operatorFlag(verify, &operator)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -9,46 +10,53 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/client"
 )
 
 func (e *env) caCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "ca", Short: "Your tenant's device certificate authorities"}
+	cmd.AddCommand(e.caDownloadCmd(), e.addOutput(e.caListCmd()), e.addOutput(e.caRotateCmd()), e.crlCmd())
+	return cmd
+}
+
+func (e *env) caDownloadCmd() *cobra.Command {
 	var file string
 	download := &cobra.Command{
 		Use:   "download [--output FILE]",
 		Short: "Write the PEM bundle of every device CA still trusted (for brokers and relying parties)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			pem, err := c.CABundle(ctx)
 			if err != nil {
 				return err
 			}
-			pem, err := c.CABundle(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if file == "" || file == "-" {
-				_, err = e.stdout.Write(pem)
-				return err
-			}
-			if err := os.WriteFile(file, pem, 0o644); err != nil {
-				return err
-			}
-			e.infof("Wrote the CA bundle to %s.", file)
-			return nil
-		},
+			return e.writeOut(file, pem, "the CA bundle")
+		}),
 	}
 	download.Flags().StringVarP(&file, "output", "o", "", "file to write (default: stdout)")
-	list := &cobra.Command{
+	return download
+}
+
+// writeOut writes b to stdout when file is empty or "-", else to file, saying so as what.
+func (e *env) writeOut(file string, b []byte, what string) error {
+	if file == "" || file == "-" {
+		_, err := e.stdout.Write(b)
+		return err
+	}
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		return err
+	}
+	e.infof("Wrote %s to %s.", what, file)
+	return nil
+}
+
+func (e *env) caListCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "list",
 		Short: "List your tenant's device CAs, newest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			cas, err := c.CAs(cmd.Context())
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			cas, err := c.CAs(ctx)
 			if err != nil {
 				return err
 			}
@@ -58,28 +66,25 @@ func (e *env) caCmd() *cobra.Command {
 					fmt.Fprintf(w, "%s\t%t\t%s\t%s\n", ca.ID, ca.Active, ca.NotAfter.Format(time.RFC3339), ca.Fingerprint)
 				}
 			})
-		},
+		}),
 	}
-	rotate := &cobra.Command{
+}
+
+func (e *env) caRotateCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "rotate",
 		Short: "Make a new active CA; the old ones stay trusted until they expire",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			ca, err := c.RotateCA(cmd.Context())
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			ca, err := c.RotateCA(ctx)
 			if err != nil {
 				return err
 			}
 			return e.print(ca, func(w io.Writer) {
 				fmt.Fprintf(w, "ID\t%s\nSubject\t%s\nNot after\t%s\nFingerprint\t%s\n", ca.ID, ca.Subject, ca.NotAfter.Format(time.RFC3339), ca.Fingerprint)
 			})
-		},
+		}),
 	}
-	cmd.AddCommand(download, e.addOutput(list), e.addOutput(rotate), e.crlCmd())
-	return cmd
 }
 
 func (e *env) crlCmd() *cobra.Command {
@@ -93,25 +98,13 @@ func (e *env) crlCmd() *cobra.Command {
 			"distribution point serves, without a token. A CRL is current for 4 hours and the service\n" +
 			"signs a new one at once when a device is revoked or released: fetch it every hour.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			b, err := c.CRL(ctx, caID)
 			if err != nil {
 				return err
 			}
-			b, err := c.CRL(cmd.Context(), caID)
-			if err != nil {
-				return err
-			}
-			if file == "" || file == "-" {
-				_, err = e.stdout.Write(b)
-				return err
-			}
-			if err := os.WriteFile(file, b, 0o644); err != nil {
-				return err
-			}
-			e.infof("Wrote the CRL to %s.", file)
-			return nil
-		},
+			return e.writeOut(file, b, "the CRL")
+		}),
 	}
 	cmd.Flags().StringVarP(&file, "output", "o", "", "file to write (default: stdout)")
 	cmd.Flags().StringVar(&caID, "ca", "", "only this CA's CRL, in DER (IDs: 'rampart ca list')")
@@ -120,14 +113,28 @@ func (e *env) crlCmd() *cobra.Command {
 
 func (e *env) osCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "os", Short: "Device runtime releases on the OS feeds (operator)"}
+	cmd.AddCommand(e.addOutput(e.osPublishCmd()), e.addOutput(e.osListCmd()), e.addOutput(e.withdrawCmd()))
+	return cmd
+}
+
+func (e *env) osPublishCmd() *cobra.Command {
 	var feed, version, file string
+	var f *os.File
+	var size int64
+	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+		rel, err := c.PublishRelease(ctx, feed, version, e.progress(f, size, "publish"), size)
+		if err != nil {
+			return err
+		}
+		return e.print(rel, func(w io.Writer) { releaseRows(w, []api.RuntimeRelease{rel}) })
+	})
 	publish := &cobra.Command{
 		Use:   "publish --feed Retail|RetailEval --version V --file PATH",
 		Short: "Publish a runtime release; devices running it then pass attestation",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := os.Open(file)
-			if err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if f, err = os.Open(file); err != nil {
 				return err
 			}
 			defer f.Close()
@@ -135,46 +142,37 @@ func (e *env) osCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if fi.Size() > api.MaxRuntimeSize {
-				return fmt.Errorf("%s is %d bytes; a runtime may be at most %d", file, fi.Size(), api.MaxRuntimeSize)
+			if size = fi.Size(); size > api.MaxRuntimeSize {
+				return fmt.Errorf("%s is %d bytes; a runtime may be at most %d", file, size, api.MaxRuntimeSize)
 			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			rel, err := c.PublishRelease(cmd.Context(), feed, version, e.progress(f, fi.Size(), "publish"), fi.Size())
-			if err != nil {
-				return err
-			}
-			return e.print(rel, func(w io.Writer) { releaseRows(w, []api.RuntimeRelease{rel}) })
+			return run(cmd, args)
 		},
 	}
 	publish.Flags().StringVar(&feed, "feed", "", "Retail or RetailEval")
 	publish.Flags().StringVar(&version, "version", "", "release version, e.g. 1.2.0")
 	publish.Flags().StringVar(&file, "file", "", "the runtime executable")
-	for _, f := range []string{"feed", "version", "file"} {
-		publish.MarkFlagRequired(f)
+	for _, name := range []string{"feed", "version", "file"} {
+		publish.MarkFlagRequired(name)
 	}
-	var listFeed string
+	return publish
+}
+
+func (e *env) osListCmd() *cobra.Command {
+	var feed string
 	list := &cobra.Command{
 		Use:   "list [--feed F]",
 		Short: "List runtime releases, newest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			rels, err := c.Releases(cmd.Context(), listFeed)
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			rels, err := c.Releases(ctx, feed)
 			if err != nil {
 				return err
 			}
 			return e.print(rels, func(w io.Writer) { releaseRows(w, rels) })
-		},
+		}),
 	}
-	list.Flags().StringVar(&listFeed, "feed", "", "only this feed")
-	cmd.AddCommand(e.addOutput(publish), e.addOutput(list), e.addOutput(e.withdrawCmd()))
-	return cmd
+	list.Flags().StringVar(&feed, "feed", "", "only this feed")
+	return list
 }
 
 func (e *env) withdrawCmd() *cobra.Command {
@@ -187,17 +185,13 @@ func (e *env) withdrawCmd() *cobra.Command {
 			"release on the feed, and neither its version nor its runtime can be published again.\n" +
 			"Publish the fixed release first, so that devices have something to update to.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			rel, err := c.WithdrawRelease(cmd.Context(), feed, version)
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			rel, err := c.WithdrawRelease(ctx, feed, version)
 			if err != nil {
 				return err
 			}
 			return e.print(rel, func(w io.Writer) { releaseRows(w, []api.RuntimeRelease{rel}) })
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&feed, "feed", "", "Retail or RetailEval")
 	cmd.Flags().StringVar(&version, "version", "", "the release's version")

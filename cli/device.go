@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/client"
 	"github.com/rampart-iot/rampart/format/capability"
 	"github.com/rampart-iot/rampart/format/imagepkg"
 	"github.com/rampart-iot/rampart/ident"
@@ -28,124 +30,119 @@ const maxClaimFile = 256 << 10
 
 func (e *env) deviceCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "device", Short: "Claim, list, move and revoke devices"}
-	claim := e.claimCmd()
+	cmd.AddCommand(e.addOutput(e.claimCmd()), e.addOutput(e.deviceListCmd()), e.addOutput(e.deviceShowCmd()),
+		e.addOutput(e.deviceUpdateCmd()), e.addOutput(e.deviceRevokeCmd()), e.addOutput(e.deviceReleaseCmd()),
+		e.addOutput(e.enableDevelopmentCmd()), e.addOutput(e.disableDevelopmentCmd()))
+	return cmd
+}
 
+func (e *env) deviceListCmd() *cobra.Command {
 	var q struct{ product, group, pageToken string }
 	var limit int
+	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+		group := ""
+		if q.group != "" {
+			g, err := c.Group(ctx, q.group)
+			if err != nil {
+				return err
+			}
+			group = g.ID
+		}
+		l, err := c.Devices(ctx, deviceQuery(q.product, group, limit, q.pageToken))
+		if err != nil {
+			return err
+		}
+		err = e.print(l, func(w io.Writer) { deviceRows(w, l.Devices) })
+		if err == nil && l.NextPageToken != "" && e.output != "json" {
+			e.infof("More devices: add --page-token %s", l.NextPageToken)
+		}
+		return err
+	})
 	list := &cobra.Command{
 		Use:   "list [--product P] [--device-group P/G]",
 		Short: "List devices, a page at a time",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if limit < 1 || limit > api.MaxPageSize {
 				return usage.Errorf("invalid --limit %d: want 1 to %d", limit, api.MaxPageSize)
 			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			group := ""
-			if q.group != "" {
-				g, err := c.Group(cmd.Context(), q.group)
-				if err != nil {
-					return err
-				}
-				group = g.ID
-			}
-			l, err := c.Devices(cmd.Context(), deviceQuery(q.product, group, limit, q.pageToken))
-			if err != nil {
-				return err
-			}
-			err = e.print(l, func(w io.Writer) { deviceRows(w, l.Devices) })
-			if err == nil && l.NextPageToken != "" && e.output != "json" {
-				e.infof("More devices: add --page-token %s", l.NextPageToken)
-			}
-			return err
+			return run(cmd, args)
 		},
 	}
 	list.Flags().StringVar(&q.product, "product", "", "only this product's devices (name or ID)")
 	list.Flags().StringVar(&q.group, "device-group", "", "only this group's devices (Product/Group or ID)")
 	list.Flags().IntVar(&limit, "limit", api.DefaultPageSize, fmt.Sprintf("devices a page (1 to %d)", api.MaxPageSize))
 	list.Flags().StringVar(&q.pageToken, "page-token", "", "continue after this page token")
+	return list
+}
 
-	show := &cobra.Command{
+func (e *env) deviceShowCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a device",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			d, err := c.Device(cmd.Context(), args[0])
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			d, err := c.Device(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			return e.print(d, func(w io.Writer) { deviceTable(w, d) })
-		},
+		}),
 	}
+}
 
+func (e *env) deviceUpdateCmd() *cobra.Command {
 	var toGroup string
 	update := &cobra.Command{
 		Use:   "update ID --device-group PRODUCT/GROUP",
 		Short: "Move a device into a device group",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			g, err := c.Group(ctx, toGroup)
 			if err != nil {
 				return err
 			}
-			g, err := c.Group(cmd.Context(), toGroup)
-			if err != nil {
-				return err
-			}
-			d, err := c.UpdateDevice(cmd.Context(), args[0], api.UpdateDeviceRequest{DeviceGroupID: &g.ID})
+			d, err := c.UpdateDevice(ctx, args[0], api.UpdateDeviceRequest{DeviceGroupID: &g.ID})
 			if err != nil {
 				return err
 			}
 			return e.print(d, func(w io.Writer) { deviceTable(w, d) })
-		},
+		}),
 	}
 	update.Flags().StringVar(&toGroup, "device-group", "", "the device group, Product/Group or ID")
 	update.MarkFlagRequired("device-group")
+	return update
+}
 
-	revoke := &cobra.Command{
+func (e *env) deviceRevokeCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke a device for good: no certificate and no update ever again",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			d, err := c.RevokeDevice(cmd.Context(), args[0])
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			d, err := c.RevokeDevice(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			return e.print(d, func(w io.Writer) { deviceTable(w, d) })
-		},
+		}),
 	}
-	release := &cobra.Command{
+}
+
+func (e *env) deviceReleaseCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "release ID",
 		Short: "Take a device out of your tenant: its certificates stop working, and it can be claimed again with its code",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			d, err := c.ReleaseDevice(cmd.Context(), args[0])
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			d, err := c.ReleaseDevice(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			e.infof("Released device %s: its certificates are revoked; it can be claimed again with its claim code", d.ID)
 			return e.print(d, func(w io.Writer) { deviceTable(w, d) })
-		},
+		}),
 	}
-	cmd.AddCommand(e.addOutput(claim), e.addOutput(list), e.addOutput(show), e.addOutput(update), e.addOutput(revoke),
-		e.addOutput(release),
-		e.addOutput(e.enableDevelopmentCmd()), e.addOutput(e.disableDevelopmentCmd()))
-	return cmd
 }
 
 // maxDeveloperKeyFile bounds a --developer-key file: a public key is a few hundred bytes.
@@ -153,6 +150,18 @@ const maxDeveloperKeyFile = 16 << 10
 
 func (e *env) enableDevelopmentCmd() *cobra.Command {
 	var keyFiles []string
+	var keys []*ecdsa.PublicKey
+	var pems []string
+	run := e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+		d, err := c.EnableDevelopment(ctx, args[0], pems)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			e.infof("Device %s accepts images signed by developer key %s.", d.ID, imagepkg.KeyID(k))
+		}
+		return e.print(d, func(w io.Writer) { deviceTable(w, d) })
+	})
 	cmd := &cobra.Command{
 		Use:   "enable-development ID [--developer-key FILE]...",
 		Short: "Let a device run images signed by developer keys, sideload and boot in Debug mode",
@@ -172,41 +181,11 @@ func (e *env) enableDevelopmentCmd() *cobra.Command {
 			if len(keyFiles) > capability.MaxDeveloperKeys {
 				return usage.Errorf("%d developer keys: at most %d", len(keyFiles), capability.MaxDeveloperKeys)
 			}
-			var keys []*ecdsa.PublicKey
-			for _, f := range keyFiles {
-				k, err := readDeveloperPublicKey(f)
-				if err != nil {
-					return err
-				}
-				keys = append(keys, k)
-			}
-			if len(keys) == 0 {
-				k, err := ownDeveloperKey()
-				if err != nil {
-					return err
-				}
-				keys = append(keys, k)
-			}
-			pems := make([]string, len(keys))
-			for i, k := range keys {
-				der, err := x509.MarshalPKIXPublicKey(k)
-				if err != nil {
-					return err
-				}
-				pems[i] = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
-			}
-			c, err := e.client()
-			if err != nil {
+			var err error
+			if keys, pems, err = developerKeys(keyFiles); err != nil {
 				return err
 			}
-			d, err := c.EnableDevelopment(cmd.Context(), args[0], pems)
-			if err != nil {
-				return err
-			}
-			for _, k := range keys {
-				e.infof("Device %s accepts images signed by developer key %s.", d.ID, imagepkg.KeyID(k))
-			}
-			return e.print(d, func(w io.Writer) { deviceTable(w, d) })
+			return run(cmd, args)
 		},
 	}
 	cmd.Flags().StringArrayVar(&keyFiles, "developer-key", nil, "a file with a developer's PEM public key (repeatable; default: yours)")
@@ -219,18 +198,43 @@ func (e *env) disableDevelopmentCmd() *cobra.Command {
 		Use:   "disable-development ID",
 		Short: "Stop a device accepting developer-signed images; it keeps only tenant-signed ones",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			d, err := c.DisableDevelopment(cmd.Context(), args[0])
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			d, err := c.DisableDevelopment(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			return e.print(d, func(w io.Writer) { deviceTable(w, d) })
-		},
+		}),
 	}
+}
+
+// developerKeys reads the developer public keys in files, or takes the user's own when files
+// is empty, and returns them with their PEM encodings.
+func developerKeys(files []string) ([]*ecdsa.PublicKey, []string, error) {
+	var keys []*ecdsa.PublicKey
+	for _, f := range files {
+		k, err := readDeveloperPublicKey(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		k, err := ownDeveloperKey()
+		if err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, k)
+	}
+	pems := make([]string, len(keys))
+	for i, k := range keys {
+		der, err := x509.MarshalPKIXPublicKey(k)
+		if err != nil {
+			return nil, nil, err
+		}
+		pems[i] = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	}
+	return keys, pems, nil
 }
 
 // ownDeveloperKey is the public half of the developer key 'rampart image pack' signs with. It
@@ -282,6 +286,18 @@ func readDeveloperPublicKey(path string) (*ecdsa.PublicKey, error) {
 
 func (e *env) claimCmd() *cobra.Command {
 	var file, code string
+	var devices []api.ClaimDevice
+	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+		r, err := c.ClaimDevicesWithCodes(ctx, devices)
+		if err != nil {
+			return err
+		}
+		if n := withoutCode(r.Devices); n > 0 {
+			e.infof("warning: claimed %d device(s) by ID alone, without a claim code, as this tenant allows; "+
+				"whoever learns a device's ID can claim it so", n)
+		}
+		return e.print(r, func(w io.Writer) { deviceRows(w, r.Devices) })
+	})
 	claim := &cobra.Command{
 		Use:   "claim ID [--code CODE] | claim --file FILE",
 		Short: "Claim devices into your tenant with their claim codes (all or none; up to 1,000 at once)",
@@ -293,23 +309,11 @@ func (e *env) claimCmd() *cobra.Command {
 			"dev tenant). A --file has one device a line: ID,CODE (or ID alone); # starts a comment.",
 		Example: "  rampart device claim 3f5c…e1 --code 7G2QK-X4M9T-RB0WZ-C5N8P\n  rampart device claim --file devices.csv",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			devices, err := claimArgs(args, file, code)
-			if err != nil {
+			var err error
+			if devices, err = claimArgs(args, file, code); err != nil {
 				return err
 			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			r, err := c.ClaimDevicesWithCodes(cmd.Context(), devices)
-			if err != nil {
-				return err
-			}
-			if n := withoutCode(r.Devices); n > 0 {
-				e.infof("warning: claimed %d device(s) by ID alone, without a claim code, as this tenant allows; "+
-					"whoever learns a device's ID can claim it so", n)
-			}
-			return e.print(r, func(w io.Writer) { deviceRows(w, r.Devices) })
+			return run(cmd, args)
 		},
 	}
 	claim.Flags().StringVar(&file, "file", "", "file with one device a line: ID,CODE or ID (# starts a comment)")

@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
-	"github.com/rampart-iot/rampart/format/strictjson"
 	"github.com/spf13/cobra"
+
+	"github.com/rampart-iot/rampart/client"
+	"github.com/rampart-iot/rampart/format/strictjson"
 )
 
 // login is what `rampart login` saves: the service's address, a token and the CA's PEM.
@@ -49,47 +52,19 @@ func (e *env) loginCmd() *cobra.Command {
 		Long: "Check the service address, token and CA given by flags or environment, and save them\n" +
 			"(owner-only) so that later commands need neither.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			who, err := c.Whoami(ctx)
 			if err != nil {
 				return err
 			}
-			who, err := c.Whoami(cmd.Context())
+			l, err := e.newLogin()
 			if err != nil {
 				return err
-			}
-			l := login{Server: first(e.server, e.getenv("RAMPART_SERVER")), Token: first(e.token, e.getenv("RAMPART_TOKEN"))}
-			saved, _ := loadLogin()
-			if l.Server == "" {
-				l.Server = saved.Server
-			}
-			if l.Token == "" {
-				l.Token = saved.Token
-			}
-			if path := first(e.cacert, e.getenv("RAMPART_CACERT")); path != "" {
-				b, err := readFileLimited(path, 1<<20)
-				if err != nil {
-					return err
-				}
-				l.CACert = string(b)
-			} else {
-				l.CACert = saved.CACert
 			}
 			if who.TenantName == "" && !who.Operator {
 				return errors.New("the token belongs to no tenant")
 			}
-			path, err := loginPath()
-			if err != nil {
-				return err
-			}
-			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-				return err
-			}
-			b, _ := json.MarshalIndent(l, "", "  ")
-			if err := os.WriteFile(path, b, 0o600); err != nil {
-				return err
-			}
-			if err := os.Chmod(path, 0o600); err != nil {
+			if err := saveLogin(l); err != nil {
 				return err
 			}
 			who.Email = first(who.Email, "?")
@@ -100,8 +75,46 @@ func (e *env) loginCmd() *cobra.Command {
 				e.infof("Logged in to %s as the operator.", l.Server)
 			}
 			return nil
-		},
+		}),
 	}
+}
+
+// newLogin is what to save: the flags and environment, else what was saved before.
+func (e *env) newLogin() (login, error) {
+	l := login{Server: first(e.server, e.getenv("RAMPART_SERVER")), Token: first(e.token, e.getenv("RAMPART_TOKEN"))}
+	saved, _ := loadLogin()
+	if l.Server == "" {
+		l.Server = saved.Server
+	}
+	if l.Token == "" {
+		l.Token = saved.Token
+	}
+	if path := first(e.cacert, e.getenv("RAMPART_CACERT")); path != "" {
+		b, err := readFileLimited(path, 1<<20)
+		if err != nil {
+			return l, err
+		}
+		l.CACert = string(b)
+	} else {
+		l.CACert = saved.CACert
+	}
+	return l, nil
+}
+
+// saveLogin writes l where loadLogin reads it, readable by its owner alone.
+func saveLogin(l login) error {
+	path, err := loginPath()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(l, "", "  ")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o600)
 }
 
 func first(s ...string) string {

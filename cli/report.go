@@ -23,8 +23,33 @@ var errorCSVHeader = []string{"device_id", "event_category", "event_class", "eve
 
 func (e *env) reportCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "report", Short: "Read error reports: crashes, exits, failed updates and attestations"}
-	var since, group, device string
+	cmd.AddCommand(e.addFormats(e.reportErrorsCmd(), "table", "json", "csv"), e.addOutput(e.reportSummaryCmd()))
+	return cmd
+}
 
+func (e *env) reportErrorsCmd() *cobra.Command {
+	var since, group, device string
+	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+		q, err := reportQuery(ctx, c, since, group)
+		if err != nil {
+			return err
+		}
+		q.Device = device
+		all, err := allErrorEvents(ctx, c, q)
+		if err != nil {
+			return err
+		}
+		if e.output == "csv" {
+			return writeErrorCSV(e.stdout, all)
+		}
+		return e.print(nonNil(all), func(w io.Writer) {
+			fmt.Fprintln(w, "END TIME\tDEVICE\tDEVICE GROUP\tCATEGORY\tCLASS\tTYPE\tCOUNT\tDESCRIPTION")
+			for _, ev := range all {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", ev.LastAt.Format(time.RFC3339), ev.DeviceID,
+					dash(ev.DeviceGroup), ev.Category, ev.Class, ev.Type, ev.Count, ev.Description)
+			}
+		})
+	})
 	errs := &cobra.Command{
 		Use:   "errors [--since D] [--device-group P/G] [--device ID]",
 		Short: "List error events, newest first",
@@ -34,40 +59,39 @@ func (e *env) reportCmd() *cobra.Command {
 		Example: "  rampart report errors --since 7d --device-group Toaster/Production\n" +
 			"  rampart report errors --since 2026-01-02 --output csv > errors.csv",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, q, err := e.reportQuery(cmd.Context(), since, group)
-			if err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSince(since); err != nil {
 				return err
 			}
-			q.Device = device
-			var all []api.ErrorEvent
-			for {
-				l, err := c.ErrorEvents(cmd.Context(), q)
-				if err != nil {
-					return err
-				}
-				all = append(all, l.Events...)
-				if l.NextPageToken == "" {
-					break
-				}
-				q.PageToken = l.NextPageToken
-			}
-			if e.output == "csv" {
-				return writeErrorCSV(e.stdout, all)
-			}
-			return e.print(nonNil(all), func(w io.Writer) {
-				fmt.Fprintln(w, "END TIME\tDEVICE\tDEVICE GROUP\tCATEGORY\tCLASS\tTYPE\tCOUNT\tDESCRIPTION")
-				for _, ev := range all {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", ev.LastAt.Format(time.RFC3339), ev.DeviceID,
-						dash(ev.DeviceGroup), ev.Category, ev.Class, ev.Type, ev.Count, ev.Description)
-				}
-			})
+			return run(cmd, args)
 		},
 	}
 	errs.Flags().StringVar(&since, "since", "", "only events that ended since: a duration (7d, 24h) or a date (2026-01-02)")
 	errs.Flags().StringVar(&group, "device-group", "", "only this group's events (Product/Group or ID)")
 	errs.Flags().StringVar(&device, "device", "", "only this device's events (device ID)")
+	return errs
+}
 
+func (e *env) reportSummaryCmd() *cobra.Command {
+	var since, group string
+	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+		q, err := reportQuery(ctx, c, since, group)
+		if err != nil {
+			return err
+		}
+		q.Limit = api.MaxPageSize
+		l, err := c.ErrorSummary(ctx, q)
+		if err != nil {
+			return err
+		}
+		return e.print(l.Summary, func(w io.Writer) {
+			fmt.Fprintln(w, "EVENTS\tDEVICES\tCATEGORY\tCOMPONENT\tDESCRIPTION\tLAST SEEN\tSIGNATURE")
+			for _, s := range l.Summary {
+				fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Events, s.Devices, s.Category, dash(s.ComponentID),
+					s.Description, s.LastSeen.Format(time.RFC3339), s.Signature)
+			}
+		})
+	})
 	summary := &cobra.Command{
 		Use:   "summary [--since D] [--device-group P/G]",
 		Short: "Group error events by signature, most frequent first",
@@ -75,50 +99,53 @@ func (e *env) reportCmd() *cobra.Command {
 			"addresses, IDs and durations taken out, so that one fault on many devices is one line.\n" +
 			"EVENTS is the sum of their counts, DEVICES how many devices reported them.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, q, err := e.reportQuery(cmd.Context(), since, group)
-			if err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSince(since); err != nil {
 				return err
 			}
-			q.Limit = api.MaxPageSize
-			l, err := c.ErrorSummary(cmd.Context(), q)
-			if err != nil {
-				return err
-			}
-			return e.print(l.Summary, func(w io.Writer) {
-				fmt.Fprintln(w, "EVENTS\tDEVICES\tCATEGORY\tCOMPONENT\tDESCRIPTION\tLAST SEEN\tSIGNATURE")
-				for _, s := range l.Summary {
-					fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Events, s.Devices, s.Category, dash(s.ComponentID),
-						s.Description, s.LastSeen.Format(time.RFC3339), s.Signature)
-				}
-			})
+			return run(cmd, args)
 		},
 	}
 	summary.Flags().StringVar(&since, "since", "", "only events that ended since: a duration (7d, 24h) or a date (2026-01-02)")
 	summary.Flags().StringVar(&group, "device-group", "", "only this group's events (Product/Group or ID)")
-
-	cmd.AddCommand(e.addFormats(errs, "table", "json", "csv"), e.addOutput(summary))
-	return cmd
+	return summary
 }
 
-// reportQuery checks --since and resolves --device-group.
-func (e *env) reportQuery(ctx context.Context, since, group string) (*client.Client, client.ReportQuery, error) {
-	q := client.ReportQuery{Since: since, Limit: api.MaxPageSize}
+// checkSince refuses a malformed --since before anything is sent.
+func checkSince(since string) error {
 	if _, err := report.ParseSince(since, time.Now()); err != nil {
-		return nil, q, usage.Errorf("--since: %v", err)
+		return usage.Errorf("--since: %v", err)
 	}
-	c, err := e.client()
-	if err != nil {
-		return nil, q, err
-	}
+	return nil
+}
+
+// reportQuery makes the query of --since and --device-group, resolving the group.
+func reportQuery(ctx context.Context, c *client.Client, since, group string) (client.ReportQuery, error) {
+	q := client.ReportQuery{Since: since, Limit: api.MaxPageSize}
 	if group != "" {
 		g, err := c.Group(ctx, group)
 		if err != nil {
-			return nil, q, err
+			return q, err
 		}
 		q.Group = g.ID
 	}
-	return c, q, nil
+	return q, nil
+}
+
+// allErrorEvents reads every page of the error events q selects.
+func allErrorEvents(ctx context.Context, c *client.Client, q client.ReportQuery) ([]api.ErrorEvent, error) {
+	var all []api.ErrorEvent
+	for {
+		l, err := c.ErrorEvents(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, l.Events...)
+		if l.NextPageToken == "" {
+			return all, nil
+		}
+		q.PageToken = l.NextPageToken
+	}
 }
 
 // writeErrorCSV writes events as CSV with a header row. A cell that a spreadsheet would take for

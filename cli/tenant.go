@@ -160,7 +160,22 @@ func parseQuota(s string) (int64, error) {
 
 func (e *env) userCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage the users of your tenant"}
+	cmd.AddCommand(e.addOutput(e.userAddCmd()), e.addOutput(e.userListCmd()), e.userRemoveCmd())
+	return cmd
+}
+
+func (e *env) userAddCmd() *cobra.Command {
 	var role, expires string
+	run := e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+		r, err := c.AddUser(ctx, api.AddUserRequest{Email: args[0], Role: api.Role(role), ExpiresIn: expires})
+		if err != nil {
+			return err
+		}
+		return e.print(r, func(w io.Writer) {
+			fmt.Fprintf(w, "ID\tEMAIL\tROLE\tEXPIRES\tTOKEN\n%s\t%s\t%s\t%s\t%s\n", r.User.ID, r.User.Email, r.User.Role,
+				when(r.ExpiresAt, "never"), r.Token)
+		})
+	})
 	add := &cobra.Command{
 		Use:   "add EMAIL --role Administrator|Contributor|Reader",
 		Short: "Add a user; prints the user's API token",
@@ -169,18 +184,7 @@ func (e *env) userCmd() *cobra.Command {
 			if err := checkLifetime(expires); err != nil {
 				return err
 			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			r, err := c.AddUser(cmd.Context(), api.AddUserRequest{Email: args[0], Role: api.Role(role), ExpiresIn: expires})
-			if err != nil {
-				return err
-			}
-			return e.print(r, func(w io.Writer) {
-				fmt.Fprintf(w, "ID\tEMAIL\tROLE\tEXPIRES\tTOKEN\n%s\t%s\t%s\t%s\t%s\n", r.User.ID, r.User.Email, r.User.Role,
-					when(r.ExpiresAt, "never"), r.Token)
-			})
+			return run(cmd, args)
 		},
 	}
 	add.Flags().StringVar(&role, "role", "", "Administrator, Contributor or Reader")
@@ -188,17 +192,16 @@ func (e *env) userCmd() *cobra.Command {
 	add.Flags().StringVar(&expires, "expires", "", "the token's lifetime, such as 90d or 12h (default: never expires)")
 	add.RegisterFlagCompletionFunc("role", cobra.FixedCompletions(
 		[]string{"Administrator", "Contributor", "Reader"}, cobra.ShellCompDirectiveNoFileComp))
+	return add
+}
 
-	list := &cobra.Command{
+func (e *env) userListCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "list",
 		Short: "List your tenant's users",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			us, err := c.Users(cmd.Context())
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			us, err := c.Users(ctx)
 			if err != nil {
 				return err
 			}
@@ -208,25 +211,22 @@ func (e *env) userCmd() *cobra.Command {
 					fmt.Fprintf(w, "%s\t%s\t%s\n", u.ID, u.Email, u.Role)
 				}
 			})
-		},
+		}),
 	}
-	remove := &cobra.Command{
+}
+
+func (e *env) userRemoveCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "remove EMAIL|ID",
 		Short: "Remove a user and revoke its tokens",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			u, err := c.RemoveUser(cmd.Context(), args[0])
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			u, err := c.RemoveUser(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			e.infof("Removed %s.", u.Email)
 			return nil
-		},
+		}),
 	}
-	cmd.AddCommand(e.addOutput(add), e.addOutput(list), remove)
-	return cmd
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -8,72 +9,67 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/client"
 	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 func (e *env) tokenCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "List, make and revoke API tokens"}
-	revoke := &cobra.Command{
+	cmd.AddCommand(e.addOutput(e.tokenCreateCmd()), e.addOutput(e.tokenListCmd()), e.tokenRevokeCmd())
+	return cmd
+}
+
+func (e *env) tokenRevokeCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke an API token: your own, or (Administrators) any of your tenant's",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			t, err := c.RevokeToken(cmd.Context(), args[0])
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			t, err := c.RevokeToken(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			e.infof("Revoked token %s of %s.", t.ID, t.Email)
 			return nil
-		},
+		}),
 	}
-	cmd.AddCommand(e.tokenCreateCmd(), e.tokenListCmd(), revoke)
-	return cmd
 }
 
 func (e *env) tokenCreateCmd() *cobra.Command {
 	var user, expires string
+	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+		r, err := c.CreateToken(ctx, api.CreateTokenRequest{User: user, ExpiresIn: expires})
+		if err != nil {
+			return err
+		}
+		return e.print(r, func(w io.Writer) {
+			fmt.Fprintf(w, "ID\tEMAIL\tEXPIRES\tTOKEN\n%s\t%s\t%s\t%s\n", r.ID, r.Email, when(r.ExpiresAt, "never"), r.Secret)
+		})
+	})
 	create := &cobra.Command{
 		Use:   "create [--expires 90d] [--user EMAIL]",
 		Short: "Make a new API token for yourself (an Administrator: for --user); prints it once",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkLifetime(expires); err != nil {
 				return err
 			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			r, err := c.CreateToken(cmd.Context(), api.CreateTokenRequest{User: user, ExpiresIn: expires})
-			if err != nil {
-				return err
-			}
-			return e.print(r, func(w io.Writer) {
-				fmt.Fprintf(w, "ID\tEMAIL\tEXPIRES\tTOKEN\n%s\t%s\t%s\t%s\n", r.ID, r.Email, when(r.ExpiresAt, "never"), r.Secret)
-			})
+			return run(cmd, args)
 		},
 	}
 	create.Flags().StringVar(&user, "user", "", "another user of your tenant, by email or ID (Administrators)")
 	create.Flags().StringVar(&expires, "expires", "", "lifetime, such as 90d or 12h (default: never expires)")
-	return e.addOutput(create)
+	return create
 }
 
 func (e *env) tokenListCmd() *cobra.Command {
-	var listUser string
+	var user string
 	list := &cobra.Command{
 		Use:   "list [--user EMAIL]",
 		Short: "List your API tokens (an Administrator: --user's), with their expiry and last use",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			ts, err := c.Tokens(cmd.Context(), listUser)
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			ts, err := c.Tokens(ctx, user)
 			if err != nil {
 				return err
 			}
@@ -84,10 +80,10 @@ func (e *env) tokenListCmd() *cobra.Command {
 						when(t.ExpiresAt, "never"), when(t.LastUsedAt, "never"), tokenState(t, time.Now()))
 				}
 			})
-		},
+		}),
 	}
-	list.Flags().StringVar(&listUser, "user", "", "another user of your tenant, by email or ID (Administrators)")
-	return e.addOutput(list)
+	list.Flags().StringVar(&user, "user", "", "another user of your tenant, by email or ID (Administrators)")
+	return list
 }
 
 // checkLifetime refuses a malformed --expires before anything is sent.
