@@ -440,7 +440,7 @@ func bootstrap(ctx context.Context, st *store.Store, cfg Config, url string, log
 		}
 		// Written before the commit: if the file cannot be written, no operator is made, and
 		// the next start tries again, instead of an operator whose token nobody has.
-		if err := writeFileAtomic(path, []byte(token+"\n"), 0o600); err != nil {
+		if err := pki.WriteFileAtomic(path, []byte(token+"\n"), 0o600); err != nil {
 			return fmt.Errorf("write operator token: %w", err)
 		}
 		made = true
@@ -451,31 +451,6 @@ func bootstrap(ctx context.Context, st *store.Store, cfg Config, url string, log
 	}
 	log.Info("made the operator; its token is in "+path, "file", path)
 	return nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames it into place.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 func bootstrapDev(ctx context.Context, st *store.Store, cfg Config, url string, log *slog.Logger) error {

@@ -81,7 +81,7 @@ func MakeKEKFile(path string) (*KEK, error) {
 	}
 	var key [KEKSize]byte
 	rand.Read(key[:])
-	if err := writeAtomic(path, []byte(hex.EncodeToString(key[:])+"\n"), 0o600); err != nil {
+	if err := WriteFileAtomic(path, []byte(hex.EncodeToString(key[:])+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	return LoadKEK(path)

@@ -71,7 +71,7 @@ func ServerTLS(dir string, kek *KEK, hosts []string, now time.Time) (tls.Certifi
 	if err := writeKey(keyPath, key); err != nil {
 		return tls.Certificate{}, err
 	}
-	if err := writeAtomic(certPath, pemBlock("CERTIFICATE", der), 0o644); err != nil {
+	if err := WriteFileAtomic(certPath, pemBlock("CERTIFICATE", der), 0o644); err != nil {
 		return tls.Certificate{}, err
 	}
 	return tls.LoadX509KeyPair(certPath, keyPath)
@@ -119,7 +119,7 @@ func loadOrMakeCA(dir string, kek *KEK, now time.Time) (*x509.Certificate, *ecds
 	if err := writeSealedKey(keyPath, kek, key); err != nil {
 		return nil, nil, err
 	}
-	if err := writeAtomic(certPath, pemBlock("CERTIFICATE", der), 0o644); err != nil {
+	if err := WriteFileAtomic(certPath, pemBlock("CERTIFICATE", der), 0o644); err != nil {
 		return nil, nil, err
 	}
 	cert, err = x509.ParseCertificate(der)
@@ -171,7 +171,7 @@ func writeSealedKey(path string, kek *KEK, key *ecdsa.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, pemBlock(sealedKeyType, kek.Seal(serviceCAPurpose, der)), 0o600)
+	return WriteFileAtomic(path, pemBlock(sealedKeyType, kek.Seal(serviceCAPurpose, der)), 0o600)
 }
 
 func serial() *big.Int {
@@ -188,12 +188,12 @@ func writeKey(path string, key *ecdsa.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, pemBlock("PRIVATE KEY", der), 0o600)
+	return WriteFileAtomic(path, pemBlock("PRIVATE KEY", der), 0o600)
 }
 
-// writeAtomic writes data to a temporary file beside path and renames it into place, so a crash
+// WriteFileAtomic writes data to a temporary file beside path and renames it into place, so a crash
 // leaves either the old file or the new one.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
 	if err != nil {
 		return err
