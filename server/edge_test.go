@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -195,5 +197,58 @@ func TestOperatorTokenNotLostWhenItsFileCannotBeWritten(t *testing.T) {
 	token := strings.TrimSpace(string(waitFile(t, tokenPath)))
 	if !strings.HasPrefix(token, "rmp_") {
 		t.Errorf("operator.token after the retry: %q", token)
+	}
+}
+
+// uploadRelease publishes size bytes as a runtime release through a raw TLS connection, handing
+// the body over in 64 KiB pieces with pause between them (and stall before the second), and
+// returns the status line the service answered, or "" if it closed the connection instead.
+func uploadRelease(t *testing.T, addr string, conf *tls.Config, token string, size int, pause, stall time.Duration) string {
+	t.Helper()
+	c := conf.Clone()
+	c.NextProtos = []string{"http/1.1"}
+	conn, err := tls.Dial("tcp", addr, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/v1/os/releases?feed=Retail&version=9.%d.0 HTTP/1.1\r\nHost: localhost\r\n"+
+		"Authorization: Bearer %s\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n",
+		size, token, size)
+	piece := bytes.Repeat([]byte{'r'}, 64<<10)
+	for sent := 0; sent < size; sent += len(piece) {
+		if sent == len(piece) {
+			time.Sleep(stall)
+		}
+		if _, err := conn.Write(piece[:min(len(piece), size-sent)]); err != nil {
+			return "" // the service closed the connection
+		}
+		time.Sleep(pause)
+	}
+	conn.SetReadDeadline(time.Now().Add(time.Minute))
+	line, _ := bufio.NewReader(conn).ReadString('\n')
+	return strings.TrimSpace(line)
+}
+
+// TestSlowUploadThatKeepsProgressingSucceeds: an upload that takes many times the stall limit
+// in all, but delivers 64 KiB well within each, is accepted; one that stops sending for longer
+// than the stall limit is dropped. (A fixed total deadline would refuse the first.)
+func TestSlowUploadThatKeepsProgressingSucceeds(t *testing.T) {
+	const stall = 2 * time.Second
+	dir := t.TempDir()
+	addr, conf := devServer(t, dir, server.Config{UploadStall: stall})
+	token := ""
+	for _, line := range strings.Split(string(waitFile(t, filepath.Join(dir, server.DevEnvFile))), "\n") {
+		if v, ok := strings.CutPrefix(line, "export RAMPART_TOKEN="); ok {
+			token = v
+		}
+	}
+	// 16 pieces, a quarter of a second apart: 4 s in all, twice the stall limit.
+	if got := uploadRelease(t, addr, conf, token, 16*64<<10, stall/8, 0); !strings.Contains(got, " 201 ") {
+		t.Errorf("a slow upload that keeps making progress: %q, want 201", got)
+	}
+	// One piece, then silence for three times the stall limit.
+	if got := uploadRelease(t, addr, conf, token, 4*64<<10, 0, 3*stall); strings.Contains(got, " 201 ") {
+		t.Errorf("an upload that stalled: %q, want it dropped", got)
 	}
 }

@@ -76,6 +76,9 @@ type Config struct {
 	// in total; 0 means netlimit.DefaultPerSource and netlimit.DefaultTotal.
 	ConnsPerSource int
 	MaxConns       int
+	// UploadStall is how long an upload may go without delivering another 64 KiB before it is
+	// dropped; 0 means 30 seconds.
+	UploadStall time.Duration
 }
 
 // Run serves until ctx ends, then shuts down gracefully.
@@ -144,7 +147,7 @@ func Run(ctx context.Context, cfg Config) error {
 	keys := keyring.New(st, kek)
 	tuf := tufrepo.New(st, keys, blobs, nil)
 	service := httpapi.New(httpapi.Config{Store: st, CA: authority, Blobs: blobs, Keys: keys, TUF: tuf,
-		Logger: log, Registry: reg, Gatherer: reg})
+		Logger: log, Registry: reg, Gatherer: reg, UploadStall: cfg.UploadStall})
 	service.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.SecurityHeaders(w.Header())

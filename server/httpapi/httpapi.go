@@ -102,21 +102,22 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error
 
 // API serves the management API.
 type API struct {
-	store   *store.Store
-	ca      *pki.Authority
-	attest  *attest.Service
-	blobs   *blob.Store
-	keys    *keyring.Keyring
-	tuf     *tufrepo.Service
-	deploy  *deploy.Service
-	log     *slog.Logger
-	now     func() time.Time
-	routes  []Route
-	metrics *metrics
-	events  *report.Limiter   // events per device, in this replica
-	reports *report.Limiter   // failed update reports per device, in this replica
-	open    *netlimit.Limiter // requests to open routes per source, in this replica
-	gather  prometheus.Gatherer
+	store       *store.Store
+	ca          *pki.Authority
+	attest      *attest.Service
+	blobs       *blob.Store
+	keys        *keyring.Keyring
+	tuf         *tufrepo.Service
+	deploy      *deploy.Service
+	log         *slog.Logger
+	now         func() time.Time
+	routes      []Route
+	metrics     *metrics
+	events      *report.Limiter   // events per device, in this replica
+	reports     *report.Limiter   // failed update reports per device, in this replica
+	open        *netlimit.Limiter // requests to open routes per source, in this replica
+	uploadStall time.Duration     // see Config.UploadStall
+	gather      prometheus.Gatherer
 
 	maxImage int64 // the largest image package accepted: api.MaxImageSize, less in tests
 }
@@ -137,6 +138,9 @@ type Config struct {
 	// attest) per second; 0 means DefaultOpenRate and DefaultOpenBurst.
 	OpenRate  float64
 	OpenBurst int
+	// UploadStall is how long an upload may go without delivering another uploadChunk bytes
+	// before it is dropped; 0 means DefaultUploadStall.
+	UploadStall time.Duration
 }
 
 // How many requests a second one source may make to the open routes, and in what bursts. A
@@ -166,6 +170,10 @@ func New(cfg Config) *API {
 	}
 	a.open = netlimit.NewLimiter(cfg.OpenRate, cfg.OpenBurst)
 	a.gather = cfg.Gatherer
+	a.uploadStall = cfg.UploadStall
+	if a.uploadStall <= 0 {
+		a.uploadStall = DefaultUploadStall
+	}
 	a.attest = attest.New(a.store, a.ca, a.log, a.now)
 	a.deploy = deploy.New(a.store, a.tuf)
 	a.routes = a.table()
@@ -433,20 +441,21 @@ func (w *statusWriter) WriteHeader(code int) {
 // Unwrap lets http.ResponseController reach the connection (deadlines, flushing).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// An upload must deliver uploadChunk bytes every uploadStall: a large image over a slow link
-// takes as long as it needs, a connection that stops sending is dropped.
+// An upload must deliver uploadChunk bytes every DefaultUploadStall (or Config.UploadStall): a
+// large image over a slow link takes as long as it needs, a connection that stops sending is
+// dropped.
 const (
-	uploadStall = 30 * time.Second
-	uploadChunk = 64 << 10
+	DefaultUploadStall = 30 * time.Second
+	uploadChunk        = 64 << 10
 )
 
-// upload lets a route's body take as long as it keeps making progress (see uploadStall),
+// upload lets a route's body take as long as it keeps making progress (see DefaultUploadStall),
 // instead of the fixed body deadline of other routes.
-func upload(h handlerFunc) handlerFunc {
+func (a *API) upload(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *call) error {
 		rc := http.NewResponseController(w)
-		if rc.SetReadDeadline(time.Now().Add(uploadStall)) == nil {
-			r.Body = &progressBody{ReadCloser: r.Body, rc: rc}
+		if rc.SetReadDeadline(time.Now().Add(a.uploadStall)) == nil {
+			r.Body = &progressBody{ReadCloser: r.Body, rc: rc, stall: a.uploadStall}
 		}
 		return h(w, r, c)
 	}
@@ -456,6 +465,7 @@ func upload(h handlerFunc) handlerFunc {
 type progressBody struct {
 	io.ReadCloser
 	rc    *http.ResponseController
+	stall time.Duration
 	since int
 }
 
@@ -463,7 +473,7 @@ func (b *progressBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if b.since += n; b.since >= uploadChunk {
 		b.since = 0
-		b.rc.SetReadDeadline(time.Now().Add(uploadStall))
+		b.rc.SetReadDeadline(time.Now().Add(b.stall))
 	}
 	return n, err
 }

@@ -54,7 +54,7 @@ func (a *API) table() []Route {
 		{"GET", "/api/v1/ca/crl", accessReader, a.caCRL},
 		{"POST", "/api/v1/ca/rotate", accessAdministrator, a.rotateCA},
 
-		{"POST", "/api/v1/images", accessContributor, upload(a.addImage)},
+		{"POST", "/api/v1/images", accessContributor, a.upload(a.addImage)},
 		{"GET", "/api/v1/images", accessReader, a.listImages},
 		{"GET", "/api/v1/images/{image}", accessReader, a.showImage},
 		{"GET", "/api/v1/images/{image}/package", accessReader, a.downloadImage},
@@ -66,7 +66,7 @@ func (a *API) table() []Route {
 		{"GET", "/api/v1/reports/errors", accessReader, a.reportErrors},
 		{"GET", "/api/v1/reports/summary", accessReader, a.reportSummary},
 
-		{"POST", "/api/v1/os/releases", accessOperator, upload(a.publishRelease)},
+		{"POST", "/api/v1/os/releases", accessOperator, a.upload(a.publishRelease)},
 		{"GET", "/api/v1/os/releases", accessAnyToken, a.listReleases},
 		{"POST", "/api/v1/os/releases/withdraw", accessOperator, a.withdrawRelease},
 
