@@ -1,5 +1,5 @@
 /* Button and LED, in C with Azure Sphere's applibs: a periodic timer polls button A every
-   100 ms; each press (a high-to-low edge: the RDB's buttons pull low) toggles LED 1 and arms a
+   100 ms; each press (a high-to-low edge: the RDB's buttons pull low) toggles LED 2 and arms a
    one-shot timer that logs, two seconds later, what the LED shows. All on one event loop. */
 #include <errno.h>
 #include <signal.h>
