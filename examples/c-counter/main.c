@@ -1,15 +1,19 @@
 /* Counter, in C with Azure Sphere's applibs: counts its starts in its mutable storage file
    (which survives restarts and updates of the app), and shows that a capability its manifest
    does not grant is refused with Azure Sphere's errno: it has no Gpio, so opening one fails
-   with EACCES. Then it waits on its event loop until it is stopped. */
+   with EACCES, as is a reboot (no Rampart app may have PowerControls). It logs whether the
+   device could authenticate a TLS connection. Then it waits on its event loop until it is stopped. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <applibs/application.h>
 #include <applibs/eventloop.h>
 #include <applibs/gpio.h>
 #include <applibs/log.h>
+#include <applibs/powermanagement.h>
 #include <applibs/storage.h>
 
 static int CountStart(void)
@@ -45,6 +49,13 @@ static void TryUngrantedGpio(void)
         return;
     }
     Log_Debug("counter: GPIO 8 refused: %s\n", errno == EACCES ? "EACCES" : strerror(errno));
+    if (PowerManagement_ForceSystemReboot() == -1) {
+        Log_Debug("counter: reboot refused: %s\n", errno == EACCES ? "EACCES" : strerror(errno));
+    }
+    bool ready = false;
+    if (Application_IsDeviceAuthReady(&ready) == 0) {
+        Log_Debug("counter: device authentication %s\n", ready ? "ready" : "not ready");
+    }
 }
 
 int main(void)

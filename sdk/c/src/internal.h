@@ -19,6 +19,7 @@ RAMPART_IMPORT("storage_size") int32_t rampart_storage_size(const char *name, ui
 RAMPART_IMPORT("storage_delete") int32_t rampart_storage_delete(const char *name, uint32_t name_len);
 RAMPART_IMPORT("events_next") int32_t rampart_events_next(void *buf, uint32_t buf_len);
 RAMPART_IMPORT("update_defer") int32_t rampart_update_defer(int32_t kind, int32_t minutes);
+RAMPART_IMPORT("device_auth_ready") int32_t rampart_device_auth_ready(void);
 
 /* The host's error codes (apphost.Err*). */
 enum {

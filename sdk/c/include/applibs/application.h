@@ -1,3 +1,29 @@
-/* Rampart C SDK: applibs/application.h is not available. */
+/* Rampart C SDK: Azure Sphere's applibs/application.h. */
 #pragma once
-#error "applibs/application.h is not in Rampart's C SDK: inter-core communication and the other calls of this header have no host import yet. See docs/c-apps.md, \"What is missing\"."
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Application_Connect opens a socket to a real-time app. Rampart runs no real-time apps, so
+   no manifest can grant AllowedApplicationConnections: it fails with EACCES, the errno Azure
+   Sphere gives an app without that capability. */
+int Application_Connect(const char *componentId);
+
+/* Application_IsDeviceAuthReady sets *outIsReady to whether the device has a certificate for
+   TLS with device authentication (it has attested to the service). Returns 0, or -1 with
+   errno EFAULT. */
+int Application_IsDeviceAuthReady(bool *outIsReady);
+
+/* The app's memory, from the size of its WebAssembly linear memory, which never shrinks: the
+   total, the user-mode and the peak figures are the same number. */
+size_t Application_GetTotalMemoryUsageInKB(void);
+size_t Application_GetUserModeMemoryUsageInKB(void);
+size_t Application_GetPeakUserModeMemoryUsageInKB(void);
+
+#ifdef __cplusplus
+}
+#endif
