@@ -95,6 +95,7 @@ var hostFuncs = []hostFunc{
 	{"events_next", []string{"buf", "buf_len"}, hostEventsNext},
 	{"update_defer", []string{"kind", "minutes"}, hostUpdateDefer},
 	{"device_auth_ready", nil, hostDeviceAuthReady},
+	{"net_ready", nil, hostNetReady},
 }
 
 // runKey carries the calling run in the context of its _start call.
@@ -253,4 +254,14 @@ func hostDeviceAuthReady(c *call, _ []uint32) int32 {
 		return 0
 	}
 	return 1
+}
+
+// hostNetReady: net_ready() → 1 if the device's network works (Options.NetworkReady), else 0.
+// It needs no capability, as Azure Sphere's Networking_IsNetworkingReady; connecting needs
+// AllowedConnections.
+func hostNetReady(c *call, _ []uint32) int32 {
+	if f := c.run.app.h.opt.NetworkReady; f != nil && f() {
+		return 1
+	}
+	return 0
 }

@@ -2,7 +2,7 @@
    (which survives restarts and updates of the app), and shows that a capability its manifest
    does not grant is refused with Azure Sphere's errno: it has no Gpio, so opening one fails
    with EACCES, as is a reboot (no Rampart app may have PowerControls). It logs whether the
-   device could authenticate a TLS connection. Then it waits on its event loop until it is stopped. */
+   device could authenticate a TLS connection and whether its network works. Then it waits on its event loop until it is stopped. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -13,6 +13,7 @@
 #include <applibs/eventloop.h>
 #include <applibs/gpio.h>
 #include <applibs/log.h>
+#include <applibs/networking.h>
 #include <applibs/powermanagement.h>
 #include <applibs/storage.h>
 
@@ -55,6 +56,9 @@ static void TryUngrantedGpio(void)
     bool ready = false;
     if (Application_IsDeviceAuthReady(&ready) == 0) {
         Log_Debug("counter: device authentication %s\n", ready ? "ready" : "not ready");
+    }
+    if (Networking_IsNetworkingReady(&ready) == 0) {
+        Log_Debug("counter: networking %s\n", ready ? "ready" : "not ready");
     }
 }
 

@@ -1,4 +1,4 @@
-/* applibs/application.h and applibs/powermanagement.h. */
+/* applibs/application.h, applibs/powermanagement.h and applibs/networking.h's readiness. */
 #include <errno.h>
 
 #include <applibs/application.h>
@@ -52,4 +52,16 @@ int PowerManagement_SetSystemPowerProfile(PowerManagement_System_PowerProfile de
     (void)desired_profile;
     errno = EACCES;
     return -1;
+}
+
+#include <applibs/networking.h>
+
+int Networking_IsNetworkingReady(bool *outIsNetworkingReady)
+{
+    if (outIsNetworkingReady == NULL) {
+        errno = EFAULT;
+        return -1;
+    }
+    *outIsNetworkingReady = rampart_net_ready() == 1;
+    return 0;
 }

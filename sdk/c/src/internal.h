@@ -20,6 +20,7 @@ RAMPART_IMPORT("storage_delete") int32_t rampart_storage_delete(const char *name
 RAMPART_IMPORT("events_next") int32_t rampart_events_next(void *buf, uint32_t buf_len);
 RAMPART_IMPORT("update_defer") int32_t rampart_update_defer(int32_t kind, int32_t minutes);
 RAMPART_IMPORT("device_auth_ready") int32_t rampart_device_auth_ready(void);
+RAMPART_IMPORT("net_ready") int32_t rampart_net_ready(void);
 
 /* The host's error codes (apphost.Err*). */
 enum {
