@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -24,7 +25,8 @@ func (e *env) imageHardwareHeaderCmd() *cobra.Command {
 		Long: "Write the C header (hw/NAME.h) of an Azure Sphere hardware definition: a #define for\n" +
 			"each peripheral, an #include of each import's header. The definition's imports are\n" +
 			"looked up next to it, then in each --hardware-definition-dir, then among Rampart's own\n" +
-			"MT3620 definitions. The file is rewritten only if it changes.",
+			"MT3620 definitions. The file, and its folder, are made if need be, and rewritten only if\n" +
+			"the header changes.",
 		Example: "  rampart image hardware-header --hardware-definition hw/sample_appliance.json --output inc/hw/sample_appliance.h",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -38,6 +40,9 @@ func (e *env) imageHardwareHeaderCmd() *cobra.Command {
 			h := d.Header()
 			if old, err := os.ReadFile(output); err == nil && bytes.Equal(old, h) {
 				return nil // unchanged: keep its time, so that nothing rebuilds
+			}
+			if err := os.MkdirAll(filepath.Dir(output), 0o755); err != nil {
+				return fmt.Errorf("write %s: %w", output, err)
 			}
 			if err := writeAtomic(output, func(w io.Writer) error { _, err := w.Write(h); return err }); err != nil {
 				return fmt.Errorf("write %s: %w", output, err)
