@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <applibs/application.h>
+#include <applibs/applications.h>
 #include <applibs/eventloop.h>
 #include <applibs/gpio.h>
 #include <applibs/log.h>
@@ -57,6 +58,7 @@ static void TryUngrantedGpio(void)
     if (Application_IsDeviceAuthReady(&ready) == 0) {
         Log_Debug("counter: device authentication %s\n", ready ? "ready" : "not ready");
     }
+    Log_Debug("counter: using %zu KB of memory\n", Applications_GetTotalMemoryUsageInKB());
     if (Networking_IsNetworkingReady(&ready) == 0) {
         Log_Debug("counter: networking %s\n", ready ? "ready" : "not ready");
     }

@@ -1,7 +1,8 @@
-/* applibs/application.h, applibs/powermanagement.h and applibs/networking.h's readiness. */
+/* applibs/application.h, applibs/applications.h' memory figures, applibs/powermanagement.h and applibs/networking.h's readiness. */
 #include <errno.h>
 
 #include <applibs/application.h>
+#include <applibs/applications.h>
 #include <applibs/powermanagement.h>
 
 #include "internal.h"
@@ -30,9 +31,9 @@ int Application_IsDeviceAuthReady(bool *outIsReady)
 
 static size_t memoryKB(void) { return __builtin_wasm_memory_size(0) * 64; }
 
-size_t Application_GetTotalMemoryUsageInKB(void) { return memoryKB(); }
-size_t Application_GetUserModeMemoryUsageInKB(void) { return memoryKB(); }
-size_t Application_GetPeakUserModeMemoryUsageInKB(void) { return memoryKB(); }
+size_t Applications_GetTotalMemoryUsageInKB(void) { return memoryKB(); }
+size_t Applications_GetUserModeMemoryUsageInKB(void) { return memoryKB(); }
+size_t Applications_GetPeakUserModeMemoryUsageInKB(void) { return memoryKB(); }
 
 int PowerManagement_ForceSystemReboot(void)
 {

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <stdbool.h>
-#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -17,12 +16,6 @@ int Application_Connect(const char *componentId);
    TLS with device authentication (it has attested to the service). Returns 0, or -1 with
    errno EFAULT. */
 int Application_IsDeviceAuthReady(bool *outIsReady);
-
-/* The app's memory, from the size of its WebAssembly linear memory, which never shrinks: the
-   total, the user-mode and the peak figures are the same number. */
-size_t Application_GetTotalMemoryUsageInKB(void);
-size_t Application_GetUserModeMemoryUsageInKB(void);
-size_t Application_GetPeakUserModeMemoryUsageInKB(void);
 
 #ifdef __cplusplus
 }
