@@ -521,6 +521,9 @@ func haveCToolchain() (bool, error) {
 			missing = append(missing, p)
 		}
 	}
+	if rt, _ := filepath.Glob("/usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a"); len(rt) == 0 {
+		missing = append(missing, "libclang_rt.builtins-wasm32.a")
+	}
 	if len(missing) == 0 {
 		return true, nil
 	}
