@@ -24,6 +24,8 @@ int rampart_errno(int32_t err)
         return EMFILE;
     case RAMPART_ERR_UNAVAILABLE:
         return EAGAIN;
+    case RAMPART_ERR_TLS:
+        return EPROTO;
     }
     return EIO;
 }

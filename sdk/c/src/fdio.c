@@ -1,6 +1,6 @@
 /* read, write, lseek, ftruncate and close for the SDK's descriptors (GPIOs, timers, the mutable
-   file). Any other descriptor goes to WASI as wasi-libc's own functions would send it. These
-   definitions take the place of wasi-libc's because applibs is linked before c. */
+   file, connections). Any other descriptor goes to WASI as wasi-libc's own functions would send
+   it. These definitions take the place of wasi-libc's because applibs is linked before c. */
 #include <errno.h>
 #include <unistd.h>
 #include <wasi/api.h>
@@ -15,6 +15,9 @@ ssize_t rampart_mutable_write(struct rampart_mutable *m, const void *buf, size_t
 off_t rampart_mutable_seek(struct rampart_mutable *m, off_t off, int whence);
 int rampart_mutable_truncate(struct rampart_mutable *m, off_t len);
 void rampart_mutable_close(struct rampart_mutable *m);
+ssize_t rampart_conn_read(struct rampart_fd *f, void *buf, size_t n);
+ssize_t rampart_conn_write(struct rampart_fd *f, const void *buf, size_t n);
+void rampart_conn_close(struct rampart_fd *f);
 
 static int wasi_fail(__wasi_errno_t e)
 {
@@ -36,6 +39,8 @@ ssize_t read(int fd, void *buf, size_t n)
         return rampart_timer_read(&f->timer, buf, n);
     case FD_MUTABLE:
         return rampart_mutable_read(&f->file, buf, n);
+    case FD_CONN:
+        return rampart_conn_read(f, buf, n);
     default:
         errno = EINVAL; /* a GPIO is read with GPIO_GetValue */
         return -1;
@@ -53,6 +58,9 @@ ssize_t write(int fd, const void *buf, size_t n)
     }
     if (f->kind == FD_MUTABLE) {
         return rampart_mutable_write(&f->file, buf, n);
+    }
+    if (f->kind == FD_CONN) {
+        return rampart_conn_write(f, buf, n);
     }
     errno = EINVAL;
     return -1;
@@ -102,6 +110,9 @@ int close(int fd)
     }
     if (f->kind == FD_MUTABLE) {
         rampart_mutable_close(&f->file);
+    }
+    if (f->kind == FD_CONN) {
+        rampart_conn_close(f);
     }
     rampart_fd_free(fd);
     return 0;

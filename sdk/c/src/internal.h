@@ -21,6 +21,12 @@ RAMPART_IMPORT("events_next") int32_t rampart_events_next(void *buf, uint32_t bu
 RAMPART_IMPORT("update_defer") int32_t rampart_update_defer(int32_t kind, int32_t minutes);
 RAMPART_IMPORT("device_auth_ready") int32_t rampart_device_auth_ready(void);
 RAMPART_IMPORT("net_ready") int32_t rampart_net_ready(void);
+RAMPART_IMPORT("net_dial") int32_t rampart_net_dial(const char *host, uint32_t host_len, int32_t port);
+RAMPART_IMPORT("net_dial_tls")
+int32_t rampart_net_dial_tls(const char *host, uint32_t host_len, int32_t port, int32_t flags);
+RAMPART_IMPORT("net_write") int32_t rampart_net_write(int32_t handle, const void *buf, uint32_t buf_len);
+RAMPART_IMPORT("net_read") int32_t rampart_net_read(int32_t handle, void *buf, uint32_t buf_len, int32_t timeout_ms);
+RAMPART_IMPORT("net_close") int32_t rampart_net_close(int32_t handle);
 
 /* The host's error codes (apphost.Err*). */
 enum {
@@ -45,7 +51,7 @@ int rampart_errno(int32_t err);
 #define RAMPART_FD_BASE 0x40000000
 #define RAMPART_MAX_FDS 64
 
-enum rampart_fd_kind { FD_FREE = 0, FD_GPIO_IN, FD_GPIO_OUT, FD_TIMER, FD_MUTABLE };
+enum rampart_fd_kind { FD_FREE = 0, FD_GPIO_IN, FD_GPIO_OUT, FD_TIMER, FD_MUTABLE, FD_CONN };
 
 struct rampart_timer {
     int64_t next_ns;     /* next expiry on the monotonic clock; 0 when disarmed */
@@ -62,6 +68,8 @@ struct rampart_mutable {
 struct rampart_fd {
     enum rampart_fd_kind kind;
     int pin;
+    int32_t conn;       /* the host's connection handle */
+    int32_t timeout_ms; /* of reads on the connection; -1 waits */
     struct rampart_timer timer;
     struct rampart_mutable file;
 };
