@@ -44,6 +44,11 @@ func TestScripts(t *testing.T) {
 	deviceBin := buildDevice(t)
 	telemetryWasm := buildWasm(t, "../examples/telemetry")
 	crashWasm := buildWasm(t, "../examples/crash")
+	cSDK, err := filepath.Abs("../sdk/c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples := filepath.Join(filepath.Dir(filepath.Dir(cSDK)), "examples")
 	backends := []string{"sqlite"}
 	if os.Getenv(postgresEnv) != "" {
 		backends = append(backends, "postgres")
@@ -59,6 +64,8 @@ func TestScripts(t *testing.T) {
 					env.Setenv("RAMPART_DEVICE_BIN", deviceBin)
 					env.Setenv("TELEMETRY_WASM", telemetryWasm)
 					env.Setenv("CRASH_WASM", crashWasm)
+					env.Setenv("RAMPART_C_SDK", cSDK)
+					env.Setenv("EXAMPLES", examples)
 					env.Setenv("PATH", filepath.Dir(deviceBin)+string(os.PathListSeparator)+env.Getenv("PATH"))
 					return setup(env, backend)
 				},
@@ -304,12 +311,15 @@ func newSchema(server string) (dsn string, drop func(), err error) {
 	}, nil
 }
 
-// condition adds [sqlite] and [postgres], true when the scripts run on that backend.
+// condition adds [sqlite] and [postgres], true when the scripts run on that backend, and
+// [ctoolchain], true when the C toolchain for wasm32-wasi apps is installed.
 func condition(backend string) func(string) (bool, error) {
 	return func(cond string) (bool, error) {
 		switch cond {
 		case "sqlite", "postgres":
 			return cond == backend, nil
+		case "ctoolchain":
+			return haveCToolchain()
 		}
 		return false, fmt.Errorf("unknown condition %q", cond)
 	}
@@ -493,4 +503,32 @@ func TestExitCodes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cToolchain is what building the C examples needs (scripts/test-services installs it).
+var cToolchain = []string{"clang", "wasm-ld", "cmake", "ninja", "/usr/lib/wasm32-wasi/libc.a"}
+
+// haveCToolchain reports whether the C toolchain is installed. Without it the C scripts are
+// skipped on a workstation, but in CI (the CI variable set) its absence is an error.
+func haveCToolchain() (bool, error) {
+	var missing []string
+	for _, p := range cToolchain {
+		if strings.HasPrefix(p, "/") {
+			if _, err := os.Stat(p); err != nil {
+				missing = append(missing, p)
+			}
+		} else if _, err := exec.LookPath(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if rt, _ := filepath.Glob("/usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a"); len(rt) == 0 {
+		missing = append(missing, "libclang_rt.builtins-wasm32.a")
+	}
+	if len(missing) == 0 {
+		return true, nil
+	}
+	if os.Getenv("CI") != "" {
+		return false, fmt.Errorf("CI is set and the C toolchain lacks %s: run scripts/test-services", strings.Join(missing, ", "))
+	}
+	return false, nil
 }

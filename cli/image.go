@@ -127,7 +127,7 @@ func (e *env) imageCmd() *cobra.Command {
 	download.Flags().StringVarP(&out, "output", "o", "", "file to write (default: stdout)")
 	download.MarkFlagFilename("output")
 
-	cmd.AddCommand(e.imagePackCmd(), e.addOutput(add), e.addOutput(list), e.addOutput(show), download)
+	cmd.AddCommand(e.imagePackCmd(), e.imageHardwareHeaderCmd(), e.addOutput(add), e.addOutput(list), e.addOutput(show), download)
 	return cmd
 }
 

@@ -20,10 +20,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rampart-iot/rampart/format/hwdef"
 	"github.com/rampart-iot/rampart/format/imagepkg"
 	"github.com/rampart-iot/rampart/format/manifest"
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/internal/usage"
+	hardwaredefinitions "github.com/rampart-iot/rampart/sdk/c/HardwareDefinitions"
 )
 
 // packOptions are the flags of `rampart image pack`.
@@ -32,6 +34,9 @@ type packOptions struct {
 	version, imageID          string
 	typ, componentID, name    string
 	printKey, json            bool
+	azureSphere               bool     // the manifest is Azure Sphere's: convert it
+	hwdef                     string   // an Azure Sphere hardware definition for its $NAMEs
+	hwdefDirs                 []string // where the definition's imports are looked up
 }
 
 // packResult is what `rampart image pack --json` prints; its field names are stable.
@@ -64,6 +69,9 @@ func (e *env) imagePackCmd() *cobra.Command {
 		Long: "Make an image package: check the app manifest, take the package's component ID and\n" +
 			"name from it, give the image a new ID (or --image-id) and a version (--version), and\n" +
 			"sign the manifest and the payload's SHA-256 with your developer key. No service is needed.\n\n" +
+			"An Azure Sphere app manifest (\"$NAME\" GPIOs, \"EntryPoint\": \"/bin/app\") is converted with\n" +
+			"--azure-sphere, its names resolved with --hardware-definition: the package holds the\n" +
+			"converted manifest, with numbers only (docs/c-apps.md).\n\n" +
 			"A runtime has no app manifest: pack it with --type runtime --component-id ID --name NAME.\n\n" +
 			"The developer key is an ECDSA P-256 key in PKCS#8 PEM, made on first use, readable by\n" +
 			"you only, at CONFIG/rampart/developer-key.pem, where CONFIG is $XDG_CONFIG_HOME or\n" +
@@ -76,6 +84,7 @@ func (e *env) imagePackCmd() *cobra.Command {
 		Example: "  rampart image pack --manifest app_manifest.json --payload app.wasm --output app.rmpkg\n" +
 			"  rampart image pack --manifest app_manifest.json --payload app.wasm --output app.rmpkg --version 1.2.0\n" +
 			"  rampart image pack --type runtime --component-id ID --name Runtime --payload stage1 --output rt.rmpkg\n" +
+			"  rampart image pack --manifest app_manifest.json --hardware-definition hw/sample_appliance.json --payload app.wasm --output app.rmpkg\n" +
 			"  rampart image pack --print-key",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -97,11 +106,16 @@ func (e *env) imagePackCmd() *cobra.Command {
 	f.StringVar(&o.typ, "type", imagepkg.TypeApplication, "application or runtime")
 	f.StringVar(&o.componentID, "component-id", "", "a runtime's component ID (an application's is its manifest's)")
 	f.StringVar(&o.name, "name", "", "a runtime's name (an application's is its manifest's)")
+	f.BoolVar(&o.azureSphere, "azure-sphere", false, "the manifest is an Azure Sphere app manifest: convert it (see docs/c-apps.md)")
+	f.StringVar(&o.hwdef, "hardware-definition", "", "an Azure Sphere hardware definition (JSON) to resolve the manifest's $NAME values; implies --azure-sphere")
+	f.StringArrayVar(&o.hwdefDirs, "hardware-definition-dir", nil, "a folder to look up the definition's imports in (repeatable; Rampart's own MT3620 definitions come last)")
 	f.BoolVar(&o.printKey, "print-key", false, "print the developer key's ID and public key PEM, and nothing else")
 	f.BoolVar(&o.json, "json", false, "print the result as JSON")
 	cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions(
 		[]string{imagepkg.TypeApplication, imagepkg.TypeRuntime}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.MarkFlagFilename("manifest", "json")
+	cmd.MarkFlagFilename("hardware-definition", "json")
+	cmd.MarkFlagDirname("hardware-definition-dir")
 	cmd.MarkFlagFilename("payload")
 	cmd.MarkFlagFilename("output")
 	return cmd
@@ -187,12 +201,34 @@ func (o *packOptions) applicationFields(m *imagepkg.Manifest) error {
 	if err != nil {
 		return fmt.Errorf("read app manifest: %w", err)
 	}
-	app, err := manifest.Parse(b)
+	var app *manifest.App
+	if o.azureSphere || o.hwdef != "" {
+		app, err = o.convertAzureSphere(b)
+	} else {
+		if len(o.hwdefDirs) > 0 {
+			return usage.Errorf("--hardware-definition-dir needs --hardware-definition")
+		}
+		app, err = manifest.Parse(b)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.manifest, err)
 	}
 	m.App, m.ComponentID, m.Name = app, app.ComponentId, app.Name
 	return nil
+}
+
+// convertAzureSphere turns an Azure Sphere app manifest into Rampart's, resolving its $NAMEs
+// with the hardware definition, if one was given.
+func (o *packOptions) convertAzureSphere(b []byte) (*manifest.App, error) {
+	var def *hwdef.Definition
+	if o.hwdef != "" {
+		var err error
+		l := hwdef.Loader{Dirs: o.hwdefDirs, Builtin: hardwaredefinitions.FS}
+		if def, err = l.Load(o.hwdef); err != nil {
+			return nil, err
+		}
+	}
+	return hwdef.ConvertManifest(b, def)
 }
 
 // runtimeFields fills a runtime's component ID and name from the flags.

@@ -130,9 +130,10 @@ type Agent struct {
 	trial  bool  // booted from the pending slot: commit after the health check
 	apps   *apps // the app host, while Run runs
 
-	events *events.Queue
-	client atomic.Pointer[http.Client] // mtls, for the event uploader's goroutine
-	kick   chan struct{}               // a check-in worked: upload events
+	events    *events.Queue
+	client    atomic.Pointer[http.Client] // mtls, for the event uploader's goroutine
+	kick      chan struct{}               // a check-in worked: upload events
+	reachable atomic.Bool                 // the last check-in reached the service (apps' network readiness)
 }
 
 // New checks the handoff h against the state folder and returns an agent for it. It zeroes
@@ -282,6 +283,7 @@ func (a *Agent) stepCheckin(ctx context.Context, m *machine) {
 		m.stop(a.stopped(ctx))
 		return
 	}
+	a.reachable.Store(err == nil)
 	if err == nil {
 		a.opt.Log.Printf("checked in as %s (tenant %s)", w.DeviceID, clean(w.TenantID))
 		if a.trial {

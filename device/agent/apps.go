@@ -52,6 +52,7 @@ func (a *Agent) startApps(ctx context.Context) (*apps, error) {
 	}
 	host, err := apphost.New(string(a.dir), apphost.Options{
 		DeviceCertificate: a.deviceCertificate,
+		NetworkReady:      a.reachable.Load,
 		ExtraRootCAs:      extraRoots,
 		VerifyImage: func(imageDir string, module, appManifest []byte) error {
 			return update.VerifyApp(a.dir, a.id.DeviceID, imageDir, module, appManifest)

@@ -95,6 +95,8 @@ var hostFuncs = []hostFunc{
 	{"storage_list", []string{"buf", "buf_len"}, hostStorageList},
 	{"events_next", []string{"buf", "buf_len"}, hostEventsNext},
 	{"update_defer", []string{"kind", "minutes"}, hostUpdateDefer},
+	{"device_auth_ready", nil, hostDeviceAuthReady},
+	{"net_ready", nil, hostNetReady},
 }
 
 // runKey carries the calling run in the context of its _start call.
@@ -238,5 +240,29 @@ func hostUpdateDefer(c *call, a []uint32) int32 {
 		return ErrNotFound
 	}
 	c.run.app.log.line("host", fmt.Sprintf("deferred the pending %s update by %s", kind, d))
+	return 0
+}
+
+// hostDeviceAuthReady: device_auth_ready() → 1 if the device has a certificate for TLS with
+// device authentication (it has attested), else 0. It needs no capability, as Azure Sphere's
+// Application_IsDeviceAuthReady; using the certificate needs DeviceAuthentication.
+func hostDeviceAuthReady(c *call, _ []uint32) int32 {
+	get := c.run.app.h.opt.DeviceCertificate
+	if get == nil {
+		return 0
+	}
+	if cert, err := get(); err != nil || cert == nil {
+		return 0
+	}
+	return 1
+}
+
+// hostNetReady: net_ready() → 1 if the device's network works (Options.NetworkReady), else 0.
+// It needs no capability, as Azure Sphere's Networking_IsNetworkingReady; connecting needs
+// AllowedConnections.
+func hostNetReady(c *call, _ []uint32) int32 {
+	if f := c.run.app.h.opt.NetworkReady; f != nil && f() {
+		return 1
+	}
 	return 0
 }

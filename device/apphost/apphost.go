@@ -99,6 +99,10 @@ type Options struct {
 	// DeviceAuthentication. The key is used by the host's TLS stack and never reaches an app.
 	// If nil, or if it fails, such connections fail with ErrUnavailable.
 	DeviceCertificate func() (*tls.Certificate, error)
+	// NetworkReady reports whether the device's network works, for apps that ask (Azure
+	// Sphere's Networking_IsNetworkingReady); stage 1 answers whether its last check-in reached
+	// the service. If nil, the network is never ready.
+	NetworkReady func() bool
 	// ExtraRootCAs are trusted for apps' TLS in addition to the system's roots.
 	ExtraRootCAs []*x509.Certificate
 	// VerifyImage, if set, checks an image before the host compiles it: imageDir is

@@ -21,13 +21,13 @@ type Embedded struct {
 
 type doc struct {
 	Embedded
-	Name   string          `json:"name"`
-	Count  int             `json:"count,omitempty"`
-	Inner  *inner          `json:"inner,omitempty"`
-	List   []inner         `json:"list,omitempty"`
-	Raw    json.RawMessage `json:"raw,omitempty"`
-	Any    any             `json:"any,omitempty"`
-	NoTag  string
+	Name  string          `json:"name"`
+	Count int             `json:"count,omitempty"`
+	Inner *inner          `json:"inner,omitempty"`
+	List  []inner         `json:"list,omitempty"`
+	Raw   json.RawMessage `json:"raw,omitempty"`
+	Any   any             `json:"any,omitempty"`
+	NoTag string
 	//lint:ignore U1000 an unexported field: the decoder must treat its key as unknown
 	hidden string
 }
