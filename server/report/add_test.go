@@ -163,4 +163,3 @@ func TestDailyCapFoldsEvents(t *testing.T) {
 		}
 	})
 }
-
