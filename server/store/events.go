@@ -12,13 +12,6 @@ import (
 	"github.com/rampart-iot/rampart/ident"
 )
 
-// The error events' part of the store's API. The policy over these primitives (duplicates, the
-// daily cap, folding, the EventsDropped event) is server/report's [report.Add].
-var _ = []any{
-	(*Tx).EventDevice, (*Tx).StoredEventIDs, (*Tx).EventsStoredOn, (*Tx).InsertEvents,
-	(*Tx).FoldEvent, (*Tx).CountEventsStored, (*Tx).Events, (*Tx).EventSummary, (*Tx).PurgeEvents,
-}
-
 // Event is an error event ready to store: validated, its description cleaned, with its
 // signature and the normalised description (Pattern) the signature was computed from.
 type Event struct {
