@@ -371,8 +371,19 @@ func TestDeploymentPublishesGroupRepository(t *testing.T) {
 		t.Errorf("the group's targets still name the image of the older deployment: %s", body)
 	}
 
-	// A target is served whole or from a Range, so that downloads resume, with its SHA-256 as
-	// ETag; the newest metadata is JSON not to be cached unchecked, a versioned one may be.
+}
+
+// TestDeviceTUFHeadersAndRange: httpapi does the HTTP of the device TUF route. A target is
+// served whole or from a Range, so that downloads resume, with its SHA-256 as ETag; the newest
+// metadata is JSON not to be cached unchecked, a versioned one may be; a target of no
+// deployment is 404.
+func TestDeviceTUFHeadersAndRange(t *testing.T) {
+	w, srv := tlsWorld(t)
+	ids := uploadN(t, w, 1)
+	if status, body := deploy(w, adminA, w.a.group.ID, ids...); status != http.StatusCreated {
+		t.Fatalf("deploy: %d %s", status, body)
+	}
+	c := ownClient(srv, issue(t, w, w.a.device))
 	repo := srv.URL + api.DevicePathTUF + "group/" + w.a.group.ID + "/"
 	_, show := w.do(readerA, "GET", "/api/v1/images/"+ids[0], nil)
 	im := decodeAs[api.Image](t, show)
