@@ -269,7 +269,7 @@ func (s *Service) record(ctx context.Context, a store.Attestation) error {
 			return nil
 		}
 		// The failure is also an error event of the device, for the tenant's error reports.
-		if _, err := tx.AddEvents(report.AttestationFailure(a)); err != nil {
+		if _, err := report.Add(tx, report.AttestationFailure(a)); err != nil {
 			return err
 		}
 		_, err := tx.AppendAudit(api.AuditEntry{TenantID: a.TenantID, Time: a.At, Actor: "device/" + string(a.DeviceID),

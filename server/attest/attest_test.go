@@ -440,7 +440,7 @@ func TestAttestationFailureCountedOnce(t *testing.T) {
 			Type: api.TypeUnplanned, Description: "trap", Count: 1, FirstAt: time.Now().Add(time.Hour), LastAt: time.Now().Add(time.Hour)}
 		earlier := api.DeviceEvent{ID: ident.NewID(), Category: api.EventAppExit, Class: api.ClassApp,
 			Type: api.TypeUnplanned, Description: "exit code 2", Count: 1, FirstAt: e.now.Add(-time.Hour), LastAt: e.now.Add(-time.Hour)}
-		var added store.EventsAdded
+		var added report.Added
 		var all, ofGroup []api.ErrorSummary
 		err = e.st.Update(ctx, func(tx *store.Tx) error {
 			if err := tx.CreateProduct(product, []api.DeviceGroup{group}); err != nil {
@@ -449,7 +449,7 @@ func TestAttestationFailureCountedOnce(t *testing.T) {
 			if err := tx.SetDeviceGroup(e.ten.ID, d.id, group.ID); err != nil {
 				return err
 			}
-			added, err = tx.AddEvents(report.Upload(e.ten.ID, d.id, api.EventBatch{Events: []api.DeviceEvent{queued, earlier, later}},
+			added, err = report.Add(tx, report.Upload(e.ten.ID, d.id, api.EventBatch{Events: []api.DeviceEvent{queued, earlier, later}},
 				time.Now().Add(time.Hour)))
 			if err != nil {
 				return err

@@ -48,10 +48,10 @@ func (a *API) deviceEvents(w http.ResponseWriter, r *http.Request, d deviceCall)
 	if ok, wait := a.events.Allow(d.ID, cost, now); !ok {
 		return tooMany(w, wait, "too many events from this device")
 	}
-	var added store.EventsAdded
+	var added report.Added
 	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
 		var err error
-		added, err = tx.AddEvents(report.Upload(d.TenantID, d.ID, b, now))
+		added, err = report.Add(tx, report.Upload(d.TenantID, d.ID, b, now))
 		return err
 	})
 	if err != nil {

@@ -1,6 +1,13 @@
-// Package httpapi provides the management API of the security service (`/api/v1`): routing,
-// bearer-token authentication, the role each route requires, strict request decoding, and the
+// Package httpapi provides the HTTP layer of the security service: the management API
+// (`/api/v1`) and the device API, in one route table: routing, bearer-token and device
+// certificate authentication, the role each route requires, strict request decoding, and the
 // mapping of errors to statuses that are safe to show.
+//
+// It is thin: a handler decodes, authorises, calls the package that owns the rule (server/auth
+// for tokens, server/deploy for deployments, server/report for error events, server/tufrepo
+// for the update repositories, server/store for plain reads and writes) and encodes. What is
+// HTTP stays here: statuses, headers, Range answers (the device TUF route serves what
+// tufrepo.Open finds).
 //
 // # Requests
 //

@@ -25,6 +25,20 @@ import (
 // signature may be longer than the developer's.
 const resignSlack = 64 << 10
 
+// checkUploadManifest refuses a tenant's upload whose manifest is not an application's or whose
+// IDs are not lowercase UUIDs.
+func checkUploadManifest(m imagepkg.Manifest) error {
+	switch {
+	case m.Type == imagepkg.TypeRuntime:
+		return errorf(http.StatusBadRequest, "image %s is a device runtime; runtimes are published by the operator with 'rampart os publish', a tenant uploads applications", m.ImageID)
+	case m.Type != imagepkg.TypeApplication:
+		return errorf(http.StatusBadRequest, "image %s has type %q; want %s", m.ImageID, clip(m.Type), imagepkg.TypeApplication)
+	case !ident.IsID(m.ImageID) || !ident.IsID(m.ComponentID):
+		return errorf(http.StatusBadRequest, "invalid image package: image and component IDs must be lowercase UUIDs")
+	}
+	return nil
+}
+
 // addImage stores an image package sent as the raw body (at most api.MaxImageSize bytes). The
 // package may be signed by any key (the developer's): the service reads its header, streams its
 // payload while checking size and hash against the manifest, and keeps the package re-signed
@@ -102,14 +116,8 @@ func readApplicationHeader(body io.Reader, limit int64) (*imagepkg.Header, json.
 	if err != nil {
 		return nil, nil, packageError(err, limit)
 	}
-	m := h.Manifest
-	switch {
-	case m.Type == imagepkg.TypeRuntime:
-		return nil, nil, errorf(http.StatusBadRequest, "image %s is a device runtime; runtimes are published by the operator with 'rampart os publish', a tenant uploads applications", m.ImageID)
-	case m.Type != imagepkg.TypeApplication:
-		return nil, nil, errorf(http.StatusBadRequest, "image %s has type %q; want %s", m.ImageID, clip(m.Type), imagepkg.TypeApplication)
-	case !ident.IsID(m.ImageID) || !ident.IsID(m.ComponentID):
-		return nil, nil, errorf(http.StatusBadRequest, "invalid image package: image and component IDs must be lowercase UUIDs")
+	if err := checkUploadManifest(h.Manifest); err != nil {
+		return nil, nil, err
 	}
 	appManifest, err := rawAppManifest(h.ManifestBytes)
 	if err != nil {

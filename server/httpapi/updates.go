@@ -230,23 +230,32 @@ func validateReport(rep *api.UpdateReport) error {
 	seen := make(map[string]bool, len(rep.Installed))
 	for i, im := range rep.Installed {
 		where := fmt.Sprintf("installed[%d]", i)
-		switch {
-		case !ident.IsID(im.ImageID):
-			return errorf(http.StatusBadRequest, "%s.image_id: want an image ID (a lowercase UUID)", where)
-		case !ident.IsID(im.ComponentID):
-			return errorf(http.StatusBadRequest, "%s.component_id: want a component ID (a lowercase UUID)", where)
-		case im.Name == "" || len(im.Name) > maxReportField || safetext.Check(im.Name) != nil:
-			return errorf(http.StatusBadRequest, "%s.name: want 1 to %d bytes of printable UTF-8", where, maxReportField)
-		case len(im.Version) > maxReportField || safetext.Check(im.Version) != nil:
-			return errorf(http.StatusBadRequest, "%s.version: want at most %d bytes of printable UTF-8", where, maxReportField)
-		case im.Type != api.ImageApplication && im.Type != api.ImageRuntime:
-			return errorf(http.StatusBadRequest, "%s.type: want %s or %s", where, api.ImageApplication, api.ImageRuntime)
-		case im.Slot != "" && im.Slot != "a" && im.Slot != "b":
-			return errorf(http.StatusBadRequest, "%s.slot: want a, b or nothing", where)
-		case seen[im.ImageID]:
+		if err := checkInstalled(im, where); err != nil {
+			return err
+		}
+		if seen[im.ImageID] {
 			return errorf(http.StatusBadRequest, "%s: image %s is listed twice", where, im.ImageID)
 		}
 		seen[im.ImageID] = true
+	}
+	return nil
+}
+
+// checkInstalled checks one installed image of an update report, at where in it.
+func checkInstalled(im api.InstalledImage, where string) error {
+	switch {
+	case !ident.IsID(im.ImageID):
+		return errorf(http.StatusBadRequest, "%s.image_id: want an image ID (a lowercase UUID)", where)
+	case !ident.IsID(im.ComponentID):
+		return errorf(http.StatusBadRequest, "%s.component_id: want a component ID (a lowercase UUID)", where)
+	case im.Name == "" || len(im.Name) > maxReportField || safetext.Check(im.Name) != nil:
+		return errorf(http.StatusBadRequest, "%s.name: want 1 to %d bytes of printable UTF-8", where, maxReportField)
+	case len(im.Version) > maxReportField || safetext.Check(im.Version) != nil:
+		return errorf(http.StatusBadRequest, "%s.version: want at most %d bytes of printable UTF-8", where, maxReportField)
+	case im.Type != api.ImageApplication && im.Type != api.ImageRuntime:
+		return errorf(http.StatusBadRequest, "%s.type: want %s or %s", where, api.ImageApplication, api.ImageRuntime)
+	case im.Slot != "" && im.Slot != "a" && im.Slot != "b":
+		return errorf(http.StatusBadRequest, "%s.slot: want a, b or nothing", where)
 	}
 	return nil
 }

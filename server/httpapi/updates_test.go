@@ -370,6 +370,58 @@ func TestDeploymentPublishesGroupRepository(t *testing.T) {
 	if strings.Contains(body, w.a.image.ID) {
 		t.Errorf("the group's targets still name the image of the older deployment: %s", body)
 	}
+
+}
+
+// TestDeviceTUFHeadersAndRange: httpapi does the HTTP of the device TUF route. A target is
+// served whole or from a Range, so that downloads resume, with its SHA-256 as ETag; the newest
+// metadata is JSON not to be cached unchecked, a versioned one may be; a target of no
+// deployment is 404.
+func TestDeviceTUFHeadersAndRange(t *testing.T) {
+	w, srv := tlsWorld(t)
+	ids := uploadN(t, w, 1)
+	if status, body := deploy(w, adminA, w.a.group.ID, ids...); status != http.StatusCreated {
+		t.Fatalf("deploy: %d %s", status, body)
+	}
+	c := ownClient(srv, issue(t, w, w.a.device))
+	repo := srv.URL + api.DevicePathTUF + "group/" + w.a.group.ID + "/"
+	_, show := w.do(readerA, "GET", "/api/v1/images/"+ids[0], nil)
+	im := decodeAs[api.Image](t, show)
+	tufGet := func(file, rangeHeader string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", repo+file, nil)
+		if rangeHeader != "" {
+			req.Header.Set("Range", rangeHeader)
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	res, whole := tufGet("targets/"+api.TargetImagePrefix+ids[0], "")
+	if res.StatusCode != http.StatusOK || ident.SHA256([]byte(whole)).String() != im.SHA256 ||
+		res.Header.Get("Content-Type") != "application/octet-stream" || res.Header.Get("ETag") != `"`+im.SHA256+`"` {
+		t.Errorf("target: %s %q, %d bytes", res.Status, res.Header, len(whole))
+	}
+	res, part := tufGet("targets/"+api.TargetImagePrefix+ids[0], "bytes=4-")
+	if res.StatusCode != http.StatusPartialContent || len(whole) < 4 || part != whole[4:] {
+		t.Errorf("target from byte 4: %s, %d bytes", res.Status, len(part))
+	}
+	res, _ = tufGet("timestamp.json", "")
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/json" ||
+		res.Header.Get("Cache-Control") != "no-cache" {
+		t.Errorf("timestamp.json: %s %q", res.Status, res.Header)
+	}
+	res, _ = tufGet("1.root.json", "")
+	if res.StatusCode != http.StatusOK || res.Header.Get("Cache-Control") != "" {
+		t.Errorf("1.root.json: %s %q", res.Status, res.Header)
+	}
+	if res, _ = tufGet("targets/"+api.TargetImagePrefix+w.a.image.ID, ""); res.StatusCode != http.StatusNotFound {
+		t.Errorf("a target of no deployment: %s", res.Status)
+	}
 }
 
 // TestDeviceUpdatesReposExist: the repositories a device is told to follow can be read, even

@@ -57,9 +57,9 @@ func Prepare(e api.DeviceEvent) store.Event {
 		Signature: Signature(e.Category, e.ComponentID, e.Description)}
 }
 
-// Upload returns a device's checked batch, received at now, ready for store.AddEvents.
-func Upload(tenantID string, device ident.DeviceID, b api.EventBatch, now time.Time) store.EventUpload {
-	u := store.EventUpload{TenantID: tenantID, DeviceID: device, Dropped: b.Dropped, At: now, DailyCap: DailyCap,
+// Upload returns a device's checked batch, received at now, ready for [Add].
+func Upload(tenantID string, device ident.DeviceID, b api.EventBatch, now time.Time) Batch {
+	u := Batch{TenantID: tenantID, DeviceID: device, Dropped: b.Dropped, At: now, DailyCap: DailyCap,
 		Lost: Prepare(api.DeviceEvent{ID: ident.NewID(), Category: api.EventsDropped, Class: api.ClassOS,
 			Type: api.TypeUnplanned, Description: droppedDescription})}
 	for _, e := range b.Events {
@@ -72,7 +72,7 @@ func Upload(tenantID string, device ident.DeviceID, b api.EventBatch, now time.T
 // reports it: category AttestationFailed, class os, type unplanned, described as
 // "reason: message". Its ID is api.AttestationFailureEventID of the nonce the evidence carried,
 // which the device gives the same failure when it reports it, so the two count once.
-func AttestationFailure(a store.Attestation) store.EventUpload {
+func AttestationFailure(a store.Attestation) Batch {
 	desc := a.Reason + ": " + a.Message
 	if len(desc) > api.MaxEventDescription {
 		desc = strings.ToValidUTF8(desc[:api.MaxEventDescription], "")

@@ -1,6 +1,12 @@
 // Package report provides the service's side of error reporting: it checks the events a device
-// sends, groups them by signature, limits how fast one device may send them, turns the service's
-// own attestation failures into events, and deletes events past their retention.
+// sends, groups them by signature, limits how fast one device may send them, decides how a batch
+// is stored ([Add]: duplicates, the daily cap, folding, the EventsDropped event), turns the
+// service's own attestation failures into events, and deletes events past their retention.
+//
+// The policy is here; the store only stores. [Add] runs inside the caller's store transaction
+// over the store's event primitives (insert, fold into the newest event of a signature, count
+// a device's events per UTC day), so a batch is stored whole or not at all, with the request's
+// audit entry or attestation record.
 //
 // # Signatures
 //
@@ -32,9 +38,9 @@
 //
 // Each device may send [DefaultRate] events an hour with bursts of [DefaultBurst] (a token
 // bucket per device, in the memory of each replica: [Limiter]); the store keeps at most
-// [DailyCap] events per device and UTC day one by one and folds the rest into the newest event
-// of their signature. Events a device dropped, and folded events with no such event, are
-// counted in an event of category EventsDropped.
+// [DailyCap] events per device and UTC day one by one; [Add] folds the rest into the newest event
+// of their signature from the last day. Events a device dropped, and folded events with no such
+// event, are counted in an event of category EventsDropped.
 package report
 
 import (

@@ -147,7 +147,7 @@ func TestEventsRetention(t *testing.T) {
 					b.Events = append(b.Events, api.DeviceEvent{ID: ident.NewID(), Category: api.EventAppExit, Class: api.ClassApp,
 						Type: api.TypeUnplanned, Description: "exit code 1", Count: 1, FirstAt: at, LastAt: at})
 				}
-				if _, err := tx.AddEvents(report.Upload(tenant, dev, b, now)); err != nil {
+				if _, err := report.Add(tx, report.Upload(tenant, dev, b, now)); err != nil {
 					return err
 				}
 				for _, at := range []time.Time{old, old, fresh} {

@@ -7,11 +7,6 @@ import (
 	"github.com/rampart-iot/rampart/ident"
 )
 
-// The methods of this file, part of the store's API (see store.go).
-var _ = []any{
-	(*Tx).EnableDevelopment, (*Tx).DisableDevelopment, (*Tx).DevelopmentCapability,
-}
-
 // EnableDevelopment marks a tenant's device as in development and keeps capability (the wire
 // form of format/capability, signed by the caller) as the one the device is served, replacing
 // any before it. ErrNotFound if the device is not the tenant's.

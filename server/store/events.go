@@ -12,11 +12,6 @@ import (
 	"github.com/rampart-iot/rampart/ident"
 )
 
-// The error events' part of the store's API.
-var _ = []any{
-	(*Tx).AddEvents, (*Tx).Events, (*Tx).EventSummary, (*Tx).PurgeEvents,
-}
-
 // Event is an error event ready to store: validated, its description cleaned, with its
 // signature and the normalised description (Pattern) the signature was computed from.
 type Event struct {
@@ -25,178 +20,80 @@ type Event struct {
 	Pattern   string
 }
 
-// EventUpload is one batch of a device's events.
-type EventUpload struct {
-	TenantID string
-	DeviceID ident.DeviceID
-	Events   []Event
-	// Dropped counts events the device reports it dropped. It is added to Lost's count, unless
-	// every event of a non-empty batch is a duplicate: the batch was sent before, and its dropped
-	// count with it.
-	Dropped int64
-	// Lost stands for the events not stored one by one: the dropped ones, and those beyond
-	// DailyCap that have no event of their signature from the last day to be counted in. Its
-	// count and times are set here; it is folded into the device's newest event of its
-	// signature from the last day, or stored if there is none.
-	Lost     Event
-	At       time.Time // when the batch arrived
-	DailyCap int       // events stored one by one per device and UTC day; beyond it, folded
+// EventDevice is what the store knows of a device that events are charged to.
+type EventDevice struct {
+	GroupID         string    // "" if the device is in no group
+	AllowCrashDumps bool      // the group's setting; false without a group
+	GroupSince      time.Time // when the device was claimed or joined its group, whichever is later
 }
 
-// EventsAdded is what AddEvents did with a batch.
-type EventsAdded struct {
-	Accepted   int // stored or folded into an earlier event
-	Folded     int // of Accepted, those beyond the daily cap
-	Duplicates int // stored before, or twice in the batch
-	// AllowCrashDumps is the device's group's setting; without it every Detail was dropped.
-	AllowCrashDumps bool
-}
-
-// joinSkew is how much earlier than a device's claim or group join its clock may date an
-// event that still counts for its group.
-const joinSkew = time.Minute
-
-// foldWindow is how far back a folded event looks for an event of its signature.
-const foldWindow = 24 * time.Hour
-
-// AddEvents stores a batch of a tenant's device's events (ErrNotFound if the tenant has no such
-// device), each under its device and event ID once: an event stored before is counted as a
-// duplicate. Detail is kept only if the device's group allows crash dumps. Beyond
-// u.DailyCap events stored today, an event is folded instead: its count is added to the newest
-// event of its signature from the last day. Its writes are O(len(u.Events)).
-func (tx *Tx) AddEvents(u EventUpload) (EventsAdded, error) {
-	var res EventsAdded
-	at := u.At.UTC().Truncate(time.Microsecond)
-	var groupID string
+// EventDevice returns the tenant's device's group and its setting for events (ErrNotFound if
+// the tenant has no such device).
+func (tx *Tx) EventDevice(tenantID string, device ident.DeviceID) (EventDevice, error) {
+	var d EventDevice
 	var groupSince, claimedAt int64
 	err := tx.tx.QueryRowContext(tx.ctx, `SELECT COALESCE(d.group_id, ''), COALESCE(g.allow_crash_dumps, false),
 			d.group_since, d.claimed_at
 		FROM devices d LEFT JOIN device_groups g ON g.id = d.group_id
-		WHERE d.tenant_id = $1 AND d.id = $2`, u.TenantID, string(u.DeviceID)).Scan(&groupID, &res.AllowCrashDumps,
+		WHERE d.tenant_id = $1 AND d.id = $2`, tenantID, string(device)).Scan(&d.GroupID, &d.AllowCrashDumps,
 		&groupSince, &claimedAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return res, fmt.Errorf("device %s: %w", u.DeviceID, ErrNotFound)
+		return d, fmt.Errorf("device %s: %w", device, ErrNotFound)
 	}
 	if err != nil {
-		return res, fmt.Errorf("add events of device %s: %w", u.DeviceID, err)
+		return d, fmt.Errorf("events of device %s: %w", device, err)
 	}
-
-	// Set aside duplicates within the batch and those stored before.
-	fresh := make([]Event, 0, len(u.Events))
-	seen := make(map[string]bool, len(u.Events))
-	var ids []any
-	for _, e := range u.Events {
-		if seen[e.ID] {
-			res.Duplicates++
-			continue
-		}
-		seen[e.ID] = true
-		if !res.AllowCrashDumps {
-			e.Detail = ""
-		}
-		fresh = append(fresh, e)
-		ids = append(ids, e.ID)
-	}
-	if len(ids) > 0 {
-		stored, err := queryAll(tx, func(r scanner) (id string, err error) { return id, r.Scan(&id) },
-			"SELECT event_id FROM events WHERE device_id = $1 AND event_id IN ("+placeholders(2, len(ids))+")",
-			append([]any{string(u.DeviceID)}, ids...)...)
-		if err != nil {
-			return res, fmt.Errorf("add events of device %s: %w", u.DeviceID, err)
-		}
-		old := make(map[string]bool, len(stored))
-		for _, id := range stored {
-			old[id] = true
-		}
-		n := 0
-		for _, e := range fresh {
-			if old[e.ID] {
-				res.Duplicates++
-			} else {
-				fresh[n] = e
-				n++
-			}
-		}
-		fresh = fresh[:n]
-	}
-
-	day := at.Unix() / 86400
-	var today int
-	err = tx.tx.QueryRowContext(tx.ctx, `SELECT COALESCE((SELECT stored FROM event_days
-		WHERE device_id = $1 AND day = $2), 0)`, string(u.DeviceID), day).Scan(&today)
-	if err != nil {
-		return res, fmt.Errorf("add events of device %s: %w", u.DeviceID, err)
-	}
-	room := max(u.DailyCap-today, 0)
-	insert, fold := fresh[:min(room, len(fresh))], fresh[min(room, len(fresh)):]
-
-	// Events that ended before the device was claimed or joined its group are not charged
-	// to the group it is in now (one that recurs across the join is). The device's clock is
-	// given joinSkew of slack.
-	since := fromMicros(max(groupSince, claimedAt)).Add(-joinSkew)
-	grouped, ungrouped := splitBefore(insert, since)
-	inserted, err := tx.insertEvents(u.TenantID, u.DeviceID, groupID, grouped, at)
-	if err != nil {
-		return res, err
-	}
-	n, err := tx.insertEvents(u.TenantID, u.DeviceID, "", ungrouped, at)
-	if err != nil {
-		return res, err
-	}
-	inserted += n
-	res.Accepted += inserted
-	res.Duplicates += len(insert) - inserted // sent concurrently by another request
-
-	lost := int64(0)
-	if u.Dropped > 0 && (len(u.Events) == 0 || len(fresh) > 0) {
-		lost = u.Dropped
-	}
-	for _, e := range fold {
-		ok, err := tx.foldEvent(u.DeviceID, e.Signature, int64(e.Count), e.LastAt, at)
-		if err != nil {
-			return res, err
-		}
-		if !ok {
-			lost += int64(e.Count)
-		}
-		res.Accepted++
-		res.Folded++
-	}
-	if lost > 0 {
-		ok, err := tx.foldEvent(u.DeviceID, u.Lost.Signature, lost, at, at)
-		if err != nil {
-			return res, err
-		}
-		if !ok {
-			l := u.Lost
-			l.Count, l.FirstAt, l.LastAt = int(min(lost, 1<<53)), at, at
-			n, err := tx.insertEvents(u.TenantID, u.DeviceID, groupID, []Event{l}, at)
-			if err != nil {
-				return res, err
-			}
-			inserted += n
-		}
-	}
-	if inserted > 0 {
-		if _, err := tx.exec(`INSERT INTO event_days (device_id, day, stored) VALUES ($1, $2, $3)
-			ON CONFLICT (device_id, day) DO UPDATE SET stored = event_days.stored + excluded.stored`,
-			string(u.DeviceID), day, inserted); err != nil {
-			return res, fmt.Errorf("add events of device %s: %w", u.DeviceID, err)
-		}
-	}
-	return res, nil
+	d.GroupSince = fromMicros(max(groupSince, claimedAt))
+	return d, nil
 }
 
-// splitBefore splits events into those that ended at or after t and those that ended before.
-func splitBefore(es []Event, t time.Time) (after, before []Event) {
-	for _, e := range es {
-		if e.LastAt.Before(t) {
-			before = append(before, e)
-		} else {
-			after = append(after, e)
-		}
+// StoredEventIDs returns which of ids the device has an event stored under.
+func (tx *Tx) StoredEventIDs(device ident.DeviceID, ids []string) (map[string]bool, error) {
+	stored := make(map[string]bool)
+	if len(ids) == 0 {
+		return stored, nil
 	}
-	return after, before
+	args := []any{string(device)}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	found, err := queryAll(tx, func(r scanner) (id string, err error) { return id, r.Scan(&id) },
+		"SELECT event_id FROM events WHERE device_id = $1 AND event_id IN ("+placeholders(2, len(ids))+")", args...)
+	if err != nil {
+		return nil, fmt.Errorf("events of device %s: %w", device, err)
+	}
+	for _, id := range found {
+		stored[id] = true
+	}
+	return stored, nil
+}
+
+// utcDay numbers the UTC day of t.
+func utcDay(t time.Time) int64 { return t.Unix() / 86400 }
+
+// EventsStoredOn returns how many events the device's [Tx.CountEventsStored] calls counted on
+// the UTC day of t.
+func (tx *Tx) EventsStoredOn(device ident.DeviceID, t time.Time) (int, error) {
+	var n int
+	err := tx.tx.QueryRowContext(tx.ctx, `SELECT COALESCE((SELECT stored FROM event_days
+		WHERE device_id = $1 AND day = $2), 0)`, string(device), utcDay(t)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("events of device %s stored today: %w", device, err)
+	}
+	return n, nil
+}
+
+// CountEventsStored adds n to the device's count of events stored on the UTC day of t.
+func (tx *Tx) CountEventsStored(device ident.DeviceID, t time.Time, n int) error {
+	if n == 0 {
+		return nil
+	}
+	if _, err := tx.exec(`INSERT INTO event_days (device_id, day, stored) VALUES ($1, $2, $3)
+		ON CONFLICT (device_id, day) DO UPDATE SET stored = event_days.stored + excluded.stored`,
+		string(device), utcDay(t), n); err != nil {
+		return fmt.Errorf("count events of device %s: %w", device, err)
+	}
+	return nil
 }
 
 // placeholders returns "$first, $first+1, …", n of them.
@@ -214,9 +111,10 @@ func placeholders(first, n int) string {
 const eventColumns = `tenant_id, device_id, group_id, event_id, category, class, type, description,
 	pattern, signature, component_id, image_id, count, first_at, last_at, detail, received_at`
 
-// insertEvents inserts events in one statement, skipping any stored meanwhile, and returns how
-// many it inserted.
-func (tx *Tx) insertEvents(tenantID string, device ident.DeviceID, groupID string, es []Event, at time.Time) (int, error) {
+// InsertEvents stores a tenant's device's events under groupID ("" for none), received at at, in
+// one statement, skipping any whose device and event ID is stored already, and returns how many
+// it inserted.
+func (tx *Tx) InsertEvents(tenantID string, device ident.DeviceID, groupID string, es []Event, at time.Time) (int, error) {
 	if len(es) == 0 {
 		return 0, nil
 	}
@@ -240,14 +138,14 @@ func (tx *Tx) insertEvents(tenantID string, device ident.DeviceID, groupID strin
 	return int(n), nil
 }
 
-// foldEvent adds count to the device's newest event of signature from the last day, moving its
-// last time on to lastAt if that is later. It reports whether there was such an event.
-func (tx *Tx) foldEvent(device ident.DeviceID, signature string, count int64, lastAt, at time.Time) (bool, error) {
+// FoldEvent adds count to the device's newest event of signature that ended at or after since,
+// moving its last time on to lastAt if that is later. It reports whether there was such an event.
+func (tx *Tx) FoldEvent(device ident.DeviceID, signature string, count int64, lastAt, since time.Time) (bool, error) {
 	n, err := tx.exec(`UPDATE events SET count = count + $3,
 			last_at = CASE WHEN last_at < $4 THEN $4 ELSE last_at END
 		WHERE id = (SELECT id FROM events WHERE device_id = $1 AND signature = $2 AND last_at >= $5
 			ORDER BY last_at DESC, id DESC LIMIT 1)`,
-		string(device), signature, count, micros(lastAt), micros(at.Add(-foldWindow)))
+		string(device), signature, count, micros(lastAt), micros(since))
 	if err != nil {
 		return false, fmt.Errorf("fold event of device %s: %w", device, err)
 	}

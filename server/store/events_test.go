@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -15,12 +16,12 @@ func event(desc string, count int, at time.Time) api.DeviceEvent {
 		Description: desc, Count: count, FirstAt: at.Add(-time.Minute), LastAt: at}
 }
 
-func addEvents(t *testing.T, s *store.Store, u store.EventUpload) store.EventsAdded {
+func addEvents(t *testing.T, s *store.Store, u report.Batch) report.Added {
 	t.Helper()
-	var res store.EventsAdded
+	var res report.Added
 	update(t, s, func(tx *store.Tx) error {
 		var err error
-		res, err = tx.AddEvents(u)
+		res, err = report.Add(tx, u)
 		return err
 	})
 	return res
@@ -37,74 +38,72 @@ func listEvents(t *testing.T, s *store.Store, tenantID string, f store.EventFilt
 	return es
 }
 
-func TestDuplicateEventsStoredOnce(t *testing.T) {
+// TestEventsCountedPerDay: the store counts a device's stored events per UTC day.
+func TestEventsCountedPerDay(t *testing.T) {
 	each(t, func(t *testing.T, s *store.Store) {
-		tn := newTenant(t, s, "Contoso")
 		dev := deviceID(1)
-		claim(t, s, tn.ID, dev)
-		at := now.UTC().Truncate(time.Microsecond)
-		e1, e2 := event("exit code 1", 1, at), event("exit code 2", 1, at)
-		b := api.EventBatch{Events: []api.DeviceEvent{e1, e2, e1}}
-		if res := addEvents(t, s, report.Upload(tn.ID, dev, b, at)); res.Accepted != 2 || res.Duplicates != 1 {
-			t.Errorf("first upload: %+v, want 2 accepted and 1 duplicate", res)
-		}
-		if res := addEvents(t, s, report.Upload(tn.ID, dev, b, at)); res.Accepted != 0 || res.Duplicates != 3 {
-			t.Errorf("upload again: %+v, want 3 duplicates", res)
-		}
-		if es := listEvents(t, s, tn.ID, store.EventFilter{}); len(es) != 2 {
-			t.Errorf("%d events stored, want 2", len(es))
-		}
-		// A device of another tenant may use the same event IDs: they are its own.
-		other := newTenant(t, s, "Fabrikam")
-		claim(t, s, other.ID, deviceID(2))
-		if res := addEvents(t, s, report.Upload(other.ID, deviceID(2), b, at)); res.Accepted != 2 {
-			t.Errorf("another device's events with the same IDs: %+v", res)
-		}
-		// A device of another tenant is not found.
-		err := s.Update(t.Context(), func(tx *store.Tx) error {
-			_, err := tx.AddEvents(report.Upload(other.ID, dev, b, at))
-			return err
+		at := now.UTC()
+		update(t, s, func(tx *store.Tx) error {
+			for _, n := range []int{3, 4, 0} {
+				if err := tx.CountEventsStored(dev, at, n); err != nil {
+					return err
+				}
+			}
+			if n, err := tx.EventsStoredOn(dev, at); err != nil || n != 7 {
+				t.Errorf("EventsStoredOn today: %d, %v; want 7", n, err)
+			}
+			if n, err := tx.EventsStoredOn(dev, at.Add(24*time.Hour)); err != nil || n != 0 {
+				t.Errorf("EventsStoredOn tomorrow: %d, %v; want 0", n, err)
+			}
+			return nil
 		})
-		wantErr(t, "events of another tenant's device", err, store.ErrNotFound)
 	})
 }
 
-// TestDailyCapFoldsEvents: beyond the daily cap, events are counted in the newest event of their
-// signature, or in one EventsDropped event, never stored one by one.
-func TestDailyCapFoldsEvents(t *testing.T) {
+// TestEventPrimitives: the store inserts an event once per device and event ID and folds counts
+// into the newest event of a signature within the window it is given. (The policy over them is
+// server/report's Add, and tested there.)
+func TestEventPrimitives(t *testing.T) {
 	each(t, func(t *testing.T, s *store.Store) {
 		tn := newTenant(t, s, "Contoso")
 		dev := deviceID(1)
 		claim(t, s, tn.ID, dev)
 		at := now.UTC().Truncate(time.Microsecond)
-		upload := func(b api.EventBatch) store.EventsAdded {
-			u := report.Upload(tn.ID, dev, b, at)
-			u.DailyCap = 2
-			return addEvents(t, s, u)
-		}
-		upload(api.EventBatch{Events: []api.DeviceEvent{event("exit code 1", 1, at), event("killed by signal 9", 1, at)}})
-		res := upload(api.EventBatch{Events: []api.DeviceEvent{event("exit code 7", 5, at), event("out of memory", 2, at)}, Dropped: 10})
-		if res.Accepted != 2 || res.Folded != 2 {
-			t.Errorf("beyond the cap: %+v, want 2 accepted, both folded", res)
-		}
-		upload(api.EventBatch{Events: []api.DeviceEvent{event("disk full", 3, at)}})
-
+		old, recent := report.Prepare(event("exit code 1", 1, at.Add(-2*time.Hour))), report.Prepare(event("exit code 2", 1, at))
+		update(t, s, func(tx *store.Tx) error {
+			d, err := tx.EventDevice(tn.ID, dev)
+			if err != nil || d.GroupID != "" || d.AllowCrashDumps || !d.GroupSince.Equal(at) {
+				t.Errorf("EventDevice: %+v, %v; want no group, claimed at %v", d, err, at)
+			}
+			if _, err := tx.EventDevice(ident.NewID(), dev); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("EventDevice of another tenant's device: %v, want ErrNotFound", err)
+			}
+			n, err := tx.InsertEvents(tn.ID, dev, "", []store.Event{old, recent}, at)
+			if err != nil || n != 2 {
+				t.Errorf("InsertEvents: %d, %v; want 2", n, err)
+			}
+			if n, err := tx.InsertEvents(tn.ID, dev, "", []store.Event{recent}, at); err != nil || n != 0 {
+				t.Errorf("InsertEvents again: %d, %v; want 0", n, err)
+			}
+			ids, err := tx.StoredEventIDs(dev, []string{old.ID, ident.NewID()})
+			if err != nil || len(ids) != 1 || !ids[old.ID] {
+				t.Errorf("StoredEventIDs: %v, %v; want only %s", ids, err, old.ID)
+			}
+			// Both share a signature: the newest one takes the count, if it is recent enough.
+			if ok, err := tx.FoldEvent(dev, old.Signature, 5, at, at.Add(-time.Hour)); err != nil || !ok {
+				t.Errorf("FoldEvent: %v, %v; want folded", ok, err)
+			}
+			if ok, err := tx.FoldEvent(dev, old.Signature, 5, at, at.Add(time.Hour)); err != nil || ok {
+				t.Errorf("FoldEvent with nothing recent enough: %v, %v; want not folded", ok, err)
+			}
+			return nil
+		})
 		counts := map[string]int{}
 		for _, e := range listEvents(t, s, tn.ID, store.EventFilter{}) {
-			counts[e.Category+" "+e.Description] += e.Count
+			counts[e.Description] = e.Count
 		}
-		want := map[string]int{
-			api.EventAppExit + " exit code 1":                                                      6, // 1 + the folded exit code 7's 5
-			api.EventAppExit + " killed by signal 9":                                               1, // untouched
-			api.EventsDropped + " " + report.Upload("", "", api.EventBatch{}, at).Lost.Description: 10 + 2 + 3,
-		}
-		if len(counts) != len(want) {
-			t.Errorf("events %v, want %v", counts, want)
-		}
-		for k, n := range want {
-			if counts[k] != n {
-				t.Errorf("%s: count %d, want %d", k, counts[k], n)
-			}
+		if counts[recent.Description] != 6 || counts[old.Description] != 1 {
+			t.Errorf("counts %v, want 6 for the newest, 1 for the older", counts)
 		}
 	})
 }

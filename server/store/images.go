@@ -12,13 +12,6 @@ import (
 	"github.com/rampart-iot/rampart/ident"
 )
 
-// Images, deployments and device update reports.
-var _ = []any{
-	(*Tx).AddImage, (*Tx).Image, (*Tx).Images,
-	(*Tx).AddDeployment, (*Tx).Deployments, (*Tx).Deployment, (*Tx).LatestDeployment,
-	(*Tx).RecordUpdateReport, (*Tx).DeviceUpdates,
-}
-
 // ImageRecord is an image as stored: the API's view and the SHA-256 of the manifest bytes the
 // developer signed, by which a second upload of the same image ID is told to be the same image
 // or another.

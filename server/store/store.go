@@ -1,7 +1,23 @@
-// Package store provides the security service's persistent state — tenants, users and their
-// tokens, products, device groups, devices, tenant CAs, runtime releases, attestation nonces and
-// outcomes, and the audit log — on SQLite (the embedded default) or PostgreSQL (for several
-// replicas), behind one API.
+// Package store provides the security service's persistent state on SQLite (the embedded
+// default) or PostgreSQL (for several replicas), behind one API. It stores and reads; the rules
+// over what it stores live with their owners (server/report's event policy, server/deploy,
+// server/auth, server/tufrepo), which call its primitives inside one transaction.
+//
+// # API
+//
+// All of it is methods of [Tx], listed by area in store.go:
+//
+//   - tenants (quota, claim policy), users and their tokens;
+//   - products and device groups;
+//   - devices: claims (with claim codes), group moves, release and revocation, device
+//     certificates and the CRL, development capabilities;
+//   - signing keys and tenant CAs;
+//   - images, deployments, update reports, runtime releases;
+//   - TUF metadata of the update repositories;
+//   - attestation: nonces, outcomes, failure counts;
+//   - error events: insert, fold into the newest of a signature, count per device and UTC day
+//     (the primitives of report.Add), list, summarise, purge;
+//   - the audit log, its heads and signed checkpoints.
 //
 // # Transactions
 //
@@ -250,21 +266,39 @@ type Token struct {
 	RevokedAt  *time.Time
 }
 
-// The methods below are the whole of the store's API. Each is documented where it is defined.
+// The methods below are the whole of the store's API, by area as the package documentation
+// lists them. Each is documented where it is defined.
 var _ = []any{
-	(*Tx).CreateTenant, (*Tx).Tenants, (*Tx).Tenant, (*Tx).TenantByName,
+	// Tenants, users, tokens.
+	(*Tx).CreateTenant, (*Tx).Tenants, (*Tx).Tenant, (*Tx).TenantByName, (*Tx).LockTenant, (*Tx).SetImageQuota,
+	(*Tx).SetAllowClaimWithoutCode,
 	(*Tx).CreateUser, (*Tx).Users, (*Tx).User, (*Tx).DeleteUser, (*Tx).AnyOperator,
 	(*Tx).AddToken, (*Tx).TokenUser, (*Tx).TokenAuth, (*Tx).TouchToken, (*Tx).Tokens, (*Tx).TokenByID, (*Tx).RevokeToken,
-	(*Tx).SetImageQuota, (*Tx).AuditHead, (*Tx).AuditHeads, (*Tx).AddCheckpoint, (*Tx).Checkpoints, (*Tx).LatestCheckpoint,
+	// Products and device groups.
 	(*Tx).CreateProduct, (*Tx).Products, (*Tx).Product, (*Tx).DeleteProduct,
 	(*Tx).CreateGroup, (*Tx).Groups, (*Tx).Group, (*Tx).GroupByName, (*Tx).UpdateGroup, (*Tx).DeleteGroup,
-	(*Tx).ClaimDevices, (*Tx).Devices, (*Tx).Device, (*Tx).DeviceAnyTenant, (*Tx).SetDeviceGroup, (*Tx).RevokeDevice,
-	(*Tx).AppendAudit, (*Tx).Audit,
-	(*Tx).LockTenant, (*Tx).AddSigningKey, (*Tx).AddFirstSigningKey, (*Tx).SigningKeys, (*Tx).AddCA, (*Tx).CAs,
-	(*Tx).AddRuntimeRelease, (*Tx).RuntimeReleases, (*Tx).RuntimeReleasesBySHA512,
-	(*Tx).AddNonce, (*Tx).TakeNonce, (*Tx).PurgeNonces,
-	(*Tx).RecordAttestation, (*Tx).AttestationFailures,
-	(*Tx).ClaimDevicesWithCodes, (*Tx).ClaimVerifier, (*Tx).ReleaseDevice, (*Tx).SetAllowClaimWithoutCode,
-	(*Tx).RuntimeRelease, (*Tx).WithdrawRuntimeRelease,
+	// Devices, claims, certificates and CRLs, development capabilities.
+	(*Tx).ClaimDevices, (*Tx).ClaimDevicesWithCodes, (*Tx).ClaimVerifier, (*Tx).ReleaseDevice,
+	(*Tx).Devices, (*Tx).Device, (*Tx).DeviceAnyTenant, (*Tx).SetDeviceGroup, (*Tx).RevokeDevice,
 	(*Tx).AddDeviceCert, (*Tx).DeviceCertRevoked, (*Tx).RevokeDeviceCertificates, (*Tx).RevokedCerts, (*Tx).CRL, (*Tx).PutCRL,
+	(*Tx).EnableDevelopment, (*Tx).DisableDevelopment, (*Tx).DevelopmentCapability,
+	// Keys and tenant CAs.
+	(*Tx).AddSigningKey, (*Tx).AddFirstSigningKey, (*Tx).SigningKeys, (*Tx).AddCA, (*Tx).CAs,
+	// Images, deployments, update reports, runtime releases.
+	(*Tx).AddImage, (*Tx).Image, (*Tx).Images,
+	(*Tx).AddDeployment, (*Tx).Deployments, (*Tx).Deployment, (*Tx).LatestDeployment,
+	(*Tx).RecordUpdateReport, (*Tx).DeviceUpdates,
+	(*Tx).AddRuntimeRelease, (*Tx).RuntimeReleases, (*Tx).RuntimeRelease, (*Tx).RuntimeReleasesBySHA512,
+	(*Tx).WithdrawRuntimeRelease,
+	// TUF metadata.
+	(*Tx).LockTUFRepo, (*Tx).TUFRepos, (*Tx).PutTUFMetadata, (*Tx).TUFMetadata, (*Tx).PruneTUFMetadata,
+	// Attestation: nonces, outcomes, failure counts.
+	(*Tx).AddNonce, (*Tx).TakeNonce, (*Tx).UseNonce, (*Tx).PurgeNonces,
+	(*Tx).RecordAttestation, (*Tx).AttestationFailures, (*Tx).AddFailureCounts, (*Tx).FailureCounts, (*Tx).CountRows,
+	// Error events: primitives for server/report's policy, listings, retention.
+	(*Tx).EventDevice, (*Tx).StoredEventIDs, (*Tx).InsertEvents, (*Tx).FoldEvent,
+	(*Tx).EventsStoredOn, (*Tx).CountEventsStored, (*Tx).Events, (*Tx).EventSummary, (*Tx).PurgeEvents,
+	// Audit log, heads, checkpoints.
+	(*Tx).AppendAudit, (*Tx).Audit, (*Tx).AuditHead, (*Tx).AuditHeads,
+	(*Tx).AddCheckpoint, (*Tx).Checkpoints, (*Tx).LatestCheckpoint,
 }

@@ -21,11 +21,6 @@ type TUFFile struct {
 	Expires time.Time
 }
 
-// The methods of this file, part of the store's API (see store.go).
-var _ = []any{
-	(*Tx).LockTUFRepo, (*Tx).TUFRepos, (*Tx).PutTUFMetadata, (*Tx).TUFMetadata, (*Tx).PruneTUFMetadata,
-}
-
 // LockTUFRepo locks a TUF repository's row until the transaction ends, making it for owner if
 // there is none, so that changes to one repository by concurrent transactions (or replicas) run
 // one after the other, each seeing the metadata the one before wrote. It returns the repository

@@ -1,12 +1,12 @@
 package tufrepo
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"net/http"
+	"io"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -18,9 +18,9 @@ import (
 // maxPath bounds the path a device may ask for.
 const maxPath = 512
 
-// errNoFile answers every request for a file the device may not read or that does not exist,
-// alike, so that a device learns nothing of other repositories.
-var errNoFile = fmt.Errorf("TUF file: %w", store.ErrNotFound)
+// ErrNotFound answers every request for a file the device may not read or that does not exist,
+// alike, so that a device learns nothing of other repositories. It wraps [store.ErrNotFound].
+var ErrNotFound = fmt.Errorf("TUF file: %w", store.ErrNotFound)
 
 // request is what a device asks for: a repository's metadata (role set) or a target.
 type request struct {
@@ -100,90 +100,85 @@ func allowed(dev api.Device, q request) bool {
 	return q.kind == "feed" || dev.GroupID != "" && q.name == dev.GroupID
 }
 
-// Serve answers a device's GET of DevicePathTUF + repo + "/" + file: metadata from the store,
-// target packages from the blob store (with Range). A device may read only its own group's
-// repository and OS feeds' repositories; anything else is 404.
-//
-// Serve writes only successful answers. A file that does not exist or that dev may not read is
-// an error wrapping [store.ErrNotFound], the same for both, to be answered 404; any other error
-// is an internal fault.
-func (s *Service) Serve(w http.ResponseWriter, r *http.Request, dev api.Device, path string) error {
-	q, ok := parse(path)
-	if !ok || !allowed(dev, q) {
-		return errNoFile
-	}
-	if q.role == "" {
-		return s.serveTarget(w, r, q)
-	}
-	var f store.TUFFile
-	err := s.st.View(r.Context(), func(tx *store.Tx) error {
-		var err error
-		f, err = tx.TUFMetadata(q.repo(), q.role, q.version)
-		return err
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return errNoFile
-	}
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(f.Body)))
-	if q.version == 0 {
-		w.Header().Set("Cache-Control", "no-cache")
-	}
-	_, err = w.Write(f.Body)
-	return err
+// File is a file of a device's TUF repository, as [Service.Open] finds it: metadata or a
+// target.
+type File struct {
+	// Metadata is a metadata file's JSON; nil for a target.
+	Metadata []byte
+	// Newest is true for metadata asked for without a version: the newest, which changes, so a
+	// cache must check it again.
+	Newest bool
+	// Target is a target's content, nil for metadata. The caller closes it.
+	Target io.ReadSeekCloser
+	// Digest is a target's SHA-256, which names its content.
+	Digest ident.Digest
 }
 
-// serveTarget serves a target of the repository's newest targets metadata, with Range support
-// so that devices can resume downloads.
-func (s *Service) serveTarget(w http.ResponseWriter, r *http.Request, q request) error {
+// Open finds the file a device asks for with a GET of DevicePathTUF + repo + "/" + file:
+// metadata from the store, target packages from the blob store. A device may read only its own
+// group's repository and OS feeds' repositories.
+//
+// A file that does not exist or that dev may not read is [ErrNotFound], the same for both;
+// any other error is an internal fault.
+func (s *Service) Open(ctx context.Context, dev api.Device, path string) (File, error) {
+	q, ok := parse(path)
+	if !ok || !allowed(dev, q) {
+		return File{}, ErrNotFound
+	}
+	role := q.role
+	if role == "" {
+		role = metadata.TARGETS // a target of the newest targets metadata
+	}
 	var f store.TUFFile
-	err := s.st.View(r.Context(), func(tx *store.Tx) error {
+	err := s.st.View(ctx, func(tx *store.Tx) error {
 		var err error
-		f, err = tx.TUFMetadata(q.repo(), metadata.TARGETS, 0)
+		f, err = tx.TUFMetadata(q.repo(), role, q.version)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return errNoFile
+		return File{}, ErrNotFound
 	}
 	if err != nil {
-		return err
+		return File{}, err
 	}
-	targets, err := metadata.Targets().FromBytes(f.Body)
+	if q.role == "" {
+		return s.openTarget(q, f.Body)
+	}
+	return File{Metadata: f.Body, Newest: q.version == 0}, nil
+}
+
+// openTarget opens the target q asks for, of the targets metadata body.
+func (s *Service) openTarget(q request, body []byte) (File, error) {
+	targets, err := metadata.Targets().FromBytes(body)
 	if err != nil {
-		return fmt.Errorf("TUF targets of %s: %w", q.repo(), err)
+		return File{}, fmt.Errorf("TUF targets of %s: %w", q.repo(), err)
 	}
 	t, ok := targets.Signed.Targets[q.target]
 	if !ok {
-		return errNoFile
+		return File{}, ErrNotFound
 	}
 	var d ident.Digest
 	if sum := t.Hashes["sha256"]; len(sum) == len(d) {
 		copy(d[:], sum)
 	} else {
-		return fmt.Errorf("TUF target %s of %s has no SHA-256", q.target, q.repo())
+		return File{}, fmt.Errorf("TUF target %s of %s has no SHA-256", q.target, q.repo())
 	}
 	if q.sha256 != "" && q.sha256 != d.String() {
-		return errNoFile
+		return File{}, ErrNotFound
 	}
 	blob, err := s.blobs.Open(d)
 	if err != nil {
-		return fmt.Errorf("TUF target %s of %s: %w", q.target, q.repo(), err)
+		return File{}, fmt.Errorf("TUF target %s of %s: %w", q.target, q.repo(), err)
 	}
-	defer blob.Close()
 	info, err := blob.Stat()
+	if err == nil && info.Size() != t.Length {
+		err = fmt.Errorf("blob %s has %d bytes, not %d", d, info.Size(), t.Length)
+	}
 	if err != nil {
-		return err
+		blob.Close()
+		return File{}, fmt.Errorf("TUF target %s of %s: %w", q.target, q.repo(), err)
 	}
-	if info.Size() != t.Length {
-		return fmt.Errorf("TUF target %s of %s: blob %s has %d bytes, not %d", q.target, q.repo(), d, info.Size(), t.Length)
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("ETag", `"`+d.String()+`"`)
-	http.ServeContent(w, r, "", time.Time{}, blob)
-	return nil
+	return File{Target: blob, Digest: d}, nil
 }
 
 // validID reports whether s has the form of an ID: a lowercase UUID, as ident.NewID makes them.

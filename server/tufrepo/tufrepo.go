@@ -1,7 +1,14 @@
 // Package tufrepo provides the service's update metadata: one TUF repository (The Update
 // Framework, with go-tuf/v2) per device group, whose targets are the group's newest deployment,
 // and one per OS feed, whose targets are its runtime releases. It signs the metadata, keeps it in
-// the store, re-signs timestamps before they expire, and serves repositories to devices.
+// the store, re-signs timestamps before they expire, and finds the files devices ask for.
+//
+// # Serving
+//
+// [Service.Open] resolves a device's request path to a [File] (metadata bytes, or a target's
+// seekable content from the blob store) after checking the device may read the repository;
+// anything it may not read, or that does not exist, is [ErrNotFound]. It writes no HTTP:
+// server/httpapi's device TUF route sets status, headers and Range.
 //
 // # Keys and expiry
 //
