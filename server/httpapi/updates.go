@@ -215,15 +215,7 @@ func validateReport(rep *api.UpdateReport) error {
 	if len(rep.Message) > maxReportMessage {
 		return errorf(http.StatusBadRequest, "message: want at most %d bytes", maxReportMessage)
 	}
-	// A message may quote a program's output: its line breaks become spaces and its other
-	// unsafe characters (terminal escapes, bidirectional controls) are escaped, so that it
-	// reads on one line in the audit log and the command line, as the device sent it.
-	rep.Message = safetext.Line(strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' {
-			return ' '
-		}
-		return r
-	}, rep.Message), maxReportMessage)
+	rep.Message = reportMessage(rep.Message)
 	if len(rep.Installed) > api.MaxInstalledImages {
 		return errorf(http.StatusBadRequest, "installed: at most %d images, got %d", api.MaxInstalledImages, len(rep.Installed))
 	}
@@ -239,6 +231,19 @@ func validateReport(rep *api.UpdateReport) error {
 		seen[im.ImageID] = true
 	}
 	return nil
+}
+
+// reportMessage makes a report's message safe to show. A message may quote a program's output:
+// its line breaks become spaces and its other unsafe characters (terminal escapes, bidirectional
+// controls) are escaped, so that it reads on one line in the audit log and the command line, as
+// the device sent it.
+func reportMessage(msg string) string {
+	return safetext.Line(strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return ' '
+		}
+		return r
+	}, msg), maxReportMessage)
 }
 
 // checkInstalled checks one installed image of an update report, at where in it.
