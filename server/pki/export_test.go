@@ -4,3 +4,6 @@ package pki
 // open a CA key as an attacker holding both the database and the key-encryption key could, and
 // forge certificates with it.
 func SealPurpose(tenantID, caID string) string { return sealPurpose(tenantID, caID) }
+
+// StoreReads is how many store reads a has made to verify certificates.
+func StoreReads(a *Authority) int64 { return a.reads.Load() }

@@ -1171,6 +1171,41 @@ func TestForgedClientCertificateWritesNothing(t *testing.T) {
 	})
 }
 
+// TestForgedCertificatesCostNoStoreReads: certificates that do not verify, naming tenants that
+// do not exist or an existing tenant with a CA of their own, cost the store a bounded number of
+// reads however many arrive; a genuine certificate still verifies.
+func TestForgedCertificatesCostNoStoreReads(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, e *env) {
+		victim := e.tenant(t, "victim")
+		id, key := newDevice(t)
+		genuine, _, err := e.ca.IssueDevice(t.Context(), victim.ID, id, key.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fakeCA, fakeKey := selfMadeCA(t, victim.ID)
+		before := pki.StoreReads(e.ca)
+		const n = 300
+		for i := range n {
+			tenant := victim.ID
+			if i%2 == 0 {
+				tenant = ident.NewID() // a tenant that does not exist
+			}
+			cert := sign(t, deviceTemplate(tenant, id), fakeCA, key.Public(), fakeKey)
+			if err := verify(t, e.ca, cert); !errors.Is(err, pki.ErrNotDeviceCert) {
+				t.Fatalf("forged certificate %d: err = %v, want ErrNotDeviceCert", i, err)
+			}
+		}
+		// The budget is a burst of 20 and 5 a second more; the loop takes well under 10 s.
+		if reads := pki.StoreReads(e.ca) - before; reads > 70 {
+			t.Errorf("%d forged certificates cost %d store reads, want them bounded", n, reads)
+		}
+		if err := verify(t, e.ca, genuine); err != nil {
+			t.Errorf("the genuine certificate after the flood: %v", err)
+		}
+	})
+}
+
 // TestServiceCAKeySealed: the service's TLS CA key is sealed with the KEK, and a plain key left
 // by an older version is sealed at the next start without changing the CA.
 func TestServiceCAKeySealed(t *testing.T) {

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -15,10 +16,12 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/server/netlimit"
 	"github.com/rampart-iot/rampart/server/store"
 )
 
@@ -61,7 +64,21 @@ type Authority struct {
 	mu        sync.Mutex
 	cache     map[string]*caSet
 	publicURL string // the service's address, for CRL distribution points
+
+	// lookups bounds the store reads that certificates can cause before they verify (see
+	// [Authority.VerifyDevice]); known is the set of tenants with a CA as last read.
+	lookups *netlimit.Limiter
+	knownMu sync.Mutex
+	known   map[string]bool
+	reads   atomic.Int64 // store reads made to verify certificates, for tests
 }
+
+// How many store reads certificates that have not verified may cause, per second and in a
+// burst, in this replica, whatever they name and however many arrive.
+const (
+	lookupRate  = 5
+	lookupBurst = 20
+)
 
 type caSet struct {
 	loaded  time.Time
@@ -75,7 +92,8 @@ func NewAuthority(st *store.Store, kek *KEK, now func() time.Time) *Authority {
 	if now == nil {
 		now = time.Now
 	}
-	return &Authority{st: st, kek: kek, now: now, cache: map[string]*caSet{}}
+	return &Authority{st: st, kek: kek, now: now, cache: map[string]*caSet{},
+		lookups: netlimit.NewLimiter(lookupRate, lookupBurst)}
 }
 
 // DeriveKey returns a key for purpose derived from the key-encryption key (see [KEK.Derive]).
@@ -190,6 +208,13 @@ func (a *Authority) cacheSet(tenantID string, records []store.CARecord) (*caSet,
 	a.mu.Lock()
 	a.cache[tenantID] = cs
 	a.mu.Unlock()
+	if len(records) > 0 {
+		a.knownMu.Lock()
+		if a.known != nil {
+			a.known[tenantID] = true
+		}
+		a.knownMu.Unlock()
+	}
 	return cs, nil
 }
 
@@ -337,10 +362,19 @@ func (a *Authority) trusted(ctx context.Context, tenantID string, fresh bool) (*
 	a.mu.Lock()
 	cs := a.cache[tenantID]
 	a.mu.Unlock()
-	if cs != nil && !fresh && a.now().Sub(cs.loaded) < caCacheTTL {
+	switch {
+	case cs != nil && !fresh && a.now().Sub(cs.loaded) < caCacheTTL:
 		return cs, nil
+	case cs != nil && fresh && !a.lookup():
+		return cs, nil // no read to spare: the certificate is refused against the cached CAs
+	case cs == nil:
+		ok, err := a.hasCA(ctx, tenantID)
+		if err != nil || !ok {
+			return nil, cmp.Or(err, ErrNotDeviceCert)
+		}
 	}
 	var records []store.CARecord
+	a.reads.Add(1)
 	err := a.st.View(ctx, func(tx *store.Tx) error {
 		var err error
 		records, err = tx.CAs(tenantID)
@@ -353,6 +387,41 @@ func (a *Authority) trusted(ctx context.Context, tenantID string, fresh bool) (*
 		return nil, err
 	}
 	return a.cacheSet(tenantID, records)
+}
+
+// lookup reports whether a certificate that has not verified yet may cost a store read now.
+func (a *Authority) lookup() bool {
+	ok, _ := a.lookups.Allow("", time.Now())
+	return ok
+}
+
+// hasCA reports whether the tenant has a CA, from the set of tenants with one. A tenant not in
+// the set makes it read again, within the lookup budget: a certificate naming a tenant that does
+// not exist, or has no CA, costs no store read past that budget.
+func (a *Authority) hasCA(ctx context.Context, tenantID string) (bool, error) {
+	a.knownMu.Lock()
+	defer a.knownMu.Unlock()
+	if a.known[tenantID] {
+		return true, nil
+	}
+	if !a.lookup() {
+		return false, nil
+	}
+	a.reads.Add(1)
+	var ids []string
+	err := a.st.View(ctx, func(tx *store.Tx) error {
+		var err error
+		ids, err = tx.TenantsWithCA()
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	a.known = make(map[string]bool, len(ids))
+	for _, id := range ids {
+		a.known[id] = true
+	}
+	return a.known[tenantID], nil
 }
 
 // ErrNotDeviceCert is returned by VerifyDevice for a certificate that is not a valid device

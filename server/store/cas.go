@@ -87,3 +87,13 @@ func (tx *Tx) CAs(tenantID string) ([]CARecord, error) {
 	}
 	return cs, nil
 }
+
+// TenantsWithCA lists the IDs of the tenants that have at least one CA.
+func (tx *Tx) TenantsWithCA() ([]string, error) {
+	ids, err := queryAll(tx, func(r scanner) (id string, err error) { return id, r.Scan(&id) },
+		"SELECT DISTINCT tenant_id FROM tenant_cas")
+	if err != nil {
+		return nil, fmt.Errorf("list tenants with a CA: %w", err)
+	}
+	return ids, nil
+}

@@ -283,7 +283,7 @@ var _ = []any{
 	(*Tx).AddDeviceCert, (*Tx).DeviceCertRevoked, (*Tx).RevokeDeviceCertificates, (*Tx).RevokedCerts, (*Tx).CRL, (*Tx).PutCRL,
 	(*Tx).EnableDevelopment, (*Tx).DisableDevelopment, (*Tx).DevelopmentCapability,
 	// Keys and tenant CAs.
-	(*Tx).AddSigningKey, (*Tx).AddFirstSigningKey, (*Tx).SigningKeys, (*Tx).AddCA, (*Tx).CAs,
+	(*Tx).AddSigningKey, (*Tx).AddFirstSigningKey, (*Tx).SigningKeys, (*Tx).AddCA, (*Tx).CAs, (*Tx).TenantsWithCA,
 	// Images, deployments, update reports, runtime releases.
 	(*Tx).AddImage, (*Tx).Image, (*Tx).Images,
 	(*Tx).AddDeployment, (*Tx).Deployments, (*Tx).Deployment, (*Tx).LatestDeployment,
