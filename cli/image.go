@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -16,103 +17,119 @@ import (
 
 func (e *env) imageCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Image packages: pack, upload, list, show and download images"}
+	cmd.AddCommand(e.imagePackCmd(), e.imageHardwareHeaderCmd(), e.addOutput(e.imageAddCmd()),
+		e.addOutput(e.imageListCmd()), e.addOutput(e.imageShowCmd()), e.imageDownloadCmd())
+	return cmd
+}
 
+func (e *env) imageAddCmd() *cobra.Command {
 	var file string
-	add := &cobra.Command{
+	var f *os.File
+	var size int64
+	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+		im, err := c.AddImage(ctx, e.progress(f, size, "Uploading"), size)
+		if err != nil {
+			return err
+		}
+		return e.print(im, func(w io.Writer) { imageTable(w, im) })
+	})
+	cmd := &cobra.Command{
 		Use:   "add --file FILE",
 		Short: "Upload an image package; the service re-signs it with your tenant's key",
 		Long: "Upload an image package made with 'rampart image pack'. The service checks it, re-signs\n" +
 			"it with your tenant's image-signing key and keeps it under its image ID for good:\n" +
 			"the same package again is harmless, another package under that image ID is refused.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := os.Open(file)
-			if err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if f, size, err = openPackage(file); err != nil {
 				return err
 			}
 			defer f.Close()
-			fi, err := f.Stat()
-			if err != nil {
-				return err
-			}
-			if !fi.Mode().IsRegular() {
-				return fmt.Errorf("%s is not a regular file", file)
-			}
-			if fi.Size() > api.MaxImageSize {
-				return fmt.Errorf("%s is %s; an image package may be at most %s", file, humanBytes(fi.Size()), humanBytes(api.MaxImageSize))
-			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			im, err := c.AddImage(cmd.Context(), e.progress(f, fi.Size(), "Uploading"), fi.Size())
-			if err != nil {
-				return err
-			}
-			return e.print(im, func(w io.Writer) { imageTable(w, im) })
+			return run(cmd, args)
 		},
 	}
-	add.Flags().StringVar(&file, "file", "", "the image package ('rampart image pack' makes one)")
-	add.MarkFlagRequired("file")
-	add.MarkFlagFilename("file")
+	cmd.Flags().StringVar(&file, "file", "", "the image package ('rampart image pack' makes one)")
+	cmd.MarkFlagRequired("file")
+	cmd.MarkFlagFilename("file")
+	return cmd
+}
 
+// openPackage opens an image package to upload: a regular file of at most api.MaxImageSize.
+func openPackage(file string) (*os.File, int64, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+	case !fi.Mode().IsRegular():
+		err = fmt.Errorf("%s is not a regular file", file)
+	case fi.Size() > api.MaxImageSize:
+		err = fmt.Errorf("%s is %s; an image package may be at most %s", file, humanBytes(fi.Size()), humanBytes(api.MaxImageSize))
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}
+
+func (e *env) imageListCmd() *cobra.Command {
 	var q client.ImageQuery
-	list := &cobra.Command{
+	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+		ims, err := c.Images(ctx, q)
+		if err != nil {
+			return err
+		}
+		return e.print(ims, func(w io.Writer) { imageRows(w, ims) })
+	})
+	cmd := &cobra.Command{
 		Use:   "list [--component ID]",
 		Short: "List your tenant's images, newest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if q.ComponentID != "" && !ident.IsID(q.ComponentID) {
 				return usage.Errorf("invalid --component %s: want a component ID (a lowercase UUID)", clipFlag(q.ComponentID))
 			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			ims, err := c.Images(cmd.Context(), q)
-			if err != nil {
-				return err
-			}
-			return e.print(ims, func(w io.Writer) { imageRows(w, ims) })
+			return run(cmd, args)
 		},
 	}
-	list.Flags().StringVar(&q.ComponentID, "component", "", "only this component's images (its ID)")
+	cmd.Flags().StringVar(&q.ComponentID, "component", "", "only this component's images (its ID)")
+	return cmd
+}
 
-	show := &cobra.Command{
+func (e *env) imageShowCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "show ID",
 		Short: "Show an image",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			im, err := c.Image(cmd.Context(), args[0])
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			im, err := c.Image(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			return e.print(im, func(w io.Writer) { imageTable(w, im) })
-		},
+		}),
 	}
+}
 
+func (e *env) imageDownloadCmd() *cobra.Command {
 	var out string
-	download := &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "download ID [--output FILE]",
 		Short: "Download an image's package as the service keeps it (re-signed with your tenant's key)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			if out == "" || out == "-" {
-				_, err := c.DownloadImage(cmd.Context(), args[0], e.stdout, nil)
+				_, err := c.DownloadImage(ctx, args[0], e.stdout, nil)
 				return err
 			}
 			var im api.Image
-			err = writeAtomic(out, func(w io.Writer) error {
+			err := writeAtomic(out, func(w io.Writer) error {
 				var err error
-				im, err = c.DownloadImage(cmd.Context(), args[0], w, func(r io.Reader, size int64) io.Reader {
+				im, err = c.DownloadImage(ctx, args[0], w, func(r io.Reader, size int64) io.Reader {
 					return e.progress(r, size, "Downloading")
 				})
 				return err
@@ -122,12 +139,10 @@ func (e *env) imageCmd() *cobra.Command {
 			}
 			e.infof("Wrote image %s (%s %s, %s) to %s.", im.ID, im.Name, im.Version, humanBytes(im.Size), out)
 			return nil
-		},
+		}),
 	}
-	download.Flags().StringVarP(&out, "output", "o", "", "file to write (default: stdout)")
-	download.MarkFlagFilename("output")
-
-	cmd.AddCommand(e.imagePackCmd(), e.imageHardwareHeaderCmd(), e.addOutput(add), e.addOutput(list), e.addOutput(show), download)
+	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (default: stdout)")
+	cmd.MarkFlagFilename("output")
 	return cmd
 }
 
