@@ -29,28 +29,13 @@ func afterCursor(r *http.Request) (int64, error) {
 
 // listChain answers a page of a chain's entries.
 func (a *API) listChain(w http.ResponseWriter, r *http.Request, chain string) error {
-	limit, err := pageLimit(r)
+	entries, next, err := cursorPage(a, r, func(tx *store.Tx, after int64, n int) ([]api.AuditEntry, error) {
+		return tx.Audit(chain, after, n)
+	}, func(e api.AuditEntry) int64 { return e.Seq })
 	if err != nil {
 		return err
 	}
-	after, err := afterCursor(r)
-	if err != nil {
-		return err
-	}
-	var list api.AuditList
-	err = a.store.View(r.Context(), func(tx *store.Tx) error {
-		list.Entries, err = tx.Audit(chain, after, limit+1)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if len(list.Entries) > limit {
-		list.Entries = list.Entries[:limit]
-		list.NextPageToken = fmt.Sprint(list.Entries[limit-1].Seq)
-	}
-	list.Entries = nonNil(list.Entries)
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, api.AuditList{Entries: entries, NextPageToken: next})
 }
 
 func (a *API) chainHead(w http.ResponseWriter, r *http.Request, chain string) error {
@@ -67,28 +52,41 @@ func (a *API) chainHead(w http.ResponseWriter, r *http.Request, chain string) er
 }
 
 func (a *API) chainCheckpoints(w http.ResponseWriter, r *http.Request, chain string) error {
-	limit, err := pageLimit(r)
+	cps, next, err := cursorPage(a, r, func(tx *store.Tx, after int64, n int) ([]api.AuditCheckpoint, error) {
+		return tx.Checkpoints(chain, after, n)
+	}, store.CheckpointCursor)
 	if err != nil {
 		return err
+	}
+	return writeJSON(w, http.StatusOK, api.AuditCheckpointList{Checkpoints: cps, NextPageToken: next})
+}
+
+// cursorPage reads ?limit= and ?page_token=, reads one item more than the limit after the cursor,
+// and returns the page (never nil) with the next page's token when there is more.
+func cursorPage[T any](a *API, r *http.Request, read func(tx *store.Tx, after int64, n int) ([]T, error),
+	cursor func(T) int64) ([]T, string, error) {
+	limit, err := pageLimit(r)
+	if err != nil {
+		return nil, "", err
 	}
 	after, err := afterCursor(r)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	var list api.AuditCheckpointList
+	var items []T
 	err = a.store.View(r.Context(), func(tx *store.Tx) error {
-		list.Checkpoints, err = tx.Checkpoints(chain, after, limit+1)
+		items, err = read(tx, after, limit+1)
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	if len(list.Checkpoints) > limit {
-		list.Checkpoints = list.Checkpoints[:limit]
-		list.NextPageToken = fmt.Sprint(store.CheckpointCursor(list.Checkpoints[limit-1]))
+	next := ""
+	if len(items) > limit {
+		items = items[:limit]
+		next = fmt.Sprint(cursor(items[limit-1]))
 	}
-	list.Checkpoints = nonNil(list.Checkpoints)
-	return writeJSON(w, http.StatusOK, list)
+	return nonNil(items), next, nil
 }
 
 func (a *API) auditHead(w http.ResponseWriter, r *http.Request, c *call) error {

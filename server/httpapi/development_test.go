@@ -348,10 +348,18 @@ func claimedRotDevice(t *testing.T, w *world, mode rot.Mode) *rotDevice {
 	return d
 }
 
+// evidencer is a simulated device: its ID, and evidence it signs for a nonce.
+type evidencer interface {
+	deviceID() ident.DeviceID
+	evidence(t testing.TB, nonce []byte) []byte
+}
+
+func (d *rotDevice) deviceID() ident.DeviceID { return d.id }
+
 // attestOver attests a device over the device API, as its runtime would: a nonce, then evidence.
-func attestOver(t *testing.T, c *http.Client, base string, d *rotDevice) (int, api.AttestResponse) {
+func attestOver(t *testing.T, c *http.Client, base string, d evidencer) (int, api.AttestResponse) {
 	t.Helper()
-	nreq, _ := json.Marshal(api.NonceRequest{DeviceID: d.id})
+	nreq, _ := json.Marshal(api.NonceRequest{DeviceID: d.deviceID()})
 	resp, err := c.Post(base+api.DevicePathNonce, "application/json", bytes.NewReader(nreq))
 	if err != nil {
 		t.Fatal(err)

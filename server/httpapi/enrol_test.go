@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"net/http"
@@ -70,25 +69,12 @@ func (d *codedDevice) evidence(t testing.TB, nonce []byte) []byte {
 	return tok
 }
 
+func (d *codedDevice) deviceID() ident.DeviceID { return d.id }
+
 // attest attests d over the device API and returns the status and answer.
 func (d *codedDevice) attest(t *testing.T, c *http.Client, base string) (int, api.AttestResponse) {
 	t.Helper()
-	nreq, _ := json.Marshal(api.NonceRequest{DeviceID: d.id})
-	resp, err := c.Post(base+api.DevicePathNonce, "application/json", bytes.NewReader(nreq))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n api.NonceResponse
-	json.NewDecoder(resp.Body).Decode(&n)
-	resp.Body.Close()
-	resp, err = c.Post(base+api.DevicePathAttest, api.EvidenceContentType, bytes.NewReader(d.evidence(t, n.Nonce)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var ar api.AttestResponse
-	json.NewDecoder(resp.Body).Decode(&ar)
-	return resp.StatusCode, ar
+	return attestOver(t, c, base, d)
 }
 
 // tlsCert is the device certificate of a passed attestation with the device's Alias key.

@@ -14,16 +14,8 @@ import (
 	"github.com/rampart-iot/rampart/server/store/storetest"
 )
 
-// The tests of Add run on every store backend.
-func each(t *testing.T, test func(t *testing.T, s *store.Store)) {
-	t.Parallel()
-	for _, backend := range storetest.Backends(t) {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			test(t, storetest.Open(t, backend))
-		})
-	}
-}
+// each runs test on a fresh store of every backend.
+func each(t *testing.T, test func(t *testing.T, s *store.Store)) { storetest.Each(t, test) }
 
 // now is a time with nanoseconds, not in UTC, as time.Now might return.
 var now = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.FixedZone("CET", 3600))

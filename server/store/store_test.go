@@ -17,16 +17,8 @@ import (
 	"github.com/rampart-iot/rampart/server/store/storetest"
 )
 
-// each runs test in parallel on a fresh store of every backend.
-func each(t *testing.T, test func(t *testing.T, s *store.Store)) {
-	t.Parallel()
-	for _, backend := range storetest.Backends(t) {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			test(t, storetest.Open(t, backend))
-		})
-	}
-}
+// each runs test on a fresh store of every backend.
+func each(t *testing.T, test func(t *testing.T, s *store.Store)) { storetest.Each(t, test) }
 
 func update(t *testing.T, s *store.Store, fn func(*store.Tx) error) {
 	t.Helper()

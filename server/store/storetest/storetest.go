@@ -104,3 +104,14 @@ func Schema(t testing.TB) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// Each runs test in parallel on a fresh store of every backend.
+func Each(t *testing.T, test func(t *testing.T, s *store.Store)) {
+	t.Parallel()
+	for _, backend := range Backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			test(t, Open(t, backend))
+		})
+	}
+}
