@@ -1,6 +1,6 @@
 /* Rampart C SDK: Azure Sphere's applibs/sysevent.h: update notifications and deferral. The
    manifest needs SystemEventNotifications to register (else EACCES) and SoftwareUpdateDeferral
-   to defer (else EACCES). The event loop asks the app host for pending events about once a
+   to defer or resume (else EACCES). The event loop asks the app host for pending events about once a
    second while a registration exists. */
 #pragma once
 
