@@ -228,6 +228,32 @@ func TestCDeviceCertificateBeforeAttestation(t *testing.T) {
 	p.done(5)
 }
 
+// TestUnavailableCallsStopTheBuild: an Azure Sphere call Rampart does not have is a compile
+// error that says why and what to use instead, never a stub that fails at run time.
+func TestUnavailableCallsStopTheBuild(t *testing.T) {
+	clang, err := exec.LookPath("clang")
+	if err != nil {
+		compile(t, "sdktest.c") // skips, or fails under CI
+	}
+	for _, tc := range []struct{ src, want string }{
+		{"#include <tlsutils/deviceauth_curl.h>\nint main(void) { return (int)DeviceAuth_SslCtxFunc(0); }",
+			"Rampart_ConnectTLS(host, port, true)"},
+		{"#include <tlsutils/deviceauth_curl.h>\nint main(void) { return DeviceAuth_CurlSslFunc(0, 0, 0); }",
+			"never holds the device's key"},
+		{"#include <applibs/networking.h>\nint main(void) { return Networking_Proxy_Apply(0); }",
+			"belongs to the device runtime"},
+	} {
+		src := filepath.Join(t.TempDir(), "app.c")
+		if err := os.WriteFile(src, []byte(tc.src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(clang, "--target=wasm32-wasi", "-isystem", "include", "-c", "-o", os.DevNull, src).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%s: compiled (%v), or without %q:\n%s", tc.src, err, tc.want, out)
+		}
+	}
+}
+
 // serve answers each connection's first line with "hello CN", CN the client certificate's.
 func serve(ln net.Listener) {
 	for {
