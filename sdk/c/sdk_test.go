@@ -178,7 +178,7 @@ func TestCConnectionWithDeviceCertificate(t *testing.T) {
 // lets the update go ahead at once.
 func TestCDeviceCertificateInterfacesAndUpdate(t *testing.T) {
 	ca, caKey := newCert(t, "test CA", nil, nil)
-	deviceID := fmt.Sprintf("%x", sha256.Sum256(caKey.PublicKey.X.Bytes())) // a device ID's shape
+	deviceID := fmt.Sprintf("%x", sha256.Sum256(ca.RawSubjectPublicKeyInfo)) // a device ID's shape
 	deviceCert, deviceKey := newCert(t, deviceID, ca, caKey)
 	device := &tls.Certificate{Certificate: [][]byte{deviceCert.Raw, ca.Raw}, PrivateKey: deviceKey}
 	p := start(t, "devicetest.c", apphost.Options{
