@@ -106,7 +106,7 @@ func otherCode(c ident.ClaimCode) ident.ClaimCode {
 }
 
 // auditActions lists the actions of a tenant's audit log on a target.
-func auditActions(t *testing.T, w *world, tenantID, target string) []string {
+func auditActions(t *testing.T, w *world, tenantID ident.TenantID, target string) []string {
 	t.Helper()
 	var out []string
 	err := w.st.View(context.Background(), func(tx *store.Tx) error {
@@ -210,17 +210,17 @@ func TestClaimWithoutCodeRefusedUnlessAllowed(t *testing.T) {
 		allow := true
 		path := "/api/v1/tenants/" + w.a.tenant.ID
 		for _, p := range []string{adminA, adminB, contribA} {
-			if status, body := w.do(p, "PATCH", path, api.UpdateTenantRequest{AllowClaimWithoutCode: &allow}); status != http.StatusForbidden {
+			if status, body := w.do(p, "PATCH", string(path), api.UpdateTenantRequest{AllowClaimWithoutCode: &allow}); status != http.StatusForbidden {
 				t.Errorf("%s allows its tenant to claim without codes: %d %s", p, status, body)
 			}
 		}
 		if status, body := w.do(operator, "PATCH", "/api/v1/tenants/"+ident.NewID(), api.UpdateTenantRequest{AllowClaimWithoutCode: &allow}); status != http.StatusNotFound {
 			t.Errorf("an unknown tenant: %d %s", status, body)
 		}
-		if status, body := w.do(operator, "PATCH", path, map[string]any{}); status != http.StatusBadRequest {
+		if status, body := w.do(operator, "PATCH", string(path), map[string]any{}); status != http.StatusBadRequest {
 			t.Errorf("an empty update: %d %s", status, body)
 		}
-		if status, body := w.do(operator, "PATCH", path, api.UpdateTenantRequest{AllowClaimWithoutCode: &allow}); status != http.StatusOK ||
+		if status, body := w.do(operator, "PATCH", string(path), api.UpdateTenantRequest{AllowClaimWithoutCode: &allow}); status != http.StatusOK ||
 			!decodeAs[api.Tenant](t, body).AllowClaimWithoutCode {
 			t.Fatalf("operator allows: %d %s", status, body)
 		}
@@ -228,7 +228,7 @@ func TestClaimWithoutCodeRefusedUnlessAllowed(t *testing.T) {
 		if status != http.StatusCreated || decodeAs[api.ClaimDevicesResponse](t, body).Devices[0].ClaimedWithCode {
 			t.Fatalf("claim by ID alone where allowed: %d %s", status, body)
 		}
-		if got := auditActions(t, w, w.a.tenant.ID, "tenant/"+w.a.tenant.ID); !contains(got, "tenant.update") {
+		if got := auditActions(t, w, w.a.tenant.ID, "tenant/"+string(w.a.tenant.ID)); !contains(got, "tenant.update") {
 			t.Errorf("tenant audit %v", got)
 		}
 		// Tenant B is still not allowed.
