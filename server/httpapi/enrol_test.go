@@ -208,19 +208,19 @@ func TestClaimWithoutCodeRefusedUnlessAllowed(t *testing.T) {
 			t.Fatalf("claim with an empty code: %d %s, want 403", status, body)
 		}
 		allow := true
-		path := "/api/v1/tenants/" + w.a.tenant.ID
+		path := "/api/v1/tenants/" + string(w.a.tenant.ID)
 		for _, p := range []string{adminA, adminB, contribA} {
-			if status, body := w.do(p, "PATCH", string(path), api.UpdateTenantRequest{AllowClaimWithoutCode: &allow}); status != http.StatusForbidden {
+			if status, body := w.do(p, "PATCH", path, api.UpdateTenantRequest{AllowClaimWithoutCode: &allow}); status != http.StatusForbidden {
 				t.Errorf("%s allows its tenant to claim without codes: %d %s", p, status, body)
 			}
 		}
 		if status, body := w.do(operator, "PATCH", "/api/v1/tenants/"+ident.NewID(), api.UpdateTenantRequest{AllowClaimWithoutCode: &allow}); status != http.StatusNotFound {
 			t.Errorf("an unknown tenant: %d %s", status, body)
 		}
-		if status, body := w.do(operator, "PATCH", string(path), map[string]any{}); status != http.StatusBadRequest {
+		if status, body := w.do(operator, "PATCH", path, map[string]any{}); status != http.StatusBadRequest {
 			t.Errorf("an empty update: %d %s", status, body)
 		}
-		if status, body := w.do(operator, "PATCH", string(path), api.UpdateTenantRequest{AllowClaimWithoutCode: &allow}); status != http.StatusOK ||
+		if status, body := w.do(operator, "PATCH", path, api.UpdateTenantRequest{AllowClaimWithoutCode: &allow}); status != http.StatusOK ||
 			!decodeAs[api.Tenant](t, body).AllowClaimWithoutCode {
 			t.Fatalf("operator allows: %d %s", status, body)
 		}

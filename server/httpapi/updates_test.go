@@ -173,7 +173,7 @@ func TestUpdateReportDeviceIDFromCertificate(t *testing.T) {
 	}
 	u := updatesOf(t, w, readerA, w.a.device)
 	if !reflect.DeepEqual(u.Installed, installed) || u.LastUpdateResult != api.UpdateOK || u.LastUpdateAt == nil ||
-		!reflect.DeepEqual(u.Targeted, []string{string(w.a.image.ID)}) {
+		!reflect.DeepEqual(u.Targeted, []ident.ImageID{w.a.image.ID}) {
 		t.Errorf("the device's updates: %+v", u)
 	}
 	if u := updatesOf(t, w, adminA, other); len(u.Installed) != 0 {
