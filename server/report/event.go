@@ -58,7 +58,7 @@ func Prepare(e api.DeviceEvent) store.Event {
 }
 
 // Upload returns a device's checked batch, received at now, ready for [Add].
-func Upload(tenantID string, device ident.DeviceID, b api.EventBatch, now time.Time) Batch {
+func Upload(tenantID ident.TenantID, device ident.DeviceID, b api.EventBatch, now time.Time) Batch {
 	u := Batch{TenantID: tenantID, DeviceID: device, Dropped: b.Dropped, At: now, DailyCap: DailyCap,
 		Lost: Prepare(api.DeviceEvent{ID: ident.NewID(), Category: api.EventsDropped, Class: api.ClassOS,
 			Type: api.TypeUnplanned, Description: droppedDescription})}

@@ -27,7 +27,7 @@ func addEvents(t *testing.T, s *store.Store, u report.Batch) report.Added {
 	return res
 }
 
-func listEvents(t *testing.T, s *store.Store, tenantID string, f store.EventFilter) []store.ListedEvent {
+func listEvents(t *testing.T, s *store.Store, tenantID ident.TenantID, f store.EventFilter) []store.ListedEvent {
 	t.Helper()
 	var es []store.ListedEvent
 	view(t, s, func(tx *store.Tx) error {
@@ -75,7 +75,7 @@ func TestEventPrimitives(t *testing.T) {
 			if err != nil || d.GroupID != "" || d.AllowCrashDumps || !d.GroupSince.Equal(at) {
 				t.Errorf("EventDevice: %+v, %v; want no group, claimed at %v", d, err, at)
 			}
-			if _, err := tx.EventDevice(ident.NewID(), dev); !errors.Is(err, store.ErrNotFound) {
+			if _, err := tx.EventDevice(ident.TenantID(ident.NewID()), dev); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("EventDevice of another tenant's device: %v, want ErrNotFound", err)
 			}
 			n, err := tx.InsertEvents(tn.ID, dev, "", []store.Event{old, recent}, at)
@@ -129,7 +129,7 @@ func TestEventSummaryGroupsBySignature(t *testing.T) {
 			t.Fatalf("summary %+v, want 2 signatures", sum)
 		}
 		top := sum[0]
-		if top.ComponentID != comp || top.Description != "exit code N" || top.Events != 6 || top.Devices != 2 ||
+		if top.ComponentID != ident.ComponentID(comp) || top.Description != "exit code N" || top.Events != 6 || top.Devices != 2 ||
 			top.Signature != report.Signature(api.EventAppExit, comp, "exit code 1") {
 			t.Errorf("most frequent: %+v, want exit code N of %s, 6 events on 2 devices", top, comp)
 		}
