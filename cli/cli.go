@@ -17,7 +17,6 @@ package cli
 import (
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +43,7 @@ type env struct {
 
 	server, token, cacert string // global flags
 	output                string
+	query                 string // --query: a JMESPath expression (see output.go)
 }
 
 // Run runs the rampart command with args and returns its exit code.
@@ -89,6 +89,7 @@ func (e *env) root() *cobra.Command {
 			if allowed := f.Annotations[formatFlag]; !slices.Contains(allowed, f.Value.String()) {
 				return usage.Errorf("invalid --output %q: want %s", f.Value.String(), orList(allowed))
 			}
+			return e.checkQuery(cmd)
 		}
 		return nil
 	}
@@ -187,8 +188,11 @@ const formatFlag = "rampart-output-format"
 // addOutput adds --output to a listing or show command: table or json.
 func (e *env) addOutput(cmd *cobra.Command) *cobra.Command { return e.addFormats(cmd, "table", "json") }
 
-// addFormats adds --output with the given formats, the first the default.
+// addFormats adds --output with the given formats, the first the default, and yaml and tsv,
+// and --query.
 func (e *env) addFormats(cmd *cobra.Command, formats ...string) *cobra.Command {
+	formats = append(formats, extraFormats...)
+	e.addQuery(cmd)
 	cmd.Flags().StringVarP(&e.output, "output", "o", formats[0], "output format: "+orList(formats))
 	cmd.Flags().SetAnnotation("output", formatFlag, formats)
 	cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(formats, cobra.ShellCompDirectiveNoFileComp))
@@ -203,13 +207,12 @@ func orList(values []string) string {
 	return strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
 }
 
-// print writes v as JSON with --output json, else calls table with a tab writer.
+// print writes v as JSON, YAML or TSV (after --query) with --output json, yaml or tsv, else
+// calls table with a tab writer.
 func (e *env) print(v any, table func(w io.Writer)) error {
 	switch e.output {
-	case "json":
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+	case "json", "yaml", "tsv":
+		return e.printData(v)
 	case "table", "":
 		// The cells hold what devices and users sent: escaped on the way in, so that no cell
 		// can move the cursor, recolour the terminal or reorder what is shown.
@@ -217,7 +220,7 @@ func (e *env) print(v any, table func(w io.Writer)) error {
 		table(safetext.Writer(tw))
 		return tw.Flush()
 	}
-	return usage.Errorf("invalid --output %q: want table or json", e.output)
+	return usage.Errorf("invalid --output %q: want table, json, yaml or tsv", e.output)
 }
 
 // infof writes information for people to stderr.

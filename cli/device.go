@@ -53,7 +53,7 @@ func (e *env) deviceListCmd() *cobra.Command {
 			return err
 		}
 		err = e.print(l, func(w io.Writer) { deviceRows(w, l.Devices) })
-		if err == nil && l.NextPageToken != "" && e.output != "json" {
+		if err == nil && l.NextPageToken != "" && e.output == "table" {
 			e.infof("More devices: add --page-token %s", l.NextPageToken)
 		}
 		return err

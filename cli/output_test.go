@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -31,5 +32,54 @@ func TestDeviceTextEscapedInTable(t *testing.T) {
 	want := `d1      \x1b[2J\x1b[32mALL GOOD\x1b[0m invoice\u202etxt.exe ad\u200bmin \u009b31m`
 	if !strings.Contains(got, want) {
 		t.Errorf("table output %q, want a row %q", got, want)
+	}
+}
+
+// TestYAMLQuotesWhatYAMLWouldReadOtherwise: strings that YAML reads as booleans, nulls,
+// numbers, dates or indicators are quoted, and the structure nests as YAML's block style wants.
+func TestYAMLQuotesWhatYAMLWouldReadOtherwise(t *testing.T) {
+	var data any
+	d := json.NewDecoder(strings.NewReader(`{"id": "0123abc", "name": "Toaster", "yes": "no", "n": null,
+		"on": true, "size": 12345678901234567890, "when": "2026-01-02T03:04:05Z", "desc": "a: b # c\n\u007f",
+		"groups": [{"name": "Production", "tags": []}, ["x", 1.5], {}], "empty": {}, "dash": "-", "e": "~"}`))
+	d.UseNumber()
+	if err := d.Decode(&data); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	writeYAML(&b, data, 0)
+	want := `dash: "-"
+desc: "a: b # c\n\u007f"
+e: "~"
+empty: {}
+groups:
+  - name: Production
+    tags: []
+  - - x
+    - 1.5
+  - {}
+id: "0123abc"
+"n": null
+name: Toaster
+"on": true
+size: 12345678901234567890
+when: "2026-01-02T03:04:05Z"
+"yes": "no"
+`
+	if b.String() != want {
+		t.Errorf("YAML:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestTSVKeepsOneValueACell: a value holding a tab or a newline (text a device sent) stays in
+// its cell; nested lists show their length, as azsphere's tsv does.
+func TestTSVKeepsOneValueACell(t *testing.T) {
+	var b bytes.Buffer
+	data := []any{map[string]any{"b": "x\ty\nz", "a": true, "c": []any{1.0, 2.0}, "d": nil}, "plain"}
+	if err := writeTSV(&b, data); err != nil {
+		t.Fatal(err)
+	}
+	if want := "true\tx\\ty\\nz\t2\t\nplain\n"; b.String() != want {
+		t.Errorf("TSV %q, want %q", b.String(), want)
 	}
 }
