@@ -59,7 +59,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if usage.Is(err) {
-		fmt.Fprintf(stderr, "rampart: %v\n", err)
+		fmt.Fprintf(stderr, "rampart: %s\n", oneLineSuggestions(err.Error()))
 		return 2
 	}
 	fmt.Fprintf(stderr, "rampart: %s\n", safetext.Line(explain(err), 0))
@@ -98,6 +98,8 @@ func (e *env) root() *cobra.Command {
 		e.deviceCmd(), e.imageCmd(), e.deploymentCmd(), e.auditCmd(), e.caCmd(), e.osCmd(), e.reportCmd(),
 	)
 	root.AddCommand(e.tokenCmd())
+	e.azsphereSpellings(root)
+	e.versionCmds(root)
 	// A noun alone prints its help; a noun with an unknown verb is a usage error, not help and
 	// exit 0.
 	for _, noun := range root.Commands() {
@@ -106,6 +108,7 @@ func (e *env) root() *cobra.Command {
 			noun.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 		}
 	}
+	hints(root)
 	return root
 }
 
@@ -118,6 +121,8 @@ func explain(err error) string {
 	switch {
 	case errors.As(err, &ce) && ce.Status == http.StatusUnauthorized:
 		return ce.Message + " (run 'rampart login' or set RAMPART_TOKEN)"
+	case errors.As(err, &ce):
+		return cliNames(err.Error())
 	case errors.As(err, &ua):
 		return "the service's certificate is not signed by a trusted CA; give its CA with --cacert or RAMPART_CACERT"
 	case errors.As(err, &hv):
@@ -125,7 +130,7 @@ func explain(err error) string {
 	case errors.As(err, &op) && op.Op == "dial":
 		return err.Error() + " (is 'rampart server' running? check --server or RAMPART_SERVER)"
 	}
-	return err.Error()
+	return oneLineSuggestions(err.Error())
 }
 
 // client returns a client built from flags, environment and the saved login, in that order.

@@ -1,13 +1,16 @@
 package cli_test
 
 import (
+	"archive/zip"
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -83,6 +86,7 @@ func TestScripts(t *testing.T) {
 					"freeport":   cmdFreeport,
 					"eventually": cmdEventually,
 					"countlines": cmdCountLines,
+					"zipcat":     cmdZipcat,
 				},
 			})
 		})
@@ -247,6 +251,27 @@ func cmdWritefile(ts *testscript.TestScript, neg bool, args []string) {
 	path := ts.MkAbs(args[0])
 	ts.Check(os.MkdirAll(filepath.Dir(path), 0o700))
 	ts.Check(os.WriteFile(path, []byte(args[1]+"\n"), 0o600))
+}
+
+// cmdZipcat writes the name and contents of every file in a zip to OUT, one after another:
+// zipcat ZIP OUT.
+func cmdZipcat(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: zipcat ZIP OUT")
+	}
+	zr, err := zip.OpenReader(ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer zr.Close()
+	var out bytes.Buffer
+	for _, f := range zr.File {
+		fmt.Fprintf(&out, "== %s ==\n", f.Name)
+		r, err := f.Open()
+		ts.Check(err)
+		_, err = io.Copy(&out, io.LimitReader(r, 16<<20))
+		r.Close()
+		ts.Check(err)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), out.Bytes(), 0o600))
 }
 
 // cmdConcat writes the concatenation of files: concat OUT IN... (a changed build of a binary is

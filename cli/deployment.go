@@ -25,7 +25,7 @@ func (e *env) deploymentCreateCmd() *cobra.Command {
 	var group string
 	var images []string
 	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
-		g, err := c.Group(ctx, group)
+		g, err := findGroup(ctx, c, group)
 		if err != nil {
 			return err
 		}
@@ -65,7 +65,7 @@ func (e *env) deploymentListCmd() *cobra.Command {
 		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
 			var groupID ident.GroupID
 			if group != "" {
-				g, err := c.Group(ctx, group)
+				g, err := findGroup(ctx, c, group)
 				if err != nil {
 					return err
 				}

@@ -42,7 +42,7 @@ func (e *env) deviceListCmd() *cobra.Command {
 	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
 		var group ident.GroupID
 		if q.group != "" {
-			g, err := c.Group(ctx, q.group)
+			g, err := findGroup(ctx, c, q.group)
 			if err != nil {
 				return err
 			}
@@ -98,7 +98,7 @@ func (e *env) deviceUpdateCmd() *cobra.Command {
 		Short: "Move a device into a device group",
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-			g, err := c.Group(ctx, toGroup)
+			g, err := findGroup(ctx, c, toGroup)
 			if err != nil {
 				return err
 			}
@@ -290,7 +290,7 @@ func (e *env) claimCmd() *cobra.Command {
 	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
 		r, err := c.ClaimDevicesWithCodes(ctx, devices)
 		if err != nil {
-			return err
+			return claimHint(ctx, c, err)
 		}
 		if n := withoutCode(r.Devices); n > 0 {
 			e.infof("warning: claimed %d device(s) by ID alone, without a claim code, as this tenant allows; "+

@@ -64,7 +64,7 @@ func (e *env) productShowCmd() *cobra.Command {
 		Short: "Show a product",
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-			p, err := c.Product(ctx, args[0])
+			p, err := findProduct(ctx, c, args[0])
 			if err != nil {
 				return err
 			}
@@ -177,7 +177,7 @@ func (e *env) groupShowCmd() *cobra.Command {
 		Short: "Show a device group",
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-			g, err := c.Group(ctx, args[0])
+			g, err := findGroup(ctx, c, args[0])
 			if err != nil {
 				return err
 			}
@@ -190,7 +190,7 @@ func (e *env) groupUpdateCmd() *cobra.Command {
 	var req api.UpdateDeviceGroupRequest
 	var crash bool
 	run := e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-		g, err := c.Group(ctx, args[0])
+		g, err := findGroup(ctx, c, args[0])
 		if err != nil {
 			return err
 		}
@@ -237,7 +237,7 @@ func (e *env) groupDeleteCmd() *cobra.Command {
 		Short: "Delete a device group that has no devices",
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-			g, err := c.Group(ctx, args[0])
+			g, err := findGroup(ctx, c, args[0])
 			if err != nil {
 				return err
 			}

@@ -123,7 +123,7 @@ func checkSince(since string) error {
 func reportQuery(ctx context.Context, c *client.Client, since, group string) (client.ReportQuery, error) {
 	q := client.ReportQuery{Since: since, Limit: api.MaxPageSize}
 	if group != "" {
-		g, err := c.Group(ctx, group)
+		g, err := findGroup(ctx, c, group)
 		if err != nil {
 			return q, err
 		}

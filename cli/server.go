@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"os/signal"
 	"syscall"
@@ -53,7 +55,11 @@ func (e *env) serverCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			if err := server.Run(ctx, cfg); err != nil && ctx.Err() == nil {
+			err := server.Run(ctx, cfg)
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("%w: another program listens on %s (another 'rampart server'?); stop it, or give another address with --listen HOST:PORT", err, cfg.Listen)
+			}
+			if err != nil && ctx.Err() == nil {
 				return err
 			}
 			return nil

@@ -30,6 +30,7 @@ import (
 	"github.com/rampart-iot/rampart/server/checkpoint"
 	"github.com/rampart-iot/rampart/server/httpapi"
 	"github.com/rampart-iot/rampart/server/keyring"
+	"github.com/rampart-iot/rampart/server/logring"
 	"github.com/rampart-iot/rampart/server/netlimit"
 	"github.com/rampart-iot/rampart/server/pki"
 	"github.com/rampart-iot/rampart/server/report"
@@ -87,6 +88,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// Every record that names a tenant is also kept for that tenant's support data.
+	logs := logring.New()
+	log = slog.New(logs.Handler(log.Handler()))
 	if err := makeDataDir(cfg.DataDir); err != nil {
 		return err
 	}
@@ -147,7 +151,7 @@ func Run(ctx context.Context, cfg Config) error {
 	keys := keyring.New(st, kek)
 	tuf := tufrepo.New(st, keys, blobs, nil)
 	service := httpapi.New(httpapi.Config{Store: st, CA: authority, Blobs: blobs, Keys: keys, TUF: tuf,
-		Logger: log, Registry: reg, Gatherer: reg, UploadStall: cfg.UploadStall})
+		Logger: log, Registry: reg, Gatherer: reg, UploadStall: cfg.UploadStall, Logs: logs})
 	service.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.SecurityHeaders(w.Header())

@@ -9,6 +9,8 @@
 //	rampart-device app start|stop|logs NAME --state DIR
 //	rampart-device sideload FILE --state DIR
 //
+// Every --state DIR may be left out when RAMPART_DEVICE_STATE names the folder.
+//
 // `run` is stage 0 (package [github.com/rampart-iot/rampart/device/boot]); it starts the
 // runtime of the active slot as the hidden `stage1` command (package
 // [github.com/rampart-iot/rampart/device/agent]), which is not meant to be run by hand. Stage
@@ -29,10 +31,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/rampart-iot/rampart/format/safetext"
 	"github.com/rampart-iot/rampart/internal/usage"
+	"github.com/rampart-iot/rampart/internal/version"
 	"github.com/spf13/cobra"
 )
 
@@ -78,6 +82,8 @@ func (e *env) root() *cobra.Command {
 		SilenceUsage:  true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usage.Error{Err: err} })
+	root.Version = version.String()
+	root.SetVersionTemplate("rampart-device {{.Version}}\n")
 	root.AddCommand(e.initCmd(), e.idCmd(), e.runCmd(), e.stage1Cmd(), e.statusCmd(), e.certCmd(),
 		e.appCmd(), e.sideloadCmd())
 	return root
@@ -95,9 +101,15 @@ func oneLine(err error) string {
 	return safetext.Line(strings.Join(strings.Fields(err.Error()), " "), 0)
 }
 
-// stateFlag adds the --state flag every command has.
+// StateEnv names the state folder when --state is not given.
+const StateEnv = "RAMPART_DEVICE_STATE"
+
+// stateFlag adds the --state flag every command has; RAMPART_DEVICE_STATE is its default.
 func stateFlag(cmd *cobra.Command, dir *string) {
-	cmd.Flags().StringVar(dir, "state", "", "the device's state folder")
-	cmd.MarkFlagRequired("state")
+	def := os.Getenv(StateEnv)
+	cmd.Flags().StringVar(dir, "state", def, "the device's state folder (env "+StateEnv+")")
+	if def == "" {
+		cmd.MarkFlagRequired("state")
+	}
 	cmd.MarkFlagDirname("state")
 }

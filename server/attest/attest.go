@@ -141,6 +141,7 @@ func (s *Service) Attest(ctx context.Context, token []byte, source string) (api.
 		}
 		return api.AttestResponse{}, err
 	}
+	s.log.Debug("attestation passed", "device", rec.DeviceID, "tenant", rec.TenantID, "certificate_expiry", expiry, "source", rec.Source)
 	return api.AttestResponse{
 		Result:      api.AttestPass,
 		Mode:        rec.Mode,
@@ -244,7 +245,11 @@ func (s *Service) fail(ctx context.Context, rec store.Attestation, f *Failure) *
 	if err != nil {
 		s.log.Error("record attestation", "device", rec.DeviceID, "err", err)
 	}
-	s.log.Info("attestation failed", "device", rec.DeviceID, "reason", rec.Reason, "source", rec.Source)
+	if rec.TenantID != "" {
+		s.log.Info("attestation failed", "device", rec.DeviceID, "reason", rec.Reason, "source", rec.Source, "tenant", rec.TenantID)
+	} else {
+		s.log.Info("attestation failed", "device", rec.DeviceID, "reason", rec.Reason, "source", rec.Source)
+	}
 	return f
 }
 

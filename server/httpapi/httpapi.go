@@ -46,6 +46,7 @@ import (
 	"github.com/rampart-iot/rampart/server/blob"
 	"github.com/rampart-iot/rampart/server/deploy"
 	"github.com/rampart-iot/rampart/server/keyring"
+	"github.com/rampart-iot/rampart/server/logring"
 	"github.com/rampart-iot/rampart/server/netlimit"
 	"github.com/rampart-iot/rampart/server/pki"
 	"github.com/rampart-iot/rampart/server/report"
@@ -126,6 +127,7 @@ type API struct {
 	open        *netlimit.Limiter // requests to open routes per source, in this replica
 	uploadStall time.Duration     // see Config.UploadStall
 	gather      prometheus.Gatherer
+	logs        *logring.Ring // recent log records by tenant; may be nil
 
 	maxImage int64 // the largest image package accepted: api.MaxImageSize, less in tests
 }
@@ -141,6 +143,7 @@ type Config struct {
 	Registry prometheus.Registerer // may be nil
 	Gatherer prometheus.Gatherer   // what GET /metrics shows the operator; may be nil
 	Now      func() time.Time      // may be nil: time.Now
+	Logs     *logring.Ring         // the ring Logger's handler writes to, for support data; may be nil
 
 	// OpenRate and OpenBurst limit the requests one source may make to the open routes (nonce,
 	// attest) per second; 0 means DefaultOpenRate and DefaultOpenBurst.
@@ -178,6 +181,7 @@ func New(cfg Config) *API {
 	}
 	a.open = netlimit.NewLimiter(cfg.OpenRate, cfg.OpenBurst)
 	a.gather = cfg.Gatherer
+	a.logs = cfg.Logs
 	a.uploadStall = cfg.UploadStall
 	if a.uploadStall <= 0 {
 		a.uploadStall = DefaultUploadStall
@@ -250,10 +254,21 @@ func (a *API) serve(rt Route) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		// Errors mean the connection cannot take deadlines (HTTP/1 over a test recorder).
 		_ = http.NewResponseController(sw).SetReadDeadline(start.Add(timeout))
-		err := a.authorise(sw, r, rt, func(c *call) error { return rt.handler(sw, r, c) })
+		var tenant ident.TenantID
+		err := a.authorise(sw, r, rt, func(c *call) error {
+			tenant = c.user.TenantID
+			if tenant == "" {
+				tenant = c.device.TenantID
+			}
+			return rt.handler(sw, r, c)
+		})
 		if err != nil {
-			status, msg := a.errorStatus(r, err)
+			status, msg := a.errorStatus(r, err, tenant)
 			writeError(sw, status, msg)
+		}
+		if tenant != "" {
+			// Kept in the tenant's ring for support data (see logring); logged at debug level.
+			a.log.Debug("request", "route", label, "status", sw.status, "tenant", tenant, "source", sourceAddr(r))
 		}
 		a.metrics.observe(label, sw.status, time.Since(start))
 	})
@@ -339,7 +354,7 @@ func errorf(status int, format string, args ...any) error {
 
 // errorStatus maps an error to a status and a message safe to show. Store errors carry only
 // what the caller sent (names, IDs), so their text is shown; anything else is logged.
-func (a *API) errorStatus(r *http.Request, err error) (int, string) {
+func (a *API) errorStatus(r *http.Request, err error, tenant ident.TenantID) (int, string) {
 	var he *httpError
 	var refused *deploy.Error
 	switch {
@@ -354,7 +369,11 @@ func (a *API) errorStatus(r *http.Request, err error) (int, string) {
 	case errors.Is(err, context.Canceled):
 		return 499, "request canceled"
 	}
-	a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	if tenant != "" {
+		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err, "tenant", tenant)
+	} else {
+		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
 	return http.StatusInternalServerError, "internal error"
 }
 

@@ -66,6 +66,9 @@ func (a *API) table() []Route {
 		{"GET", "/api/v1/reports/errors", accessReader, a.reportErrors},
 		{"GET", "/api/v1/reports/summary", accessReader, a.reportSummary},
 
+		{"GET", "/api/v1/support/logs", accessAdministrator, a.supportLogs},
+		{"GET", "/api/v1/operator/support/logs", accessOperator, a.operatorSupportLogs},
+
 		{"POST", "/api/v1/os/releases", accessOperator, a.upload(a.publishRelease)},
 		{"GET", "/api/v1/os/releases", accessAnyToken, a.listReleases},
 		{"POST", "/api/v1/os/releases/withdraw", accessOperator, a.withdrawRelease},
