@@ -60,7 +60,7 @@ func unknownVerb(cmd *cobra.Command, args []string) error {
 		return nil
 	}
 	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
-	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+	if s := unique(cmd.SuggestionsFor(args[0])); len(s) > 0 {
 		msg += "; did you mean " + orList(s) + "?"
 	} else {
 		msg += "; its verbs: " + strings.Join(verbs(cmd), ", ")
@@ -232,4 +232,15 @@ func oneLineSuggestions(msg string) string {
 		return msg
 	}
 	return head + "; did you mean " + orList(strings.Fields(list)) + "?"
+}
+
+// unique keeps the first of each string, in order.
+func unique(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -144,8 +144,8 @@ func writeYAMLChild(w *bytes.Buffer, v any, indent int, inline bool) {
 }
 
 // plainYAML is the strings written without quotes: a letter first, then letters, digits and
-// _ . / - alone, none of which YAML reads as anything but a string (the words below aside).
-var plainYAML = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_./-]*$`)
+// _ . / @ - alone, none of which YAML reads as anything but a string (the words below aside).
+var plainYAML = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_./@-]*$`)
 
 // yamlWords are what YAML 1.1 or 1.2 reads as a boolean or null, compared lower-cased.
 var yamlWords = []string{"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
