@@ -264,7 +264,7 @@ func (a *Agent) stepAttest(ctx context.Context, m *machine) {
 	if err == nil {
 		a.setCertificate(c)
 		a.recordPass(f.now)
-		a.opt.Log.Printf("attestation passed (%s); certificate valid until %s", why, c.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		a.opt.Log.Printf("attestation passed; certificate valid until %s (attested because: %s)", c.Leaf.NotAfter.UTC().Format(time.RFC3339), why)
 	}
 	after := a.facts(m)
 	after.now = f.now // backoffs count from the attempt

@@ -39,6 +39,8 @@ func (c *Client) deferred(ctx context.Context, kind string) time.Time {
 	}
 	c.Apps.NotifyUpdatePending(kind, c.now().Add(c.Notice))
 	if c.Notice > 0 {
+		// Said, so that the pause before every install is not taken for a hang.
+		c.logf("%s update ready: the apps have %s to defer it before it installs", kind, c.Notice)
 		t := time.NewTimer(c.Notice)
 		select {
 		case <-t.C:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log"
 	"os"
 	"path/filepath"
 	"strings"
@@ -382,5 +383,22 @@ func TestUnrenewedDeferralExpires(t *testing.T) {
 	defer host.mu.Unlock()
 	if got, want := strings.Join(host.notified, ","), "application,final application,done application"; got != want {
 		t.Errorf("notifications %s, want %s", got, want)
+	}
+}
+
+// TestNoticeWindowIsLogged: the wait that gives apps the chance to defer an update is said in
+// the log, with its length, so that the pause before an install is not taken for a hang.
+func TestNoticeWindowIsLogged(t *testing.T) {
+	t.Parallel()
+	d := newDevice(t)
+	d.group(servicetest.App(t, "", "Toaster", "1.0.0", wasm("x"), d.svc.ImageKey))
+	var logged strings.Builder
+	c := d.client(t)
+	c.Apps, c.Notice, c.Log = &fakeHost{}, time.Millisecond, log.New(&logged, "", 0)
+	if _, err := c.Cycle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if want := "application update ready: the apps have 1ms to defer it before it installs"; !strings.Contains(logged.String(), want) {
+		t.Errorf("log %q, want %q", logged.String(), want)
 	}
 }
