@@ -21,6 +21,7 @@ cat > "$dir/mosquitto.conf" <<CONF
 user $(id -un)
 persistence false
 log_dest file $dir/mosquitto.log
+pid_file $dir/mosquitto.pid
 log_type all
 listener 8883 127.0.0.1
 cafile $dir/tenant-ca.pem
@@ -38,3 +39,4 @@ echo '{"broker": "127.0.0.1", "port": 8883, "topic": "rampart/telemetry", "inter
 mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 "$mosquitto" -d -c "$dir/mosquitto.conf"
 echo "Mosquitto listens on 127.0.0.1:8883; its log is $dir/mosquitto.log"
+echo "Stop it with: kill \$(cat $dir/mosquitto.pid)"
