@@ -53,6 +53,8 @@ func (e *env) azsphereSpellings(root *cobra.Command) {
 		{[]string{"product", "delete"}, "product", "the product's name or ID"},
 		{[]string{"device-group", "create"}, "name", "the group's name (with --product)"},
 		{[]string{"device-group", "show"}, "device-group", "the group, Product/Group or ID"},
+		{[]string{"device-group", "update"}, "device-group", "the group, Product/Group or ID"},
+		{[]string{"image", "download"}, "image", "the image's ID"},
 		{[]string{"device-group", "delete"}, "device-group", "the group, Product/Group or ID"},
 		{[]string{"image", "show"}, "image", "the image's ID"},
 		{[]string{"deployment", "show"}, "deployment", "the deployment's ID"},
@@ -67,6 +69,9 @@ func (e *env) azsphereSpellings(root *cobra.Command) {
 	flagAliases(sub("ca", "download"), map[string]string{"destination": "output"})
 	flagAliases(sub("ca", "crl"), map[string]string{"destination": "output"})
 	flagAliases(sub("image", "download"), map[string]string{"destination": "output"})
+	for _, verb := range []string{"create", "update"} {
+		flagAliases(sub("device-group", verb), map[string]string{"allow-crash-dumps-collection": "allow-crash-dumps"})
+	}
 
 	sub("tenant").AddCommand(e.downloadErrorReportCmd())
 	root.AddCommand(e.imagePackageCmd(), e.roleCmd())

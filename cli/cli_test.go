@@ -504,7 +504,7 @@ func TestExitCodes(t *testing.T) {
 		{"bad flag value", []string{"device", "list", "--limit", "many"}, 2},
 		{"bad log level", []string{"server", "--log-level", "loud"}, 2},
 		{"bad page size", append([]string{"device", "list", "--limit", "0"}, nowhere...), 2},
-		{"bad output format", append([]string{"product", "list", "--output", "yaml"}, nowhere...), 2},
+		{"bad output format", append([]string{"product", "list", "--output", "xml"}, nowhere...), 2},
 		{"no service address", []string{"product", "list"}, 1},
 		{"service unreachable", append([]string{"product", "list"}, nowhere...), 1},
 		{"bad device ID", []string{"device", "claim", "xyz"}, 1},

@@ -116,6 +116,10 @@ func findGroup(ctx context.Context, c *client.Client, ref string) (api.DeviceGro
 	if !client.IsNotFound(err) {
 		return g, err
 	}
+	if product, _, ok := strings.Cut(ref, "/"); ok && strings.HasPrefix(err.Error(), "product ") {
+		_, err = findProduct(ctx, c, product) // the product is what is missing
+		return g, err
+	}
 	gs, lerr := c.Groups(ctx, "", "")
 	if lerr != nil {
 		return g, err

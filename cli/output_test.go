@@ -83,3 +83,29 @@ func TestTSVKeepsOneValueACell(t *testing.T) {
 		t.Errorf("TSV %q, want %q", b.String(), want)
 	}
 }
+
+// FuzzYAMLScalar: whatever a string holds (it may come from a device), YAML gets it on one line,
+// plain only when YAML cannot read it as anything else, else double-quoted with no raw control
+// character in it; a TSV cell holds no tab or newline.
+func FuzzYAMLScalar(f *testing.F) {
+	for _, s := range []string{"", "yes", "No", "~", "0x1f", "a: b", "- x", "\x7f\u0085\ufeff", "Toaster/Production", "e@x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		y := yamlScalar(s)
+		if strings.ContainsAny(y, "\n\r\t") {
+			t.Fatalf("%q written as %q", s, y)
+		}
+		if !strings.HasPrefix(y, `"`) && (y != s || !plainYAML.MatchString(y)) {
+			t.Fatalf("%q written plain as %q", s, y)
+		}
+		for _, r := range y {
+			if r < 0x20 || r >= 0x7f && r <= 0x9f || r == 0xfeff {
+				t.Fatalf("%q written with %U raw: %q", s, r, y)
+			}
+		}
+		if c := tsvCell(s); strings.ContainsAny(c, "\t\n\r") {
+			t.Fatalf("TSV cell %q", c)
+		}
+	})
+}
