@@ -149,9 +149,14 @@ func (e *env) client() (*client.Client, error) {
 		return savedVal
 	}
 	server := pick(e.server, "RAMPART_SERVER", saved.Server)
-	token := pick(e.token, "RAMPART_TOKEN", saved.Token)
+	l := saved.forServer(server) // never another service's token
+	token := pick(e.token, "RAMPART_TOKEN", l.Token)
 	if server == "" {
 		return nil, errors.New("no service address: give --server, set RAMPART_SERVER, or run 'rampart login'")
+	}
+	if token == "" && saved.Server != "" && server != saved.Server {
+		return nil, fmt.Errorf("no API token for %s: the saved login is for %s; give --token, set RAMPART_TOKEN, or run 'rampart login --server %s --token TOKEN'",
+			server, saved.Server, server)
 	}
 	if token == "" {
 		return nil, errors.New("no API token: give --token, set RAMPART_TOKEN, or run 'rampart login'")
@@ -164,7 +169,7 @@ func (e *env) client() (*client.Client, error) {
 		}
 		caPEM = b
 	} else {
-		caPEM = []byte(saved.CACert)
+		caPEM = []byte(l.CACert)
 	}
 	return client.New(server, token, caPEM)
 }
