@@ -248,3 +248,15 @@ func unique(ss []string) []string {
 	}
 	return out
 }
+
+// productHint turns the service's "product not found" about ref into one that names the close
+// products; any other error is returned as it is.
+func productHint(ctx context.Context, c *client.Client, ref string, err error) error {
+	if ref == "" || !client.IsNotFound(err) || !strings.HasPrefix(err.Error(), "product ") {
+		return err
+	}
+	if _, perr := findProduct(ctx, c, ref); perr != nil {
+		return perr
+	}
+	return err
+}

@@ -117,7 +117,7 @@ func (e *env) groupCreateCmd() *cobra.Command {
 	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
 		g, err := c.CreateGroup(ctx, req)
 		if err != nil {
-			return err
+			return productHint(ctx, c, req.Product, err)
 		}
 		return e.print(g, func(w io.Writer) { groupTable(w, g) })
 	})
@@ -157,7 +157,7 @@ func (e *env) groupListCmd() *cobra.Command {
 		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
 			gs, err := c.Groups(ctx, product, "")
 			if err != nil {
-				return err
+				return productHint(ctx, c, product, err)
 			}
 			return e.print(gs, func(w io.Writer) {
 				fmt.Fprintln(w, "ID\tNAME\tOS FEED\tUPDATE POLICY\tCRASH DUMPS")
