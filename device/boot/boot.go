@@ -127,6 +127,9 @@ func MeasureSlot(dir state.Dir, v Verifier, slot state.Slot) (*Stage1, error) {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
 	in := rot.Inputs{Code: rt.SHA512, Config: dev.ConfigMeasurement(), Authority: authority, Mode: Mode(dir, dev)}
+	if dir.Root() == state.RootTPM {
+		return measureSlotTPM(dir, dev, slot, path, in.Measurements())
+	}
 
 	uds, err := rot.LoadUDS(dir.Path(state.FileUDS))
 	if err != nil {

@@ -5,7 +5,15 @@ import (
 	"testing"
 
 	"github.com/rampart-iot/rampart/format/dice"
+	"github.com/rampart-iot/rampart/format/evidence"
 )
+
+// The longest log fits the evidence.
+func TestMaxLogFitsEvidence(t *testing.T) {
+	if n := len(testLog(MaxEvents).Marshal()); n != MaxLogSize || n > evidence.MaxEventLogSize {
+		t.Fatalf("a log of %d events is %d bytes; MaxLogSize %d, the evidence takes %d", MaxEvents, n, MaxLogSize, evidence.MaxEventLogSize)
+	}
+}
 
 func testLog(n int) *Log {
 	l := &Log{PCR: 15}
