@@ -144,7 +144,12 @@ func New(dir state.Dir, h *handoff.Handoff, opt Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := NewIdentity(h, dev)
+	var id *Identity
+	if h.Root == state.RootTPM {
+		id, err = newTPMIdentity(dir, h, dev)
+	} else {
+		id, err = NewIdentity(h, dev)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +185,9 @@ func New(dir state.Dir, h *handoff.Handoff, opt Options) (*Agent, error) {
 	}
 	return a, nil
 }
+
+// Close releases what the agent holds of the root of trust: the TPM's keys.
+func (a *Agent) Close() error { return a.id.Close() }
 
 // Identity returns who the agent is.
 func (a *Agent) Identity() *Identity { return a.id }

@@ -285,6 +285,7 @@ func (e *env) stage1Cmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			defer a.Close()
 			err = a.Run(ctx)
 			if errors.Is(err, agent.ErrRestart) || errors.Is(err, agent.ErrModeChanged) {
 				logger.Printf("%v", err)
