@@ -24,12 +24,36 @@ const EvidenceContentType = "application/eat+cose"
 // NonceRequest is the body of POST /device/v1/nonce.
 type NonceRequest struct {
 	DeviceID ident.DeviceID `json:"device_id"`
+	// TPM is sent by a device whose root of trust is a TPM: the service answers with a
+	// credential challenge for its keys.
+	TPM *TPMKeys `json:"tpm,omitempty"`
+}
+
+// TPMKeys are a TPM device's endorsement and attestation keys, as it asks for a nonce.
+type TPMKeys struct {
+	// EKCertificate is the DER X.509 certificate of the TPM's endorsement key.
+	EKCertificate []byte `json:"ek_certificate"`
+	// AKPublic is the TPMT_PUBLIC of the attestation key; the device ID is the SHA-256 of
+	// its public key's DER SubjectPublicKeyInfo.
+	AKPublic []byte `json:"ak_public"`
 }
 
 // NonceResponse carries a fresh single-use nonce bound to the device that asked for it.
 type NonceResponse struct {
 	Nonce     []byte    `json:"nonce"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// TPMCredential, for a device that sent its TPM keys, is a credential challenge
+	// (TPM2_MakeCredential) whose secret only the TPM holding both keys can recover; the
+	// evidence for this nonce must carry that secret.
+	TPMCredential *TPMCredential `json:"tpm_credential,omitempty"`
+}
+
+// TPMCredential is an encrypted credential for TPM2_ActivateCredential: the credential blob
+// (TPM2B_ID_OBJECT contents) and the secret seed encrypted to the endorsement key
+// (TPM2B_ENCRYPTED_SECRET contents).
+type TPMCredential struct {
+	Credential []byte `json:"credential"`
+	Secret     []byte `json:"secret"`
 }
 
 // Attestation results.
@@ -73,7 +97,7 @@ func RetryableReason(reason string) bool {
 }
 
 // AttestResponse answers POST /device/v1/attest. On a pass it carries the device certificate
-// (24 hours, for the Alias key that signed the evidence) and the tenant's CA chain, in PEM.
+// (24 hours, for the key that signed the evidence: the Alias key, or the TPM signing key) and the tenant's CA chain, in PEM.
 type AttestResponse struct {
 	Result      string    `json:"result"`
 	Reason      string    `json:"reason,omitempty"`

@@ -37,6 +37,7 @@ const (
 	keyDeviceKey    = -65537 // Rampart: DeviceID public key, DER SubjectPublicKeyInfo
 	keyImages       = -65538 // Rampart: installed images
 	keyClaimProof   = -65539 // Rampart: proof of the device's claim code (optional)
+	keyTPM          = -65540 // Rampart: proof of a TPM root of trust (optional)
 )
 
 // ClaimProofSize is the size of the claim-code proof.
@@ -80,6 +81,8 @@ type Claims struct {
 	// made with another code can be told apart. A runtime older than the claim code sends
 	// none.
 	ClaimProof []byte
+	// TPM, if not nil, is the proof of a TPM root of trust; nil for the software (DICE) root.
+	TPM *TPM
 }
 
 // Image is one installed image.
@@ -108,6 +111,7 @@ type (
 		DeviceKey    []byte              `cbor:"-65537,keyasint"`
 		Images       []imageWire         `cbor:"-65538,keyasint"`
 		ClaimProof   []byte              `cbor:"-65539,keyasint,omitempty"`
+		TPM          *tpmWire            `cbor:"-65540,keyasint,omitempty"`
 	}
 )
 
@@ -183,6 +187,11 @@ func (c *Claims) check() error {
 	if c.ClaimProof != nil && len(c.ClaimProof) != ClaimProofSize {
 		return fmt.Errorf("claim proof is %d bytes, want %d", len(c.ClaimProof), ClaimProofSize)
 	}
+	if c.TPM != nil {
+		if err := c.TPM.check(); err != nil {
+			return err
+		}
+	}
 	if len(c.Images) > MaxImages {
 		return fmt.Errorf("%d images, want at most %d", len(c.Images), MaxImages)
 	}
@@ -225,6 +234,7 @@ func marshalClaims(c Claims) ([]byte, error) {
 		DeviceKey:    c.DeviceKey,
 		Images:       make([]imageWire, len(c.Images)),
 		ClaimProof:   c.ClaimProof,
+		TPM:          c.TPM.wire(),
 	}
 	for i, im := range c.Images {
 		w.Images[i] = imageWire{ID: im.ID, Digest: im.Digest[:]}
@@ -236,7 +246,7 @@ func marshalClaims(c Claims) ([]byte, error) {
 // others are allowed.
 var (
 	requiredClaims = []int64{keyIAT, keyNonce, keyUEID, keyDbgStat, keyMeasurements, keyDeviceKey, keyImages}
-	optionalClaims = []int64{keyClaimProof}
+	optionalClaims = []int64{keyClaimProof, keyTPM}
 )
 
 // parseClaims decodes claims strictly: every claim present, no other, each well-typed and
@@ -256,6 +266,11 @@ func parseClaims(b []byte) (Claims, error) {
 			return Claims{}, fmt.Errorf("claim proof is %d bytes, want %d", len(w.ClaimProof), ClaimProofSize)
 		}
 		c.ClaimProof = w.ClaimProof
+	}
+	if raw, ok := keys[keyTPM]; ok {
+		if c.TPM, err = parseTPM(raw, w.TPM); err != nil {
+			return Claims{}, err
+		}
 	}
 	if w.IAT > maxIAT {
 		return Claims{}, fmt.Errorf("iat %d is after 9999", w.IAT)

@@ -64,6 +64,28 @@
 // Each installed image is a map {1: tstr, 2: bstr .size 32}: its image ID, a canonical
 // lowercase UUID, and the SHA-256 of its image package. An image ID appears at most once.
 //
+// # The TPM claim
+//
+// A device whose root of trust is a TPM 2.0 adds claim -65540, a map with exactly these keys,
+// each a byte string but 4:
+//
+//	1   EK certificate             DER X.509, at most 4096 bytes
+//	2   AK public area             TPMT_PUBLIC of the attestation key
+//	3   activation secret          32 bytes recovered by TPM2_ActivateCredential
+//	4   PCR                        uint, 8 to 15: the PCR the runtime is measured into
+//	5   PCR value                  32 bytes: its SHA-256 bank value when quoted
+//	6   quote                      TPMS_ATTEST of TPM2_Quote by the AK, qualifying data = the nonce
+//	7   quote signature            TPMT_SIGNATURE
+//	8   event log                  TCG PC Client crypto-agile log of the PCR, at most 16 KiB
+//	9   signing key public area    TPMT_PUBLIC of the key that signed the token
+//	10  creation data              TPMS_CREATION_DATA of the signing key
+//	11  certification              TPMS_ATTEST of the signing key's certification by the AK
+//	12  certification signature    TPMT_SIGNATURE
+//
+// (TPM structures at most 1024 bytes each.) Such a token's protected header is exactly {1: -7}:
+// no x5chain, since there is no Alias certificate; the device-key claim is the AK's public key
+// and the measurements claim is the runtime's, as the last Rampart event of the log records it.
+//
 // # Limits and strictness
 //
 // [Parse] refuses a token over [MaxSize] (64 KiB) with [ErrTooLarge], and with [ErrMalformed]:

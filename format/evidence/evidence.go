@@ -42,11 +42,11 @@ const cborTagSign1 = 0xd2
 // Nothing in an Evidence may be trusted before Verify returns nil.
 type Evidence struct {
 	Claims    Claims
-	AliasCert *x509.Certificate
-	DeviceID  ident.DeviceID // SHA-256 of Claims.DeviceKey
+	AliasCert *x509.Certificate // nil in a token with the TPM claim
+	DeviceID  ident.DeviceID    // SHA-256 of Claims.DeviceKey
 
 	deviceKey *ecdsa.PublicKey
-	aliasKey  *ecdsa.PublicKey
+	aliasKey  *ecdsa.PublicKey  // the key that signed the token: the Alias key, or the TPM signing key once verified
 	certified dice.Measurements // from AliasCert's TcbInfo
 	msg       *cose.Sign1Message
 }
@@ -60,10 +60,11 @@ type sign1Wire struct {
 	Signature   []byte
 }
 
-// protectedWire is the protected header: exactly alg and x5chain.
+// protectedWire is the protected header: exactly alg and x5chain, or alg alone in a token with
+// the TPM claim.
 type protectedWire struct {
 	Alg     int64  `cbor:"1,keyasint"`
-	X5Chain []byte `cbor:"33,keyasint"`
+	X5Chain []byte `cbor:"33,keyasint,omitempty"`
 }
 
 var emptyMap = []byte{0xa0}
@@ -80,7 +81,8 @@ func Sign(c Claims, aliasKey crypto.Signer, aliasCertDER []byte) ([]byte, error)
 	return sign(c, aliasKey, aliasCertDER)
 }
 
-// sign is Sign without its check that the key matches the certificate.
+// sign is Sign without its check that the key matches the certificate. A nil certDER leaves
+// x5chain out, as a TPM token has it.
 func sign(c Claims, key crypto.Signer, certDER []byte) ([]byte, error) {
 	payload, err := marshalClaims(c)
 	if err != nil {
@@ -92,7 +94,9 @@ func sign(c Claims, key crypto.Signer, certDER []byte) ([]byte, error) {
 	}
 	msg := cose.NewSign1Message()
 	msg.Headers.Protected.SetAlgorithm(cose.AlgorithmES256)
-	msg.Headers.Protected[cose.HeaderLabelX5Chain] = certDER
+	if certDER != nil {
+		msg.Headers.Protected[cose.HeaderLabelX5Chain] = certDER
+	}
 	msg.Payload = payload
 	if err := msg.Sign(rand.Reader, nil, signer); err != nil {
 		return nil, fmt.Errorf("sign evidence: %w", err)
@@ -137,21 +141,20 @@ func parse(b []byte) (*Evidence, error) {
 	if ph.Alg != int64(cose.AlgorithmES256) {
 		return nil, fmt.Errorf("protected header: alg %d, want ES256 (-7)", ph.Alg)
 	}
-	cert, err := x509.ParseCertificate(ph.X5Chain)
-	if err != nil {
-		return nil, fmt.Errorf("alias certificate: %v", err)
-	}
-	aliasKey, ok := cert.PublicKey.(*ecdsa.PublicKey)
-	if !ok || aliasKey.Curve != elliptic.P256() {
-		return nil, errors.New("alias certificate: key is not ECDSA P-256")
-	}
-	certified, err := dice.FromCertificate(cert)
-	if err != nil {
-		return nil, fmt.Errorf("alias certificate: %v", err)
-	}
 	claims, err := parseClaims(w.Payload)
 	if err != nil {
 		return nil, err
+	}
+	var cert *x509.Certificate
+	var aliasKey *ecdsa.PublicKey
+	var certified dice.Measurements
+	switch {
+	case claims.TPM != nil && ph.X5Chain != nil:
+		return nil, errors.New("protected header: x5chain in a token with the TPM claim")
+	case claims.TPM == nil:
+		if cert, aliasKey, certified, err = parseAliasCert(ph.X5Chain); err != nil {
+			return nil, err
+		}
 	}
 	deviceKey, err := parseDeviceKey(claims.DeviceKey)
 	if err != nil {
@@ -180,6 +183,30 @@ func parse(b []byte) (*Evidence, error) {
 	}, nil
 }
 
+// parseAliasCert reads the x5chain header's Alias certificate, its key and its measurements.
+func parseAliasCert(der []byte) (*x509.Certificate, *ecdsa.PublicKey, dice.Measurements, error) {
+	if der == nil {
+		return nil, nil, dice.Measurements{}, errors.New("protected header: x5chain missing")
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, dice.Measurements{}, fmt.Errorf("alias certificate: %v", err)
+	}
+	aliasKey, ok := cert.PublicKey.(*ecdsa.PublicKey)
+	if !ok || aliasKey.Curve != elliptic.P256() {
+		return nil, nil, dice.Measurements{}, errors.New("alias certificate: key is not ECDSA P-256")
+	}
+	certified, err := dice.FromCertificate(cert)
+	if err != nil {
+		return nil, nil, dice.Measurements{}, fmt.Errorf("alias certificate: %v", err)
+	}
+	return cert, aliasKey, certified, nil
+}
+
+// SigningKey is the key that signed the token, once [Evidence.Verify] has returned nil: the
+// Alias key, or the TPM signing key. The device certificate is issued for it.
+func (e *Evidence) SigningKey() *ecdsa.PublicKey { return e.aliasKey }
+
 // encodeSign1 encodes a token from its parts, as Sign (by way of go-cose) does.
 func encodeSign1(ph protectedWire, payload, sig []byte) ([]byte, error) {
 	protected, err := encMode.Marshal(ph)
@@ -206,6 +233,9 @@ func encodeSign1(ph protectedWire, payload, sig []byte) ([]byte, error) {
 // It does not check the nonce, the time, or whether the device and its measurements are known:
 // that is the verifier's appraisal.
 func (e *Evidence) Verify() error {
+	if e != nil && e.msg != nil && e.Claims.TPM != nil {
+		return e.verifyTPM()
+	}
 	if e == nil || e.msg == nil || e.AliasCert == nil {
 		return fmt.Errorf("%w: evidence not made by Parse", ErrMalformed)
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -187,7 +188,8 @@ func claimsEqual(a, b Claims) bool {
 	}
 	return bytes.Equal(a.Nonce, b.Nonce) && bytes.Equal(a.DeviceKey, b.DeviceKey) &&
 		a.IssuedAt.Equal(b.IssuedAt) && a.Measurements == b.Measurements &&
-		bytes.Equal(a.ClaimProof, b.ClaimProof) && (a.ClaimProof == nil) == (b.ClaimProof == nil)
+		bytes.Equal(a.ClaimProof, b.ClaimProof) && (a.ClaimProof == nil) == (b.ClaimProof == nil) &&
+		reflect.DeepEqual(a.TPM, b.TPM)
 }
 
 func mustParse(t testing.TB, b []byte) *Evidence {
@@ -686,6 +688,10 @@ func FuzzParse(f *testing.F) {
 	f.Add(fx.token(f))
 	m := fx.claimMap(f)
 	f.Add(fx.withPayload(f, withRaw(f, m, keyClaimProof, encode(f, []byte{1, 2, 3}))))
+	fx.claims.TPM = sampleTPM()
+	if tpm, err := SignTPM(fx.claims, fx.aliasKey); err == nil {
+		f.Add(tpm)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := Parse(b)
 		if err != nil {
@@ -706,7 +712,11 @@ func FuzzParse(f *testing.F) {
 		if !claimsEqual(again, e.Claims) {
 			t.Fatalf("claims changed in a round trip:\n%+v\n%+v", e.Claims, again)
 		}
-		tok, err := encodeSign1(protectedWire{Alg: -7, X5Chain: e.AliasCert.Raw}, payload, e.msg.Signature)
+		ph := protectedWire{Alg: -7}
+		if e.AliasCert != nil {
+			ph.X5Chain = e.AliasCert.Raw
+		}
+		tok, err := encodeSign1(ph, payload, e.msg.Signature)
 		if err != nil || !bytes.Equal(tok, b) {
 			t.Fatalf("accepted a token that does not re-encode to itself")
 		}

@@ -129,7 +129,7 @@ func (s *Service) Attest(ctx context.Context, token []byte, source string) (api.
 	if af != nil {
 		return api.AttestResponse{}, s.fail(ctx, rec, af)
 	}
-	cert, chain, err := s.ca.IssueDevice(ctx, dev.TenantID, dev.ID, ev.AliasCert.PublicKey)
+	cert, chain, err := s.ca.IssueDevice(ctx, dev.TenantID, dev.ID, ev.SigningKey())
 	if err != nil {
 		return api.AttestResponse{}, err
 	}
