@@ -299,3 +299,22 @@ func replayEventLog(b []byte, pcr attest.PCR) ([]dice.Measurements, error) {
 	}
 	return records, nil
 }
+
+// TPMAttestationKey reads an attestation key's TPMT_PUBLIC as [Evidence.Verify] does, and
+// returns its DER SubjectPublicKeyInfo (whose SHA-256 is the device ID) and its TPM name (the
+// name algorithm and the SHA-256 of the public area), for which the service makes a credential
+// challenge. An error if it is not an AK that Verify accepts.
+func TPMAttestationKey(akPublic []byte) (spki []byte, name *tpm2.HashValue, err error) {
+	if len(akPublic) == 0 || len(akPublic) > MaxTPMStructureSize {
+		return nil, nil, fmt.Errorf("attestation key: public area is %d bytes, want 1 to %d", len(akPublic), MaxTPMStructureSize)
+	}
+	ak, err := parseAKPublic(akPublic)
+	if err != nil {
+		return nil, nil, fmt.Errorf("attestation key: %v", err)
+	}
+	if spki, err = x509.MarshalPKIXPublicKey(ak); err != nil {
+		return nil, nil, fmt.Errorf("attestation key: %v", err)
+	}
+	sum := sha256.Sum256(akPublic)
+	return spki, &tpm2.HashValue{Alg: tpm2.AlgSHA256, Value: sum[:]}, nil
+}
