@@ -38,9 +38,10 @@ func (tx *Tx) AddTPMCA(r TPMCARecord) error {
 	return nil
 }
 
-// TPMCAs lists the trusted TPM manufacturer CAs in the order they were added.
+// TPMCAs lists the trusted TPM manufacturer CAs in the order they were added, roots before
+// intermediates added at the same time.
 func (tx *Tx) TPMCAs() ([]TPMCARecord, error) {
-	cs, err := queryAll(tx, scanTPMCA, "SELECT "+tpmCAColumns+" FROM tpm_cas ORDER BY added_at, id")
+	cs, err := queryAll(tx, scanTPMCA, "SELECT "+tpmCAColumns+" FROM tpm_cas ORDER BY added_at, root DESC, subject, id")
 	if err != nil {
 		return nil, fmt.Errorf("list TPM CAs: %w", err)
 	}
