@@ -14,13 +14,18 @@ type EventQueue struct{}
 
 // Event is a system event.
 type Event struct {
-	Type     string    `json:"type"`     // EventUpdatePending
+	Type     string    `json:"type"`     // one of the Event… types
 	Kind     string    `json:"kind"`     // UpdateApplication or UpdateRuntime
-	Deadline time.Time `json:"deadline"` // when the update will be installed unless deferred
+	Deadline time.Time `json:"deadline"` // pending: when the update will be installed unless deferred; deferred: until when
 }
 
-// Event types.
-const EventUpdatePending = "update_pending"
+// Event types: the life of one update.
+const (
+	EventUpdatePending  = "update_pending"  // it will be installed at Deadline unless deferred
+	EventUpdateDeferred = "update_deferred" // an app deferred it, until Deadline
+	EventUpdateFinal    = "update_final"    // it is being installed now
+	EventUpdateComplete = "update_complete" // an application update was installed
+)
 
 // Update kinds, for [Event.Kind] and [DeferUpdate].
 const (
@@ -55,13 +60,8 @@ const (
 // the SoftwareUpdateDeferral capability and returns [ErrNotFound] when no such update is
 // pending.
 func DeferUpdate(kind string, d time.Duration) error {
-	var k int32
-	switch kind {
-	case UpdateApplication:
-		k = 1
-	case UpdateRuntime:
-		k = 2
-	default:
+	k, ok := updateKind(kind)
+	if !ok {
 		return ErrInvalid
 	}
 	minutes := (d + time.Minute - 1) / time.Minute
@@ -70,4 +70,26 @@ func DeferUpdate(kind string, d time.Duration) error {
 	}
 	_, err := check(hostUpdateDefer(k, int32(minutes)))
 	return err
+}
+
+// ResumeUpdate ends the app's own deferral of the pending update of kind, which then goes
+// ahead at once unless another app's deferral holds it. It needs the SoftwareUpdateDeferral
+// capability and returns [ErrNotFound] when the app holds no deferral of that kind.
+func ResumeUpdate(kind string) error {
+	k, ok := updateKind(kind)
+	if !ok {
+		return ErrInvalid
+	}
+	_, err := check(hostUpdateResume(k))
+	return err
+}
+
+func updateKind(kind string) (int32, bool) {
+	switch kind {
+	case UpdateApplication:
+		return 1, true
+	case UpdateRuntime:
+		return 2, true
+	}
+	return 0, false
 }

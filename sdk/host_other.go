@@ -22,6 +22,7 @@ func hostStorageDelete(unsafe.Pointer, uint32) int32                        { re
 func hostStorageList(unsafe.Pointer, uint32) int32                          { return errNoHost }
 func hostEventsNext(unsafe.Pointer, uint32) int32                           { return errNoHost }
 func hostUpdateDefer(int32, int32) int32                                    { return errNoHost }
+func hostUpdateResume(int32) int32                                          { return errNoHost }
 
 func strPtr(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
 

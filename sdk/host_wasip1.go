@@ -52,6 +52,9 @@ func hostEventsNext(buf unsafe.Pointer, bufLen uint32) int32
 //go:wasmimport rampart update_defer
 func hostUpdateDefer(kind, minutes int32) int32
 
+//go:wasmimport rampart update_resume
+func hostUpdateResume(kind int32) int32
+
 // strPtr and bytesPtr give the address of a string's or a slice's bytes (nil when empty).
 func strPtr(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
 

@@ -47,7 +47,9 @@
 //
 // Run starts the app host (package [github.com/rampart-iot/rampart/device/apphost]) before its
 // first round, so that installed apps run offline too, and syncs it after every update cycle;
-// the update client tells it of updates first, and skips those that apps deferred. Before it
+// the update client tells it of updates first, and skips those that apps deferred; when a
+// deferral ends (it runs out, or the app resumes the update) the agent checks in at once to
+// install it rather than waiting for the next check-in. Before it
 // compiles an image, the host has [update.VerifyApp] check package.hdr's signature (tenant keys
 // from tenant-keys.pem, or developer keys while the device holds the development capability)
 // and the module's SHA-256. Apps' crashes and exits go to the event queue. Unless
@@ -92,6 +94,7 @@ import (
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/device/apphost"
 	"github.com/rampart-iot/rampart/device/events"
 	"github.com/rampart-iot/rampart/device/handoff"
 	"github.com/rampart-iot/rampart/device/state"
@@ -342,17 +345,45 @@ func (a *Agent) stepUpdate(ctx context.Context, m *machine) {
 }
 
 // sleep is SLEEP: it waits until the machine's next due time, then wakes it; it stops the
-// machine when ctx ends.
+// machine when ctx ends. An app's deferral of an update that ends before then (it runs out,
+// or the app resumes the update) makes the update cycle due when it ends.
 func (a *Agent) sleep(ctx context.Context, m *machine) {
 	f := a.facts(m)
-	t := time.NewTimer(max(m.wakeAt(f).Sub(f.now), minWait))
+	wake, deferralEnds := m.wakeAt(f), false
+	var resumed <-chan struct{}
+	if a.apps != nil {
+		resumed = a.apps.host.Resumed()
+		if end := a.deferralEnd(f.now); !end.IsZero() && end.Before(wake) {
+			wake, deferralEnds = end, true
+		}
+	}
+	t := time.NewTimer(max(wake.Sub(f.now), minWait))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		m.stop(nil)
 	case <-t.C:
+		if deferralEnds {
+			m.updateDue(a.now())
+		}
+		m.wake(a.facts(m))
+	case <-resumed:
+		a.opt.Log.Printf("an app resumed a deferred update: checking in to install it")
+		m.updateDue(a.now())
 		m.wake(a.facts(m))
 	}
+}
+
+// deferralEnd returns when the earliest deferral by apps of a pending update that still holds
+// at now ends, or the zero time if none holds.
+func (a *Agent) deferralEnd(now time.Time) time.Time {
+	var end time.Time
+	for _, kind := range []string{apphost.UpdateApplication, apphost.UpdateRuntime} {
+		if until := a.apps.host.Deferred(kind); until.After(now) && (end.IsZero() || until.Before(end)) {
+			end = until
+		}
+	}
+	return end
 }
 
 func (a *Agent) stopped(ctx context.Context) error {

@@ -195,6 +195,15 @@ func (m *machine) updated(f facts, o outcome, err error) {
 	}
 }
 
+// updateDue makes the check-in, and the update cycle after it, due at now: an app ended its
+// deferral of an update early, or a deferral ran out, so the update should go ahead now rather
+// than at the next check-in. A check-in waiting out a backoff after failures keeps waiting.
+func (m *machine) updateDue(now time.Time) {
+	if m.checkinFailures == 0 && m.updateFailures == 0 && m.checkinAt.After(now) {
+		m.checkinAt = now
+	}
+}
+
 // wakeAt is when SLEEP ends: when attestation falls due (attestDue, the earliest
 // [Decision].Due) but not before its backoff, or the check-in, if the certificate is current and
 // that comes first.

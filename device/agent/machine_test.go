@@ -295,3 +295,27 @@ func TestSleepUntilEarliestDue(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateDueWhenDeferralEnds: when an app's deferral ends early (resumed) or runs out, the
+// check-in, and the update cycle after it, is due at once; a check-in in backoff after
+// failures keeps its backoff.
+func TestUpdateDueWhenDeferralEnds(t *testing.T) {
+	t.Parallel()
+	m := newMachine(phaseSleep)
+	m.checkinAt = t0.Add(20 * time.Hour)
+	m.updateDue(t0)
+	if !m.checkinAt.Equal(t0) {
+		t.Errorf("next check-in at %s, want now (%s)", m.checkinAt, t0)
+	}
+	m.wake(online)
+	if m.phase != phaseCheckin {
+		t.Errorf("woken to %s, want %s", m.phase, phaseCheckin)
+	}
+
+	m = newMachine(phaseSleep)
+	m.checkinFailures, m.checkinAt = 2, t0.Add(time.Minute)
+	m.updateDue(t0)
+	if !m.checkinAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("in backoff: next check-in at %s, want the backoff's %s", m.checkinAt, t0.Add(time.Minute))
+	}
+}

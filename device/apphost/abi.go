@@ -95,8 +95,10 @@ var hostFuncs = []hostFunc{
 	{"storage_list", []string{"buf", "buf_len"}, hostStorageList},
 	{"events_next", []string{"buf", "buf_len"}, hostEventsNext},
 	{"update_defer", []string{"kind", "minutes"}, hostUpdateDefer},
+	{"update_resume", []string{"kind"}, hostUpdateResume},
 	{"device_auth_ready", nil, hostDeviceAuthReady},
 	{"net_ready", nil, hostNetReady},
+	{"net_interfaces", []string{"buf", "buf_len"}, hostNetInterfaces},
 }
 
 // runKey carries the calling run in the context of its _start call.
@@ -217,29 +219,53 @@ const (
 	deferRuntime     = 2
 )
 
+// updateKind maps update_defer's and update_resume's kind (1 application, 2 runtime).
+func updateKind(k uint32) (string, bool) {
+	switch k {
+	case deferApplication:
+		return UpdateApplication, true
+	case deferRuntime:
+		return UpdateRuntime, true
+	}
+	return "", false
+}
+
 // hostUpdateDefer: update_defer(kind, minutes) → 0. Needs SoftwareUpdateDeferral; kind 1 is an
 // application update, 2 a runtime update; ErrNotFound when none of that kind is pending.
 func hostUpdateDefer(c *call, a []uint32) int32 {
 	if !c.run.img.manifest.Capabilities.SoftwareUpdateDeferral {
 		return ErrDenied
 	}
-	var kind string
-	switch a[0] {
-	case deferApplication:
-		kind = UpdateApplication
-	case deferRuntime:
-		kind = UpdateRuntime
-	default:
+	kind, ok := updateKind(a[0])
+	if !ok {
 		return ErrInvalid
 	}
 	d := time.Duration(a[1]) * time.Minute
 	if a[1] == 0 || d > maxDefer(kind) {
 		return ErrInvalid
 	}
-	if !c.run.app.h.deferUpdate(kind, d) {
+	if !c.run.app.h.deferUpdate(c.run.app.cid, kind, d) {
 		return ErrNotFound
 	}
 	c.run.app.log.line("host", fmt.Sprintf("deferred the pending %s update by %s", kind, d))
+	return 0
+}
+
+// hostUpdateResume: update_resume(kind) → 0: the app ends its own deferral of the pending
+// update of kind, which goes ahead unless another app's deferral holds it. Needs
+// SoftwareUpdateDeferral; ErrNotFound when the app holds no deferral of that kind.
+func hostUpdateResume(c *call, a []uint32) int32 {
+	if !c.run.img.manifest.Capabilities.SoftwareUpdateDeferral {
+		return ErrDenied
+	}
+	kind, ok := updateKind(a[0])
+	if !ok {
+		return ErrInvalid
+	}
+	if !c.run.app.h.resumeUpdate(c.run.app.cid, kind) {
+		return ErrNotFound
+	}
+	c.run.app.log.line("host", fmt.Sprintf("resumed the pending %s update", kind))
 	return 0
 }
 

@@ -17,7 +17,8 @@
 //
 // Every app gets its own module instance of one shared runtime: its own linear memory, at most
 // Options.MemoryLimitMiB; WASI preview 1 with its arguments set to [name], no environment, no
-// preopened folder, stdin empty, stdout and stderr to its log, real clocks and randomness; and
+// preopened folder but, for an app with DeviceAuthentication, the read-only [DeviceAuthDir]
+// holding the device's certificate chain (never its key), stdin empty, stdout and stderr to its log, real clocks and randomness; and
 // the "rampart" host module ([HostModule]), whose functions are deny by default: each checks
 // the manifest and returns an error code (ErrDenied, ErrInvalid, …), never traps, and
 // bounds-checks every access to the app's memory.
@@ -52,6 +53,10 @@
 //	storage_list(buf, buf_len) → n                    MutableStorage; names, '\n' after each
 //	events_next(buf, buf_len) → n                     SystemEventNotifications; JSON, 0 if none
 //	update_defer(kind, minutes) → 0                   SoftwareUpdateDeferral; kind 1 app, 2 runtime
+//	update_resume(kind) → 0                           SoftwareUpdateDeferral; ends the app's deferral
+//	device_auth_ready() → 0|1
+//	net_ready() → 0|1
+//	net_interfaces(buf, buf_len) → n                  n interfaces, records of 32 bytes as fit
 //
 // Error codes: ErrDenied −1, ErrInvalid −2, ErrQuota −3, ErrIO −4, ErrTimeout −5,
 // ErrNotFound −6, ErrTooSmall −7, ErrTLS −8, ErrLimit −9, ErrUnavailable −10. Package sdk
@@ -103,6 +108,9 @@ type Options struct {
 	// Sphere's Networking_IsNetworkingReady); stage 1 answers whether its last check-in reached
 	// the service. If nil, the network is never ready.
 	NetworkReady func() bool
+	// NetworkInterfaces lists the device's network interfaces for apps that ask (Azure
+	// Sphere's Networking_GetInterfaces); SystemInterfaces if nil.
+	NetworkInterfaces func() ([]NetInterface, error)
 	// ExtraRootCAs are trusted for apps' TLS in addition to the system's roots.
 	ExtraRootCAs []*x509.Certificate
 	// VerifyImage, if set, checks an image before the host compiles it: imageDir is
@@ -134,6 +142,7 @@ type Host struct {
 	apps    map[string]*app // by component ID
 	pins    map[int]int
 	pending map[string]*pendingUpdate // by update kind
+	resumed chan struct{}             // Resumed
 	closed  bool
 }
 
@@ -186,6 +195,7 @@ func New(dir string, opt Options) (*Host, error) {
 		apps:    map[string]*app{},
 		pins:    map[int]int{},
 		pending: map[string]*pendingUpdate{},
+		resumed: make(chan struct{}, 1),
 	}
 	h.base, h.stop = context.WithCancel(ctx)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, h.rt); err != nil {

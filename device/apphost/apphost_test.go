@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,6 +147,60 @@ func TestUpdateDeferral(t *testing.T) {
 	e.h.NotifyUpdatePending(apphost.UpdateApplication, time.Time{})
 	if got := e.h.Deferred(apphost.UpdateApplication); !got.IsZero() {
 		t.Errorf("after the update: Deferred = %v, want zero", got)
+	}
+}
+
+// TestResumeEndsOnlyTheAppsOwnDeferral: an app's SysEvent_ResumeEvent ends its own deferral;
+// another app's deferral still holds the update, and the update client is not told to go
+// ahead. A deferral that nobody renews ends at its time: Deferred then returns a time not
+// after now, and the update may go ahead. The clock is the host's.
+func TestResumeEndsOnlyTheAppsOwnDeferral(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	now := t0
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e := newEnv(t, apphost.Options{Now: clock})
+	e.h.NotifyUpdatePending(apphost.UpdateApplication, t0.Add(time.Minute))
+
+	caps := manifest.Capabilities{MutableStorage: &manifest.MutableStorage{SizeKB: 4}, SystemEventNotifications: true, SoftwareUpdateDeferral: true}
+	holder, resumer := app("holder", caps), app("resumer", caps)
+	denied := app("nosy", manifest.Capabilities{MutableStorage: caps.MutableStorage, SystemEventNotifications: true})
+	e.install(holder, wasm["probe"])
+	e.script(holder, "defer application 30")
+	e.sync()
+	e.expect(holder, map[string]string{"defer application 30": "ok"})
+
+	for _, m := range []*manifest.App{resumer, denied} {
+		e.install(m, wasm["probe"])
+		e.script(m, "events", "defer application 60", "resume application", "resume runtime")
+	}
+	e.sync()
+	e.expect(resumer, map[string]string{
+		"events":               "ok update_pending application",
+		"defer application 60": "ok",
+		"resume application":   "ok",
+		"resume runtime":       "err -6", // it deferred no runtime update
+	})
+	e.expect(denied, map[string]string{
+		"events":               "ok update_pending application",
+		"defer application 60": "err -1",
+		"resume application":   "err -1",
+	})
+	if got, want := e.h.Deferred(apphost.UpdateApplication), t0.Add(30*time.Minute); !got.Equal(want) {
+		t.Errorf("after one app resumed, Deferred = %v, want the other's %v", got, want)
+	}
+	select {
+	case <-e.h.Resumed():
+		t.Error("Resumed was signalled while another app's deferral held the update")
+	default:
+	}
+
+	mu.Lock()
+	now = t0.Add(30*time.Minute + time.Second) // the holder never renews its deferral
+	mu.Unlock()
+	if got := e.h.Deferred(apphost.UpdateApplication); got.After(clock()) {
+		t.Errorf("the deferral expired at %v, yet Deferred = %v", t0.Add(30*time.Minute), got)
 	}
 }
 

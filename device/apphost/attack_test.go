@@ -437,6 +437,8 @@ func TestHostFunctionsCheckGuestMemory(t *testing.T) {
 		{"rampart", "net_dial", 3, true},
 		{"rampart", "events_next", 2, true},
 		{"rampart", "gpio_set", 2, true},
+		{"rampart", "net_interfaces", 2, true},
+		{"rampart", "update_resume", 1, true},
 	}
 	const far int32 = -16 // 0xfffffff0
 	calls := []call{
@@ -449,9 +451,14 @@ func TestHostFunctionsCheckGuestMemory(t *testing.T) {
 		{3, []int32{far, 9, 80}, apphost.ErrInvalid},     // net_dial
 		{4, []int32{far, 1 << 30}, apphost.ErrDenied},    // events_next: not granted, first
 		{5, []int32{3, 1}, apphost.ErrDenied},            // gpio_set: not granted
+		{6, []int32{far, 64}, apphost.ErrInvalid},        // net_interfaces: records past the end
+		{6, []int32{65530, 64}, apphost.ErrInvalid},      // …straddling it
+		{6, []int32{0, 0}, 1},                            // …or none: the count
+		{7, []int32{1}, apphost.ErrDenied},               // update_resume: not granted
 		{0, []int32{1, 0, 5}, 0},                         // and a good call works
 	}
-	e := newEnv(t, apphost.Options{After: func(time.Duration) <-chan time.Time { return nil }})
+	e := newEnv(t, apphost.Options{After: func(time.Duration) <-chan time.Time { return nil },
+		NetworkInterfaces: func() ([]apphost.NetInterface, error) { return []apphost.NetInterface{{Name: "eth0"}}, nil }})
 	m := app("pointers", manifest.Capabilities{Gpio: []int{1}, MutableStorage: &manifest.MutableStorage{SizeKB: 4}, AllowedConnections: []string{"localhost"}})
 	e.install(m, module(imports, 1, calls))
 	e.sync()

@@ -1,6 +1,7 @@
 package apphost
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -99,5 +100,33 @@ func TestStreamFindsPanicLine(t *testing.T) {
 	fmt.Fprint(s, "ic: boom\x00\n\ngoroutine 1 [running]:\npanic: second")
 	if got := s.flush(); got != `panic: boom\x00` {
 		t.Errorf("panic line %q", got)
+	}
+}
+
+// TestInterfaceRecordsAreBounded: net_interfaces gives at most MaxInterfaces records, leaves
+// out names an app could not hold or print, and hardware addresses too long for a record.
+func TestInterfaceRecordsAreBounded(t *testing.T) {
+	var ifs []NetInterface
+	for _, name := range []string{"", "name-of-sixteen!", "tab\tname", "é0"} {
+		ifs = append(ifs, NetInterface{Name: name, Up: true})
+	}
+	ifs = append(ifs, NetInterface{Name: "ib0", Up: true, Connected: true, HardwareAddr: make([]byte, 20)})
+	for i := range 40 {
+		ifs = append(ifs, NetInterface{Name: fmt.Sprintf("eth%d", i), Up: true, Connected: true, HasIP: true,
+			HardwareAddr: []byte{2, 0, 0, 0, 0, byte(i)}})
+	}
+	recs := interfaceRecords(ifs, false)
+	if len(recs) != MaxInterfaces {
+		t.Fatalf("%d records, want %d", len(recs), MaxInterfaces)
+	}
+	if got := string(bytes.TrimRight(recs[0][:16], "\x00")); got != "ib0" || recs[0][18] != 0 || recs[0][17] != mediumUnspecified {
+		t.Errorf("first record %q %v: want ib0 without its 20-byte address", got, recs[0])
+	}
+	if r := recs[1]; string(bytes.TrimRight(r[:16], "\x00")) != "eth0" || r[16] != netifUp|netifConnected|netifIP ||
+		r[17] != mediumEthernet || r[18] != 6 || r[25] != 0 {
+		t.Errorf("eth0's record %v", r)
+	}
+	if r := interfaceRecords(ifs[5:6], true)[0]; r[16] != netifUp|netifConnected|netifIP|netifInternet {
+		t.Errorf("with the service reached, eth0's status is %#x", r[16])
 	}
 }

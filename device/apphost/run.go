@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -47,6 +48,11 @@ func (a *app) runOnce(ctx context.Context, img *image) (*Exit, error) {
 		}).
 		WithOsyield(runtime.Gosched).
 		WithRandSource(rand.Reader)
+	if img.manifest.Capabilities.DeviceAuthentication {
+		// ReadFS: an open for writing fails (EROFS), not just the writes.
+		certs := &sysfs.ReadFS{FS: &sysfs.AdaptFS{FS: deviceAuthFS{cert: a.h.opt.DeviceCertificate}}}
+		cfg = cfg.WithFSConfig(wazero.NewFSConfig().(sysfs.FSConfig).WithSysFSMount(certs, DeviceAuthDir))
+	}
 
 	a.mu.Lock()
 	a.st = StateRunning

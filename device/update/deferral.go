@@ -13,11 +13,12 @@ const (
 )
 
 // AppHost is what the update client needs of the app host (apphost.Host): to warn apps of an
-// update before it is installed, and to learn whether they deferred it (the manifest's
-// SoftwareUpdateDeferral).
+// update before it is installed, to learn whether they deferred it (the manifest's
+// SoftwareUpdateDeferral), and to tell them when it goes ahead.
 type AppHost interface {
 	NotifyUpdatePending(kind string, deadline time.Time)
 	Deferred(kind string) time.Time
+	NotifyUpdateFinal(kind string)
 }
 
 // DefaultNotice is how long the update client waits, after it told the apps of an update and
@@ -25,8 +26,10 @@ type AppHost interface {
 const DefaultNotice = 5 * time.Second
 
 // deferred announces an update of kind to the apps and reports until when they deferred it:
-// the zero time if the update may go ahead. Unless an earlier deferral still holds, it waits
-// c.Notice for their answer.
+// the zero time if the update may go ahead, and then the apps are told that it does. Unless an
+// earlier deferral still holds, it waits c.Notice for their answer. A deferral that ended (an
+// app did not renew it, or resumed) no longer holds: the update is announced again, and goes
+// ahead unless deferred anew.
 func (c *Client) deferred(ctx context.Context, kind string) time.Time {
 	if c.Apps == nil {
 		return time.Time{}
@@ -46,6 +49,7 @@ func (c *Client) deferred(ctx context.Context, kind string) time.Time {
 	if until := c.Apps.Deferred(kind); until.After(c.now()) {
 		return until
 	}
+	c.Apps.NotifyUpdateFinal(kind)
 	return time.Time{}
 }
 

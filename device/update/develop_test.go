@@ -277,6 +277,12 @@ func (h *fakeHost) NotifyUpdatePending(kind string, deadline time.Time) {
 	h.notified = append(h.notified, kind)
 }
 
+func (h *fakeHost) NotifyUpdateFinal(kind string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.notified = append(h.notified, "final "+kind)
+}
+
 func (h *fakeHost) Deferred(string) time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -325,5 +331,56 @@ func TestDeferredUpdateIsNotInstalled(t *testing.T) {
 	got := strings.Join(host.notified, ",")
 	if !strings.Contains(got, "done application") || !strings.Contains(got, "done runtime") {
 		t.Errorf("notifications %s", got)
+	}
+}
+
+// TestUnrenewedDeferralExpires: an app deferred the update once and did not renew the deferral.
+// While it holds, cycles skip the update without asking the apps again; once it has expired,
+// the next cycle announces the update again, the apps do not defer it, and it is installed, the
+// apps told first that it goes ahead and then that it is done. The clock is the client's.
+func TestUnrenewedDeferralExpires(t *testing.T) {
+	t.Parallel()
+	d := newDevice(t)
+	d.group(servicetest.App(t, "", "Toaster", "1.0.0", wasm("x"), d.svc.ImageKey))
+	t0 := time.Now()
+	now := t0
+	host := &fakeHost{until: t0.Add(10 * time.Minute)} // never renewed
+	c := d.client(t)
+	c.Apps, c.Now = host, func() time.Time { return now }
+
+	for _, at := range []time.Duration{0, 5 * time.Minute, 10*time.Minute - time.Second} {
+		now = t0.Add(at)
+		res, err := c.Cycle(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Changed) != 0 || len(res.Deferred) != 1 {
+			t.Errorf("cycle at +%s, while the deferral holds: %+v", at, res)
+		}
+	}
+	if got := d.apps(t); len(got) != 0 {
+		t.Errorf("installed %v while deferred", got)
+	}
+	host.mu.Lock()
+	if len(host.notified) != 0 {
+		t.Errorf("apps were asked again while the deferral held: %v", host.notified)
+	}
+	host.mu.Unlock()
+
+	now = t0.Add(10 * time.Minute) // it holds until, not at, this time
+	res, err := c.Cycle(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Changed) != 1 || len(res.Deferred) != 0 {
+		t.Errorf("cycle after the deferral expired: %+v", res)
+	}
+	if got := d.apps(t); len(got) != 1 {
+		t.Errorf("after the deferral expired, apps are %v", got)
+	}
+	host.mu.Lock()
+	defer host.mu.Unlock()
+	if got, want := strings.Join(host.notified, ","), "application,final application,done application"; got != want {
+		t.Errorf("notifications %s, want %s", got, want)
 	}
 }

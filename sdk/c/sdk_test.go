@@ -8,10 +8,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -55,9 +58,17 @@ func compile(t *testing.T, name string) []byte {
 	return b
 }
 
-// run runs the test program name in a host with opt, its manifest granting caps, and checks
-// that every check(...) in its source printed PASS. files are put in its storage first.
-func run(t *testing.T, name string, opt apphost.Options, caps manifest.Capabilities, files map[string]string) string {
+// program is a test program running in an app host.
+type program struct {
+	t    *testing.T
+	h    *apphost.Host
+	name string
+	log  string // its log file
+}
+
+// start runs the test program name in a host with opt, its manifest granting caps; files are
+// put in its storage first. The host is closed when the test ends.
+func start(t *testing.T, name string, opt apphost.Options, caps manifest.Capabilities, files map[string]string) *program {
 	t.Helper()
 	module := compile(t, name)
 	dir := t.TempDir()
@@ -65,7 +76,7 @@ func run(t *testing.T, name string, opt apphost.Options, caps manifest.Capabilit
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
+	t.Cleanup(func() { h.Close() })
 	m := &manifest.App{SchemaVersion: 1, ComponentId: ident.NewID(), Name: "sdktest", EntryPoint: "app.wasm", Capabilities: caps}
 	install(t, dir, m, module)
 	data := filepath.Join(dir, apphost.DirAppData, m.ComponentId)
@@ -78,29 +89,49 @@ func run(t *testing.T, name string, opt apphost.Options, caps manifest.Capabilit
 	if err := h.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	logPath := filepath.Join(dir, apphost.DirAppLogs, m.ComponentId+".log")
+	return &program{t: t, h: h, name: name, log: filepath.Join(dir, apphost.DirAppLogs, m.ComponentId+".log")}
+}
+
+// waitFor waits for s in the program's log and returns the log.
+func (p *program) waitFor(s string) string {
+	p.t.Helper()
 	var all string
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		b, _ := os.ReadFile(logPath)
-		if all = string(b); strings.Contains(all, "DONE") {
-			break
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(p.log)
+		if all = string(b); strings.Contains(all, s) {
+			return all
 		}
 	}
-	log, _, done := strings.Cut(all, "DONE") // the first run only: the host restarts it
-	if !done {
-		t.Fatalf("the test program did not finish:\n%s", all)
-	}
+	p.t.Fatalf("%q is not in the log of %s:\n%s", s, p.name, all)
+	return ""
+}
+
+// done waits for the program's first run to end and checks that want of its checks passed
+// (every check(...) in its source if want < 0) and none failed. It returns the run's log.
+func (p *program) done(want int) string {
+	p.t.Helper()
+	log, _, _ := strings.Cut(p.waitFor("DONE"), "DONE") // the first run only: the host restarts it
 	if fails := regexp.MustCompile(`FAIL .*`).FindAllString(log, -1); len(fails) > 0 {
-		t.Errorf("%d checks failed:\n%s", len(fails), strings.Join(fails, "\n"))
+		p.t.Errorf("%d checks failed:\n%s", len(fails), strings.Join(fails, "\n"))
 	}
-	src, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
+	if want < 0 {
+		src, err := os.ReadFile(filepath.Join("testdata", p.name))
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		want = strings.Count(string(src), "check(\"")
 	}
-	if n, want := strings.Count(log, "PASS "), strings.Count(string(src), "check(\""); n != want {
-		t.Errorf("%d of %d checks passed:\n%s", n, want, log)
+	if n := strings.Count(log, "PASS "); n != want {
+		p.t.Errorf("%d of %d checks passed:\n%s", n, want, log)
 	}
 	return log
+}
+
+// run runs the test program name (see start) and checks that every check(...) in its source
+// printed PASS.
+func run(t *testing.T, name string, opt apphost.Options, caps manifest.Capabilities, files map[string]string) string {
+	t.Helper()
+	return start(t, name, opt, caps, files).done(-1)
 }
 
 func TestCSDKInTheAppHost(t *testing.T) {
@@ -138,6 +169,89 @@ func TestCConnectionWithDeviceCertificate(t *testing.T) {
 		DeviceAuthentication: true,
 		MutableStorage:       &manifest.MutableStorage{SizeKB: 1},
 	}, map[string]string{"azsphere-mutable-file": strconv.Itoa(port)})
+}
+
+// TestCDeviceCertificateInterfacesAndUpdate: a C app with DeviceAuthentication reads the
+// device's certificate chain at DeviceAuth_GetCertificatePath, whose subject is the device ID
+// and which holds no key; it sees the device's network interfaces and their status; and it
+// follows an update from Pending to Complete, deferring it and resuming it on the way, which
+// lets the update go ahead at once.
+func TestCDeviceCertificateInterfacesAndUpdate(t *testing.T) {
+	ca, caKey := newCert(t, "test CA", nil, nil)
+	deviceID := fmt.Sprintf("%x", sha256.Sum256(ca.RawSubjectPublicKeyInfo)) // a device ID's shape
+	deviceCert, deviceKey := newCert(t, deviceID, ca, caKey)
+	device := &tls.Certificate{Certificate: [][]byte{deviceCert.Raw, ca.Raw}, PrivateKey: deviceKey}
+	p := start(t, "devicetest.c", apphost.Options{
+		DeviceCertificate: func() (*tls.Certificate, error) { return device, nil },
+		NetworkReady:      func() bool { return true },
+		NetworkInterfaces: func() ([]apphost.NetInterface, error) {
+			return []apphost.NetInterface{
+				{Name: "eth0", Up: true, Connected: true, HasIP: true, HardwareAddr: net.HardwareAddr{2, 0, 0x5e, 0x10, 0, 1}},
+				{Name: "a-name-far-too-long-for-azure-sphere", Up: true},
+				{Name: "wlan0", Up: true, HasIP: true, Wireless: true}, // an address but no link: not counted
+			}, nil
+		},
+	}, manifest.Capabilities{
+		DeviceAuthentication:     true,
+		SystemEventNotifications: true,
+		SoftwareUpdateDeferral:   true,
+		MutableStorage:           &manifest.MutableStorage{SizeKB: 1},
+	}, map[string]string{"azsphere-mutable-file": "cert " + deviceID})
+
+	p.waitFor("WAITING")
+	p.h.NotifyUpdatePending(apphost.UpdateApplication, time.Now().Add(time.Hour))
+	p.waitFor("RESUMED")
+	select {
+	case <-p.h.Resumed():
+	case <-time.After(10 * time.Second):
+		t.Error("the app resumed the update, and the host did not say so")
+	}
+	if until := p.h.Deferred(apphost.UpdateApplication); until.After(time.Now()) {
+		t.Errorf("after the resume the update is deferred until %v", until)
+	}
+	// The update client goes ahead, installs the update and says it is done.
+	p.h.NotifyUpdateFinal(apphost.UpdateApplication)
+	p.h.NotifyUpdatePending(apphost.UpdateApplication, time.Time{})
+	src, _ := os.ReadFile("testdata/devicetest.c")
+	p.done(strings.Count(string(src), "check(\"") - 4) // all but the four of a device without certificate or interfaces
+}
+
+// TestCDeviceCertificateBeforeAttestation: before the device has a certificate the path is
+// given, as on Azure Sphere, and opening it is ENOENT; interfaces the runtime cannot list are
+// EAGAIN.
+func TestCDeviceCertificateBeforeAttestation(t *testing.T) {
+	p := start(t, "devicetest.c", apphost.Options{
+		DeviceCertificate: func() (*tls.Certificate, error) { return nil, errors.New("no certificate yet") },
+		NetworkInterfaces: func() ([]apphost.NetInterface, error) { return nil, errors.New("no interfaces") },
+	}, manifest.Capabilities{DeviceAuthentication: true, MutableStorage: &manifest.MutableStorage{SizeKB: 1}},
+		map[string]string{"azsphere-mutable-file": "nocert"})
+	p.done(5)
+}
+
+// TestUnavailableCallsStopTheBuild: an Azure Sphere call Rampart does not have is a compile
+// error that says why and what to use instead, never a stub that fails at run time.
+func TestUnavailableCallsStopTheBuild(t *testing.T) {
+	clang, err := exec.LookPath("clang")
+	if err != nil {
+		compile(t, "sdktest.c") // skips, or fails under CI
+	}
+	for _, tc := range []struct{ src, want string }{
+		{"#include <tlsutils/deviceauth_curl.h>\nint main(void) { return (int)DeviceAuth_SslCtxFunc(0); }",
+			"Rampart_ConnectTLS(host, port, true)"},
+		{"#include <tlsutils/deviceauth_curl.h>\nint main(void) { return DeviceAuth_CurlSslFunc(0, 0, 0); }",
+			"never holds the device's key"},
+		{"#include <applibs/networking.h>\nint main(void) { return Networking_Proxy_Apply(0); }",
+			"belongs to the device runtime"},
+	} {
+		src := filepath.Join(t.TempDir(), "app.c")
+		if err := os.WriteFile(src, []byte(tc.src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(clang, "--target=wasm32-wasi", "-isystem", "include", "-c", "-o", os.DevNull, src).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%s: compiled (%v), or without %q:\n%s", tc.src, err, tc.want, out)
+		}
+	}
 }
 
 // serve answers each connection's first line with "hello CN", CN the client certificate's.

@@ -1,4 +1,4 @@
-/* applibs/application.h, applibs/applications.h' memory figures, applibs/powermanagement.h and applibs/networking.h's readiness. */
+/* applibs/application.h, applibs/applications.h' memory figures and applibs/powermanagement.h. */
 #include <errno.h>
 
 #include <applibs/application.h>
@@ -53,16 +53,4 @@ int PowerManagement_SetSystemPowerProfile(PowerManagement_System_PowerProfile de
     (void)desired_profile;
     errno = EACCES;
     return -1;
-}
-
-#include <applibs/networking.h>
-
-int Networking_IsNetworkingReady(bool *outIsNetworkingReady)
-{
-    if (outIsNetworkingReady == NULL) {
-        errno = EFAULT;
-        return -1;
-    }
-    *outIsNetworkingReady = rampart_net_ready() == 1;
-    return 0;
 }

@@ -19,8 +19,13 @@ RAMPART_IMPORT("storage_size") int32_t rampart_storage_size(const char *name, ui
 RAMPART_IMPORT("storage_delete") int32_t rampart_storage_delete(const char *name, uint32_t name_len);
 RAMPART_IMPORT("events_next") int32_t rampart_events_next(void *buf, uint32_t buf_len);
 RAMPART_IMPORT("update_defer") int32_t rampart_update_defer(int32_t kind, int32_t minutes);
+RAMPART_IMPORT("update_resume") int32_t rampart_update_resume(int32_t kind);
 RAMPART_IMPORT("device_auth_ready") int32_t rampart_device_auth_ready(void);
 RAMPART_IMPORT("net_ready") int32_t rampart_net_ready(void);
+/* net_interfaces writes as many 32-byte records as fit in buf and returns how many interfaces
+   there are: name[16] (NUL-padded), status bits, medium, hardware address length, 0, then the
+   hardware address (8 bytes) and 4 zero bytes. */
+RAMPART_IMPORT("net_interfaces") int32_t rampart_net_interfaces(void *buf, uint32_t buf_len);
 RAMPART_IMPORT("net_dial") int32_t rampart_net_dial(const char *host, uint32_t host_len, int32_t port);
 RAMPART_IMPORT("net_dial_tls")
 int32_t rampart_net_dial_tls(const char *host, uint32_t host_len, int32_t port, int32_t flags);

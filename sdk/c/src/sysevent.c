@@ -1,4 +1,4 @@
-/* applibs/sysevent.h over the host's events_next and update_defer. */
+/* applibs/sysevent.h over the host's events_next, update_defer and update_resume. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +50,17 @@ int SysEvent_UnregisterForEventNotifications(EventRegistration *reg)
     return EventLoop_UnregisterIo(reg->el, reg);
 }
 
+/* The host's event types (apphost.SystemEvent...) and the status each one is. */
+static const struct {
+    const char *type;
+    SysEvent_Status status;
+} statuses[] = {
+    {"\"type\":\"update_pending\"", SysEvent_Status_Pending},
+    {"\"type\":\"update_deferred\"", SysEvent_Status_Deferred},
+    {"\"type\":\"update_final\"", SysEvent_Status_Final},
+    {"\"type\":\"update_complete\"", SysEvent_Status_Complete},
+};
+
 bool rampart_sysevent_poll(EventLoop *el)
 {
     char buf[512];
@@ -58,16 +69,21 @@ bool rampart_sysevent_poll(EventLoop *el)
         return false;
     }
     buf[n] = 0;
-    if (strstr(buf, "\"type\":\"update_pending\"") == NULL) {
-        return false;
+    SysEvent_Status status = SysEvent_Status_Invalid;
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
+        if (strstr(buf, statuses[i].type) != NULL) {
+            status = statuses[i].status;
+        }
     }
-    struct SysEvent_Info info = {.type = strstr(buf, "\"kind\":\"runtime\"") != NULL
-                                             ? SysEvent_UpdateType_System
-                                             : SysEvent_UpdateType_App};
+    if (status == SysEvent_Status_Invalid) {
+        return false; /* a kind of event this SDK does not know */
+    }
+    struct SysEvent_Info info = {.type = strstr(buf, "\"kind\":\"runtime\"") != NULL ? SysEvent_UpdateType_System
+                                                                                  : SysEvent_UpdateType_App};
     bool any = false;
     for (struct EventRegistration *r = el->regs; r != NULL; r = r->next) {
         if (!r->removed && r->kind == REG_SYSEVENT && (r->sys_mask & SysEvent_Events_UpdateReadyForInstall)) {
-            r->sys_cb(SysEvent_Events_UpdateReadyForInstall, SysEvent_Status_Pending, &info, r->context);
+            r->sys_cb(SysEvent_Events_UpdateReadyForInstall, status, &info, r->context);
             any = true;
         }
     }
@@ -107,7 +123,20 @@ int SysEvent_DeferEvent(SysEvent_Events event, uint32_t delayTime)
 
 int SysEvent_ResumeEvent(SysEvent_Events event)
 {
-    (void)event;
-    errno = ENOSYS;
-    return -1;
+    if (event != SysEvent_Events_UpdateReadyForInstall) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* Azure Sphere resumes whatever update the app deferred: the app update, the OS's, or both. */
+    int32_t app = rampart_update_resume(1);
+    if (app < 0 && app != RAMPART_ERR_NOT_FOUND) {
+        errno = rampart_errno(app);
+        return -1;
+    }
+    int32_t os = rampart_update_resume(2);
+    if (os < 0 && !(os == RAMPART_ERR_NOT_FOUND && app == 0)) {
+        errno = rampart_errno(os);
+        return -1;
+    }
+    return 0;
 }

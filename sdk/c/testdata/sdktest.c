@@ -17,6 +17,7 @@
 #include <applibs/powermanagement.h>
 #include <applibs/storage.h>
 #include <applibs/sysevent.h>
+#include <tlsutils/deviceauth.h>
 
 static void check(const char *name, bool ok, const char *detail)
 {
@@ -144,6 +145,10 @@ static void refusals(void)
                                  errno == EACCES, "no SystemEventNotifications");
     check("defer-denied", SysEvent_DeferEvent(SysEvent_Events_UpdateReadyForInstall, 5) == -1 && errno == EACCES,
           "no SoftwareUpdateDeferral");
+    check("resume-denied", SysEvent_ResumeEvent(SysEvent_Events_UpdateReadyForInstall) == -1 && errno == EACCES,
+          "no SoftwareUpdateDeferral");
+    check("deviceauth-denied", DeviceAuth_GetCertificatePath() == NULL && errno == EACCES, "no DeviceAuthentication");
+    check("netif-state-denied", Networking_SetInterfaceState("eth0", true) == -1 && errno == EACCES, "no NetworkConfig");
     check("reboot-denied", PowerManagement_ForceSystemReboot() == -1 && errno == EACCES, "no PowerControls");
     check("connect-denied", Application_Connect("x") == -1 && errno == EACCES, "no real-time apps");
     bool ready = true;

@@ -127,6 +127,8 @@ func do(f []string) string {
 		return fmt.Sprintf("ok %s %s", e.Type, e.Kind)
 	case "defer":
 		return answer(sdk.DeferUpdate(f[1], time.Duration(atoi(f[2]))*time.Minute))
+	case "resume":
+		return answer(sdk.ResumeUpdate(f[1]))
 	case "sleep":
 		time.Sleep(time.Duration(atoi(f[1])) * time.Millisecond)
 		return "ok"

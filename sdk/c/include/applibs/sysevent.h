@@ -1,6 +1,6 @@
 /* Rampart C SDK: Azure Sphere's applibs/sysevent.h: update notifications and deferral. The
    manifest needs SystemEventNotifications to register (else EACCES) and SoftwareUpdateDeferral
-   to defer (else EACCES). The event loop asks the app host for pending events about once a
+   to defer or resume (else EACCES). The event loop asks the app host for pending events about once a
    second while a registration exists. */
 #pragma once
 
@@ -50,7 +50,10 @@ typedef void SysEvent_EventsCallback(SysEvent_Events event, SysEvent_Status stat
 
 /* SysEvent_RegisterForEventNotifications calls callback from el's EventLoop_Run for the events
    of eventBitmask. Returns a registration, or NULL with errno: EACCES, EINVAL, ENOMEM.
-   Rampart reports SysEvent_Events_UpdateReadyForInstall with SysEvent_Status_Pending only. */
+   Rampart reports SysEvent_Events_UpdateReadyForInstall only, with the statuses Pending (an
+   update will be installed unless deferred), Deferred (an app deferred it), Final (it is being
+   installed now) and Complete (an application update was installed); never UpdateStarted or
+   NoUpdateAvailable. */
 EventRegistration *SysEvent_RegisterForEventNotifications(EventLoop *el, SysEvent_Events eventBitmask,
                                                           SysEvent_EventsCallback callback, void *context);
 
@@ -61,8 +64,10 @@ int SysEvent_UnregisterForEventNotifications(EventRegistration *reg);
    SoftwareUpdateDeferral), EINVAL, ENOENT (no update pending). */
 int SysEvent_DeferEvent(SysEvent_Events event, uint32_t delayTime);
 
-/* SysEvent_ResumeEvent lets a deferred update go ahead: Rampart has no way to shorten a
-   deferral, so it fails with ENOSYS. */
+/* SysEvent_ResumeEvent ends the app's own deferral of the pending update (an application
+   update, an OS update, or both), which then goes ahead at once unless another app's deferral
+   holds it. Returns 0, or -1 with errno: EACCES (no SoftwareUpdateDeferral), EINVAL (another
+   event), ENOENT (the app holds no deferral). */
 int SysEvent_ResumeEvent(SysEvent_Events event);
 
 /* SysEvent_Info_GetUpdateData fills *update_info for an UpdateReadyForInstall event. */
