@@ -84,7 +84,7 @@ func newTPMIdentity(dir state.Dir, h *handoff.Handoff, dev state.Device) (*Ident
 	if r.ek, err = t.EKCertificate(); err != nil {
 		return fail(err)
 	}
-	if r.key, err = r.ak.NewKey(); err != nil {
+	if r.key, err = r.ak.NewKey(cfg.PCR); err != nil {
 		return fail(err)
 	}
 	id := &Identity{DeviceID: dev.DeviceID, DeviceKey: r.ak.SPKI, Slot: h.Slot, Measurements: m,

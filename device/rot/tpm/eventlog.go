@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/rampart-iot/rampart/format/dice"
+	"github.com/rampart-iot/rampart/format/evidence"
 )
 
 // The event log's limits and constants.
@@ -18,14 +19,13 @@ const (
 	MaxEvents = 63
 	// EventTag is the event type of Rampart's events: EV_EVENT_TAG of the TCG PC Client
 	// Platform Firmware Profile.
-	EventTag = 0x00000006
+	EventTag = evidence.EventTypeRuntime
 	// RecordSize is the size of a measurement record: label, three SHA-512s and the mode.
-	RecordSize = len(recordLabel) + 3*64 + 1
+	RecordSize = evidence.MeasurementRecordSize
 
 	evNoAction   = 0x00000003
 	algSHA256    = 0x000b
 	specIDHeader = "Spec ID Event03\x00"
-	recordLabel  = "RAMPART-RUNTIME\x00"
 	// headerSize is the size of the Spec ID event Rampart writes (one algorithm).
 	headerSize = 4 + 4 + 20 + 4 + specIDSize
 	specIDSize = 16 + 4 + 1 + 1 + 1 + 1 + 4 + 4 + 1
@@ -36,35 +36,21 @@ const (
 // MaxLogSize is the largest event log Rampart writes or reads.
 const MaxLogSize = headerSize + MaxEvents*eventSize
 
-// Record is the event data of a runtime's measurement:
+// Record is the event data of a runtime's measurement, as format/evidence reads it back
+// ([evidence.MeasurementRecord]):
 //
 //	"RAMPART-RUNTIME\x00" ‖ runtime SHA-512 ‖ config SHA-512 ‖ authority SHA-512 ‖ mode (1 byte)
 //
 // The PCR is extended with its SHA-256.
-func Record(m dice.Measurements) []byte {
-	b := make([]byte, 0, RecordSize)
-	b = append(b, recordLabel...)
-	b = append(b, m.Runtime[:]...)
-	b = append(b, m.Config[:]...)
-	b = append(b, m.Authority[:]...)
-	return append(b, byte(m.Mode))
-}
+func Record(m dice.Measurements) []byte { return evidence.MeasurementRecord(m) }
 
-// ParseRecord reads a measurement record.
+// ParseRecord reads a measurement record, refusing an undefined mode.
 func ParseRecord(b []byte) (dice.Measurements, error) {
-	var m dice.Measurements
-	if len(b) != RecordSize || string(b[:len(recordLabel)]) != recordLabel {
-		return m, errors.New("not a Rampart measurement record")
+	m, err := evidence.ParseMeasurementRecord(b)
+	if err == nil && m.Mode > dice.ModeRecovery {
+		err = fmt.Errorf("measurement record: invalid mode %d", m.Mode)
 	}
-	b = b[len(recordLabel):]
-	copy(m.Runtime[:], b[0:64])
-	copy(m.Config[:], b[64:128])
-	copy(m.Authority[:], b[128:192])
-	m.Mode = dice.Mode(b[192])
-	if m.Mode > dice.ModeRecovery {
-		return m, fmt.Errorf("measurement record: invalid mode %d", b[192])
-	}
-	return m, nil
+	return m, err
 }
 
 // Log is an event log of one PCR's Rampart events, in the TCG PC Client crypto-agile format

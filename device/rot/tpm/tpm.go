@@ -29,7 +29,6 @@
 package tpm
 
 import (
-	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -170,52 +169,60 @@ func (t *TPM) Provision() (Provisioned, error) {
 	return Provisioned{AK: blob, ClaimKeyPublic: pub, ClaimKeyPrivate: priv}, nil
 }
 
-// AK is a loaded attestation key.
+// AK is the attestation key of a device. It is loaded into the TPM only for the command that
+// uses it, so that a TPM without a resource manager (a simulator, /dev/tpm0) keeps its few
+// object slots free.
 type AK struct {
-	t  *TPM
-	ak *attest.AK
+	t    *TPM
+	blob []byte
 	// Public is the AK's TPMT_PUBLIC; SPKI its DER SubjectPublicKeyInfo.
 	Public, SPKI []byte
 }
 
-// LoadAK loads the AK from its blob. A blob from another TPM does not load.
+// LoadAK loads the AK from its blob to check it, and returns it. A blob from another TPM does
+// not load.
 func (t *TPM) LoadAK(blob []byte) (*AK, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ak, err := t.at.LoadAK(blob)
+	a := &AK{t: t, blob: blob}
+	err := a.with(func(ak *attest.AK) error {
+		a.Public = ak.AttestationParameters().Public
+		ap, err := attest.ParseAKPublic(a.Public)
+		if err != nil {
+			return err
+		}
+		a.SPKI, err = x509.MarshalPKIXPublicKey(ap.Public)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("load the attestation key (was the state folder made with another TPM?): %w", err)
+		return nil, err
 	}
-	public := ak.AttestationParameters().Public
-	ap, err := attest.ParseAKPublic(public)
+	return a, nil
+}
+
+// with loads the AK, runs fn with t.mu held, and unloads the AK.
+func (a *AK) with(fn func(*attest.AK) error) error {
+	a.t.mu.Lock()
+	defer a.t.mu.Unlock()
+	ak, err := a.t.at.LoadAK(a.blob)
 	if err != nil {
-		ak.Close(t.at)
-		return nil, fmt.Errorf("load the attestation key: %w", err)
+		return fmt.Errorf("load the attestation key (was the state folder made with another TPM?): %w", err)
 	}
-	spki, err := x509.MarshalPKIXPublicKey(ap.Public)
-	if err != nil {
-		ak.Close(t.at)
-		return nil, fmt.Errorf("load the attestation key: %w", err)
-	}
-	return &AK{t: t, ak: ak, Public: public, SPKI: spki}, nil
+	defer ak.Close(a.t.at)
+	return fn(ak)
 }
 
 // DeviceID is the SHA-256 of the AK's SubjectPublicKeyInfo.
 func (a *AK) DeviceID() ident.DeviceID { return ident.DeviceIDFromPublicKey(a.SPKI) }
 
-// Close unloads the AK.
-func (a *AK) Close() error {
-	a.t.mu.Lock()
-	defer a.t.mu.Unlock()
-	return a.ak.Close(a.t.at)
-}
+// Close releases the AK (it is not kept loaded: nothing to do).
+func (a *AK) Close() error { return nil }
 
 // Activate recovers the secret of a credential challenge made for this AK and the TPM's RSA
 // endorsement key (TPM2_ActivateCredential).
-func (a *AK) Activate(credential, secret []byte) ([]byte, error) {
-	a.t.mu.Lock()
-	defer a.t.mu.Unlock()
-	out, err := a.ak.ActivateCredential(a.t.at, attest.EncryptedCredential{Credential: credential, Secret: secret})
+func (a *AK) Activate(credential, secret []byte) (out []byte, err error) {
+	err = a.with(func(ak *attest.AK) error {
+		out, err = ak.ActivateCredential(a.t.at, attest.EncryptedCredential{Credential: credential, Secret: secret})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("activate the credential: %w", err)
 	}
@@ -225,58 +232,14 @@ func (a *AK) Activate(credential, secret []byte) ([]byte, error) {
 // Quote quotes the PCR's SHA-256 bank with the nonce as qualifying data, and returns the
 // TPMS_ATTEST and its TPMT_SIGNATURE.
 func (a *AK) Quote(nonce []byte, pcr int) (quote, signature []byte, err error) {
-	a.t.mu.Lock()
-	defer a.t.mu.Unlock()
-	q, err := a.ak.QuotePCRs(a.t.at, nonce, attest.HashSHA256, []int{pcr})
+	var q *attest.Quote
+	err = a.with(func(ak *attest.AK) error {
+		q, err = ak.QuotePCRs(a.t.at, nonce, attest.HashSHA256, []int{pcr})
+		return err
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("quote PCR %d: %w", pcr, err)
 	}
 	return q.Quote, q.Signature, nil
 }
 
-// Key is a loaded signing key, certified by the AK.
-type Key struct {
-	t   *TPM
-	key *attest.Key
-	sig crypto.Signer
-	// Certification is the key's public area, creation data and its certification by the AK.
-	Certification attest.CertificationParameters
-}
-
-// NewKey makes an ECDSA P-256 signing key in the TPM, certified by the AK, and leaves it
-// loaded.
-func (a *AK) NewKey() (*Key, error) {
-	a.t.mu.Lock()
-	defer a.t.mu.Unlock()
-	k, err := a.t.at.NewKey(a.ak, &attest.KeyConfig{Algorithm: attest.ECDSA, Size: 256})
-	if err != nil {
-		return nil, fmt.Errorf("make the signing key: %w", err)
-	}
-	priv, err := k.Private(k.Public())
-	if err != nil {
-		k.Close()
-		return nil, fmt.Errorf("make the signing key: %w", err)
-	}
-	return &Key{t: a.t, key: k, sig: priv.(crypto.Signer), Certification: k.CertificationParameters()}, nil
-}
-
-// Close unloads the key.
-func (k *Key) Close() error {
-	k.t.mu.Lock()
-	defer k.t.mu.Unlock()
-	return k.key.Close()
-}
-
-// Public returns the key's public key, an *ecdsa.PublicKey.
-func (k *Key) Public() crypto.PublicKey { return k.key.Public() }
-
-// Sign signs a SHA-256 digest in the TPM and returns an ASN.1 ECDSA signature: Key is a
-// crypto.Signer, for TLS and COSE alike.
-func (k *Key) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	if opts == nil || opts.HashFunc() != crypto.SHA256 || len(digest) != crypto.SHA256.Size() {
-		return nil, errors.New("TPM signing key: only SHA-256 digests can be signed")
-	}
-	k.t.mu.Lock()
-	defer k.t.mu.Unlock()
-	return k.sig.Sign(rand, digest, opts)
-}

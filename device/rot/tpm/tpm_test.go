@@ -150,15 +150,12 @@ func TestAttestationWithSimulator(t *testing.T) {
 	}
 
 	// The signing key: certified by the AK, signs through the TPM.
-	key, err := ak.NewKey()
+	key, err := ak.NewKey(15)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer key.Close()
-	cp := key.Certification
-	if err := cp.Verify(attest.VerifyOpts{Public: akPub.Public, Hash: crypto.SHA256}); err != nil {
-		t.Fatalf("certification: %v", err)
-	}
+	checkCertified(t, key.Certification, akPub.Public.(*ecdsa.PublicKey), v)
 	digest := sha256.Sum256([]byte("message"))
 	s, err := key.Sign(rand.Reader, digest[:], crypto.SHA256)
 	if err != nil {
@@ -169,6 +166,55 @@ func TestAttestationWithSimulator(t *testing.T) {
 	}
 	if _, err := key.Sign(rand.Reader, make([]byte, 48), crypto.SHA384); err == nil {
 		t.Fatal("signed a SHA-384 digest")
+	}
+
+	// Another runtime measured: the key of the old one no longer signs.
+	if err := tp.ExtendPCR(15, sha256.Sum256([]byte("another runtime"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := key.Sign(rand.Reader, digest[:], crypto.SHA256); err == nil {
+		t.Fatal("the signing key signed after the runtime PCR changed")
+	}
+}
+
+// checkCertified checks the signing key's TPM2_CertifyCreation by the AK: it names the key, is
+// over the creation data, which records the PCR's value, and the AK signed it.
+func checkCertified(t *testing.T, cp attest.CertificationParameters, ak *ecdsa.PublicKey, pcr [32]byte) {
+	t.Helper()
+	pub, err := tpm2.DecodePublic(cp.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub.Attributes&tpm2.FlagUserWithAuth != 0 || len(pub.AuthPolicy) == 0 {
+		t.Fatal("the signing key can be used without its PCR policy")
+	}
+	att, err := tpm2.DecodeAttestationData(cp.CreateAttestation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.AttestedCreationInfo == nil {
+		t.Fatal("not a certification of creation")
+	}
+	if ok, err := att.AttestedCreationInfo.Name.MatchesPublic(pub); err != nil || !ok {
+		t.Fatal("the certification names another key")
+	}
+	if d := sha256.Sum256(cp.CreateData); !bytes.Equal(att.AttestedCreationInfo.OpaqueDigest, d[:]) {
+		t.Fatal("the certification is of other creation data")
+	}
+	cd, err := tpm2.DecodeCreationData(cp.CreateData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := sha256.Sum256(pcr[:]); !bytes.Equal(cd.PCRDigest, d[:]) {
+		t.Fatal("the creation data does not record the runtime PCR")
+	}
+	sig, err := tpm2.DecodeSignature(bytes.NewBuffer(cp.CreateSignature))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256(cp.CreateAttestation)
+	if sig.ECC == nil || !ecdsa.Verify(ak, d[:], sig.ECC.R, sig.ECC.S) {
+		t.Fatal("the certification is not signed by the AK")
 	}
 }
 

@@ -1,0 +1,165 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rampart-iot/rampart/device/boot"
+	"github.com/rampart-iot/rampart/device/internal/servicetest"
+	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/internal/swtpmtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(swtpmtest.Main(m)) }
+
+// newTPMDevice is newDevice with the TPM root of trust, on the simulator sim.
+func newTPMDevice(t *testing.T, svc *servicetest.Service, sim *swtpmtest.Sim) *device {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "device")
+	if _, err := boot.Init(path, boot.Factory{ServiceURL: svc.URL, ServiceCA: svc.CAPEM,
+		Runtime: strings.NewReader(dumpHandoff), TPM: &boot.TPMConfig{Path: sim.Path}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := state.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := boot.Run(d, nil, nil, os.Stdout, os.Stderr); err != nil || code != 0 {
+		t.Fatalf("boot: exit %d, %v", code, err)
+	}
+	raw, err := os.ReadFile(d.Path("handoff.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(d.Path("handoff.out"))
+	return &device{dir: d, raw: raw}
+}
+
+// A TPM device attests with the TPM claim (verified by the stand-in with format/evidence),
+// receives a certificate for its TPM signing key, and checks in over mutual TLS signing in the
+// TPM.
+func TestTPMAttestThenCheckIn(t *testing.T) {
+	t.Parallel()
+	svc := servicetest.New(t)
+	d := newTPMDevice(t, svc, swtpmtest.New(t))
+	a := d.agent(t, Options{})
+	defer a.Close()
+	if a.id.Root != state.RootTPM {
+		t.Fatalf("root %q", a.id.Root)
+	}
+	if err := a.Run(context.Background()); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	noProblems(t, svc)
+	svc.Lock()
+	if svc.Attests != 1 || len(svc.Checkins) != 1 {
+		t.Errorf("%d attestations, %d check-ins; want 1 and 1", svc.Attests, len(svc.Checkins))
+	}
+	ev := svc.Evidence[0]
+	svc.Unlock()
+	if ev.Claims.TPM == nil || ev.AliasCert != nil || ev.DeviceID != a.id.DeviceID || ev.Claims.Measurements != a.id.Measurements {
+		t.Fatal("the evidence is not a TPM device's")
+	}
+	if ev.Claims.TPM.PCR != 15 || len(ev.Claims.TPM.EventLog) == 0 {
+		t.Fatalf("TPM claim of PCR %d", ev.Claims.TPM.PCR)
+	}
+	pemChain, err := d.dir.ReadCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.id.ParseCertificate(pemChain, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Leaf.PublicKey.(*ecdsa.PublicKey).Equal(a.id.tpm.key.Public()) {
+		t.Fatal("the certificate is not for the TPM signing key")
+	}
+}
+
+// TestStateFolderHoldsNoKeyMaterial: after init and a run, the state folder of a TPM device
+// holds no private key and no seed: no UDS, no PEM private key, nothing of a secret's size, and
+// tpm.json only TPM-wrapped blobs (TestCopiedStateFolderCannotAttest shows they are useless
+// elsewhere).
+func TestStateFolderHoldsNoKeyMaterial(t *testing.T) {
+	t.Parallel()
+	svc := servicetest.New(t)
+	d := newTPMDevice(t, svc, swtpmtest.New(t))
+	a := d.agent(t, Options{})
+	if err := a.Run(context.Background()); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	a.Close()
+	n := 0
+	err := filepath.WalkDir(string(d.dir), func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		n++
+		name := e.Name()
+		if name == state.FileUDS || strings.HasPrefix(name, state.FileUDS+".") {
+			t.Errorf("%s: a UDS in a TPM device's folder", path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte("PRIVATE KEY")) {
+			t.Errorf("%s holds a PEM private key", path)
+		}
+		if len(b) == 32 || len(b) == 64 {
+			t.Errorf("%s is %d bytes, the size of a seed", path, len(b))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 5 {
+		t.Fatalf("scanned only %d files", n)
+	}
+}
+
+// TestCopiedStateFolderCannotAttest: a TPM device's state folder copied to a machine with
+// another TPM gives nothing that can act as the device: stage 0 cannot load its attestation key,
+// so it refuses to boot, and a stage 1 handed the original device's handoff cannot either.
+func TestCopiedStateFolderCannotAttest(t *testing.T) {
+	t.Parallel()
+	svc := servicetest.New(t)
+	d := newTPMDevice(t, svc, swtpmtest.New(t))
+
+	other := swtpmtest.Start(t, swtpmtest.B)
+	copied := state.Dir(filepath.Join(t.TempDir(), "copy"))
+	if err := os.CopyFS(string(copied), os.DirFS(string(d.dir))); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(string(copied), 0o700)
+	cfg, err := copied.ReadTPM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Path = other.Path // the copy's machine has its own TPM
+	if err := copied.WriteTPM(state.FileTPM, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := boot.Measure(copied, nil); err == nil || !strings.Contains(err.Error(), "another TPM") {
+		t.Fatalf("stage 0 booted a copied folder on another TPM: %v", err)
+	}
+	if _, err := New(copied, d.handoff(t), Options{Once: true}); err == nil || !strings.Contains(err.Error(), "another TPM") {
+		t.Fatalf("stage 1 started from a copied folder on another TPM: %v", err)
+	}
+	if _, err := boot.ClaimCode(copied); err == nil {
+		t.Fatal("the claim code computed from a copied folder on another TPM")
+	}
+	svc.Lock()
+	defer svc.Unlock()
+	if svc.Attests != 0 {
+		t.Fatal("a copied folder attested")
+	}
+}
