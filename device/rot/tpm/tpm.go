@@ -242,4 +242,3 @@ func (a *AK) Quote(nonce []byte, pcr int) (quote, signature []byte, err error) {
 	}
 	return q.Quote, q.Signature, nil
 }
-
