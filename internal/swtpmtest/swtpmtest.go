@@ -60,10 +60,15 @@ var (
 // TestMain: os.Exit(swtpmtest.Main(m)).
 func Main(m *testing.M) int {
 	code := m.Run()
+	Cleanup()
+	return code
+}
+
+// Cleanup removes the templates and test CA, for a TestMain of its own.
+func Cleanup() {
 	if prov != nil {
 		os.RemoveAll(prov.root)
 	}
-	return code
 }
 
 // Provision makes (once per process) the test CA and the two provisioned TPM templates, and
