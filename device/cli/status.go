@@ -22,8 +22,8 @@ import (
 // statusView is `status --output json`. Its field names are stable.
 type statusView struct {
 	DeviceID        string           `json:"device_id"`
-	RootOfTrust     string           `json:"root_of_trust"`          // software or tpm
-	TPM             *tpmView         `json:"tpm,omitempty"`          // with the TPM root
+	RootOfTrust     string           `json:"root_of_trust"` // software or tpm
+	TPM             *tpmView         `json:"tpm,omitempty"` // with the TPM root
 	ServiceURL      string           `json:"service_url"`
 	ActiveSlot      string           `json:"active_slot"`
 	FactorySHA512   string           `json:"factory_sha512,omitempty"` // pinned for the active slot

@@ -37,7 +37,7 @@ func TestTPMInitRunCert(t *testing.T) {
 	if v.RootOfTrust != "tpm" || v.TPM == nil || v.TPM.Path != sim.Path || v.TPM.PCR != 14 {
 		t.Fatalf("status: root %q, TPM %+v", v.RootOfTrust, v.TPM)
 	}
-	if table := must(t, "status", "--state", dir).stdout; !regexp.MustCompile(`root of trust +tpm \(`+regexp.QuoteMeta(sim.Path)+`, runtime measured into PCR 14\)`).MatchString(table) {
+	if table := must(t, "status", "--state", dir).stdout; !regexp.MustCompile(`root of trust +tpm \(` + regexp.QuoteMeta(sim.Path) + `, runtime measured into PCR 14\)`).MatchString(table) {
 		t.Errorf("status table:\n%s", table)
 	}
 
