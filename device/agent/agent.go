@@ -8,6 +8,17 @@
 // touches disk; since it depends only on the UDS and the measurements, a restart of the same
 // runtime derives the same key, and the certificate in cert.pem remains good for it.
 //
+// # With a TPM
+//
+// A device whose root of trust is a TPM (package [github.com/rampart-iot/rampart/device/rot/tpm])
+// gets no CDI: stage 1 opens the TPM, loads the attestation key (AK), checks that the PCR holds
+// the event log that ends with the handed measurements, and makes a signing key for this start,
+// certified by the AK and usable only while the PCR holds this runtime's measurement. It asks
+// for a nonce with its EK certificate and AK, recovers the credential challenge's secret with
+// TPM2_ActivateCredential, and sends evidence with the TPM claim (quote, event log, the signing
+// key's certification) signed by that key, which is also the key of the device certificate and
+// of mutual TLS. Every restart of stage 1 makes a new key, so it attests again.
+//
 // # The state machine
 //
 //	wake ──► ATTEST ──► CHECK IN ──► REPORT ──► UPDATE ──► SLEEP ──► wake

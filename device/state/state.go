@@ -9,6 +9,10 @@
 //
 //	DIR/                   0700
 //	  uds                  0600  the Unique Device Secret (written by rot.CreateUDS, read by stage 0 only)
+//	  tpm.json             0600  instead of uds, with the TPM root of trust: the TPM, the runtime PCR and
+//	                             the TPM-wrapped blobs of the attestation and claim keys ([TPM])
+//	  tpm-eventlog         0600  the runtime PCR's TCG event log, written by stage 0
+//	  tpm-eventlog.new     0600  the log with one more event, while stage 0 extends the PCR
 //	  device.json          0600  service URL, device ID, service CA file name and SHA-256 ([Device])
 //	  service-ca.pem       0600  the service's CA certificate(s), the only roots the device trusts
 //	  runtime-keys.pem     0600  the operator's runtime-signing public keys, learnt at init
