@@ -200,14 +200,8 @@ func (s *Service) appraise(ctx context.Context, ev *evidence.Evidence, now time.
 	var rootFail error
 	err := s.st.View(ctx, func(tx *store.Tx) error {
 		var err error
-		if dev, err = tx.DeviceAnyTenant(ev.DeviceID); err != nil {
+		if dev, rootFail, err = s.deviceAndRoot(tx, ev, now); err != nil {
 			return err
-		}
-		if rootFail = s.checkRoot(tx, ev, dev, now); rootFail != nil {
-			var f *Failure
-			if !errors.As(rootFail, &f) {
-				return rootFail
-			}
 		}
 		if verifier, withCode, err = tx.ClaimVerifier(ev.DeviceID); err != nil {
 			return err
@@ -231,13 +225,8 @@ func (s *Service) appraise(ctx context.Context, ev *evidence.Evidence, now time.
 	case dev.State == api.DeviceRevoked:
 		return dev, fail(api.ReasonRevoked, "device %s was revoked", ev.DeviceID)
 	}
-	if withCode && fresh {
-		if err := s.checkClaim(ctx, ev, dev, verifier, now); err != nil {
-			return dev, err
-		}
-	}
-	if rootFail != nil {
-		return dev, rootFail
+	if err := s.checkClaimAndRoot(ctx, ev, dev, verifier, withCode && fresh, now, rootFail); err != nil {
+		return dev, err
 	}
 	switch {
 	case allWithdrawn(releases):

@@ -239,3 +239,31 @@ func clipName(s string) string {
 	}
 	return s
 }
+
+// deviceAndRoot reads the device of the evidence and appraises its root of trust (checkRoot):
+// a *Failure of the root is returned apart from the store's errors, since the claim is checked
+// first.
+func (s *Service) deviceAndRoot(tx *store.Tx, ev *evidence.Evidence, now time.Time) (api.Device, error, error) {
+	dev, err := tx.DeviceAnyTenant(ev.DeviceID)
+	if err != nil {
+		return dev, nil, err
+	}
+	err = s.checkRoot(tx, ev, dev, now)
+	var f *Failure
+	if err != nil && !errors.As(err, &f) {
+		return dev, nil, err
+	}
+	return dev, err, nil
+}
+
+// checkClaimAndRoot checks the claim code when checkCode (checkClaim), then returns the root's
+// failure, if any.
+func (s *Service) checkClaimAndRoot(ctx context.Context, ev *evidence.Evidence, dev api.Device,
+	verifier ident.ClaimVerifier, checkCode bool, now time.Time, rootFail error) error {
+	if checkCode {
+		if err := s.checkClaim(ctx, ev, dev, verifier, now); err != nil {
+			return err
+		}
+	}
+	return rootFail
+}
