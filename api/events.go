@@ -56,16 +56,16 @@ const (
 type DeviceEvent struct {
 	// ID is chosen by the device (a UUID) and stays the same when a batch is sent again, so an
 	// event is stored once however often it is uploaded.
-	ID          string    `json:"id"`
-	Category    string    `json:"category"`
-	Class       string    `json:"class"`
-	Type        string    `json:"type"`
-	Description string    `json:"description"` // exit code, signal, trap or panic line
-	ComponentID string    `json:"component_id,omitempty"`
-	ImageID     string    `json:"image_id,omitempty"`
-	Count       int       `json:"count"` // repeats folded on the device, at least 1
-	FirstAt     time.Time `json:"first_at"`
-	LastAt      time.Time `json:"last_at"`
+	ID          string            `json:"id"`
+	Category    string            `json:"category"`
+	Class       string            `json:"class"`
+	Type        string            `json:"type"`
+	Description string            `json:"description"` // exit code, signal, trap or panic line
+	ComponentID ident.ComponentID `json:"component_id,omitempty"`
+	ImageID     ident.ImageID     `json:"image_id,omitempty"`
+	Count       int               `json:"count"` // repeats folded on the device, at least 1
+	FirstAt     time.Time         `json:"first_at"`
+	LastAt      time.Time         `json:"last_at"`
 	// Detail is the crash detail (a WebAssembly stack trace); a device sends it only when its
 	// group allows crash dumps.
 	Detail string `json:"detail,omitempty"`
@@ -178,7 +178,8 @@ func oneOf(s string, values ...string) bool {
 
 // clipField cuts a refused value to 70 bytes for an error message, its control and format
 // characters replaced.
-func clipField(s string) string {
+func clipField[T ~string](v T) string {
+	s := string(v)
 	if len(s) > 70 {
 		s = s[:70] + "…"
 	}

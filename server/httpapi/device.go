@@ -124,7 +124,7 @@ func (a *API) deviceAuth(r *http.Request) (api.Device, error) {
 }
 
 func (a *API) deviceWhoami(w http.ResponseWriter, r *http.Request, d deviceCall) error {
-	return writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: d.ID, TenantID: string(d.TenantID), GroupID: string(d.GroupID)})
+	return writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: d.ID, TenantID: d.TenantID, GroupID: d.GroupID})
 }
 
 // FlushAttestationFailures stores the counts of attestation failures of callers that are not a
