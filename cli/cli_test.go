@@ -30,8 +30,9 @@ const postgresEnv = "RAMPART_TEST_POSTGRES"
 
 // TestMain lets the test binary also act as the `rampart` command the scripts exec.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"rampart": func() { os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	testscript.Main(withSimulators{m}, map[string]func(){
+		"rampart":     func() { os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"swtpm-reset": swtpmReset,
 	})
 }
 
@@ -83,6 +84,8 @@ func TestScripts(t *testing.T) {
 					"freeport":   cmdFreeport,
 					"eventually": cmdEventually,
 					"countlines": cmdCountLines,
+					"swtpm":      cmdSwtpm,
+					"swtpmca":    cmdSwtpmCA,
 				},
 			})
 		})

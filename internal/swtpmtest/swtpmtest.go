@@ -144,10 +144,19 @@ func mustLook(tool string) string {
 // issuing intermediate and its root, as PEM.
 func CAPEM(t testing.TB) []byte {
 	t.Helper()
-	if err := Provision(); err != nil {
+	b, err := TestCA()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return bytes.Clone(prov.caPEM)
+	return b
+}
+
+// TestCA is [CAPEM] for a caller without a testing.TB.
+func TestCA() ([]byte, error) {
+	if err := Provision(); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(prov.caPEM), nil
 }
 
 // Sim is one running simulator.
@@ -172,21 +181,34 @@ func Start(t testing.TB, which Which) *Sim {
 	if err := Provision(); err != nil {
 		t.Fatal(err)
 	}
+	s, remove, err := StartCopy(which)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(remove)
+	return s
+}
+
+// StartCopy is [Start] for a caller without a testing.TB, such as a test script's command:
+// remove stops the simulator and removes its folders.
+func StartCopy(which Which) (s *Sim, remove func(), err error) {
+	if err := Provision(); err != nil {
+		return nil, nil, err
+	}
 	sockDir, err := os.MkdirTemp("", "swtpm-") // short: socket paths are limited to 108 bytes
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	state := filepath.Join(sockDir, "state")
 	if err := copyDir(prov.templates[which], state); err != nil {
-		t.Fatal(err)
+		os.RemoveAll(sockDir)
+		return nil, nil, err
 	}
-	s, err := Launch(state, sockDir)
-	if err != nil {
-		t.Fatal(err)
+	if s, err = Launch(state, sockDir); err != nil {
+		os.RemoveAll(sockDir)
+		return nil, nil, err
 	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return s, func() { s.Close(); os.RemoveAll(sockDir) }, nil
 }
 
 // Template returns the provisioned state folder of the given TPM, to be copied (never used in
@@ -259,6 +281,10 @@ func (s *Sim) Reset(t testing.TB) {
 		t.Fatal(err)
 	}
 }
+
+// PowerCycle is [Sim.Reset] for a caller without a testing.TB, such as a command a test script
+// runs between two steps of a device's boot.
+func (s *Sim) PowerCycle() error { return s.reset() }
 
 func (s *Sim) reset() error {
 	if out, err := exec.Command("swtpm_ioctl", "--unix", s.Ctrl, "-i").CombinedOutput(); err != nil {
