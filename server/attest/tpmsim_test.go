@@ -316,3 +316,24 @@ func TestEvidenceFromAnotherTPMThanChallengedIsRefused(t *testing.T) {
 		e.wantFailure(t, d.sign(t, e, own.Nonce, d.m, claim), api.ReasonActivationFailed)
 	})
 }
+
+// TestUnpublishedRuntimeRunSinceResetIsRefused: a runtime that is not a release, run and then
+// replaced by a published one without a reset of the TPM, is still in the PCR and its log: the
+// device is refused until it restarts, which resets the TPM.
+func TestUnpublishedRuntimeRunSinceResetIsRefused(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		e.trustTestCA(t)
+		sim := swtpmtest.New(t)
+		d := newTPMDevice(t, sim, []byte("a runtime with a backdoor"), runtime)
+		e.claimTPM(t, d)
+		e.wantFailure(t, d.evidence(t, e), api.ReasonUnknownRuntime)
+
+		sim.Reset(t)
+		d.log.Events = nil
+		d.measure(t, d.m)
+		d.newKey(t)
+		if _, err := e.svc.Attest(context.Background(), d.evidence(t, e), "192.0.2.1"); err != nil {
+			t.Fatalf("after a reset: %v", err)
+		}
+	})
+}
