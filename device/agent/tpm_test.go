@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/sha512"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -162,5 +163,92 @@ func TestCopiedStateFolderCannotAttest(t *testing.T) {
 	defer svc.Unlock()
 	if svc.Attests != 0 {
 		t.Fatal("a copied folder attested")
+	}
+}
+
+// bootSlot runs stage 0's measurement of slot and a stage 1 that dumps its handoff, and returns
+// the device as stage 1 sees it.
+func bootSlot(t *testing.T, d *device, slot state.Slot) *device {
+	t.Helper()
+	s, err := boot.MeasureSlot(d.dir, nil, slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Start(nil, os.Stdout, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.Wait(); err != nil || code != 0 {
+		t.Fatalf("stage 1: exit %d, %v", code, err)
+	}
+	raw, err := os.ReadFile(d.dir.Path("handoff.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(d.dir.Path("handoff.out"))
+	return &device{dir: d.dir, raw: raw}
+}
+
+func storageKey(t *testing.T, d *device) []byte {
+	t.Helper()
+	a := d.agent(t, Options{})
+	defer a.Close()
+	k := a.id.StorageKey()
+	if len(k) != StorageKeySize {
+		t.Fatalf("storage key of %d bytes", len(k))
+	}
+	return k
+}
+
+// installPinned puts runtime in slot, pinned as a factory image so that stage 0 boots it.
+func installPinned(t *testing.T, d *device, slot state.Slot, runtime string, pending bool) {
+	t.Helper()
+	if err := os.WriteFile(d.dir.Runtime(slot), []byte(runtime), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	bc, err := d.dir.ReadBoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc.Factory[slot] = sha512.Sum512([]byte(runtime))
+	if pending {
+		bc.Pending = slot
+	}
+	if err := d.dir.WriteBoot(bc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestChangedRuntimeCannotUnseal: the storage key is sealed to the measured runtime. A restart
+// of the same runtime unseals it; a runtime it was handed over to (an update) unseals it, and
+// so does the old runtime after a rollback; a runtime it was not handed over to gets another.
+func TestChangedRuntimeCannotUnseal(t *testing.T) {
+	t.Parallel()
+	svc := servicetest.New(t)
+	d := newTPMDevice(t, svc, swtpmtest.New(t))
+	k1 := storageKey(t, d)
+	if !bytes.Equal(storageKey(t, bootSlot(t, d, state.SlotA)), k1) {
+		t.Fatal("a restart of the same runtime lost its storage key")
+	}
+
+	// An update: slot B on trial, the key handed over before the restart.
+	installPinned(t, d, state.SlotB, dumpHandoff+"# two\n", true)
+	a := d.agent(t, Options{})
+	if err := a.handOver(); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if !bytes.Equal(storageKey(t, bootSlot(t, d, state.SlotB)), k1) {
+		t.Fatal("the updated runtime cannot unseal the key handed over to it")
+	}
+	// It rolls back: the old runtime, measured again after it, still has its key.
+	if !bytes.Equal(storageKey(t, bootSlot(t, d, state.SlotA)), k1) {
+		t.Fatal("the old runtime lost its key after a rollback")
+	}
+
+	// A runtime the key was not handed over to.
+	installPinned(t, d, state.SlotB, dumpHandoff+"# three\n", false)
+	if bytes.Equal(storageKey(t, bootSlot(t, d, state.SlotB)), k1) {
+		t.Fatal("a runtime that was not handed the key unsealed it")
 	}
 }
