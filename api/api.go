@@ -69,19 +69,19 @@ type Error struct {
 
 // Whoami describes the caller's token.
 type Whoami struct {
-	UserID     string `json:"user_id"`
-	Email      string `json:"email"`
-	TenantID   string `json:"tenant_id,omitempty"`
-	TenantName string `json:"tenant_name,omitempty"`
-	Role       Role   `json:"role,omitempty"`
-	Operator   bool   `json:"operator"`
+	UserID     string         `json:"user_id"`
+	Email      string         `json:"email"`
+	TenantID   ident.TenantID `json:"tenant_id,omitempty"`
+	TenantName string         `json:"tenant_name,omitempty"`
+	Role       Role           `json:"role,omitempty"`
+	Operator   bool           `json:"operator"`
 }
 
 // Tenant is the isolation boundary: it owns users, products, devices and keys.
 type Tenant struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        ident.TenantID `json:"id"`
+	Name      string         `json:"name"`
+	CreatedAt time.Time      `json:"created_at"`
 	// AllowClaimWithoutCode lets the tenant's users claim a device by its ID alone, without its
 	// claim code: set by the operator, for development tenants.
 	AllowClaimWithoutCode bool `json:"allow_claim_without_code"`
@@ -117,12 +117,12 @@ type CreateTenantResponse struct {
 
 // User is a person or robot of a tenant, with one role.
 type User struct {
-	ID        string    `json:"id"`
-	TenantID  string    `json:"tenant_id,omitempty"`
-	Email     string    `json:"email"`
-	Role      Role      `json:"role,omitempty"`
-	Operator  bool      `json:"operator,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string         `json:"id"`
+	TenantID  ident.TenantID `json:"tenant_id,omitempty"`
+	Email     string         `json:"email"`
+	Role      Role           `json:"role,omitempty"`
+	Operator  bool           `json:"operator,omitempty"`
+	CreatedAt time.Time      `json:"created_at"`
 }
 
 // AddUserRequest is the body of POST /api/v1/users.
@@ -143,11 +143,11 @@ type AddUserResponse struct {
 
 // Product is a kind of device a tenant makes; it owns device groups.
 type Product struct {
-	ID          string    `json:"id"`
-	TenantID    string    `json:"tenant_id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	CreatedAt   time.Time `json:"created_at"`
+	ID          ident.ProductID `json:"id"`
+	TenantID    ident.TenantID  `json:"tenant_id"`
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	CreatedAt   time.Time       `json:"created_at"`
 }
 
 // CreateProductRequest is the body of POST /api/v1/products.
@@ -161,17 +161,17 @@ const MaxDescriptionLen = 500
 
 // DeviceGroup is a set of devices of one product that follow one OS feed and update policy.
 type DeviceGroup struct {
-	ID              string    `json:"id"`
-	TenantID        string    `json:"tenant_id"`
-	ProductID       string    `json:"product_id"`
-	ProductName     string    `json:"product_name"`
-	Name            string    `json:"name"`
-	Description     string    `json:"description"`
-	OSFeed          string    `json:"os_feed"`
-	UpdatePolicy    string    `json:"update_policy"`
-	AllowCrashDumps bool      `json:"allow_crash_dumps"`
-	RequireTPM      bool      `json:"require_tpm"` // only TPM evidence passes for its devices
-	CreatedAt       time.Time `json:"created_at"`
+	ID              ident.GroupID   `json:"id"`
+	TenantID        ident.TenantID  `json:"tenant_id"`
+	ProductID       ident.ProductID `json:"product_id"`
+	ProductName     string          `json:"product_name"`
+	Name            string          `json:"name"`
+	Description     string          `json:"description"`
+	OSFeed          string          `json:"os_feed"`
+	UpdatePolicy    string          `json:"update_policy"`
+	AllowCrashDumps bool            `json:"allow_crash_dumps"`
+	RequireTPM      bool            `json:"require_tpm"` // only TPM evidence passes for its devices
+	CreatedAt       time.Time       `json:"created_at"`
 }
 
 // FullName is the `Product/Group` form the CLI accepts.
@@ -215,14 +215,14 @@ type UpdateDeviceGroupRequest struct {
 
 // Device is a device claimed into a tenant.
 type Device struct {
-	ID          ident.DeviceID `json:"id"`
-	TenantID    string         `json:"tenant_id"`
-	ProductID   string         `json:"product_id,omitempty"`
-	ProductName string         `json:"product_name,omitempty"`
-	GroupID     string         `json:"device_group_id,omitempty"`
-	GroupName   string         `json:"device_group_name,omitempty"`
-	State       string         `json:"state"`
-	ClaimedAt   time.Time      `json:"claimed_at"`
+	ID          ident.DeviceID  `json:"id"`
+	TenantID    ident.TenantID  `json:"tenant_id"`
+	ProductID   ident.ProductID `json:"product_id,omitempty"`
+	ProductName string          `json:"product_name,omitempty"`
+	GroupID     ident.GroupID   `json:"device_group_id,omitempty"`
+	GroupName   string          `json:"device_group_name,omitempty"`
+	State       string          `json:"state"`
+	ClaimedAt   time.Time       `json:"claimed_at"`
 	// ClaimedWithCode says the device was claimed with its claim code, which its attestations
 	// are checked against.
 	ClaimedWithCode bool       `json:"claimed_with_code"`
@@ -271,7 +271,7 @@ type ClaimDevicesResponse struct {
 
 // UpdateDeviceRequest is the body of PATCH /api/v1/devices/{id}. DeviceGroup is a group ID.
 type UpdateDeviceRequest struct {
-	DeviceGroupID *string `json:"device_group_id,omitempty"`
+	DeviceGroupID *ident.GroupID `json:"device_group_id,omitempty"`
 }
 
 // Paging limits of every paged listing.
@@ -289,16 +289,16 @@ type DeviceList struct {
 // AuditEntry is one row of a tenant's append-only, hash-chained audit log. Hash is
 // SHA-256 over the previous entry's hash and this entry's canonical encoding; see [AuditEntry.ComputeHash].
 type AuditEntry struct {
-	Seq      int64     `json:"seq"`
-	TenantID string    `json:"tenant_id"`
-	Time     time.Time `json:"time"`
-	Actor    string    `json:"actor"`
-	Action   string    `json:"action"`
-	Target   string    `json:"target"`
-	Source   string    `json:"source"`
-	Detail   string    `json:"detail,omitempty"`
-	PrevHash string    `json:"prev_hash"`
-	Hash     string    `json:"hash"`
+	Seq      int64          `json:"seq"`
+	TenantID ident.TenantID `json:"tenant_id"`
+	Time     time.Time      `json:"time"`
+	Actor    string         `json:"actor"`
+	Action   string         `json:"action"`
+	Target   string         `json:"target"`
+	Source   string         `json:"source"`
+	Detail   string         `json:"detail,omitempty"`
+	PrevHash string         `json:"prev_hash"`
+	Hash     string         `json:"hash"`
 }
 
 // AuditList is one page of GET /api/v1/audit, oldest first.

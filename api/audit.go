@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/rampart-iot/rampart/ident"
 )
 
 // GenesisHash is the PrevHash of the first entry of every audit chain.
@@ -31,7 +33,7 @@ func (e AuditEntry) ComputeHash() string {
 	field("rampart-audit-v1")
 	field(e.PrevHash)
 	field(fmt.Sprint(e.Seq))
-	field(e.TenantID)
+	field(string(e.TenantID))
 	field(e.Time.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano))
 	field(e.Actor)
 	field(e.Action)
@@ -72,11 +74,11 @@ type AuditHead struct {
 // its checkpoint key, which is sealed with the key-encryption key: whoever can write the
 // database but lacks that key cannot make one. TenantID "" is the operator's chain.
 type AuditCheckpoint struct {
-	TenantID  string    `json:"tenant_id"`
-	Seq       int64     `json:"seq"`
-	Hash      string    `json:"hash"`
-	SignedAt  time.Time `json:"signed_at"`
-	Signature string    `json:"signature"` // base64 of an ASN.1 ECDSA P-256 signature over SignedMessage
+	TenantID  ident.TenantID `json:"tenant_id"`
+	Seq       int64          `json:"seq"`
+	Hash      string         `json:"hash"`
+	SignedAt  time.Time      `json:"signed_at"`
+	Signature string         `json:"signature"` // base64 of an ASN.1 ECDSA P-256 signature over SignedMessage
 }
 
 // AuditCheckpointList is one page of GET /api/v1/audit/checkpoints, oldest first.
@@ -102,7 +104,7 @@ const (
 // under a label of its own so that no other signature of the key can pass for one.
 func (c AuditCheckpoint) SignedMessage() []byte {
 	var b []byte
-	for _, s := range []string{"rampart-audit-checkpoint-v1", c.TenantID, fmt.Sprint(c.Seq), c.Hash,
+	for _, s := range []string{"rampart-audit-checkpoint-v1", string(c.TenantID), fmt.Sprint(c.Seq), c.Hash,
 		c.SignedAt.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)} {
 		b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
 		b = append(b, s...)

@@ -111,19 +111,19 @@ type AttestResponse struct {
 // DeviceWhoami answers GET /device/v1/whoami: what the service knows of the calling device.
 type DeviceWhoami struct {
 	DeviceID ident.DeviceID `json:"device_id"`
-	TenantID string         `json:"tenant_id"`
-	GroupID  string         `json:"device_group_id,omitempty"`
+	TenantID ident.TenantID `json:"tenant_id"`
+	GroupID  ident.GroupID  `json:"device_group_id,omitempty"`
 }
 
 // CA is one of a tenant's certificate authorities for device certificates.
 type CA struct {
-	ID          string    `json:"id"`
-	TenantID    string    `json:"tenant_id"`
-	Subject     string    `json:"subject"`
-	Fingerprint string    `json:"sha256_fingerprint"`
-	NotBefore   time.Time `json:"not_before"`
-	NotAfter    time.Time `json:"not_after"`
-	Active      bool      `json:"active"`
+	ID          string         `json:"id"`
+	TenantID    ident.TenantID `json:"tenant_id"`
+	Subject     string         `json:"subject"`
+	Fingerprint string         `json:"sha256_fingerprint"`
+	NotBefore   time.Time      `json:"not_before"`
+	NotAfter    time.Time      `json:"not_after"`
+	Active      bool           `json:"active"`
 }
 
 // RuntimeRelease is a release of the device runtime published on an OS feed. Its SHA-512 is the
@@ -142,9 +142,9 @@ type RuntimeRelease struct {
 
 	// The release as devices download it: an image package of type runtime, signed with the
 	// operator's runtime-signing key.
-	ImageID       string `json:"image_id,omitempty"`
-	PackageSize   int64  `json:"package_size,omitempty"`
-	PackageSHA256 string `json:"package_sha256,omitempty"`
+	ImageID       ident.ImageID `json:"image_id,omitempty"`
+	PackageSize   int64         `json:"package_size,omitempty"`
+	PackageSHA256 string        `json:"package_sha256,omitempty"`
 }
 
 // WithdrawReleaseRequest is the body of POST /api/v1/os/releases/withdraw (operator only).

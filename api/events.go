@@ -56,16 +56,16 @@ const (
 type DeviceEvent struct {
 	// ID is chosen by the device (a UUID) and stays the same when a batch is sent again, so an
 	// event is stored once however often it is uploaded.
-	ID          string    `json:"id"`
-	Category    string    `json:"category"`
-	Class       string    `json:"class"`
-	Type        string    `json:"type"`
-	Description string    `json:"description"` // exit code, signal, trap or panic line
-	ComponentID string    `json:"component_id,omitempty"`
-	ImageID     string    `json:"image_id,omitempty"`
-	Count       int       `json:"count"` // repeats folded on the device, at least 1
-	FirstAt     time.Time `json:"first_at"`
-	LastAt      time.Time `json:"last_at"`
+	ID          string            `json:"id"`
+	Category    string            `json:"category"`
+	Class       string            `json:"class"`
+	Type        string            `json:"type"`
+	Description string            `json:"description"` // exit code, signal, trap or panic line
+	ComponentID ident.ComponentID `json:"component_id,omitempty"`
+	ImageID     ident.ImageID     `json:"image_id,omitempty"`
+	Count       int               `json:"count"` // repeats folded on the device, at least 1
+	FirstAt     time.Time         `json:"first_at"`
+	LastAt      time.Time         `json:"last_at"`
 	// Detail is the crash detail (a WebAssembly stack trace); a device sends it only when its
 	// group allows crash dumps.
 	Detail string `json:"detail,omitempty"`
@@ -89,20 +89,20 @@ type EventBatchResponse struct {
 
 // ErrorEvent is a stored event, as `rampart report errors` lists it.
 type ErrorEvent struct {
-	DeviceID    string    `json:"device_id"`
-	Product     string    `json:"product,omitempty"`
-	DeviceGroup string    `json:"device_group,omitempty"` // Product/Group
-	Category    string    `json:"event_category"`
-	Class       string    `json:"event_class"`
-	Type        string    `json:"event_type"`
-	Count       int       `json:"event_count"`
-	Description string    `json:"description"`
-	ComponentID string    `json:"component_id,omitempty"`
-	ImageID     string    `json:"image_id,omitempty"`
-	FirstAt     time.Time `json:"start_time"`
-	LastAt      time.Time `json:"end_time"`
-	Detail      string    `json:"detail,omitempty"`
-	Signature   string    `json:"signature"`
+	DeviceID    string            `json:"device_id"`
+	Product     string            `json:"product,omitempty"`
+	DeviceGroup string            `json:"device_group,omitempty"` // Product/Group
+	Category    string            `json:"event_category"`
+	Class       string            `json:"event_class"`
+	Type        string            `json:"event_type"`
+	Count       int               `json:"event_count"`
+	Description string            `json:"description"`
+	ComponentID ident.ComponentID `json:"component_id,omitempty"`
+	ImageID     ident.ImageID     `json:"image_id,omitempty"`
+	FirstAt     time.Time         `json:"start_time"`
+	LastAt      time.Time         `json:"end_time"`
+	Detail      string            `json:"detail,omitempty"`
+	Signature   string            `json:"signature"`
 }
 
 // ErrorEventList is one page of GET /api/v1/reports/errors, newest first. NextPageToken is
@@ -120,14 +120,14 @@ type ErrorSummaryList struct {
 // ErrorSummary is one line of `rampart report summary`: every event of one signature (category,
 // component, normalised description), with counts.
 type ErrorSummary struct {
-	Signature   string    `json:"signature"`
-	Category    string    `json:"event_category"`
-	ComponentID string    `json:"component_id,omitempty"`
-	Description string    `json:"description"`
-	Events      int       `json:"events"`
-	Devices     int       `json:"devices"`
-	FirstSeen   time.Time `json:"first_seen"`
-	LastSeen    time.Time `json:"last_seen"`
+	Signature   string            `json:"signature"`
+	Category    string            `json:"event_category"`
+	ComponentID ident.ComponentID `json:"component_id,omitempty"`
+	Description string            `json:"description"`
+	Events      int               `json:"events"`
+	Devices     int               `json:"devices"`
+	FirstSeen   time.Time         `json:"first_seen"`
+	LastSeen    time.Time         `json:"last_seen"`
 }
 
 // Check validates an event that a device sent, received at now: what the service refuses, the
@@ -178,7 +178,8 @@ func oneOf(s string, values ...string) bool {
 
 // clipField cuts a refused value to 70 bytes for an error message, its control and format
 // characters replaced.
-func clipField(s string) string {
+func clipField[T ~string](v T) string {
+	s := string(v)
 	if len(s) > 70 {
 		s = s[:70] + "…"
 	}

@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/rampart-iot/rampart/ident"
 )
 
 // Image types.
@@ -27,37 +29,37 @@ const MaxDeploymentImages = 10
 // Image is an image package uploaded to a tenant, as the service stored it: re-signed with the
 // tenant's image-signing key. Immutable: the same image ID with other content is refused.
 type Image struct {
-	ID            string          `json:"id"`
-	TenantID      string          `json:"tenant_id"`
-	ComponentID   string          `json:"component_id"`
-	Name          string          `json:"name"`
-	Version       string          `json:"version"`
-	Type          string          `json:"type"`
-	Size          int64           `json:"size"`   // of the stored package
-	SHA256        string          `json:"sha256"` // of the stored package
-	PayloadSize   int64           `json:"payload_size"`
-	PayloadSHA256 string          `json:"payload_sha256"`
-	AppManifest   json.RawMessage `json:"app_manifest,omitempty"`
-	UploadedAt    time.Time       `json:"uploaded_at"`
-	UploadedBy    string          `json:"uploaded_by"`
+	ID            ident.ImageID     `json:"id"`
+	TenantID      ident.TenantID    `json:"tenant_id"`
+	ComponentID   ident.ComponentID `json:"component_id"`
+	Name          string            `json:"name"`
+	Version       string            `json:"version"`
+	Type          string            `json:"type"`
+	Size          int64             `json:"size"`   // of the stored package
+	SHA256        string            `json:"sha256"` // of the stored package
+	PayloadSize   int64             `json:"payload_size"`
+	PayloadSHA256 string            `json:"payload_sha256"`
+	AppManifest   json.RawMessage   `json:"app_manifest,omitempty"`
+	UploadedAt    time.Time         `json:"uploaded_at"`
+	UploadedBy    string            `json:"uploaded_by"`
 }
 
 // Deployment is a set of images for one device group. A group's newest deployment is what its
 // devices converge to.
 type Deployment struct {
-	ID        string    `json:"id"`
-	TenantID  string    `json:"tenant_id"`
-	GroupID   string    `json:"device_group_id"`
-	GroupName string    `json:"device_group_name"` // Product/Group
-	ImageIDs  []string  `json:"image_ids"`
-	CreatedAt time.Time `json:"created_at"`
-	CreatedBy string    `json:"created_by"`
+	ID        ident.DeploymentID `json:"id"`
+	TenantID  ident.TenantID     `json:"tenant_id"`
+	GroupID   ident.GroupID      `json:"device_group_id"`
+	GroupName string             `json:"device_group_name"` // Product/Group
+	ImageIDs  []ident.ImageID    `json:"image_ids"`
+	CreatedAt time.Time          `json:"created_at"`
+	CreatedBy string             `json:"created_by"`
 }
 
 // CreateDeploymentRequest is the body of POST /api/v1/deployments.
 type CreateDeploymentRequest struct {
-	DeviceGroupID string   `json:"device_group_id"`
-	ImageIDs      []string `json:"image_ids"`
+	DeviceGroupID ident.GroupID   `json:"device_group_id"`
+	ImageIDs      []ident.ImageID `json:"image_ids"`
 }
 
 // The device update protocol. Every route needs mutual TLS with a device certificate, except
@@ -135,7 +137,7 @@ const MaxInstalledImages = 64
 
 // DeviceUpdates is what the service knows of a device's updates, for `rampart device show`.
 type DeviceUpdates struct {
-	Targeted         []string         `json:"targeted_image_ids"`
+	Targeted         []ident.ImageID  `json:"targeted_image_ids"`
 	Installed        []InstalledImage `json:"installed"`
 	LastUpdateResult string           `json:"last_update_result,omitempty"`
 	LastUpdateAt     *time.Time       `json:"last_update_at,omitempty"`

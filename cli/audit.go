@@ -14,6 +14,7 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/client"
+	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/internal/usage"
 )
 
@@ -270,6 +271,6 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func deviceQuery(product, group string, limit int, pageToken string) client.DeviceQuery {
+func deviceQuery(product string, group ident.GroupID, limit int, pageToken string) client.DeviceQuery {
 	return client.DeviceQuery{Product: product, Group: group, Limit: limit, PageToken: pageToken}
 }

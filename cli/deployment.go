@@ -10,6 +10,7 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/client"
+	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/internal/usage"
 )
 
@@ -28,7 +29,7 @@ func (e *env) deploymentCreateCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		d, err := c.CreateDeployment(ctx, api.CreateDeploymentRequest{DeviceGroupID: g.ID, ImageIDs: images})
+		d, err := c.CreateDeployment(ctx, api.CreateDeploymentRequest{DeviceGroupID: g.ID, ImageIDs: imageIDs(images)})
 		if err != nil {
 			return err
 		}
@@ -62,7 +63,7 @@ func (e *env) deploymentListCmd() *cobra.Command {
 		Short: "List deployments, newest first",
 		Args:  cobra.NoArgs,
 		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
-			groupID := ""
+			var groupID ident.GroupID
 			if group != "" {
 				g, err := c.Group(ctx, group)
 				if err != nil {
@@ -92,7 +93,7 @@ func (e *env) deploymentShowCmd() *cobra.Command {
 		Short: "Show a deployment",
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-			d, err := c.Deployment(ctx, args[0])
+			d, err := c.Deployment(ctx, ident.DeploymentID(args[0]))
 			if err != nil {
 				return err
 			}
@@ -110,4 +111,13 @@ func deploymentTable(w io.Writer, d api.Deployment) {
 		}
 		fmt.Fprintf(w, "%s\t%s\n", label, id)
 	}
+}
+
+// imageIDs reads the --images flag's values as image IDs.
+func imageIDs(flag []string) []ident.ImageID {
+	ids := make([]ident.ImageID, len(flag))
+	for i, s := range flag {
+		ids[i] = ident.ImageID(s)
+	}
+	return ids
 }

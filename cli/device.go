@@ -40,7 +40,7 @@ func (e *env) deviceListCmd() *cobra.Command {
 	var q struct{ product, group, pageToken string }
 	var limit int
 	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
-		group := ""
+		var group ident.GroupID
 		if q.group != "" {
 			g, err := c.Group(ctx, q.group)
 			if err != nil {
@@ -458,11 +458,11 @@ func updatesTable(w io.Writer, u api.DeviceUpdates) {
 	}
 	// A line without cells ends the table above, so that its columns keep their own widths.
 	fmt.Fprintln(w, "\nIMAGE\tNAME\tVERSION\tTYPE\tTARGETED\tINSTALLED")
-	installed := make(map[string]api.InstalledImage, len(u.Installed))
+	installed := make(map[ident.ImageID]api.InstalledImage, len(u.Installed))
 	for _, im := range u.Installed {
-		installed[im.ImageID] = im
+		installed[ident.ImageID(im.ImageID)] = im
 	}
-	targeted := make(map[string]bool, len(u.Targeted))
+	targeted := make(map[ident.ImageID]bool, len(u.Targeted))
 	for _, id := range u.Targeted {
 		targeted[id] = true
 		im, ok := installed[id]
@@ -473,7 +473,7 @@ func updatesTable(w io.Writer, u api.DeviceUpdates) {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\tyes\t%s\n", id, im.Name, im.Version, im.Type, installedAs(im))
 	}
 	for _, im := range u.Installed {
-		if targeted[im.ImageID] {
+		if targeted[ident.ImageID(im.ImageID)] {
 			continue
 		}
 		// The runtime comes from the group's OS feed, not its deployment.

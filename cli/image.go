@@ -91,12 +91,12 @@ func (e *env) imageListCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if q.ComponentID != "" && !ident.IsID(q.ComponentID) {
-				return usage.Errorf("invalid --component %s: want a component ID (a lowercase UUID)", clipFlag(q.ComponentID))
+				return usage.Errorf("invalid --component %s: want a component ID (a lowercase UUID)", clipFlag(string(q.ComponentID)))
 			}
 			return run(cmd, args)
 		},
 	}
-	cmd.Flags().StringVar(&q.ComponentID, "component", "", "only this component's images (its ID)")
+	cmd.Flags().StringVar((*string)(&q.ComponentID), "component", "", "only this component's images (its ID)")
 	return cmd
 }
 
@@ -106,7 +106,7 @@ func (e *env) imageShowCmd() *cobra.Command {
 		Short: "Show an image",
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-			im, err := c.Image(ctx, args[0])
+			im, err := c.Image(ctx, ident.ImageID(args[0]))
 			if err != nil {
 				return err
 			}
@@ -123,13 +123,13 @@ func (e *env) imageDownloadCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			if out == "" || out == "-" {
-				_, err := c.DownloadImage(ctx, args[0], e.stdout, nil)
+				_, err := c.DownloadImage(ctx, ident.ImageID(args[0]), e.stdout, nil)
 				return err
 			}
 			var im api.Image
 			err := writeAtomic(out, func(w io.Writer) error {
 				var err error
-				im, err = c.DownloadImage(ctx, args[0], w, func(r io.Reader, size int64) io.Reader {
+				im, err = c.DownloadImage(ctx, ident.ImageID(args[0]), w, func(r io.Reader, size int64) io.Reader {
 					return e.progress(r, size, "Downloading")
 				})
 				return err

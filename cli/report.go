@@ -87,7 +87,7 @@ func (e *env) reportSummaryCmd() *cobra.Command {
 		return e.print(l.Summary, func(w io.Writer) {
 			fmt.Fprintln(w, "EVENTS\tDEVICES\tCATEGORY\tCOMPONENT\tDESCRIPTION\tLAST SEEN\tSIGNATURE")
 			for _, s := range l.Summary {
-				fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Events, s.Devices, s.Category, dash(s.ComponentID),
+				fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Events, s.Devices, s.Category, dash(string(s.ComponentID)),
 					s.Description, s.LastSeen.Format(time.RFC3339), s.Signature)
 			}
 		})
@@ -155,7 +155,7 @@ func writeErrorCSV(w io.Writer, events []api.ErrorEvent) error {
 	cw.Write(errorCSVHeader)
 	for _, ev := range events {
 		row := []string{string(ev.DeviceID), ev.Category, ev.Class, ev.Type, fmt.Sprint(ev.Count), ev.Description,
-			ev.ComponentID, ev.ImageID, ev.FirstAt.Format(time.RFC3339), ev.LastAt.Format(time.RFC3339), ev.DeviceGroup}
+			string(ev.ComponentID), string(ev.ImageID), ev.FirstAt.Format(time.RFC3339), ev.LastAt.Format(time.RFC3339), ev.DeviceGroup}
 		for i, cell := range row {
 			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
 				row[i] = "'" + cell

@@ -26,6 +26,7 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/format/strictjson"
+	"github.com/rampart-iot/rampart/ident"
 )
 
 // Client talks to one Rampart service with one token. It is safe for concurrent use.
@@ -186,7 +187,7 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-func esc(s string) string { return url.PathEscape(s) }
+func esc[T ~string](s T) string { return url.PathEscape(string(s)) }
 
 // Whoami describes the client's token.
 func (c *Client) Whoami(ctx context.Context) (w api.Whoami, err error) {
@@ -293,13 +294,13 @@ func (c *Client) CreateGroup(ctx context.Context, req api.CreateDeviceGroupReque
 }
 
 // UpdateGroup changes a device group's name or settings.
-func (c *Client) UpdateGroup(ctx context.Context, id string, req api.UpdateDeviceGroupRequest) (g api.DeviceGroup, err error) {
+func (c *Client) UpdateGroup(ctx context.Context, id ident.GroupID, req api.UpdateDeviceGroupRequest) (g api.DeviceGroup, err error) {
 	err = c.do(ctx, "PATCH", "/api/v1/device-groups/"+esc(id), nil, req, &g)
 	return g, err
 }
 
 // DeleteGroup deletes an empty device group.
-func (c *Client) DeleteGroup(ctx context.Context, id string) (g api.DeviceGroup, err error) {
+func (c *Client) DeleteGroup(ctx context.Context, id ident.GroupID) (g api.DeviceGroup, err error) {
 	err = c.do(ctx, "DELETE", "/api/v1/device-groups/"+esc(id), nil, nil, &g)
 	return g, err
 }
@@ -327,7 +328,7 @@ func (c *Client) ReleaseDevice(ctx context.Context, id string) (d api.Device, er
 // DeviceQuery selects a page of devices. Product and Group are IDs (or a product name).
 type DeviceQuery struct {
 	Product   string
-	Group     string
+	Group     ident.GroupID
 	Limit     int
 	PageToken string
 }
@@ -335,7 +336,7 @@ type DeviceQuery struct {
 // Devices returns one page of the tenant's devices.
 func (c *Client) Devices(ctx context.Context, q DeviceQuery) (l api.DeviceList, err error) {
 	v := url.Values{}
-	for k, s := range map[string]string{"product": q.Product, "device_group": q.Group, "page_token": q.PageToken} {
+	for k, s := range map[string]string{"product": q.Product, "device_group": string(q.Group), "page_token": q.PageToken} {
 		if s != "" {
 			v.Set(k, s)
 		}
@@ -451,7 +452,7 @@ func (c *Client) AddImage(ctx context.Context, r io.Reader, size int64) (im api.
 
 // ImageQuery selects images; empty fields do not filter.
 type ImageQuery struct {
-	ComponentID string
+	ComponentID ident.ComponentID
 	Type        string
 }
 
@@ -459,7 +460,7 @@ type ImageQuery struct {
 func (c *Client) Images(ctx context.Context, q ImageQuery) (ims []api.Image, err error) {
 	v := url.Values{}
 	if q.ComponentID != "" {
-		v.Set("component", q.ComponentID)
+		v.Set("component", string(q.ComponentID))
 	}
 	if q.Type != "" {
 		v.Set("type", q.Type)
@@ -469,7 +470,7 @@ func (c *Client) Images(ctx context.Context, q ImageQuery) (ims []api.Image, err
 }
 
 // Image returns an image.
-func (c *Client) Image(ctx context.Context, id string) (im api.Image, err error) {
+func (c *Client) Image(ctx context.Context, id ident.ImageID) (im api.Image, err error) {
 	err = c.do(ctx, "GET", "/api/v1/images/"+esc(id), nil, nil, &im)
 	return im, err
 }
@@ -478,7 +479,7 @@ func (c *Client) Image(ctx context.Context, id string) (im api.Image, err error)
 // passing it through wrap (for progress; nil for none) as it arrives. It returns the image and
 // an error if the bytes written are not the image's size and SHA-256; the caller then throws
 // away what was written.
-func (c *Client) DownloadImage(ctx context.Context, id string, w io.Writer, wrap func(r io.Reader, size int64) io.Reader) (api.Image, error) {
+func (c *Client) DownloadImage(ctx context.Context, id ident.ImageID, w io.Writer, wrap func(r io.Reader, size int64) io.Reader) (api.Image, error) {
 	im, err := c.Image(ctx, id)
 	if err != nil {
 		return im, err
@@ -528,17 +529,17 @@ func (c *Client) CreateDeployment(ctx context.Context, req api.CreateDeploymentR
 
 // Deployments lists deployments, of one device group (by ID) if groupID is not empty, newest
 // first.
-func (c *Client) Deployments(ctx context.Context, groupID string) (ds []api.Deployment, err error) {
+func (c *Client) Deployments(ctx context.Context, groupID ident.GroupID) (ds []api.Deployment, err error) {
 	v := url.Values{}
 	if groupID != "" {
-		v.Set("device_group", groupID)
+		v.Set("device_group", string(groupID))
 	}
 	err = c.do(ctx, "GET", "/api/v1/deployments", v, nil, &ds)
 	return ds, err
 }
 
 // Deployment returns a deployment.
-func (c *Client) Deployment(ctx context.Context, id string) (d api.Deployment, err error) {
+func (c *Client) Deployment(ctx context.Context, id ident.DeploymentID) (d api.Deployment, err error) {
 	err = c.do(ctx, "GET", "/api/v1/deployments/"+esc(id), nil, nil, &d)
 	return d, err
 }
@@ -562,7 +563,7 @@ func (c *Client) DisableDevelopment(ctx context.Context, id string) (d api.Devic
 // time or a date; Group is a device group ID and Device a device ID; empty fields do not filter.
 type ReportQuery struct {
 	Since     string
-	Group     string
+	Group     ident.GroupID
 	Device    string
 	Limit     int
 	PageToken string
@@ -570,7 +571,7 @@ type ReportQuery struct {
 
 func (q ReportQuery) values() url.Values {
 	v := url.Values{}
-	for k, s := range map[string]string{"since": q.Since, "device_group": q.Group, "device": q.Device, "page_token": q.PageToken} {
+	for k, s := range map[string]string{"since": q.Since, "device_group": string(q.Group), "device": q.Device, "page_token": q.PageToken} {
 		if s != "" {
 			v.Set(k, s)
 		}

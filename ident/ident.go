@@ -69,6 +69,26 @@ func (d *Digest) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// The IDs of the objects the service keeps, each a type of its own so that one cannot be passed
+// where another is wanted: a group ID given as a tenant ID does not compile. Each is a UUID in
+// the form [NewID] makes (the runtime's component ID is a fixed one). They encode in JSON and in
+// the database as the plain strings they are.
+type (
+	// TenantID names a tenant: the isolation boundary that owns users, products, devices and keys.
+	TenantID string
+	// ProductID names a product, a kind of device a tenant makes.
+	ProductID string
+	// GroupID names a device group of a product.
+	GroupID string
+	// ImageID names an image package; the same ID never names other content.
+	ImageID string
+	// ComponentID names an application (or the runtime) across its images: each version of
+	// an application is a new image of the same component.
+	ComponentID string
+	// DeploymentID names a deployment, a set of images for one device group.
+	DeploymentID string
+)
+
 // NewID returns a random RFC 9562 version 4 UUID in its canonical lowercase form. Tenants,
 // users, products, device groups, images and deployments are named by such IDs.
 func NewID() string {
@@ -81,7 +101,7 @@ func NewID() string {
 }
 
 // IsID reports whether s has the canonical lowercase UUID form that [NewID] produces.
-func IsID(s string) bool {
+func IsID[T ~string](s T) bool {
 	if len(s) != 36 {
 		return false
 	}
@@ -92,7 +112,7 @@ func IsID(s string) bool {
 				return false
 			}
 		default:
-			if !isLowerHex(s[i : i+1]) {
+			if !isLowerHex(string(s[i : i+1])) {
 				return false
 			}
 		}

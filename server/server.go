@@ -470,10 +470,10 @@ func bootstrapDev(ctx context.Context, st *store.Store, cfg Config, url string, 
 		now := time.Now().UTC()
 		t, err := tx.TenantByName(DevTenant)
 		if errors.Is(err, store.ErrNotFound) {
-			t = api.Tenant{ID: ident.NewID(), Name: DevTenant, CreatedAt: now, AllowClaimWithoutCode: true}
+			t = api.Tenant{ID: ident.TenantID(ident.NewID()), Name: DevTenant, CreatedAt: now, AllowClaimWithoutCode: true}
 			if err = tx.CreateTenant(t); err == nil {
 				_, err = tx.AppendAudit(api.AuditEntry{TenantID: t.ID, Time: now, Actor: "rampart server --dev",
-					Action: "tenant.create", Target: "tenant/" + t.ID, Detail: t.Name, Source: "local"})
+					Action: "tenant.create", Target: "tenant/" + string(t.ID), Detail: t.Name, Source: "local"})
 			}
 		}
 		if err != nil {
@@ -528,7 +528,7 @@ func allowDevClaims(ctx context.Context, st *store.Store) error {
 			return err
 		}
 		_, err = tx.AppendAudit(api.AuditEntry{TenantID: t.ID, Time: time.Now().UTC(), Actor: "rampart server --dev",
-			Action: "tenant.allow-claim-without-code", Target: "tenant/" + t.ID, Detail: "true", Source: "local"})
+			Action: "tenant.allow-claim-without-code", Target: "tenant/" + string(t.ID), Detail: "true", Source: "local"})
 		return err
 	})
 }

@@ -314,7 +314,7 @@ func (a *Agent) stepCheckin(ctx context.Context, m *machine) {
 	}
 	a.reachable.Store(err == nil)
 	if err == nil {
-		a.opt.Log.Printf("checked in as %s (tenant %s)", w.DeviceID, clean(w.TenantID))
+		a.opt.Log.Printf("checked in as %s (tenant %s)", w.DeviceID, clean(string(w.TenantID)))
 		if a.trial {
 			if cerr := a.commit(); cerr != nil {
 				m.stop(cerr)

@@ -146,10 +146,10 @@ func appEvent(e apphost.Event) (api.DeviceEvent, bool) {
 		return out, false
 	}
 	if ident.IsID(e.ComponentID) {
-		out.ComponentID = e.ComponentID
+		out.ComponentID = ident.ComponentID(e.ComponentID)
 	}
 	if ident.IsID(e.ImageID) {
-		out.ImageID = e.ImageID
+		out.ImageID = ident.ImageID(e.ImageID)
 	}
 	out.FirstAt, out.LastAt = e.Time, e.Time
 	return out, true

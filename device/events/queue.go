@@ -77,7 +77,12 @@ type Queue struct {
 	recent map[foldKey]api.DeviceEvent // the last event of each key appended here and not sent
 }
 
-type foldKey struct{ category, class, typ, component, image, description string }
+type foldKey struct {
+	category, class, typ string
+	component            ident.ComponentID
+	image                ident.ImageID
+	description          string
+}
 
 func keyOf(e api.DeviceEvent) foldKey {
 	return foldKey{e.Category, e.Class, e.Type, e.ComponentID, e.ImageID, e.Description}

@@ -194,7 +194,7 @@ func (s *Service) verify(token []byte) (*evidence.Evidence, *Failure) {
 func (s *Service) appraise(ctx context.Context, ev *evidence.Evidence, now time.Time, fresh bool) (api.Device, error) {
 	var dev api.Device
 	var releases, feed []api.RuntimeRelease
-	var unknownImage string
+	var unknownImage ident.ImageID
 	var verifier ident.ClaimVerifier
 	var withCode bool
 	var rootFail error
@@ -296,11 +296,12 @@ func modeName(m dice.Mode) string { return strings.ToLower(m.String()) }
 
 // firstUnknownImage returns the ID of the first image in the evidence that is not one of the
 // tenant's images with the same package SHA-256, or "" if every one is.
-func firstUnknownImage(tx *store.Tx, tenantID string, images []evidence.Image) (string, error) {
+func firstUnknownImage(tx *store.Tx, tenantID ident.TenantID, images []evidence.Image) (ident.ImageID, error) {
 	for _, img := range images {
-		rec, err := tx.Image(tenantID, img.ID)
+		id := ident.ImageID(img.ID)
+		rec, err := tx.Image(tenantID, id)
 		if errors.Is(err, store.ErrNotFound) || err == nil && rec.SHA256 != img.Digest.String() {
-			return img.ID, nil
+			return id, nil
 		}
 		if err != nil {
 			return "", err

@@ -113,7 +113,7 @@ func newEnv(t *testing.T, backend string) *env {
 	clock := func() time.Time { return e.now }
 	e.ca = pki.NewAuthority(st, kek, clock)
 	e.svc = attest.New(st, e.ca, nil, clock)
-	e.ten = api.Tenant{ID: ident.NewID(), Name: "acme", CreatedAt: e.now}
+	e.ten = api.Tenant{ID: ident.TenantID(ident.NewID()), Name: "acme", CreatedAt: e.now}
 	sum := sha512.Sum512(runtime)
 	err := st.Update(context.Background(), func(tx *store.Tx) error {
 		if err := tx.CreateTenant(e.ten); err != nil {
@@ -377,7 +377,7 @@ func TestAttestUnknownImage(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *env) {
 		d := newDevice(t, runtime, rot.ModeNormal)
 		e.claim(t, d)
-		known := api.Image{ID: ident.NewID(), TenantID: e.ten.ID, ComponentID: ident.NewID(), Name: "blink",
+		known := api.Image{ID: ident.ImageID(ident.NewID()), TenantID: e.ten.ID, ComponentID: ident.ComponentID(ident.NewID()), Name: "blink",
 			Version: "1.0.0", Type: api.ImageApplication, Size: 10, SHA256: ident.SHA256([]byte("package")).String(),
 			PayloadSize: 1, PayloadSHA256: ident.SHA256([]byte("p")).String(), UploadedAt: e.now, UploadedBy: "t"}
 		err := e.st.Update(context.Background(), func(tx *store.Tx) error {
@@ -391,14 +391,14 @@ func TestAttestUnknownImage(t *testing.T) {
 			c.Images = images
 			return evidence.Sign(c, d.alias, d.aliasCert)
 		}
-		good := evidence.Image{ID: known.ID, Digest: ident.SHA256([]byte("package"))}
+		good := evidence.Image{ID: string(known.ID), Digest: ident.SHA256([]byte("package"))}
 		tok, _ := attestWith(good)
 		if _, err := e.svc.Attest(context.Background(), tok, "x"); err != nil {
 			t.Fatalf("the tenant's own image: %v", err)
 		}
 		tok, _ = attestWith(good, evidence.Image{ID: ident.NewID(), Digest: ident.SHA256([]byte("stranger"))})
 		e.wantFailure(t, tok, api.ReasonUnknownImage)
-		tok, _ = attestWith(evidence.Image{ID: known.ID, Digest: ident.SHA256([]byte("altered"))})
+		tok, _ = attestWith(evidence.Image{ID: string(known.ID), Digest: ident.SHA256([]byte("altered"))})
 		e.wantFailure(t, tok, api.ReasonUnknownImage)
 
 		err = e.st.Update(context.Background(), func(tx *store.Tx) error {
@@ -433,8 +433,8 @@ func TestAttestationFailureCountedOnce(t *testing.T) {
 		queued := api.DeviceEvent{ID: api.AttestationFailureEventID(n), Category: api.EventAttestationFailed,
 			Class: api.ClassOS, Type: api.TypeUnplanned, Description: f.Reason + ": " + f.Message, Count: 1,
 			FirstAt: e.now, LastAt: e.now}
-		product := api.Product{ID: ident.NewID(), TenantID: e.ten.ID, Name: "Kettle", CreatedAt: e.now}
-		group := api.DeviceGroup{ID: ident.NewID(), TenantID: e.ten.ID, ProductID: product.ID, Name: "Production",
+		product := api.Product{ID: ident.ProductID(ident.NewID()), TenantID: e.ten.ID, Name: "Kettle", CreatedAt: e.now}
+		group := api.DeviceGroup{ID: ident.GroupID(ident.NewID()), TenantID: e.ten.ID, ProductID: product.ID, Name: "Production",
 			OSFeed: api.FeedRetail, UpdatePolicy: api.PolicyAll, CreatedAt: e.now}
 		later := api.DeviceEvent{ID: ident.NewID(), Category: api.EventAppCrash, Class: api.ClassApp,
 			Type: api.TypeUnplanned, Description: "trap", Count: 1, FirstAt: time.Now().Add(time.Hour), LastAt: time.Now().Add(time.Hour)}

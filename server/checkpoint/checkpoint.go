@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/keyring"
 	"github.com/rampart-iot/rampart/server/store"
 )
@@ -40,7 +41,7 @@ func Due(head api.AuditHead, latest *api.AuditCheckpoint, now time.Time) bool {
 var ErrRewritten = errors.New("audit chain no longer holds its last signed checkpoint")
 
 // extends checks that the chain whose head is head still holds the entry last signed.
-func extends(tx *store.Tx, tenant string, last *api.AuditCheckpoint, head api.AuditHead) error {
+func extends(tx *store.Tx, tenant ident.TenantID, last *api.AuditCheckpoint, head api.AuditHead) error {
 	if last == nil {
 		return nil
 	}
@@ -60,7 +61,7 @@ func extends(tx *store.Tx, tenant string, last *api.AuditCheckpoint, head api.Au
 // Sign signs, at now, a checkpoint of every chain that is [Due] and still holds its last signed
 // entry, and returns how many it signed. A chain that does not is reported ([ErrRewritten]).
 func Sign(ctx context.Context, st *store.Store, keys *keyring.Keyring, now time.Time) (int, error) {
-	var heads map[string]api.AuditHead
+	var heads map[ident.TenantID]api.AuditHead
 	err := st.View(ctx, func(tx *store.Tx) error {
 		var err error
 		heads, err = tx.AuditHeads()

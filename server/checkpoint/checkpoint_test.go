@@ -46,7 +46,7 @@ func each(t *testing.T, test func(t *testing.T, c *chain)) {
 			c := &chain{t: t, st: st, raw: raw, keys: keyring.New(st, kek), tenant: ident.NewID(),
 				now: time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)}
 			c.update(func(tx *store.Tx) error {
-				return tx.CreateTenant(api.Tenant{ID: c.tenant, Name: "acme", CreatedAt: c.now})
+				return tx.CreateTenant(api.Tenant{ID: ident.TenantID(c.tenant), Name: "acme", CreatedAt: c.now})
 			})
 			test(t, c)
 		})
@@ -66,7 +66,7 @@ func (c *chain) append(n int) {
 	c.update(func(tx *store.Tx) error {
 		for i := 0; i < n; i++ {
 			c.now = c.now.Add(time.Second)
-			if _, err := tx.AppendAudit(api.AuditEntry{TenantID: c.tenant, Time: c.now, Actor: "alice@acme",
+			if _, err := tx.AppendAudit(api.AuditEntry{TenantID: ident.TenantID(c.tenant), Time: c.now, Actor: "alice@acme",
 				Action: "product.create", Target: fmt.Sprintf("product/%d", i), Source: "127.0.0.1"}); err != nil {
 				return err
 			}
@@ -78,7 +78,7 @@ func (c *chain) append(n int) {
 func (c *chain) head() api.AuditHead {
 	c.t.Helper()
 	var h api.AuditHead
-	c.update(func(tx *store.Tx) (err error) { h, err = tx.AuditHead(c.tenant); return err })
+	c.update(func(tx *store.Tx) (err error) { h, err = tx.AuditHead(ident.TenantID(c.tenant)); return err })
 	return h
 }
 
@@ -117,10 +117,10 @@ func (c *chain) verify(saved *api.AuditHead, pub *ecdsa.PublicKey) error {
 	var es []api.AuditEntry
 	var cps []api.AuditCheckpoint
 	if err := c.st.View(context.Background(), func(tx *store.Tx) (err error) {
-		if es, err = tx.Audit(c.tenant, 0, api.MaxPageSize); err != nil {
+		if es, err = tx.Audit(ident.TenantID(c.tenant), 0, api.MaxPageSize); err != nil {
 			return err
 		}
-		cps, err = tx.Checkpoints(c.tenant, 0, api.MaxPageSize)
+		cps, err = tx.Checkpoints(ident.TenantID(c.tenant), 0, api.MaxPageSize)
 		return err
 	}); err != nil {
 		c.t.Fatal(err)
@@ -155,7 +155,7 @@ func (c *chain) rewrite(seq int64) {
 	c.update(func(tx *store.Tx) error {
 		for i := 0; i < 3; i++ {
 			c.now = c.now.Add(time.Second)
-			if _, err := tx.AppendAudit(api.AuditEntry{TenantID: c.tenant, Time: c.now, Actor: "mallory@acme",
+			if _, err := tx.AppendAudit(api.AuditEntry{TenantID: ident.TenantID(c.tenant), Time: c.now, Actor: "mallory@acme",
 				Action: "product.create", Target: "product/innocent", Source: "127.0.0.1"}); err != nil {
 				return err
 			}
@@ -239,7 +239,7 @@ func TestForgedCheckpointRefused(t *testing.T) {
 		c.cut(1)
 		c.exec("DELETE FROM audit_checkpoints")
 		mallory, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		forged := api.AuditCheckpoint{TenantID: c.tenant, Seq: 1, Hash: c.head().Hash, SignedAt: c.now}
+		forged := api.AuditCheckpoint{TenantID: ident.TenantID(c.tenant), Seq: 1, Hash: c.head().Hash, SignedAt: c.now}
 		digest := sha256.Sum256(forged.SignedMessage())
 		sig, _ := ecdsa.SignASN1(rand.Reader, mallory, digest[:])
 		forged.Signature = base64.StdEncoding.EncodeToString(sig)
@@ -281,7 +281,7 @@ func (c *chain) entries() []api.AuditEntry {
 	c.t.Helper()
 	var es []api.AuditEntry
 	if err := c.st.View(context.Background(), func(tx *store.Tx) (err error) {
-		es, err = tx.Audit(c.tenant, 0, api.MaxPageSize)
+		es, err = tx.Audit(ident.TenantID(c.tenant), 0, api.MaxPageSize)
 		return err
 	}); err != nil {
 		c.t.Fatal(err)

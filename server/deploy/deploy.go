@@ -31,7 +31,7 @@ func (e *Error) Error() string { return e.msg }
 func errorf(format string, args ...any) error { return &Error{msg: fmt.Sprintf(format, args...)} }
 
 // Audit appends an entry to the tenant's audit log in tx, on behalf of whoever asked.
-type Audit func(tx *store.Tx, tenantID, action, target, detail string) error
+type Audit func(tx *store.Tx, tenantID ident.TenantID, action, target, detail string) error
 
 // Service creates deployments.
 type Service struct {
@@ -44,9 +44,9 @@ func New(st *store.Store, tuf *tufrepo.Service) *Service { return &Service{store
 
 // Request is a deployment to create.
 type Request struct {
-	TenantID string
-	GroupID  string
-	ImageIDs []string
+	TenantID ident.TenantID
+	GroupID  ident.GroupID
+	ImageIDs []ident.ImageID
 	By       string    // the e-mail of who creates it
 	At       time.Time // when
 }
@@ -66,7 +66,7 @@ func (s *Service) Create(ctx context.Context, req Request, audit Audit) (api.Dep
 	if err != nil {
 		return api.Deployment{}, err
 	}
-	dep := api.Deployment{ID: ident.NewID(), TenantID: req.TenantID, GroupID: req.GroupID,
+	dep := api.Deployment{ID: ident.DeploymentID(ident.NewID()), TenantID: req.TenantID, GroupID: req.GroupID,
 		ImageIDs: req.ImageIDs, CreatedAt: req.At, CreatedBy: req.By}
 	err = s.store.Update(ctx, func(tx *store.Tx) error {
 		g, err := tx.Group(req.TenantID, req.GroupID)
@@ -86,18 +86,18 @@ func (s *Service) Create(ctx context.Context, req Request, audit Audit) (api.Dep
 		if err := s.tuf.PublishGroup(ctx, tx, keys, g.ID, images); err != nil {
 			return fmt.Errorf("publish device group %s: %w", g.ID, err)
 		}
-		return audit(tx, req.TenantID, "deployment.create", "deployment/"+dep.ID,
-			"device group "+g.FullName()+": "+strings.Join(dep.ImageIDs, ", "))
+		return audit(tx, req.TenantID, "deployment.create", "deployment/"+string(dep.ID),
+			"device group "+g.FullName()+": "+joinIDs(dep.ImageIDs))
 	})
 	return dep, err
 }
 
 // checkImageIDs checks the list's size and that it names each image once, by a well-formed ID.
-func checkImageIDs(ids []string) error {
+func checkImageIDs(ids []ident.ImageID) error {
 	if n := len(ids); n == 0 || n > api.MaxDeploymentImages {
 		return errorf("image_ids: want 1 to %d images, got %d", api.MaxDeploymentImages, n)
 	}
-	seen := make(map[string]bool, len(ids))
+	seen := make(map[ident.ImageID]bool, len(ids))
 	for i, id := range ids {
 		if !ident.IsID(id) {
 			return errorf("image_ids[%d]: %q is not an image ID (a lowercase UUID)", i, clip(id))
@@ -112,9 +112,9 @@ func checkImageIDs(ids []string) error {
 
 // applications loads the tenant's images by ID, each of which must be an application and of a
 // component no other image in the list is of.
-func applications(tx *store.Tx, tenantID string, ids []string) ([]api.Image, error) {
+func applications(tx *store.Tx, tenantID ident.TenantID, ids []ident.ImageID) ([]api.Image, error) {
 	images := make([]api.Image, len(ids))
-	byComponent := make(map[string]api.Image, len(ids))
+	byComponent := make(map[ident.ComponentID]api.Image, len(ids))
 	for i, id := range ids {
 		im, err := tx.Image(tenantID, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -136,9 +136,21 @@ func applications(tx *store.Tx, tenantID string, ids []string) ([]api.Image, err
 }
 
 // clip shortens what a caller sent for an error message.
-func clip(s string) string {
+func clip[T ~string](s T) string {
 	if len(s) > 70 {
-		return s[:70] + "…"
+		return string(s[:70]) + "…"
 	}
-	return s
+	return string(s)
+}
+
+// joinIDs lists image IDs for an audit entry.
+func joinIDs(ids []ident.ImageID) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(id))
+	}
+	return b.String()
 }

@@ -165,7 +165,7 @@ func TestImageQuotaExceededRefused(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend string) {
 		w := newWorld(t, backend)
 		tenant := func() api.Tenant {
-			_, body := w.do(adminA, "GET", "/api/v1/tenants/"+w.a.tenant.ID, nil)
+			_, body := w.do(adminA, "GET", "/api/v1/tenants/"+string(w.a.tenant.ID), nil)
 			return decodeAs[api.Tenant](t, body)
 		}
 		before := tenant()
@@ -177,7 +177,7 @@ func TestImageQuotaExceededRefused(t *testing.T) {
 		// after it is stored: the payload fits, but the whole package does not.
 		for i, quota := range []int64{before.ImageBytes + 4095, before.ImageBytes + 4096} {
 			blobs := countFiles(t, w.blobDir)
-			status, body := w.do(operator, "PATCH", "/api/v1/tenants/"+w.a.tenant.ID, map[string]any{"image_quota": quota})
+			status, body := w.do(operator, "PATCH", "/api/v1/tenants/"+string(w.a.tenant.ID), map[string]any{"image_quota": quota})
 			if status != http.StatusOK {
 				t.Fatalf("set quota: %d %s", status, body)
 			}
@@ -199,16 +199,16 @@ func TestImageQuotaExceededRefused(t *testing.T) {
 			}
 		}
 		// Raised by the operator, it fits.
-		w.do(operator, "PATCH", "/api/v1/tenants/"+w.a.tenant.ID, map[string]any{"image_quota": 0})
+		w.do(operator, "PATCH", "/api/v1/tenants/"+string(w.a.tenant.ID), map[string]any{"image_quota": 0})
 		if status, body := w.do(contribA, "POST", "/api/v1/images", app(payload).build(t, devKey(t))); status != http.StatusCreated {
 			t.Fatalf("upload without a quota: %d %s", status, body)
 		}
 		// Only the operator sets quotas, and only sane ones.
-		if status, _ := w.do(adminA, "PATCH", "/api/v1/tenants/"+w.a.tenant.ID, map[string]any{"image_quota": 0}); status != http.StatusForbidden {
+		if status, _ := w.do(adminA, "PATCH", "/api/v1/tenants/"+string(w.a.tenant.ID), map[string]any{"image_quota": 0}); status != http.StatusForbidden {
 			t.Errorf("an Administrator sets its own quota: %d, want 403", status)
 		}
 		for _, bad := range []string{`{"image_quota": -1}`, `{"image_quota": 1e300}`, `{}`} {
-			if status, body := w.do(operator, "PATCH", "/api/v1/tenants/"+w.a.tenant.ID, bad); status != http.StatusBadRequest {
+			if status, body := w.do(operator, "PATCH", "/api/v1/tenants/"+string(w.a.tenant.ID), bad); status != http.StatusBadRequest {
 				t.Errorf("quota %s: %d %s, want 400", bad, status, body)
 			}
 		}
@@ -272,7 +272,7 @@ func TestOperatorTokenOutOfTenantsReach(t *testing.T) {
 func accountCases(w *world) map[string]routeCase {
 	a := w.a
 	return map[string]routeCase{
-		"PATCH /api/v1/tenants/{tenant}": {path: "/api/v1/tenants/" + a.tenant.ID, body: map[string]any{"image_quota": 1 << 30}, object: true},
+		"PATCH /api/v1/tenants/{tenant}": {path: "/api/v1/tenants/" + string(a.tenant.ID), body: map[string]any{"image_quota": 1 << 30}, object: true},
 		"GET /api/v1/tokens":             {path: "/api/v1/tokens"},
 		"POST /api/v1/tokens":            {path: "/api/v1/tokens", body: api.CreateTokenRequest{ExpiresIn: "1d"}},
 		// Another user's token is not found but to an Administrator of its tenant.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/keyring"
 	"github.com/rampart-iot/rampart/server/store"
 )
@@ -28,7 +29,7 @@ func afterCursor(r *http.Request) (int64, error) {
 }
 
 // listChain answers a page of a chain's entries.
-func (a *API) listChain(w http.ResponseWriter, r *http.Request, chain string) error {
+func (a *API) listChain(w http.ResponseWriter, r *http.Request, chain ident.TenantID) error {
 	entries, next, err := cursorPage(a, r, func(tx *store.Tx, after int64, n int) ([]api.AuditEntry, error) {
 		return tx.Audit(chain, after, n)
 	}, func(e api.AuditEntry) int64 { return e.Seq })
@@ -38,7 +39,7 @@ func (a *API) listChain(w http.ResponseWriter, r *http.Request, chain string) er
 	return writeJSON(w, http.StatusOK, api.AuditList{Entries: entries, NextPageToken: next})
 }
 
-func (a *API) chainHead(w http.ResponseWriter, r *http.Request, chain string) error {
+func (a *API) chainHead(w http.ResponseWriter, r *http.Request, chain ident.TenantID) error {
 	var h api.AuditHead
 	err := a.store.View(r.Context(), func(tx *store.Tx) error {
 		var err error
@@ -51,7 +52,7 @@ func (a *API) chainHead(w http.ResponseWriter, r *http.Request, chain string) er
 	return writeJSON(w, http.StatusOK, h)
 }
 
-func (a *API) chainCheckpoints(w http.ResponseWriter, r *http.Request, chain string) error {
+func (a *API) chainCheckpoints(w http.ResponseWriter, r *http.Request, chain ident.TenantID) error {
 	cps, next, err := cursorPage(a, r, func(tx *store.Tx, after int64, n int) ([]api.AuditCheckpoint, error) {
 		return tx.Checkpoints(chain, after, n)
 	}, store.CheckpointCursor)

@@ -78,7 +78,7 @@ func (a *API) caCRL(w http.ResponseWriter, r *http.Request, c *call) error {
 // as its CRL distribution point (pki.CRLPath). It reads one row; relying parties may cache the
 // answer for a minute.
 func (a *API) crlFile(w http.ResponseWriter, r *http.Request) error {
-	tenantID, file := r.PathValue("tenant"), r.PathValue("file")
+	tenantID, file := ident.TenantID(r.PathValue("tenant")), r.PathValue("file")
 	caID, ok := strings.CutSuffix(file, ".crl")
 	if !ident.IsID(tenantID) || !ok || !ident.IsID(caID) {
 		return errorf(http.StatusNotFound, "no such CRL")
@@ -235,7 +235,7 @@ func (a *API) listReleases(w http.ResponseWriter, r *http.Request, c *call) erro
 
 // runtimePackage is a runtime release's image package as stored.
 type runtimePackage struct {
-	id   string // its image ID
+	id   ident.ImageID
 	info blob.Info
 }
 
@@ -261,5 +261,5 @@ func (a *API) packRuntime(ctx context.Context, rel *api.RuntimeRelease, info blo
 	if err != nil {
 		return runtimePackage{}, fmt.Errorf("package runtime %s: %w", rel.Version, err)
 	}
-	return runtimePackage{id: m.ImageID, info: pkg}, nil
+	return runtimePackage{id: ident.ImageID(m.ImageID), info: pkg}, nil
 }

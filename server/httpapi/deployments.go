@@ -34,7 +34,7 @@ func (a *API) listDeployments(w http.ResponseWriter, r *http.Request, c *call) e
 	}
 	var ds []api.Deployment
 	err = a.store.View(r.Context(), func(tx *store.Tx) error {
-		groupID := q.Get("device_group")
+		groupID := ident.GroupID(q.Get("device_group"))
 		if groupID != "" {
 			if _, err := tx.Group(c.user.TenantID, groupID); err != nil {
 				return notFound(err, "device group %q not found", clip(groupID))
@@ -51,7 +51,7 @@ func (a *API) listDeployments(w http.ResponseWriter, r *http.Request, c *call) e
 }
 
 func (a *API) showDeployment(w http.ResponseWriter, r *http.Request, c *call) error {
-	id := r.PathValue("deployment")
+	id := ident.DeploymentID(r.PathValue("deployment"))
 	if !ident.IsID(id) {
 		return errorf(http.StatusNotFound, "deployment %q not found", clip(id))
 	}

@@ -54,7 +54,7 @@ func (a *API) enableDevelopment(w http.ResponseWriter, r *http.Request, c *call)
 	if err != nil {
 		return err
 	}
-	body, err := capability.Sign(capability.Development{Format: 1, TenantID: tenantID, DeviceID: id,
+	body, err := capability.Sign(capability.Development{Format: 1, TenantID: string(tenantID), DeviceID: id,
 		DeveloperKeys: req.DeveloperKeys, IssuedAt: c.now}, signer)
 	if err != nil {
 		return fmt.Errorf("sign development capability: %w", err)

@@ -45,7 +45,7 @@ func publicPEM(t testing.TB, pub any) string {
 }
 
 // issueIn gives a tenant's device a certificate for a fresh key.
-func issueIn(t *testing.T, w *world, tenantID string, device ident.DeviceID) *tls.Certificate {
+func issueIn(t *testing.T, w *world, tenantID ident.TenantID, device ident.DeviceID) *tls.Certificate {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	kek, _ := pki.ParseKEK(strings.Repeat("42", 32))
@@ -175,7 +175,7 @@ func TestCapabilitySignedWithTenantKey(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the capability does not verify with the tenant's image key: %v", err)
 		}
-		if got.TenantID != w.a.tenant.ID || got.DeviceID != w.a.device || len(got.DeveloperKeys) != 2 ||
+		if got.TenantID != string(w.a.tenant.ID) || got.DeviceID != w.a.device || len(got.DeveloperKeys) != 2 ||
 			got.DeveloperKeys[0] != dev1 || got.DeveloperKeys[1] != dev2 || got.IssuedAt.IsZero() {
 			t.Errorf("capability %+v", got)
 		}

@@ -110,7 +110,7 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request, c *call) error
 			}
 			f.ProductID = p.ID
 		}
-		if ref := q.Get("device_group"); ref != "" {
+		if ref := ident.GroupID(q.Get("device_group")); ref != "" {
 			g, err := tx.Group(c.user.TenantID, ref)
 			if err != nil {
 				return notFound(err, "device group %q not found", clip(ref))

@@ -51,8 +51,8 @@ func TestMetricsRandomPathsAddNoSeries(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("GET /metrics as the operator: %d", status)
 	}
-	for what, id := range map[string]string{"group": w.a.group.ID, "tenant": w.a.tenant.ID, "device": string(w.a.device),
-		"image": w.a.image.ID, "random path": "random-1"} {
+	for what, id := range map[string]string{"group": string(w.a.group.ID), "tenant": string(w.a.tenant.ID), "device": string(w.a.device),
+		"image": string(w.a.image.ID), "random path": "random-1"} {
 		if strings.Contains(body, id) {
 			t.Errorf("/metrics shows a %s ID %s", what, id)
 		}

@@ -106,7 +106,7 @@ func otherCode(c ident.ClaimCode) ident.ClaimCode {
 }
 
 // auditActions lists the actions of a tenant's audit log on a target.
-func auditActions(t *testing.T, w *world, tenantID, target string) []string {
+func auditActions(t *testing.T, w *world, tenantID ident.TenantID, target string) []string {
 	t.Helper()
 	var out []string
 	err := w.st.View(context.Background(), func(tx *store.Tx) error {
@@ -208,7 +208,7 @@ func TestClaimWithoutCodeRefusedUnlessAllowed(t *testing.T) {
 			t.Fatalf("claim with an empty code: %d %s, want 403", status, body)
 		}
 		allow := true
-		path := "/api/v1/tenants/" + w.a.tenant.ID
+		path := "/api/v1/tenants/" + string(w.a.tenant.ID)
 		for _, p := range []string{adminA, adminB, contribA} {
 			if status, body := w.do(p, "PATCH", path, api.UpdateTenantRequest{AllowClaimWithoutCode: &allow}); status != http.StatusForbidden {
 				t.Errorf("%s allows its tenant to claim without codes: %d %s", p, status, body)
@@ -228,7 +228,7 @@ func TestClaimWithoutCodeRefusedUnlessAllowed(t *testing.T) {
 		if status != http.StatusCreated || decodeAs[api.ClaimDevicesResponse](t, body).Devices[0].ClaimedWithCode {
 			t.Fatalf("claim by ID alone where allowed: %d %s", status, body)
 		}
-		if got := auditActions(t, w, w.a.tenant.ID, "tenant/"+w.a.tenant.ID); !contains(got, "tenant.update") {
+		if got := auditActions(t, w, w.a.tenant.ID, "tenant/"+string(w.a.tenant.ID)); !contains(got, "tenant.update") {
 			t.Errorf("tenant audit %v", got)
 		}
 		// Tenant B is still not allowed.

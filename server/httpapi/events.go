@@ -65,12 +65,12 @@ func (a *API) deviceEvents(w http.ResponseWriter, r *http.Request, d deviceCall)
 }
 
 // reportFilter reads ?since= and ?device_group= and checks the group is the caller's.
-func reportFilter(r *http.Request, c *call, tx *store.Tx) (since time.Time, groupID string, err error) {
+func reportFilter(r *http.Request, c *call, tx *store.Tx) (since time.Time, groupID ident.GroupID, err error) {
 	q := r.URL.Query()
 	if since, err = report.ParseSince(q.Get("since"), c.now); err != nil {
 		return since, "", errorf(http.StatusBadRequest, "%v", err)
 	}
-	if ref := q.Get("device_group"); ref != "" {
+	if ref := ident.GroupID(q.Get("device_group")); ref != "" {
 		g, err := tx.Group(c.user.TenantID, ref)
 		if err != nil {
 			return since, "", notFound(err, "device group %q not found", clip(ref))

@@ -285,7 +285,7 @@ func TestCrashDetailOnlyWhenGroupAllows(t *testing.T) {
 		if res := d.accept(t, batch(e)); res.AllowCrashDumps {
 			t.Errorf("a group without crash dumps: %+v", res)
 		}
-		if status, body := w.do(adminA, "PATCH", "/api/v1/device-groups/"+w.a.group.ID, map[string]any{"allow_crash_dumps": true}); status != http.StatusOK {
+		if status, body := w.do(adminA, "PATCH", "/api/v1/device-groups/"+string(w.a.group.ID), map[string]any{"allow_crash_dumps": true}); status != http.StatusOK {
 			t.Fatalf("allow crash dumps: %d %s", status, body)
 		}
 		e2 := e
@@ -332,8 +332,8 @@ func TestReportCrossTenant404(t *testing.T) {
 		d.accept(t, batch(newEvent("exit code 1")))
 		for _, path := range []string{
 			"/api/v1/reports/errors?device=" + string(w.a.device),
-			"/api/v1/reports/errors?device_group=" + w.a.group.ID,
-			"/api/v1/reports/summary?device_group=" + w.a.group.ID,
+			"/api/v1/reports/errors?device_group=" + string(w.a.group.ID),
+			"/api/v1/reports/summary?device_group=" + string(w.a.group.ID),
 			"/api/v1/reports/errors?device=not-a-device",
 		} {
 			status, body := w.do(adminB, "GET", path, nil)
@@ -362,7 +362,7 @@ func TestReportSummaryGroupsExitCodes(t *testing.T) {
 		d.accept(t, batch(e2, e3))
 		other := newEvent("killed by signal 9")
 		neighbour(t, w, srv, 7).accept(t, batch(newEvent("Exit code 255"), other))
-		status, body := w.do(readerA, "GET", "/api/v1/reports/summary?since=24h&device_group="+w.a.group.ID, nil)
+		status, body := w.do(readerA, "GET", "/api/v1/reports/summary?since=24h&device_group="+string(w.a.group.ID), nil)
 		if status != http.StatusOK {
 			t.Fatalf("summary: %d %s", status, body)
 		}

@@ -40,6 +40,7 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/format/strictjson"
+	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/attest"
 	"github.com/rampart-iot/rampart/server/auth"
 	"github.com/rampart-iot/rampart/server/blob"
@@ -219,7 +220,7 @@ type call struct {
 }
 
 // audit appends an entry for the caller's tenant in tx.
-func (c *call) audit(tx *store.Tx, tenantID, action, target, detail string) error {
+func (c *call) audit(tx *store.Tx, tenantID ident.TenantID, action, target, detail string) error {
 	_, err := tx.AppendAudit(api.AuditEntry{
 		TenantID: tenantID, Time: c.now, Actor: c.user.Email, Action: action,
 		Target: target, Source: c.source, Detail: detail,
@@ -428,11 +429,11 @@ func pageLimit(r *http.Request) (int, error) {
 	return n, nil
 }
 
-func clip(s string) string {
+func clip[T ~string](s T) string {
 	if len(s) > 70 {
-		return s[:70] + "…"
+		return string(s[:70]) + "…"
 	}
-	return s
+	return string(s)
 }
 
 type statusWriter struct {

@@ -97,7 +97,7 @@ func newWorld(t testing.TB, backend string) *world {
 		}
 		mk := func(name string, admin string, extra map[string]api.Role, n int) (fixture, error) {
 			var f fixture
-			f.tenant = api.Tenant{ID: ident.NewID(), Name: name, CreatedAt: now}
+			f.tenant = api.Tenant{ID: ident.TenantID(ident.NewID()), Name: name, CreatedAt: now}
 			if err := tx.CreateTenant(f.tenant); err != nil {
 				return f, err
 			}
@@ -118,15 +118,15 @@ func newWorld(t testing.TB, backend string) *world {
 				return f, err
 			}
 			f.userTok = leaverToken.ID
-			f.product = api.Product{ID: ident.NewID(), TenantID: f.tenant.ID, Name: "Toaster", CreatedAt: now}
-			f.group = api.DeviceGroup{ID: ident.NewID(), TenantID: f.tenant.ID, ProductID: f.product.ID, Name: "Production",
+			f.product = api.Product{ID: ident.ProductID(ident.NewID()), TenantID: f.tenant.ID, Name: "Toaster", CreatedAt: now}
+			f.group = api.DeviceGroup{ID: ident.GroupID(ident.NewID()), TenantID: f.tenant.ID, ProductID: f.product.ID, Name: "Production",
 				OSFeed: api.FeedRetail, UpdatePolicy: api.PolicyAll, CreatedAt: now}
-			f.empty = api.DeviceGroup{ID: ident.NewID(), TenantID: f.tenant.ID, ProductID: f.product.ID, Name: "Spare",
+			f.empty = api.DeviceGroup{ID: ident.GroupID(ident.NewID()), TenantID: f.tenant.ID, ProductID: f.product.ID, Name: "Spare",
 				OSFeed: api.FeedRetail, UpdatePolicy: api.PolicyAll, CreatedAt: now}
 			if err := tx.CreateProduct(f.product, []api.DeviceGroup{f.group, f.empty}); err != nil {
 				return f, err
 			}
-			f.spare = api.Product{ID: ident.NewID(), TenantID: f.tenant.ID, Name: "Spare", CreatedAt: now}
+			f.spare = api.Product{ID: ident.ProductID(ident.NewID()), TenantID: f.tenant.ID, Name: "Spare", CreatedAt: now}
 			if err := tx.CreateProduct(f.spare, nil); err != nil {
 				return f, err
 			}

@@ -63,13 +63,13 @@ func (a *API) addImage(w http.ResponseWriter, r *http.Request, c *call) error {
 
 	var existing store.ImageRecord
 	err = a.store.View(r.Context(), func(tx *store.Tx) error {
-		existing, err = tx.Image(tenantID, h.Manifest.ImageID)
+		existing, err = tx.Image(tenantID, ident.ImageID(h.Manifest.ImageID))
 		return err
 	})
 	switch {
 	case err == nil:
 		if existing.ManifestSHA256 != manifestSHA256 {
-			return errImageConflict(h.Manifest.ImageID)
+			return errImageConflict(ident.ImageID(h.Manifest.ImageID))
 		}
 		// The same image again. Its payload is still checked, so that a tampered retry is
 		// refused like any other tampered upload.
@@ -93,7 +93,7 @@ func (a *API) addImage(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	m := h.Manifest
 	im := store.ImageRecord{
-		Image: api.Image{ID: m.ImageID, TenantID: tenantID, ComponentID: m.ComponentID, Name: m.Name,
+		Image: api.Image{ID: ident.ImageID(m.ImageID), TenantID: tenantID, ComponentID: ident.ComponentID(m.ComponentID), Name: m.Name,
 			Version: m.Version, Type: m.Type, Size: info.Size, SHA256: info.SHA256.String(),
 			PayloadSize: m.PayloadSize, PayloadSHA256: m.PayloadSHA256.String(), AppManifest: appManifest,
 			UploadedAt: c.now, UploadedBy: c.user.Email},
@@ -146,7 +146,7 @@ func (a *API) recordImage(r *http.Request, c *call, im store.ImageRecord) (store
 		if err != nil {
 			return err
 		}
-		return c.audit(tx, im.TenantID, "image.add", "image/"+im.ID,
+		return c.audit(tx, im.TenantID, "image.add", "image/"+string(im.ID),
 			fmt.Sprintf("%s %s, component %s, sha256:%s", im.Name, im.Version, im.ComponentID, im.SHA256[:16]))
 	})
 	return im, status, err
@@ -155,7 +155,7 @@ func (a *API) recordImage(r *http.Request, c *call, im store.ImageRecord) (store
 // checkQuota refuses, before its payload is read and stored, an image whose declared payload
 // alone would take the tenant over its image quota. [store.Tx.AddImage] checks again, atomically,
 // with the stored size.
-func (a *API) checkQuota(r *http.Request, tenantID string, payloadSize int64) error {
+func (a *API) checkQuota(r *http.Request, tenantID ident.TenantID, payloadSize int64) error {
 	var t api.Tenant
 	err := a.store.View(r.Context(), func(tx *store.Tx) error {
 		var err error
@@ -182,7 +182,7 @@ func quotaError(err error) error {
 		api.FormatSize(q.Size), api.FormatSize(q.Used), api.FormatSize(q.Quota))
 }
 
-func errImageConflict(id string) error {
+func errImageConflict(id ident.ImageID) error {
 	return errorf(http.StatusConflict, "image ID %s already exists with other content; an image can only be replaced by another image (give the new package a new image ID)", id)
 }
 
@@ -246,7 +246,7 @@ func rawAppManifest(manifestBytes []byte) (json.RawMessage, error) {
 
 func (a *API) listImages(w http.ResponseWriter, r *http.Request, c *call) error {
 	q := r.URL.Query()
-	f := store.ImageFilter{ComponentID: q.Get("component"), Type: q.Get("type"), Limit: api.MaxPageSize}
+	f := store.ImageFilter{ComponentID: ident.ComponentID(q.Get("component")), Type: q.Get("type"), Limit: api.MaxPageSize}
 	if f.ComponentID != "" && !ident.IsID(f.ComponentID) {
 		return errorf(http.StatusBadRequest, "invalid component %q: want a component ID (a lowercase UUID)", clip(f.ComponentID))
 	}
@@ -274,7 +274,7 @@ func (a *API) listImages(w http.ResponseWriter, r *http.Request, c *call) error 
 
 // image reads the {image} of the request's path from the caller's tenant.
 func (a *API) image(r *http.Request, c *call) (store.ImageRecord, error) {
-	id := r.PathValue("image")
+	id := ident.ImageID(r.PathValue("image"))
 	if !ident.IsID(id) {
 		return store.ImageRecord{}, errorf(http.StatusNotFound, "image %q not found", clip(id))
 	}

@@ -28,20 +28,20 @@ import (
 
 // addDeployment gives a tenant an application image (a stand-in package in the blob store) and
 // a deployment of it to a group, straight in the store, for the route matrix.
-func addDeployment(tx *store.Tx, blobs *blob.Store, tenantID, groupID string, now time.Time) (api.Image, api.Deployment, error) {
-	info, err := blobs.Put(strings.NewReader("package of "+tenantID), 1<<10)
+func addDeployment(tx *store.Tx, blobs *blob.Store, tenantID ident.TenantID, groupID ident.GroupID, now time.Time) (api.Image, api.Deployment, error) {
+	info, err := blobs.Put(strings.NewReader("package of "+string(tenantID)), 1<<10)
 	if err != nil {
 		return api.Image{}, api.Deployment{}, err
 	}
-	im := store.ImageRecord{Image: api.Image{ID: ident.NewID(), TenantID: tenantID, ComponentID: ident.NewID(),
+	im := store.ImageRecord{Image: api.Image{ID: ident.ImageID(ident.NewID()), TenantID: tenantID, ComponentID: ident.ComponentID(ident.NewID()),
 		Name: "Blinky", Version: "1.0.0", Type: api.ImageApplication, Size: info.Size, SHA256: info.SHA256.String(),
 		PayloadSize: 1, PayloadSHA256: ident.SHA256([]byte("x")).String(), UploadedAt: now.Truncate(time.Microsecond),
-		UploadedBy: "dev@" + tenantID}, ManifestSHA256: ident.SHA256([]byte(tenantID)).String()}
+		UploadedBy: "dev@" + string(tenantID)}, ManifestSHA256: ident.SHA256([]byte(tenantID)).String()}
 	if err := tx.AddImage(im); err != nil {
 		return api.Image{}, api.Deployment{}, err
 	}
-	d := api.Deployment{ID: ident.NewID(), TenantID: tenantID, GroupID: groupID, ImageIDs: []string{im.ID},
-		CreatedAt: now, CreatedBy: "admin@" + tenantID}
+	d := api.Deployment{ID: ident.DeploymentID(ident.NewID()), TenantID: tenantID, GroupID: groupID, ImageIDs: []ident.ImageID{im.ID},
+		CreatedAt: now, CreatedBy: "admin@" + string(tenantID)}
 	return im.Image, d, tx.AddDeployment(d)
 }
 
@@ -57,21 +57,23 @@ func devKey(t testing.TB) *ecdsa.PrivateKey {
 
 // pkg describes a package to build.
 type pkg struct {
-	imageID, componentID, name, version, typ string
-	payload                                  []byte
+	imageID            ident.ImageID
+	componentID        ident.ComponentID
+	name, version, typ string
+	payload            []byte
 }
 
 // app returns a fresh application package of its own component.
 func app(payload string) pkg {
-	return pkg{imageID: ident.NewID(), componentID: ident.NewID(), name: "Blinky", version: "1.0.0",
+	return pkg{imageID: ident.ImageID(ident.NewID()), componentID: ident.ComponentID(ident.NewID()), name: "Blinky", version: "1.0.0",
 		typ: imagepkg.TypeApplication, payload: []byte(payload)}
 }
 
 func (p pkg) manifest() imagepkg.Manifest {
-	m := imagepkg.Manifest{Format: 1, ImageID: p.imageID, ComponentID: p.componentID, Name: p.name,
+	m := imagepkg.Manifest{Format: 1, ImageID: string(p.imageID), ComponentID: string(p.componentID), Name: p.name,
 		Version: p.version, Type: p.typ, PayloadSize: int64(len(p.payload)), PayloadSHA256: ident.SHA256(p.payload)}
 	if p.typ == imagepkg.TypeApplication {
-		m.App = &manifest.App{SchemaVersion: 1, ComponentId: p.componentID, Name: p.name, EntryPoint: "blinky.wasm",
+		m.App = &manifest.App{SchemaVersion: 1, ComponentId: string(p.componentID), Name: p.name, EntryPoint: "blinky.wasm",
 			Capabilities: manifest.Capabilities{AllowedConnections: []string{"example.com:443"}}}
 	}
 	return m
@@ -151,10 +153,10 @@ func TestImageUploadAndRead(t *testing.T) {
 			!strings.Contains(string(im.AppManifest), `"EntryPoint":"blinky.wasm"`) {
 			t.Errorf("uploaded image: %+v", im)
 		}
-		if status, body := w.do(readerA, "GET", "/api/v1/images/"+im.ID, nil); status != 200 || decodeAs[api.Image](t, body).SHA256 != im.SHA256 {
+		if status, body := w.do(readerA, "GET", "/api/v1/images/"+string(im.ID), nil); status != 200 || decodeAs[api.Image](t, body).SHA256 != im.SHA256 {
 			t.Errorf("show: %d %s", status, body)
 		}
-		_, body = w.do(readerA, "GET", "/api/v1/images?component="+p.componentID, nil)
+		_, body = w.do(readerA, "GET", "/api/v1/images?component="+string(p.componentID), nil)
 		if l := decodeAs[[]api.Image](t, body); len(l) != 1 || l[0].ID != im.ID {
 			t.Errorf("list by component: %s", body)
 		}
@@ -166,15 +168,15 @@ func TestImageUploadAndRead(t *testing.T) {
 			t.Errorf("list by a malformed component: %d %s", status, body)
 		}
 		for _, who := range []string{adminB} {
-			if status, body := w.do(who, "GET", "/api/v1/images/"+im.ID, nil); status != http.StatusNotFound {
+			if status, body := w.do(who, "GET", "/api/v1/images/"+string(im.ID), nil); status != http.StatusNotFound {
 				t.Errorf("tenant B shows tenant A's image: %d %s", status, body)
 			}
-			if status, body := w.do(who, "GET", "/api/v1/images/"+im.ID+"/package", nil); status != http.StatusNotFound {
+			if status, body := w.do(who, "GET", "/api/v1/images/"+string(im.ID)+"/package", nil); status != http.StatusNotFound {
 				t.Errorf("tenant B downloads tenant A's image: %d %s", status, body)
 			}
 		}
 		_, body = w.do(readerA, "GET", "/api/v1/audit", nil)
-		if l := decodeAs[api.AuditList](t, body); len(l.Entries) != 1 || l.Entries[0].Action != "image.add" || l.Entries[0].Target != "image/"+im.ID {
+		if l := decodeAs[api.AuditList](t, body); len(l.Entries) != 1 || l.Entries[0].Action != "image.add" || l.Entries[0].Target != "image/"+string(im.ID) {
 			t.Errorf("audit: %s", body)
 		}
 	})
@@ -217,7 +219,7 @@ func TestImageSameIDOtherContentRefused(t *testing.T) {
 		if n := w.blobCount(t); n != blobs {
 			t.Errorf("refused uploads left %d blobs", n-blobs)
 		}
-		_, body = w.do(readerA, "GET", "/api/v1/images/"+p.imageID+"/package", nil)
+		_, body = w.do(readerA, "GET", "/api/v1/images/"+string(p.imageID)+"/package", nil)
 		if ident.SHA256([]byte(body)).String() != stored.SHA256 {
 			t.Error("the stored package changed")
 		}
@@ -332,7 +334,7 @@ func TestImageOverSizeLimitRefused(t *testing.T) {
 
 func TestImageRuntimeTypeRefusedFromTenant(t *testing.T) {
 	w := newWorld(t, "sqlite")
-	p := pkg{imageID: ident.NewID(), componentID: api.RuntimeComponentID, name: "rampart-runtime", version: "9.9.9",
+	p := pkg{imageID: ident.ImageID(ident.NewID()), componentID: api.RuntimeComponentID, name: "rampart-runtime", version: "9.9.9",
 		typ: imagepkg.TypeRuntime, payload: []byte("an evil runtime")}
 	before := w.blobCount(t)
 	status, body := w.upload(adminA, p.build(t, devKey(t)))
@@ -351,7 +353,7 @@ func TestImageIsResignedWithTenantKey(t *testing.T) {
 		if status, body := w.upload(contribA, uploaded); status != http.StatusCreated {
 			t.Fatalf("upload: %d %s", status, body)
 		}
-		status, got := w.do(readerA, "GET", "/api/v1/images/"+p.imageID+"/package", nil)
+		status, got := w.do(readerA, "GET", "/api/v1/images/"+string(p.imageID)+"/package", nil)
 		if status != http.StatusOK {
 			t.Fatalf("download: %d %s", status, got)
 		}
@@ -389,7 +391,7 @@ func TestImageIsResignedWithTenantKey(t *testing.T) {
 		}
 
 		// Downloads resume: Range is honoured.
-		req := httptest.NewRequest("GET", "/api/v1/images/"+p.imageID+"/package", nil)
+		req := httptest.NewRequest("GET", "/api/v1/images/"+string(p.imageID)+"/package", nil)
 		req.Header.Set("Authorization", "Bearer "+w.tokens[readerA])
 		req.Header.Set("Range", "bytes=10-")
 		rec := httptest.NewRecorder()
@@ -401,10 +403,10 @@ func TestImageIsResignedWithTenantKey(t *testing.T) {
 }
 
 // uploadN uploads n fresh application packages as tenant A's Contributor and returns their IDs.
-func uploadN(t *testing.T, w *world, n int) []string {
+func uploadN(t *testing.T, w *world, n int) []ident.ImageID {
 	t.Helper()
 	key := devKey(t)
-	var ids []string
+	var ids []ident.ImageID
 	for i := range n {
 		p := app(fmt.Sprintf("app %d", i))
 		if status, body := w.upload(contribA, p.build(t, key)); status != http.StatusCreated {
@@ -415,7 +417,7 @@ func uploadN(t *testing.T, w *world, n int) []string {
 	return ids
 }
 
-func deploy(w *world, principal, groupID string, ids ...string) (int, string) {
+func deploy(w *world, principal string, groupID ident.GroupID, ids ...ident.ImageID) (int, string) {
 	return w.do(principal, "POST", "/api/v1/deployments", api.CreateDeploymentRequest{DeviceGroupID: groupID, ImageIDs: ids})
 }
 
@@ -443,16 +445,16 @@ func TestDeploymentMaxTenImages(t *testing.T) {
 		if dev := decodeAs[api.Device](t, body); dev.Updates == nil || len(dev.Updates.Targeted) != 10 || dev.Updates.Targeted[0] != ids[0] {
 			t.Errorf("device after the deployment: %s", body)
 		}
-		_, body = w.do(readerA, "GET", "/api/v1/deployments?device_group="+w.a.group.ID, nil)
+		_, body = w.do(readerA, "GET", "/api/v1/deployments?device_group="+string(w.a.group.ID), nil)
 		if l := decodeAs[[]api.Deployment](t, body); len(l) != 2 || l[0].ID != d.ID {
 			t.Errorf("the group's deployments, newest first: %s", body)
 		}
-		if status, body := w.do(readerA, "GET", "/api/v1/deployments/"+d.ID, nil); status != http.StatusOK {
+		if status, body := w.do(readerA, "GET", "/api/v1/deployments/"+string(d.ID), nil); status != http.StatusOK {
 			t.Errorf("show: %d %s", status, body)
 		}
 		_, body = w.do(readerA, "GET", "/api/v1/audit", nil)
 		l := decodeAs[api.AuditList](t, body)
-		if last := l.Entries[len(l.Entries)-1]; last.Action != "deployment.create" || last.Target != "deployment/"+d.ID {
+		if last := l.Entries[len(l.Entries)-1]; last.Action != "deployment.create" || last.Target != "deployment/"+string(d.ID) {
 			t.Errorf("last audit entry %+v, want deployment.create", last)
 		}
 	})
@@ -463,20 +465,20 @@ func TestDeploymentDuplicateComponentRefused(t *testing.T) {
 	key := devKey(t)
 	v1 := app("v1")
 	v2 := v1
-	v2.imageID, v2.version, v2.payload = ident.NewID(), "2.0.0", []byte("v2")
+	v2.imageID, v2.version, v2.payload = ident.ImageID(ident.NewID()), "2.0.0", []byte("v2")
 	for _, p := range []pkg{v1, v2} {
 		if status, body := w.upload(contribA, p.build(t, key)); status != http.StatusCreated {
 			t.Fatalf("upload: %d %s", status, body)
 		}
 	}
 	status, body := deploy(w, adminA, w.a.group.ID, v1.imageID, v2.imageID)
-	if status != http.StatusBadRequest || !strings.Contains(body, "both of component "+v1.componentID) {
+	if status != http.StatusBadRequest || !strings.Contains(body, "both of component "+string(v1.componentID)) {
 		t.Errorf("two versions of one component: %d %s, want 400 naming the component", status, body)
 	}
 	if status, body := deploy(w, adminA, w.a.group.ID, v1.imageID, v1.imageID); status != http.StatusBadRequest || !strings.Contains(body, "listed twice") {
 		t.Errorf("one image twice: %d %s, want 400", status, body)
 	}
-	_, body = w.do(readerA, "GET", "/api/v1/deployments?device_group="+w.a.group.ID, nil)
+	_, body = w.do(readerA, "GET", "/api/v1/deployments?device_group="+string(w.a.group.ID), nil)
 	if l := decodeAs[[]api.Deployment](t, body); len(l) != 1 {
 		t.Errorf("a refused deployment was stored: %s", body)
 	}
@@ -488,7 +490,7 @@ func TestDeploymentOtherTenantsImageIs404(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend string) {
 		w := newWorld(t, backend)
 		ids := uploadN(t, w, 1)
-		if status, body := deploy(w, adminB, w.b.group.ID, ids[0]); status != http.StatusNotFound || !strings.Contains(body, "image "+ids[0]+" not found") {
+		if status, body := deploy(w, adminB, w.b.group.ID, ids[0]); status != http.StatusNotFound || !strings.Contains(body, "image "+string(ids[0])+" not found") {
 			t.Errorf("tenant B deploying tenant A's image: %d %s, want 404", status, body)
 		}
 		if status, body := deploy(w, adminB, w.b.group.ID, w.b.image.ID, w.a.image.ID); status != http.StatusNotFound {
@@ -497,10 +499,10 @@ func TestDeploymentOtherTenantsImageIs404(t *testing.T) {
 		if status, body := deploy(w, adminA, w.b.group.ID, ids[0]); status != http.StatusNotFound || !strings.Contains(body, "device group") {
 			t.Errorf("tenant A deploying to tenant B's group: %d %s, want 404", status, body)
 		}
-		if status, body := w.do(adminB, "GET", "/api/v1/deployments/"+w.a.deploy.ID, nil); status != http.StatusNotFound {
+		if status, body := w.do(adminB, "GET", "/api/v1/deployments/"+string(w.a.deploy.ID), nil); status != http.StatusNotFound {
 			t.Errorf("tenant B showing tenant A's deployment: %d %s", status, body)
 		}
-		if status, body := w.do(adminB, "GET", "/api/v1/deployments?device_group="+w.a.group.ID, nil); status != http.StatusNotFound {
+		if status, body := w.do(adminB, "GET", "/api/v1/deployments?device_group="+string(w.a.group.ID), nil); status != http.StatusNotFound {
 			t.Errorf("tenant B listing tenant A's group's deployments: %d %s", status, body)
 		}
 		_, body := w.do(adminB, "GET", "/api/v1/deployments", nil)

@@ -63,18 +63,18 @@ func (a *API) createProduct(w http.ResponseWriter, r *http.Request, c *call) err
 	if err := validateDescription(req.Description); err != nil {
 		return err
 	}
-	p := api.Product{ID: ident.NewID(), TenantID: c.user.TenantID, Name: req.Name,
+	p := api.Product{ID: ident.ProductID(ident.NewID()), TenantID: c.user.TenantID, Name: req.Name,
 		Description: req.Description, CreatedAt: c.now}
 	groups := make([]api.DeviceGroup, len(api.DefaultGroups))
 	for i, g := range api.DefaultGroups {
-		g.ID, g.TenantID, g.ProductID, g.ProductName, g.CreatedAt = ident.NewID(), p.TenantID, p.ID, p.Name, c.now
+		g.ID, g.TenantID, g.ProductID, g.ProductName, g.CreatedAt = ident.GroupID(ident.NewID()), p.TenantID, p.ID, p.Name, c.now
 		groups[i] = g
 	}
 	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
 		if err := tx.CreateProduct(p, groups); err != nil {
 			return err
 		}
-		return c.audit(tx, p.TenantID, "product.create", "product/"+p.ID, p.Name)
+		return c.audit(tx, p.TenantID, "product.create", "product/"+string(p.ID), p.Name)
 	})
 	if err != nil {
 		return err
@@ -107,7 +107,7 @@ func (a *API) deleteProduct(w http.ResponseWriter, r *http.Request, c *call) err
 		if err := tx.DeleteProduct(c.user.TenantID, p.ID); err != nil {
 			return err
 		}
-		return c.audit(tx, p.TenantID, "product.delete", "product/"+p.ID, p.Name)
+		return c.audit(tx, p.TenantID, "product.delete", "product/"+string(p.ID), p.Name)
 	})
 	if errors.Is(err, store.ErrInUse) {
 		return errorf(http.StatusConflict, "product %q has devices in its device groups; move them to another product first", p.Name)
@@ -123,7 +123,7 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request, c *call) error 
 	productRef, name := q.Get("product"), q.Get("name")
 	groups := []api.DeviceGroup{}
 	err := a.store.View(r.Context(), func(tx *store.Tx) error {
-		productID := ""
+		var productID ident.ProductID
 		if productRef != "" {
 			p, err := tx.Product(c.user.TenantID, productRef)
 			if err != nil {
@@ -182,7 +182,7 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, c *call) error
 		if err != nil {
 			return notFound(err, "product %q not found", clip(req.Product))
 		}
-		g = api.DeviceGroup{ID: ident.NewID(), TenantID: p.TenantID, ProductID: p.ID, ProductName: p.Name,
+		g = api.DeviceGroup{ID: ident.GroupID(ident.NewID()), TenantID: p.TenantID, ProductID: p.ID, ProductName: p.Name,
 			Name: req.Name, Description: req.Description, OSFeed: req.OSFeed,
 			UpdatePolicy: req.UpdatePolicy, AllowCrashDumps: req.AllowCrashDumps, RequireTPM: req.RequireTPM,
 			CreatedAt: c.now}
@@ -193,7 +193,7 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, c *call) error
 		if g.RequireTPM {
 			detail += " require_tpm=true"
 		}
-		return c.audit(tx, g.TenantID, "device-group.create", "device-group/"+g.ID, detail)
+		return c.audit(tx, g.TenantID, "device-group.create", "device-group/"+string(g.ID), detail)
 	})
 	if err != nil {
 		return err
@@ -202,7 +202,7 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, c *call) error
 }
 
 func (a *API) showGroup(w http.ResponseWriter, r *http.Request, c *call) error {
-	ref := r.PathValue("group")
+	ref := ident.GroupID(r.PathValue("group"))
 	var g api.DeviceGroup
 	err := a.store.View(r.Context(), func(tx *store.Tx) error {
 		var err error
@@ -216,7 +216,7 @@ func (a *API) showGroup(w http.ResponseWriter, r *http.Request, c *call) error {
 }
 
 func (a *API) updateGroup(w http.ResponseWriter, r *http.Request, c *call) error {
-	ref := r.PathValue("group")
+	ref := ident.GroupID(r.PathValue("group"))
 	var req api.UpdateDeviceGroupRequest
 	if err := decode(w, r, &req); err != nil {
 		return err
@@ -261,7 +261,7 @@ func (a *API) updateGroup(w http.ResponseWriter, r *http.Request, c *call) error
 		if err := tx.UpdateGroup(g); err != nil {
 			return err
 		}
-		return c.audit(tx, g.TenantID, "device-group.update", "device-group/"+g.ID, strings.Join(changes, " "))
+		return c.audit(tx, g.TenantID, "device-group.update", "device-group/"+string(g.ID), strings.Join(changes, " "))
 	})
 	if err != nil {
 		return err
@@ -270,7 +270,7 @@ func (a *API) updateGroup(w http.ResponseWriter, r *http.Request, c *call) error
 }
 
 func (a *API) deleteGroup(w http.ResponseWriter, r *http.Request, c *call) error {
-	ref := r.PathValue("group")
+	ref := ident.GroupID(r.PathValue("group"))
 	var g api.DeviceGroup
 	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
 		var err error
@@ -280,7 +280,7 @@ func (a *API) deleteGroup(w http.ResponseWriter, r *http.Request, c *call) error
 		if err := tx.DeleteGroup(c.user.TenantID, g.ID); err != nil {
 			return err
 		}
-		return c.audit(tx, g.TenantID, "device-group.delete", "device-group/"+g.ID, g.FullName())
+		return c.audit(tx, g.TenantID, "device-group.delete", "device-group/"+string(g.ID), g.FullName())
 	})
 	if errors.Is(err, store.ErrInUse) {
 		return errorf(http.StatusConflict, "device group %q has devices; move them to another group first", g.FullName())

@@ -76,24 +76,24 @@ func TestInvalidNamesRefused(t *testing.T) {
 func TestGroupWithDevicesCannotBeDeleted(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend string) {
 		w := newWorld(t, backend)
-		status, body := w.do(adminA, "DELETE", "/api/v1/device-groups/"+w.a.group.ID, nil)
+		status, body := w.do(adminA, "DELETE", "/api/v1/device-groups/"+string(w.a.group.ID), nil)
 		if status != http.StatusConflict || !strings.Contains(body, "has devices") {
 			t.Errorf("delete group with a device: %d %s, want 409", status, body)
 		}
-		if status, body := w.do(adminA, "DELETE", "/api/v1/products/"+w.a.product.ID, nil); status != http.StatusConflict {
+		if status, body := w.do(adminA, "DELETE", "/api/v1/products/"+string(w.a.product.ID), nil); status != http.StatusConflict {
 			t.Errorf("delete product with a device: %d %s, want 409", status, body)
 		}
 		// Move the device out; then both can go.
 		if status, body := w.do(adminA, "PATCH", "/api/v1/devices/"+string(w.a.device), map[string]any{"device_group_id": ""}); status != http.StatusOK {
 			t.Fatalf("ungroup: %d %s", status, body)
 		}
-		if status, body := w.do(adminA, "DELETE", "/api/v1/device-groups/"+w.a.group.ID, nil); status != http.StatusOK {
+		if status, body := w.do(adminA, "DELETE", "/api/v1/device-groups/"+string(w.a.group.ID), nil); status != http.StatusOK {
 			t.Errorf("delete empty group: %d %s", status, body)
 		}
 		if status, body := w.do(adminA, "DELETE", "/api/v1/products/Toaster", nil); status != http.StatusOK {
 			t.Errorf("delete product: %d %s", status, body)
 		}
-		if status, _ := w.do(adminA, "GET", "/api/v1/device-groups/"+w.a.empty.ID, nil); status != http.StatusNotFound {
+		if status, _ := w.do(adminA, "GET", "/api/v1/device-groups/"+string(w.a.empty.ID), nil); status != http.StatusNotFound {
 			t.Errorf("a deleted product's groups must go with it: %d", status)
 		}
 	})
@@ -108,7 +108,7 @@ func TestClaimDeviceOnce(t *testing.T) {
 		if status != http.StatusConflict || !strings.Contains(body, "already claimed") {
 			t.Fatalf("claim of another tenant's device: %d %s, want 409 already claimed", status, body)
 		}
-		if strings.Contains(body, w.a.tenant.ID) || strings.Contains(body, w.a.tenant.Name) {
+		if strings.Contains(body, string(w.a.tenant.ID)) || strings.Contains(body, w.a.tenant.Name) {
 			t.Errorf("the refusal names the tenant that holds the device: %s", body)
 		}
 		if status, _ := w.do(adminB, "GET", "/api/v1/devices/"+fresh, nil); status != http.StatusNotFound {
@@ -170,7 +170,7 @@ func TestDeviceListPaging(t *testing.T) {
 		if len(seen) != 26 { // 25 new and the fixture's
 			t.Errorf("listed %d devices, want 26", len(seen))
 		}
-		_, body := w.do(readerA, "GET", "/api/v1/devices?device_group="+w.a.group.ID, nil)
+		_, body := w.do(readerA, "GET", "/api/v1/devices?device_group="+string(w.a.group.ID), nil)
 		if l := decodeAs[api.DeviceList](t, body); len(l.Devices) != 1 || l.Devices[0].ID != w.a.device {
 			t.Errorf("filter by group: %s", body)
 		}
@@ -238,8 +238,8 @@ func TestEveryChangeIsAudited(t *testing.T) {
 		}{
 			{"POST", "/api/v1/products", api.CreateProductRequest{Name: "Kettle"}, "product.create"},
 			{"POST", "/api/v1/device-groups", api.CreateDeviceGroupRequest{Product: "Kettle", Name: "Beta"}, "device-group.create"},
-			{"PATCH", "/api/v1/device-groups/" + w.a.group.ID, map[string]any{"update_policy": api.PolicyNone}, "device-group.update"},
-			{"DELETE", "/api/v1/device-groups/" + w.a.empty.ID, nil, "device-group.delete"},
+			{"PATCH", "/api/v1/device-groups/" + string(w.a.group.ID), map[string]any{"update_policy": api.PolicyNone}, "device-group.update"},
+			{"DELETE", "/api/v1/device-groups/" + string(w.a.empty.ID), nil, "device-group.delete"},
 			{"POST", "/api/v1/devices/claim", withCodes([]string{string(deviceID(7))}), "device.claim"},
 			{"PATCH", "/api/v1/devices/" + string(deviceID(7)), map[string]any{"device_group_id": w.a.group.ID}, "device.update"},
 			{"POST", "/api/v1/devices/" + string(deviceID(7)) + "/revoke", nil, "device.revoke"},

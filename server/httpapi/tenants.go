@@ -44,17 +44,17 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request, c *call) erro
 	}
 	var resp api.CreateTenantResponse
 	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
-		t := api.Tenant{ID: ident.NewID(), Name: req.Name, CreatedAt: c.now,
+		t := api.Tenant{ID: ident.TenantID(ident.NewID()), Name: req.Name, CreatedAt: c.now,
 			AllowClaimWithoutCode: req.AllowClaimWithoutCode, ImageQuota: req.ImageQuota}
 		if err := tx.CreateTenant(t); err != nil {
 			return err
 		}
 		// The operator's own chain records it too, where no tenant can rewrite it.
-		if err := c.audit(tx, "", "tenant.create", "tenant/"+t.ID, tenantDetail(t)); err != nil {
+		if err := c.audit(tx, "", "tenant.create", "tenant/"+string(t.ID), tenantDetail(t)); err != nil {
 			return err
 		}
 		if t.AllowClaimWithoutCode {
-			if err := c.audit(tx, t.ID, "tenant.allow-claim-without-code", "tenant/"+t.ID, "true"); err != nil {
+			if err := c.audit(tx, t.ID, "tenant.allow-claim-without-code", "tenant/"+string(t.ID), "true"); err != nil {
 				return err
 			}
 		}
@@ -64,7 +64,7 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request, c *call) erro
 			return err
 		}
 		resp = api.CreateTenantResponse{Tenant: t, Admin: admin, Token: token}
-		if err := c.audit(tx, t.ID, "tenant.create", "tenant/"+t.ID, t.Name+quotaDetail(t.ImageQuota)); err != nil {
+		if err := c.audit(tx, t.ID, "tenant.create", "tenant/"+string(t.ID), t.Name+quotaDetail(t.ImageQuota)); err != nil {
 			return err
 		}
 		return c.audit(tx, t.ID, "user.add", "user/"+admin.ID, admin.Email+" as "+string(admin.Role))
@@ -99,7 +99,7 @@ func (a *API) showTenant(w http.ResponseWriter, r *http.Request, c *call) error 
 	err := a.store.View(r.Context(), func(tx *store.Tx) error {
 		var err error
 		if ident.IsID(ref) {
-			t, err = tx.Tenant(ref)
+			t, err = tx.Tenant(ident.TenantID(ref))
 		} else {
 			t, err = tx.TenantByName(ref)
 		}
@@ -214,7 +214,7 @@ func (a *API) updateTenant(w http.ResponseWriter, r *http.Request, c *call) erro
 	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
 		var err error
 		if ident.IsID(ref) {
-			t, err = tx.Tenant(ref)
+			t, err = tx.Tenant(ident.TenantID(ref))
 		} else {
 			t, err = tx.TenantByName(ref)
 		}
@@ -225,10 +225,10 @@ func (a *API) updateTenant(w http.ResponseWriter, r *http.Request, c *call) erro
 		if err != nil {
 			return err
 		}
-		if err := c.audit(tx, "", "tenant.update", "tenant/"+t.ID, t.Name+" "+detail); err != nil {
+		if err := c.audit(tx, "", "tenant.update", "tenant/"+string(t.ID), t.Name+" "+detail); err != nil {
 			return err
 		}
-		return c.audit(tx, t.ID, "tenant.update", "tenant/"+t.ID, detail)
+		return c.audit(tx, t.ID, "tenant.update", "tenant/"+string(t.ID), detail)
 	})
 	if err != nil {
 		return notFound(err, "tenant %q not found", clip(ref))

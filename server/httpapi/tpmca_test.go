@@ -120,12 +120,12 @@ func TestTPMCAFileRefused(t *testing.T) {
 func TestGroupRequireTPMCanBeSetAndCleared(t *testing.T) {
 	w := newWorld(t, "sqlite")
 	status, body := w.do(adminA, "POST", "/api/v1/device-groups",
-		api.CreateDeviceGroupRequest{Product: w.a.product.ID, Name: "Secure", RequireTPM: true})
+		api.CreateDeviceGroupRequest{Product: string(w.a.product.ID), Name: "Secure", RequireTPM: true})
 	var g api.DeviceGroup
 	if err := json.Unmarshal([]byte(body), &g); err != nil || status != http.StatusCreated || !g.RequireTPM {
 		t.Fatalf("create: %d %s", status, body)
 	}
-	status, body = w.do(adminA, "PATCH", "/api/v1/device-groups/"+g.ID, map[string]any{"require_tpm": false})
+	status, body = w.do(adminA, "PATCH", "/api/v1/device-groups/"+string(g.ID), map[string]any{"require_tpm": false})
 	if err := json.Unmarshal([]byte(body), &g); err != nil || status != 200 || g.RequireTPM {
 		t.Fatalf("update: %d %s", status, body)
 	}

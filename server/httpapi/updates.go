@@ -95,7 +95,7 @@ func published(tx *store.Tx, repo string) (bool, error) {
 // have no metadata yet — a group without a deployment, a feed without a release — so that the
 // device finds a repository (with no targets) rather than none. A group's repository is
 // otherwise published with each deployment, a feed's with each release.
-func (a *API) publishRepos(ctx context.Context, tenantID, groupID string, repos []string) error {
+func (a *API) publishRepos(ctx context.Context, tenantID ident.TenantID, groupID ident.GroupID, repos []string) error {
 	var groupKeys tufrepo.GroupKeys
 	var feedKeys tufrepo.FeedKeys
 	for _, repo := range repos {
@@ -141,7 +141,7 @@ func (a *API) publishRepos(ctx context.Context, tenantID, groupID string, repos 
 }
 
 // latestImages returns the images of a group's newest deployment, none if it has none.
-func latestImages(tx *store.Tx, tenantID, groupID string) ([]api.Image, error) {
+func latestImages(tx *store.Tx, tenantID ident.TenantID, groupID ident.GroupID) ([]api.Image, error) {
 	d, err := tx.LatestDeployment(tenantID, groupID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -278,7 +278,7 @@ func (a *API) runtimeKeys(w http.ResponseWriter, r *http.Request) error {
 
 // withUpdates fills in each device's Updates: what its group's newest deployment targets and
 // what it last reported.
-func withUpdates(tx *store.Tx, tenantID string, ds []api.Device) error {
+func withUpdates(tx *store.Tx, tenantID ident.TenantID, ds []api.Device) error {
 	ids := make([]ident.DeviceID, len(ds))
 	for i, d := range ds {
 		ids[i] = d.ID

@@ -89,13 +89,13 @@ func TestDeviceUpdatesNamesRepositoriesAndKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := api.UpdateInfo{GroupRepo: "group/" + w.a.group.ID, FeedRepo: "feed/Retail", UpdatePolicy: api.PolicyAll, ImageKeys: keys}
+	want := api.UpdateInfo{GroupRepo: "group/" + string(w.a.group.ID), FeedRepo: "feed/Retail", UpdatePolicy: api.PolicyAll, ImageKeys: keys}
 	if got := decodeAs[api.UpdateInfo](t, body); !reflect.DeepEqual(got, want) {
 		t.Errorf("in a group:\n got %+v\nwant %+v", got, want)
 	}
 
 	// The group follows RetailEval now.
-	if status, body := w.do(adminA, "PATCH", "/api/v1/device-groups/"+w.a.group.ID, map[string]any{"os_feed": api.FeedRetailEval}); status != http.StatusOK {
+	if status, body := w.do(adminA, "PATCH", "/api/v1/device-groups/"+string(w.a.group.ID), map[string]any{"os_feed": api.FeedRetailEval}); status != http.StatusOK {
 		t.Fatalf("update group: %d %s", status, body)
 	}
 	_, body = get(t, c, srv.URL+api.DevicePathUpdates)
@@ -153,7 +153,7 @@ func TestUpdateReportDeviceIDFromCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := ownClient(srv, issue(t, w, w.a.device))
-	installed := []api.InstalledImage{{ImageID: w.a.image.ID, ComponentID: w.a.image.ComponentID, Name: "Blinky",
+	installed := []api.InstalledImage{{ImageID: string(w.a.image.ID), ComponentID: string(w.a.image.ComponentID), Name: "Blinky",
 		Version: "1.0.0", Type: api.ImageApplication}}
 	rep := reportJSON(t, api.UpdateReport{Installed: installed, Result: api.UpdateOK, At: time.Now()})
 
@@ -173,7 +173,7 @@ func TestUpdateReportDeviceIDFromCertificate(t *testing.T) {
 	}
 	u := updatesOf(t, w, readerA, w.a.device)
 	if !reflect.DeepEqual(u.Installed, installed) || u.LastUpdateResult != api.UpdateOK || u.LastUpdateAt == nil ||
-		!reflect.DeepEqual(u.Targeted, []string{w.a.image.ID}) {
+		!reflect.DeepEqual(u.Targeted, []ident.ImageID{w.a.image.ID}) {
 		t.Errorf("the device's updates: %+v", u)
 	}
 	if u := updatesOf(t, w, adminA, other); len(u.Installed) != 0 {
@@ -194,7 +194,7 @@ func TestUpdateReportDeviceIDFromCertificate(t *testing.T) {
 }
 
 // issueFor gives a tenant's device a certificate for a fresh key.
-func issueFor(t *testing.T, w *world, tenantID string, device ident.DeviceID) *tls.Certificate {
+func issueFor(t *testing.T, w *world, tenantID ident.TenantID, device ident.DeviceID) *tls.Certificate {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	kek, _ := pki.ParseKEK(strings.Repeat("42", 32))
@@ -309,11 +309,11 @@ func TestRuntimeReleaseShipsSignedPackage(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := h.Manifest
-	if m.ImageID != rel.ImageID || m.ComponentID != api.RuntimeComponentID || m.Name != api.RuntimeImageName ||
+	if m.ImageID != string(rel.ImageID) || m.ComponentID != api.RuntimeComponentID || m.Name != api.RuntimeImageName ||
 		m.Version != "1.2.0" || m.Type != imagepkg.TypeRuntime || m.App != nil {
 		t.Errorf("manifest %+v", m)
 	}
-	trusted := func(owner, purpose string) map[string]*ecdsa.PublicKey {
+	trusted := func(owner ident.TenantID, purpose string) map[string]*ecdsa.PublicKey {
 		keys, err := w.keys.Public(context.Background(), owner, purpose)
 		if err != nil {
 			t.Fatal(err)
@@ -356,18 +356,18 @@ func TestDeploymentPublishesGroupRepository(t *testing.T) {
 		t.Fatalf("deploy: %d %s", status, body)
 	}
 	c := ownClient(srv, issue(t, w, w.a.device))
-	status, body = get(t, c, srv.URL+api.DevicePathTUF+"group/"+w.a.group.ID+"/targets.json")
+	status, body = get(t, c, srv.URL+api.DevicePathTUF+"group/"+string(w.a.group.ID)+"/targets.json")
 	if status != http.StatusOK {
 		t.Fatalf("the group's targets: %d %s", status, body)
 	}
 	for _, id := range ids {
-		_, show := w.do(readerA, "GET", "/api/v1/images/"+id, nil)
+		_, show := w.do(readerA, "GET", "/api/v1/images/"+string(id), nil)
 		im := decodeAs[api.Image](t, show)
-		if !strings.Contains(body, api.TargetImagePrefix+id) || !strings.Contains(body, im.SHA256) {
+		if !strings.Contains(body, string(api.TargetImagePrefix+id)) || !strings.Contains(body, im.SHA256) {
 			t.Errorf("the group's targets do not name image %s by its package %s: %s", id, im.SHA256, body)
 		}
 	}
-	if strings.Contains(body, w.a.image.ID) {
+	if strings.Contains(body, string(w.a.image.ID)) {
 		t.Errorf("the group's targets still name the image of the older deployment: %s", body)
 	}
 
@@ -384,8 +384,8 @@ func TestDeviceTUFHeadersAndRange(t *testing.T) {
 		t.Fatalf("deploy: %d %s", status, body)
 	}
 	c := ownClient(srv, issue(t, w, w.a.device))
-	repo := srv.URL + api.DevicePathTUF + "group/" + w.a.group.ID + "/"
-	_, show := w.do(readerA, "GET", "/api/v1/images/"+ids[0], nil)
+	repo := srv.URL + api.DevicePathTUF + "group/" + string(w.a.group.ID) + "/"
+	_, show := w.do(readerA, "GET", "/api/v1/images/"+string(ids[0]), nil)
 	im := decodeAs[api.Image](t, show)
 	tufGet := func(file, rangeHeader string) (*http.Response, string) {
 		t.Helper()
@@ -401,12 +401,12 @@ func TestDeviceTUFHeadersAndRange(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res, string(b)
 	}
-	res, whole := tufGet("targets/"+api.TargetImagePrefix+ids[0], "")
+	res, whole := tufGet("targets/"+api.TargetImagePrefix+string(ids[0]), "")
 	if res.StatusCode != http.StatusOK || ident.SHA256([]byte(whole)).String() != im.SHA256 ||
 		res.Header.Get("Content-Type") != "application/octet-stream" || res.Header.Get("ETag") != `"`+im.SHA256+`"` {
 		t.Errorf("target: %s %q, %d bytes", res.Status, res.Header, len(whole))
 	}
-	res, part := tufGet("targets/"+api.TargetImagePrefix+ids[0], "bytes=4-")
+	res, part := tufGet("targets/"+api.TargetImagePrefix+string(ids[0]), "bytes=4-")
 	if res.StatusCode != http.StatusPartialContent || len(whole) < 4 || part != whole[4:] {
 		t.Errorf("target from byte 4: %s, %d bytes", res.Status, len(part))
 	}
@@ -419,7 +419,7 @@ func TestDeviceTUFHeadersAndRange(t *testing.T) {
 	if res.StatusCode != http.StatusOK || res.Header.Get("Cache-Control") != "" {
 		t.Errorf("1.root.json: %s %q", res.Status, res.Header)
 	}
-	if res, _ = tufGet("targets/"+api.TargetImagePrefix+w.a.image.ID, ""); res.StatusCode != http.StatusNotFound {
+	if res, _ = tufGet("targets/"+api.TargetImagePrefix+string(w.a.image.ID), ""); res.StatusCode != http.StatusNotFound {
 		t.Errorf("a target of no deployment: %s", res.Status)
 	}
 }
@@ -442,7 +442,7 @@ func TestDeviceUpdatesReposExist(t *testing.T) {
 		}
 		// The group's repository holds its newest deployment (made here without publishing).
 		status, body = get(t, c, srv.URL+api.DevicePathTUF+info.GroupRepo+"/targets.json")
-		if status != http.StatusOK || !strings.Contains(body, api.TargetImagePrefix+w.a.image.ID) || !strings.Contains(body, `"version":1`) {
+		if status != http.StatusOK || !strings.Contains(body, api.TargetImagePrefix+string(w.a.image.ID)) || !strings.Contains(body, `"version":1`) {
 			t.Errorf("check-in %d: the group's targets: %d %s", i, status, body)
 		}
 	}

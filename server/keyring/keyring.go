@@ -38,7 +38,7 @@ const (
 )
 
 // Operator is the owner of the operator's keys.
-const Operator = ""
+const Operator ident.TenantID = ""
 
 // Keyring hands out the service's signing keys.
 type Keyring struct {
@@ -55,11 +55,11 @@ func New(st *store.Store, kek *pki.KEK) *Keyring {
 }
 
 func sealPurpose(k store.SigningKey) string {
-	return "signing-key:" + k.Owner + ":" + k.Purpose + ":" + k.ID
+	return "signing-key:" + string(k.Owner) + ":" + k.Purpose + ":" + k.ID
 }
 
 // keys returns owner's keys for purpose, active first, making the first one if there is none.
-func (r *Keyring) keys(ctx context.Context, owner, purpose string) ([]store.SigningKey, error) {
+func (r *Keyring) keys(ctx context.Context, owner ident.TenantID, purpose string) ([]store.SigningKey, error) {
 	var keys []store.SigningKey
 	err := r.st.View(ctx, func(tx *store.Tx) error {
 		var err error
@@ -95,7 +95,7 @@ func (r *Keyring) keys(ctx context.Context, owner, purpose string) ([]store.Sign
 }
 
 // Signer returns owner's active key for purpose, making it on first use.
-func (r *Keyring) Signer(ctx context.Context, owner, purpose string) (crypto.Signer, error) {
+func (r *Keyring) Signer(ctx context.Context, owner ident.TenantID, purpose string) (crypto.Signer, error) {
 	keys, err := r.keys(ctx, owner, purpose)
 	if err != nil {
 		return nil, err
@@ -123,7 +123,7 @@ func (r *Keyring) Signer(ctx context.Context, owner, purpose string) (crypto.Sig
 }
 
 // Public returns owner's public keys for purpose, active first, making the first on first use.
-func (r *Keyring) Public(ctx context.Context, owner, purpose string) ([]*ecdsa.PublicKey, error) {
+func (r *Keyring) Public(ctx context.Context, owner ident.TenantID, purpose string) ([]*ecdsa.PublicKey, error) {
 	keys, err := r.keys(ctx, owner, purpose)
 	if err != nil {
 		return nil, err
@@ -144,7 +144,7 @@ func (r *Keyring) Public(ctx context.Context, owner, purpose string) ([]*ecdsa.P
 }
 
 // PublicPEM is Public as PEM blocks, as the device protocol carries them.
-func (r *Keyring) PublicPEM(ctx context.Context, owner, purpose string) ([]string, error) {
+func (r *Keyring) PublicPEM(ctx context.Context, owner ident.TenantID, purpose string) ([]string, error) {
 	pubs, err := r.Public(ctx, owner, purpose)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/store"
 )
 
@@ -29,8 +30,8 @@ const CRLValidity = 4 * time.Hour
 const CRLRefresh = time.Hour
 
 // CRLPath is the path, under the service's address, of a tenant CA's CRL.
-func CRLPath(tenantID, caID string) string {
-	return "/crl/" + url.PathEscape(tenantID) + "/" + url.PathEscape(caID) + ".crl"
+func CRLPath(tenantID ident.TenantID, caID string) string {
+	return "/crl/" + url.PathEscape(string(tenantID)) + "/" + url.PathEscape(caID) + ".crl"
 }
 
 // SetPublicURL sets the service's address (https://host:port) that new device certificates
@@ -42,7 +43,7 @@ func (a *Authority) SetPublicURL(u string) {
 }
 
 // crlDistributionPoint returns the URL of a CA's CRL, or none if no public URL is set.
-func (a *Authority) crlDistributionPoint(tenantID, caID string) []string {
+func (a *Authority) crlDistributionPoint(tenantID ident.TenantID, caID string) []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.publicURL == "" {
@@ -54,7 +55,7 @@ func (a *Authority) crlDistributionPoint(tenantID, caID string) []string {
 // UpdateCRLs signs, inside tx, a new CRL for every CA of the tenant that has not expired. Call
 // it in the transaction that revokes or releases a device, after the store marked its
 // certificates revoked.
-func (a *Authority) UpdateCRLs(ctx context.Context, tx *store.Tx, tenantID string) error {
+func (a *Authority) UpdateCRLs(ctx context.Context, tx *store.Tx, tenantID ident.TenantID) error {
 	records, err := tx.CAs(tenantID)
 	if err != nil {
 		return err
@@ -130,7 +131,7 @@ func (a *Authority) openKey(r store.CARecord) (crypto.Signer, error) {
 // CRL returns the DER CRL of a tenant's CA: the stored one, or, when there is none yet or it is
 // older than CRLRefresh, a new one. ErrNotFound if the tenant has no such CA, or it expired. An
 // unknown CA costs one read: only a CA that exists is ever signed for.
-func (a *Authority) CRL(ctx context.Context, tenantID, caID string) ([]byte, error) {
+func (a *Authority) CRL(ctx context.Context, tenantID ident.TenantID, caID string) ([]byte, error) {
 	now := a.now().UTC()
 	var crl store.CRL
 	var ca *store.CARecord
@@ -162,7 +163,7 @@ func (a *Authority) CRL(ctx context.Context, tenantID, caID string) ([]byte, err
 }
 
 // currentCA returns a tenant's CA that has not expired at now. ErrNotFound if there is none.
-func currentCA(tx *store.Tx, tenantID, caID string, now time.Time) (*store.CARecord, error) {
+func currentCA(tx *store.Tx, tenantID ident.TenantID, caID string, now time.Time) (*store.CARecord, error) {
 	records, err := tx.CAs(tenantID)
 	if err != nil {
 		return nil, err

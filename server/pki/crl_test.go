@@ -15,7 +15,7 @@ import (
 
 // claimedDevice is issueDevice for a device the tenant has claimed: only a claimed device's
 // certificates are off the CRL.
-func claimedDevice(t *testing.T, e *env, tenantID string) device {
+func claimedDevice(t *testing.T, e *env, tenantID ident.TenantID) device {
 	t.Helper()
 	id, key := newDevice(t)
 	e.update(t, func(tx *store.Tx) error {
@@ -31,7 +31,7 @@ func claimedDevice(t *testing.T, e *env, tenantID string) device {
 
 // revoke revokes a device as the management API does: in the store, then the CRLs, in one
 // transaction.
-func (e *env) revokeDevice(t *testing.T, tenantID string, d device) {
+func (e *env) revokeDevice(t *testing.T, tenantID ident.TenantID, d device) {
 	t.Helper()
 	e.update(t, func(tx *store.Tx) error {
 		if err := tx.RevokeDevice(tenantID, ident.DeviceID(d.id), time.Now()); err != nil {
@@ -42,7 +42,7 @@ func (e *env) revokeDevice(t *testing.T, tenantID string, d device) {
 }
 
 // crlPEM is the tenant's current CRLs, as 'rampart ca crl' writes them.
-func (e *env) crlPEM(t *testing.T, tenantID string) ([]byte, []*x509.RevocationList) {
+func (e *env) crlPEM(t *testing.T, tenantID ident.TenantID) ([]byte, []*x509.RevocationList) {
 	t.Helper()
 	cas, err := e.ca.CAs(t.Context(), tenantID)
 	if err != nil {

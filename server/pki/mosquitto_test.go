@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/internal/mqtttest"
 	"github.com/rampart-iot/rampart/server/pki"
 )
@@ -243,7 +244,7 @@ type device struct {
 	tls  *tls.Config
 }
 
-func issueDevice(t *testing.T, a *pki.Authority, tenantID string) device {
+func issueDevice(t *testing.T, a *pki.Authority, tenantID ident.TenantID) device {
 	t.Helper()
 	id, key := newDevice(t)
 	cert, _, err := a.IssueDevice(t.Context(), tenantID, id, key.Public())

@@ -76,7 +76,7 @@ func TestKEKSealOpenRoundTrip(t *testing.T) {
 func TestSealedKeyCannotBeSwappedBetweenTenants(t *testing.T) {
 	t.Parallel()
 	k := newKEK(t)
-	tenantA, tenantB, caID := ident.NewID(), ident.NewID(), ident.NewID()
+	tenantA, tenantB, caID := ident.TenantID(ident.NewID()), ident.TenantID(ident.NewID()), ident.NewID()
 	sealed := k.Seal(pki.SealPurpose(tenantA, caID), []byte("tenant A's CA key"))
 	for _, tc := range []struct{ name, purpose string }{
 		{"other tenant", pki.SealPurpose(tenantB, caID)},
@@ -98,7 +98,7 @@ func TestSealedKeyCannotBeSwappedBetweenTenants(t *testing.T) {
 		for _, tc := range []struct {
 			name   string
 			donor  store.CARecord
-			target string
+			target ident.TenantID
 		}{
 			{"B's key in a CA of A", recB, a.ID},
 			{"A's older key under a new CA ID of A", recA, a.ID},
@@ -469,12 +469,12 @@ func (e *env) update(t *testing.T, fn func(*store.Tx) error) {
 
 func (e *env) tenant(t *testing.T, name string) api.Tenant {
 	t.Helper()
-	tn := api.Tenant{ID: ident.NewID(), Name: name, CreatedAt: time.Now()}
+	tn := api.Tenant{ID: ident.TenantID(ident.NewID()), Name: name, CreatedAt: time.Now()}
 	e.update(t, func(tx *store.Tx) error { return tx.CreateTenant(tn) })
 	return tn
 }
 
-func (e *env) rotate(t *testing.T, a *pki.Authority, tenantID string) api.CA {
+func (e *env) rotate(t *testing.T, a *pki.Authority, tenantID ident.TenantID) api.CA {
 	t.Helper()
 	var ca api.CA
 	e.update(t, func(tx *store.Tx) (err error) {
@@ -485,7 +485,7 @@ func (e *env) rotate(t *testing.T, a *pki.Authority, tenantID string) api.CA {
 	return ca
 }
 
-func (e *env) records(t *testing.T, tenantID string) []store.CARecord {
+func (e *env) records(t *testing.T, tenantID ident.TenantID) []store.CARecord {
 	t.Helper()
 	var rs []store.CARecord
 	if err := e.st.View(t.Context(), func(tx *store.Tx) (err error) {
@@ -497,7 +497,7 @@ func (e *env) records(t *testing.T, tenantID string) []store.CARecord {
 	return rs
 }
 
-func (e *env) audit(t *testing.T, tenantID string) []api.AuditEntry {
+func (e *env) audit(t *testing.T, tenantID ident.TenantID) []api.AuditEntry {
 	t.Helper()
 	var es []api.AuditEntry
 	if err := e.st.View(t.Context(), func(tx *store.Tx) (err error) {
@@ -510,7 +510,7 @@ func (e *env) audit(t *testing.T, tenantID string) []api.AuditEntry {
 }
 
 // activeRecord returns the tenant's active CA as stored, making the first one if needed.
-func (e *env) activeRecord(t *testing.T, tenantID string) store.CARecord {
+func (e *env) activeRecord(t *testing.T, tenantID ident.TenantID) store.CARecord {
 	t.Helper()
 	if _, err := e.ca.CAs(t.Context(), tenantID); err != nil {
 		t.Fatal(err)
@@ -526,7 +526,7 @@ func (e *env) activeRecord(t *testing.T, tenantID string) store.CARecord {
 
 // stolenCA returns the tenant's active CA certificate and key, as an attacker holding the
 // database and the KEK would: the way to make certificates only a real tenant CA could sign.
-func (e *env) stolenCA(t *testing.T, tenantID string) (*x509.Certificate, crypto.Signer) {
+func (e *env) stolenCA(t *testing.T, tenantID ident.TenantID) (*x509.Certificate, crypto.Signer) {
 	t.Helper()
 	r := e.activeRecord(t, tenantID)
 	pkcs8, err := e.kek.Open(pki.SealPurpose(tenantID, r.ID), r.SealedKey)
@@ -569,7 +569,7 @@ func spki(t *testing.T, pub crypto.PublicKey) []byte {
 }
 
 // deviceTemplate is what IssueDevice signs, for tests that sign lookalikes themselves.
-func deviceTemplate(tenantID string, device ident.DeviceID) *x509.Certificate {
+func deviceTemplate(tenantID ident.TenantID, device ident.DeviceID) *x509.Certificate {
 	u, _ := url.Parse(pki.DeviceURI(tenantID, device))
 	return &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
@@ -583,12 +583,12 @@ func deviceTemplate(tenantID string, device ident.DeviceID) *x509.Certificate {
 }
 
 // selfMadeCA is a CA that no tenant trusts but that looks like a tenant's.
-func selfMadeCA(t *testing.T, tenantID string) (*x509.Certificate, crypto.Signer) {
+func selfMadeCA(t *testing.T, tenantID ident.TenantID) (*x509.Certificate, crypto.Signer) {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "Rampart device CA acme", OrganizationalUnit: []string{tenantID}},
+		Subject:               pkix.Name{CommonName: "Rampart device CA acme", OrganizationalUnit: []string{string(tenantID)}},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign,
@@ -693,7 +693,7 @@ func TestConcurrentFirstUseMakesOneCA(t *testing.T) {
 	})
 }
 
-func bundle(t *testing.T, a *pki.Authority, tenantID string) []byte {
+func bundle(t *testing.T, a *pki.Authority, tenantID ident.TenantID) []byte {
 	t.Helper()
 	b, err := a.Bundle(t.Context(), tenantID)
 	if err != nil {
@@ -702,7 +702,7 @@ func bundle(t *testing.T, a *pki.Authority, tenantID string) []byte {
 	return b
 }
 
-func issue(t *testing.T, a *pki.Authority, tenantID string) (*x509.Certificate, ident.DeviceID, []byte) {
+func issue(t *testing.T, a *pki.Authority, tenantID ident.TenantID) (*x509.Certificate, ident.DeviceID, []byte) {
 	t.Helper()
 	id, key := newDevice(t)
 	cert, chain, err := a.IssueDevice(t.Context(), tenantID, id, key.Public())
@@ -779,7 +779,7 @@ func TestRotate(t *testing.T) {
 		}
 		// Rotating a tenant that does not exist makes nothing.
 		err = e.st.Update(t.Context(), func(tx *store.Tx) error {
-			_, err := e.ca.Rotate(t.Context(), tx, ident.NewID())
+			_, err := e.ca.Rotate(t.Context(), tx, ident.TenantID(ident.NewID()))
 			return err
 		})
 		if !errors.Is(err, store.ErrNotFound) {
@@ -943,14 +943,14 @@ func TestForgedDeviceCertRefused(t *testing.T) {
 				c.URIs = append(c.URIs, u(pki.DeviceURI(b.ID, id)))
 			}, aCA, aKey, false},
 			{"URI of another scheme", func(c *x509.Certificate) {
-				c.URIs = []*url.URL{u("spiffe://rampart/tenant/" + a.ID + "/device/" + string(id))}
+				c.URIs = []*url.URL{u("spiffe://rampart/tenant/" + string(a.ID) + "/device/" + string(id))}
 			}, aCA, aKey, false},
 			{"URI with a query", func(c *x509.Certificate) {
 				c.URIs = []*url.URL{u(pki.DeviceURI(a.ID, id) + "?x=1")}
 			}, aCA, aKey, false},
 			{"upper-case device ID", func(c *x509.Certificate) {
 				up := strings.ToUpper(string(id))
-				c.Subject.CommonName, c.URIs = up, []*url.URL{u("urn:rampart:tenant:" + a.ID + ":device:" + up)}
+				c.Subject.CommonName, c.URIs = up, []*url.URL{u("urn:rampart:tenant:" + string(a.ID) + ":device:" + up)}
 			}, aCA, aKey, false},
 			{"server certificate", func(c *x509.Certificate) {
 				c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
@@ -1040,7 +1040,7 @@ func TestUnknownTenantRefusedWithoutSideEffects(t *testing.T) {
 	t.Parallel()
 	each(t, func(t *testing.T, e *env) {
 		known := e.tenant(t, "acme")
-		ghost := ident.NewID()
+		ghost := ident.TenantID(ident.NewID())
 		id, key := newDevice(t)
 		// A certificate naming a tenant that does not exist, from a CA that does: as valid as a
 		// forger could make it.
@@ -1081,7 +1081,7 @@ func TestUnknownTenantRefusedWithoutSideEffects(t *testing.T) {
 
 func TestDeviceURI(t *testing.T) {
 	t.Parallel()
-	tenant := ident.NewID()
+	tenant := ident.TenantID(ident.NewID())
 	id, _ := newDevice(t)
 	u, err := url.Parse(pki.DeviceURI(tenant, id))
 	if err != nil {
@@ -1093,17 +1093,17 @@ func TestDeviceURI(t *testing.T) {
 	}
 	for _, bad := range []string{
 		"",
-		"urn:rampart:tenant:" + tenant,
-		"urn:rampart:tenant:" + tenant + ":device:",
-		"urn:rampart:tenant:" + tenant + ":device:" + string(id)[:63],
-		"urn:rampart:tenant:" + tenant + ":device:" + string(id) + "0",
-		"urn:rampart:tenant:" + strings.ToUpper(tenant) + ":device:" + string(id),
+		"urn:rampart:tenant:" + string(tenant),
+		"urn:rampart:tenant:" + string(tenant) + ":device:",
+		"urn:rampart:tenant:" + string(tenant) + ":device:" + string(id)[:63],
+		"urn:rampart:tenant:" + string(tenant) + ":device:" + string(id) + "0",
+		"urn:rampart:tenant:" + strings.ToUpper(string(tenant)) + ":device:" + string(id),
 		"urn:rampart:tenant:acme:device:" + string(id),
 		"urn:rampart:tenant::device:" + string(id),
-		"https://rampart.example/urn:rampart:tenant:" + tenant + ":device:" + string(id),
-		"xurn:rampart:tenant:" + tenant + ":device:" + string(id),
-		"urn:rampart:tenant:" + tenant + ":device:" + string(id) + "#frag",
-		"urn:rampart:tenant:" + tenant + ":device:" + string(id) + ":device:" + string(id),
+		"https://rampart.example/urn:rampart:tenant:" + string(tenant) + ":device:" + string(id),
+		"xurn:rampart:tenant:" + string(tenant) + ":device:" + string(id),
+		"urn:rampart:tenant:" + string(tenant) + ":device:" + string(id) + "#frag",
+		"urn:rampart:tenant:" + string(tenant) + ":device:" + string(id) + ":device:" + string(id),
 	} {
 		u, err := url.Parse(bad)
 		if err != nil {
@@ -1189,7 +1189,7 @@ func TestForgedCertificatesCostNoStoreReads(t *testing.T) {
 		for i := range n {
 			tenant := victim.ID
 			if i%2 == 0 {
-				tenant = ident.NewID() // a tenant that does not exist
+				tenant = ident.TenantID(ident.NewID()) // a tenant that does not exist
 			}
 			cert := sign(t, deviceTemplate(tenant, id), fakeCA, key.Public(), fakeKey)
 			if err := verify(t, e.ca, cert); !errors.Is(err, pki.ErrNotDeviceCert) {

@@ -36,12 +36,12 @@ const (
 
 // DeviceURI is the URI SAN of a device certificate: it names the tenant and the device, so a
 // relying party can authorise on it.
-func DeviceURI(tenantID string, device ident.DeviceID) string {
-	return "urn:rampart:tenant:" + tenantID + ":device:" + string(device)
+func DeviceURI(tenantID ident.TenantID, device ident.DeviceID) string {
+	return "urn:rampart:tenant:" + string(tenantID) + ":device:" + string(device)
 }
 
 // ParseDeviceURI reverses [DeviceURI].
-func ParseDeviceURI(u *url.URL) (tenantID string, device ident.DeviceID, err error) {
+func ParseDeviceURI(u *url.URL) (tenantID ident.TenantID, device ident.DeviceID, err error) {
 	rest, ok := strings.CutPrefix(u.String(), "urn:rampart:tenant:")
 	t, d, ok2 := strings.Cut(rest, ":device:")
 	if !ok || !ok2 || !ident.IsID(t) {
@@ -50,7 +50,7 @@ func ParseDeviceURI(u *url.URL) (tenantID string, device ident.DeviceID, err err
 	if device, err = ident.ParseDeviceID(d); err != nil {
 		return "", "", err
 	}
-	return t, device, nil
+	return ident.TenantID(t), device, nil
 }
 
 // Authority holds every tenant's device CAs: it makes a tenant's first CA on first use, rotates,
@@ -62,14 +62,14 @@ type Authority struct {
 	now func() time.Time
 
 	mu        sync.Mutex
-	cache     map[string]*caSet
+	cache     map[ident.TenantID]*caSet
 	publicURL string // the service's address, for CRL distribution points
 
 	// lookups bounds the store reads that certificates can cause before they verify (see
 	// [Authority.VerifyDevice]); known is the set of tenants with a CA as last read.
 	lookups *netlimit.Limiter
 	knownMu sync.Mutex
-	known   map[string]bool
+	known   map[ident.TenantID]bool
 	reads   atomic.Int64 // store reads made to verify certificates, for tests
 }
 
@@ -92,17 +92,19 @@ func NewAuthority(st *store.Store, kek *KEK, now func() time.Time) *Authority {
 	if now == nil {
 		now = time.Now
 	}
-	return &Authority{st: st, kek: kek, now: now, cache: map[string]*caSet{},
+	return &Authority{st: st, kek: kek, now: now, cache: map[ident.TenantID]*caSet{},
 		lookups: netlimit.NewLimiter(lookupRate, lookupBurst)}
 }
 
 // DeriveKey returns a key for purpose derived from the key-encryption key (see [KEK.Derive]).
 func (a *Authority) DeriveKey(purpose string) []byte { return a.kek.Derive(purpose) }
 
-func sealPurpose(tenantID, caID string) string { return "tenant-ca:" + tenantID + ":" + caID }
+func sealPurpose(tenantID ident.TenantID, caID string) string {
+	return "tenant-ca:" + string(tenantID) + ":" + caID
+}
 
 // newCA makes a CA record for a tenant, its key sealed.
-func (a *Authority) newCA(tenantID, tenantName string) (store.CARecord, error) {
+func (a *Authority) newCA(tenantID ident.TenantID, tenantName string) (store.CARecord, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return store.CARecord{}, err
@@ -112,7 +114,7 @@ func (a *Authority) newCA(tenantID, tenantName string) (store.CARecord, error) {
 	skid := sha256.Sum256(spki)
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "Rampart device CA " + tenantName + " " + now.Format("2006-01-02"), Organization: []string{tenantName}, OrganizationalUnit: []string{tenantID}},
+		Subject:               pkix.Name{CommonName: "Rampart device CA " + tenantName + " " + now.Format("2006-01-02"), Organization: []string{tenantName}, OrganizationalUnit: []string{string(tenantID)}},
 		NotBefore:             now.Add(-5 * time.Minute),
 		NotAfter:              now.Add(CALifetime),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
@@ -140,7 +142,7 @@ func (a *Authority) newCA(tenantID, tenantName string) (store.CARecord, error) {
 }
 
 // set returns the tenant's CAs, making the first one if the tenant has none.
-func (a *Authority) set(ctx context.Context, tenantID string, fresh bool) (*caSet, error) {
+func (a *Authority) set(ctx context.Context, tenantID ident.TenantID, fresh bool) (*caSet, error) {
 	a.mu.Lock()
 	cs := a.cache[tenantID]
 	a.mu.Unlock()
@@ -193,7 +195,7 @@ func (a *Authority) set(ctx context.Context, tenantID string, fresh bool) (*caSe
 }
 
 // cacheSet parses a tenant's CA records and caches them.
-func (a *Authority) cacheSet(tenantID string, records []store.CARecord) (*caSet, error) {
+func (a *Authority) cacheSet(tenantID ident.TenantID, records []store.CARecord) (*caSet, error) {
 	cs := &caSet{loaded: a.now(), records: records, pool: x509.NewCertPool()}
 	for _, r := range records {
 		c, err := x509.ParseCertificate(r.CertDER)
@@ -235,7 +237,7 @@ func (a *Authority) needNewCA(records []store.CARecord) bool {
 }
 
 // CAs lists a tenant's CAs, newest first, making the first one if there is none.
-func (a *Authority) CAs(ctx context.Context, tenantID string) ([]api.CA, error) {
+func (a *Authority) CAs(ctx context.Context, tenantID ident.TenantID) ([]api.CA, error) {
 	cs, err := a.set(ctx, tenantID, true)
 	if err != nil {
 		return nil, err
@@ -249,7 +251,7 @@ func (a *Authority) CAs(ctx context.Context, tenantID string) ([]api.CA, error) 
 
 // Bundle returns the PEM of every CA of the tenant still trusted (not expired), newest first:
 // what a relying party such as an MQTT broker should trust for the tenant's devices.
-func (a *Authority) Bundle(ctx context.Context, tenantID string) ([]byte, error) {
+func (a *Authority) Bundle(ctx context.Context, tenantID ident.TenantID) ([]byte, error) {
 	cs, err := a.set(ctx, tenantID, true)
 	if err != nil {
 		return nil, err
@@ -265,7 +267,7 @@ func (a *Authority) Bundle(ctx context.Context, tenantID string) ([]byte, error)
 
 // Rotate makes a new active CA for the tenant inside tx; the old ones stay trusted until they
 // expire. Call Forget after tx commits.
-func (a *Authority) Rotate(ctx context.Context, tx *store.Tx, tenantID string) (api.CA, error) {
+func (a *Authority) Rotate(ctx context.Context, tx *store.Tx, tenantID ident.TenantID) (api.CA, error) {
 	if err := tx.LockTenant(tenantID); err != nil {
 		return api.CA{}, err
 	}
@@ -286,14 +288,14 @@ func (a *Authority) Rotate(ctx context.Context, tx *store.Tx, tenantID string) (
 // Forget drops this replica's cached view of a tenant's CAs, after a rotation committed. Other
 // replicas pick the change up within caCacheTTL, or at once when they meet a certificate of
 // the new CA.
-func (a *Authority) Forget(tenantID string) {
+func (a *Authority) Forget(tenantID ident.TenantID) {
 	a.mu.Lock()
 	delete(a.cache, tenantID)
 	a.mu.Unlock()
 }
 
 // active returns the tenant's active CA certificate, its ID and its key.
-func (a *Authority) active(ctx context.Context, tenantID string) (*x509.Certificate, string, crypto.Signer, error) {
+func (a *Authority) active(ctx context.Context, tenantID ident.TenantID) (*x509.Certificate, string, crypto.Signer, error) {
 	cs, err := a.set(ctx, tenantID, false)
 	if err != nil {
 		return nil, "", nil, err
@@ -315,7 +317,7 @@ func (a *Authority) active(ctx context.Context, tenantID string) (*x509.Certific
 // device ID, a URI SAN naming tenant and device, clientAuth only, and the CA's CRL as its
 // distribution point. It records the certificate for the CRLs, and returns it and the PEM of the
 // CA chain.
-func (a *Authority) IssueDevice(ctx context.Context, tenantID string, device ident.DeviceID, pub crypto.PublicKey) (*x509.Certificate, []byte, error) {
+func (a *Authority) IssueDevice(ctx context.Context, tenantID ident.TenantID, device ident.DeviceID, pub crypto.PublicKey) (*x509.Certificate, []byte, error) {
 	ca, caID, key, err := a.active(ctx, tenantID)
 	if err != nil {
 		return nil, nil, err
@@ -358,7 +360,7 @@ func (a *Authority) IssueDevice(ctx context.Context, tenantID string, device ide
 // trusted returns the tenant's CAs for verifying, reading them only: verifying a certificate
 // never writes, so a certificate naming a tenant without a CA (or no tenant at all) costs no
 // write transaction and makes no CA. ErrNotDeviceCert if the tenant has no CA.
-func (a *Authority) trusted(ctx context.Context, tenantID string, fresh bool) (*caSet, error) {
+func (a *Authority) trusted(ctx context.Context, tenantID ident.TenantID, fresh bool) (*caSet, error) {
 	a.mu.Lock()
 	cs := a.cache[tenantID]
 	a.mu.Unlock()
@@ -398,7 +400,7 @@ func (a *Authority) lookup() bool {
 // hasCA reports whether the tenant has a CA, from the set of tenants with one. A tenant not in
 // the set makes it read again, within the lookup budget: a certificate naming a tenant that does
 // not exist, or has no CA, costs no store read past that budget.
-func (a *Authority) hasCA(ctx context.Context, tenantID string) (bool, error) {
+func (a *Authority) hasCA(ctx context.Context, tenantID ident.TenantID) (bool, error) {
 	a.knownMu.Lock()
 	defer a.knownMu.Unlock()
 	if a.known[tenantID] {
@@ -408,7 +410,7 @@ func (a *Authority) hasCA(ctx context.Context, tenantID string) (bool, error) {
 		return false, nil
 	}
 	a.reads.Add(1)
-	var ids []string
+	var ids []ident.TenantID
 	err := a.st.View(ctx, func(tx *store.Tx) error {
 		var err error
 		ids, err = tx.TenantsWithCA()
@@ -417,7 +419,7 @@ func (a *Authority) hasCA(ctx context.Context, tenantID string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	a.known = make(map[string]bool, len(ids))
+	a.known = make(map[ident.TenantID]bool, len(ids))
 	for _, id := range ids {
 		a.known[id] = true
 	}
@@ -430,7 +432,7 @@ var ErrNotDeviceCert = errors.New("not a valid device certificate")
 
 // VerifyDevice checks that chain[0] is a current device certificate issued by a trusted CA of
 // the tenant it names, and returns that tenant and device.
-func (a *Authority) VerifyDevice(ctx context.Context, chain []*x509.Certificate) (string, ident.DeviceID, error) {
+func (a *Authority) VerifyDevice(ctx context.Context, chain []*x509.Certificate) (ident.TenantID, ident.DeviceID, error) {
 	if len(chain) == 0 || len(chain[0].URIs) != 1 {
 		return "", "", ErrNotDeviceCert
 	}

@@ -9,7 +9,7 @@ import (
 
 // Batch is one batch of a device's events, ready for [Add].
 type Batch struct {
-	TenantID string
+	TenantID ident.TenantID
 	DeviceID ident.DeviceID
 	Events   []store.Event
 	// Dropped counts events the device reports it dropped. It is added to Lost's count, unless
@@ -139,7 +139,7 @@ func freshEvents(tx *store.Tx, b Batch, allowCrashDumps bool, res *Added) ([]sto
 
 // addLost counts lost events in b.Lost's signature: folded into the device's newest such event
 // from the last day, or stored as a new one. It returns how many events it stored (0 or 1).
-func addLost(tx *store.Tx, b Batch, groupID string, lost int64, at time.Time) (int, error) {
+func addLost(tx *store.Tx, b Batch, groupID ident.GroupID, lost int64, at time.Time) (int, error) {
 	if lost <= 0 {
 		return 0, nil
 	}

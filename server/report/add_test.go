@@ -22,7 +22,7 @@ var now = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.FixedZone("CET", 360
 
 func newTenant(t *testing.T, s *store.Store, name string) api.Tenant {
 	t.Helper()
-	tn := api.Tenant{ID: ident.NewID(), Name: name, CreatedAt: now}
+	tn := api.Tenant{ID: ident.TenantID(ident.NewID()), Name: name, CreatedAt: now}
 	if err := s.Update(context.Background(), func(tx *store.Tx) error { return tx.CreateTenant(tn) }); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func deviceID(n int) ident.DeviceID {
 func claim(t *testing.T, s *store.Store, tenantID string, ids ...ident.DeviceID) {
 	t.Helper()
 	err := s.Update(context.Background(), func(tx *store.Tx) error {
-		_, err := tx.ClaimDevices(tenantID, ids, now)
+		_, err := tx.ClaimDevices(ident.TenantID(tenantID), ids, now)
 		return err
 	})
 	if err != nil {
@@ -75,7 +75,7 @@ func listEvents(t *testing.T, s *store.Store, tenantID string, f store.EventFilt
 	var es []store.ListedEvent
 	err := s.View(context.Background(), func(tx *store.Tx) error {
 		var err error
-		es, err = tx.Events(tenantID, f)
+		es, err = tx.Events(ident.TenantID(tenantID), f)
 		return err
 	})
 	if err != nil {
@@ -88,7 +88,7 @@ func TestDuplicateEventsStoredOnce(t *testing.T) {
 	each(t, func(t *testing.T, s *store.Store) {
 		tn := newTenant(t, s, "Contoso")
 		dev := deviceID(1)
-		claim(t, s, tn.ID, dev)
+		claim(t, s, string(tn.ID), dev)
 		at := now.UTC().Truncate(time.Microsecond)
 		e1, e2 := event("exit code 1", 1, at), event("exit code 2", 1, at)
 		b := api.EventBatch{Events: []api.DeviceEvent{e1, e2, e1}}
@@ -98,12 +98,12 @@ func TestDuplicateEventsStoredOnce(t *testing.T) {
 		if res := addEvents(t, s, report.Upload(tn.ID, dev, b, at)); res.Accepted != 0 || res.Duplicates != 3 {
 			t.Errorf("upload again: %+v, want 3 duplicates", res)
 		}
-		if es := listEvents(t, s, tn.ID, store.EventFilter{}); len(es) != 2 {
+		if es := listEvents(t, s, string(tn.ID), store.EventFilter{}); len(es) != 2 {
 			t.Errorf("%d events stored, want 2", len(es))
 		}
 		// A device of another tenant may use the same event IDs: they are its own.
 		other := newTenant(t, s, "Fabrikam")
-		claim(t, s, other.ID, deviceID(2))
+		claim(t, s, string(other.ID), deviceID(2))
 		if res := addEvents(t, s, report.Upload(other.ID, deviceID(2), b, at)); res.Accepted != 2 {
 			t.Errorf("another device's events with the same IDs: %+v", res)
 		}
@@ -122,7 +122,7 @@ func TestDailyCapFoldsEvents(t *testing.T) {
 	each(t, func(t *testing.T, s *store.Store) {
 		tn := newTenant(t, s, "Contoso")
 		dev := deviceID(1)
-		claim(t, s, tn.ID, dev)
+		claim(t, s, string(tn.ID), dev)
 		at := now.UTC().Truncate(time.Microsecond)
 		upload := func(b api.EventBatch) report.Added {
 			u := report.Upload(tn.ID, dev, b, at)
@@ -137,7 +137,7 @@ func TestDailyCapFoldsEvents(t *testing.T) {
 		upload(api.EventBatch{Events: []api.DeviceEvent{event("disk full", 3, at)}})
 
 		counts := map[string]int{}
-		for _, e := range listEvents(t, s, tn.ID, store.EventFilter{}) {
+		for _, e := range listEvents(t, s, string(tn.ID), store.EventFilter{}) {
 			counts[e.Category+" "+e.Description] += e.Count
 		}
 		want := map[string]int{

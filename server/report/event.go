@@ -54,11 +54,11 @@ func clip(s string) string { return safetext.Line(s, 70) }
 // Prepare returns a checked event ready to store, with its signature.
 func Prepare(e api.DeviceEvent) store.Event {
 	return store.Event{DeviceEvent: e, Pattern: Normalize(e.Description),
-		Signature: Signature(e.Category, e.ComponentID, e.Description)}
+		Signature: Signature(e.Category, string(e.ComponentID), e.Description)}
 }
 
 // Upload returns a device's checked batch, received at now, ready for [Add].
-func Upload(tenantID string, device ident.DeviceID, b api.EventBatch, now time.Time) Batch {
+func Upload(tenantID ident.TenantID, device ident.DeviceID, b api.EventBatch, now time.Time) Batch {
 	u := Batch{TenantID: tenantID, DeviceID: device, Dropped: b.Dropped, At: now, DailyCap: DailyCap,
 		Lost: Prepare(api.DeviceEvent{ID: ident.NewID(), Category: api.EventsDropped, Class: api.ClassOS,
 			Type: api.TypeUnplanned, Description: droppedDescription})}

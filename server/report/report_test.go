@@ -132,10 +132,10 @@ func TestEventsRetention(t *testing.T) {
 			dev := ident.DeviceIDFromPublicKey([]byte("retention"))
 			old, fresh := now.Add(-20*24*time.Hour), now.Add(-time.Hour)
 			err := st.Update(ctx, func(tx *store.Tx) error {
-				if err := tx.CreateTenant(api.Tenant{ID: tenant, Name: "acme", CreatedAt: now}); err != nil {
+				if err := tx.CreateTenant(api.Tenant{ID: ident.TenantID(tenant), Name: "acme", CreatedAt: now}); err != nil {
 					return err
 				}
-				if _, err := tx.ClaimDevices(tenant, []ident.DeviceID{dev}, now); err != nil {
+				if _, err := tx.ClaimDevices(ident.TenantID(tenant), []ident.DeviceID{dev}, now); err != nil {
 					return err
 				}
 				var b api.EventBatch
@@ -147,11 +147,11 @@ func TestEventsRetention(t *testing.T) {
 					b.Events = append(b.Events, api.DeviceEvent{ID: ident.NewID(), Category: api.EventAppExit, Class: api.ClassApp,
 						Type: api.TypeUnplanned, Description: "exit code 1", Count: 1, FirstAt: at, LastAt: at})
 				}
-				if _, err := report.Add(tx, report.Upload(tenant, dev, b, now)); err != nil {
+				if _, err := report.Add(tx, report.Upload(ident.TenantID(tenant), dev, b, now)); err != nil {
 					return err
 				}
 				for _, at := range []time.Time{old, old, fresh} {
-					if err := tx.RecordAttestation(store.Attestation{DeviceID: dev, TenantID: tenant, At: at,
+					if err := tx.RecordAttestation(store.Attestation{DeviceID: dev, TenantID: ident.TenantID(tenant), At: at,
 						Result: api.AttestFail, Reason: api.ReasonUnknownRuntime, Message: "x"}); err != nil {
 						return err
 					}
@@ -169,7 +169,7 @@ func TestEventsRetention(t *testing.T) {
 				t.Errorf("purged %d rows, want 5", n)
 			}
 			err = st.View(ctx, func(tx *store.Tx) error {
-				es, err := tx.Events(tenant, store.EventFilter{})
+				es, err := tx.Events(ident.TenantID(tenant), store.EventFilter{})
 				if err != nil {
 					return err
 				}
@@ -181,7 +181,7 @@ func TestEventsRetention(t *testing.T) {
 						t.Errorf("an old event was kept: %+v", e)
 					}
 				}
-				fs, err := tx.AttestationFailures(tenant, time.Time{}, 0)
+				fs, err := tx.AttestationFailures(ident.TenantID(tenant), time.Time{}, 0)
 				if len(fs) != 1 || !fs[0].At.Equal(fresh) {
 					t.Errorf("attestation failures left: %+v", fs)
 				}

@@ -46,7 +46,7 @@ func TestConcurrentUploadsCannotBothExceedQuota(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				im := newImage(tn.ID, ident.NewID(), api.ImageApplication, now) // 1234 bytes
+				im := newImage(tn.ID, ident.ComponentID(ident.NewID()), api.ImageApplication, now) // 1234 bytes
 				errs[i] = s.Update(context.Background(), func(tx *store.Tx) error {
 					if err := barrier(tx); err != nil {
 						return err
@@ -90,13 +90,13 @@ func TestConcurrentUploadsCannotBothExceedQuota(t *testing.T) {
 func TestImageQuotaCountsOnlyNewImages(t *testing.T) {
 	each(t, func(t *testing.T, s *store.Store) {
 		tn := newTenant(t, s, "acme")
-		im := newImage(tn.ID, ident.NewID(), api.ImageApplication, now)
+		im := newImage(tn.ID, ident.ComponentID(ident.NewID()), api.ImageApplication, now)
 		update(t, s, func(tx *store.Tx) error { return tx.AddImage(im) })
 		err := s.Update(context.Background(), func(tx *store.Tx) error { return tx.AddImage(im) })
 		wantErr(t, "same image again", err, store.ErrExists)
 		update(t, s, func(tx *store.Tx) error { return tx.SetImageQuota(tn.ID, 2000) })
 		err = s.Update(context.Background(), func(tx *store.Tx) error {
-			return tx.AddImage(newImage(tn.ID, ident.NewID(), api.ImageApplication, now))
+			return tx.AddImage(newImage(tn.ID, ident.ComponentID(ident.NewID()), api.ImageApplication, now))
 		})
 		wantErr(t, "over quota", err, store.ErrQuota)
 		var got api.Tenant
@@ -104,7 +104,7 @@ func TestImageQuotaCountsOnlyNewImages(t *testing.T) {
 		if got.ImageBytes != 1234 || got.ImageQuota != 2000 {
 			t.Fatalf("tenant %+v: want 1234 bytes used of 2000", got)
 		}
-		err = s.Update(context.Background(), func(tx *store.Tx) error { return tx.SetImageQuota(ident.NewID(), 1) })
+		err = s.Update(context.Background(), func(tx *store.Tx) error { return tx.SetImageQuota(ident.TenantID(ident.NewID()), 1) })
 		wantErr(t, "quota of a missing tenant", err, store.ErrNotFound)
 	})
 }
@@ -150,7 +150,7 @@ func TestTokensMadeBeforeExpiryKeepWorking(t *testing.T) {
 	each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		tn := newTenant(t, s, "acme")
-		im := newImage(tn.ID, ident.NewID(), api.ImageApplication, now)
+		im := newImage(tn.ID, ident.ComponentID(ident.NewID()), api.ImageApplication, now)
 		update(t, s, func(tx *store.Tx) error { return tx.AddImage(im) })
 		// Back to the schema before 0030, with a token as it stored them.
 		for _, q := range []string{
@@ -159,7 +159,7 @@ func TestTokensMadeBeforeExpiryKeepWorking(t *testing.T) {
 			"ALTER TABLE tokens DROP COLUMN last_used_at", "ALTER TABLE tokens DROP COLUMN revoked_at",
 			"ALTER TABLE tenants DROP COLUMN image_quota", "ALTER TABLE tenants DROP COLUMN image_bytes",
 			"DELETE FROM schema_migrations WHERE version = 30",
-			"INSERT INTO users (id, tenant_id, email, email_key, role, operator, created_at) VALUES ('u1', '" + tn.ID + "', 'old@acme', 'old@acme', 'Reader', false, 1)",
+			"INSERT INTO users (id, tenant_id, email, email_key, role, operator, created_at) VALUES ('u1', '" + string(tn.ID) + "', 'old@acme', 'old@acme', 'Reader', false, 1)",
 			"INSERT INTO tokens (hash, user_id, created_at) VALUES ($1, 'u1', 1)",
 		} {
 			var args []any

@@ -55,7 +55,7 @@ func (tx *Tx) PurgeNonces(before time.Time) (int, error) {
 // Attestation is the outcome of one attestation.
 type Attestation struct {
 	DeviceID      ident.DeviceID
-	TenantID      string // "" when the device is claimed by no tenant
+	TenantID      ident.TenantID // "" when the device is claimed by no tenant
 	At            time.Time
 	Result        string // api.AttestPass or api.AttestFail
 	Reason        string // an api.Reason… value on failure
@@ -128,7 +128,7 @@ func scanFailure(r scanner) (Attestation, error) {
 // AttestationFailures lists a tenant's recorded attestation failures ("" for those of
 // unclaimed devices) at or after since, newest first, at most limit (0: api.DefaultPageSize,
 // capped at api.MaxPageSize). CertExpiry is nil: a failure issues no certificate.
-func (tx *Tx) AttestationFailures(tenantID string, since time.Time, limit int) ([]Attestation, error) {
+func (tx *Tx) AttestationFailures(tenantID ident.TenantID, since time.Time, limit int) ([]Attestation, error) {
 	fs, err := queryAll(tx, scanFailure, "SELECT "+failureColumns+` FROM attestation_failures
 		WHERE tenant_id = $1 AND at >= $2 ORDER BY at DESC, id DESC LIMIT $3`,
 		tenantID, micros(since), pageSize(limit))

@@ -18,7 +18,7 @@ import (
 // micro is t as the store returns it.
 func micro(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
-func newCA(tenantID string, notBefore time.Time, active bool) store.CARecord {
+func newCA(tenantID ident.TenantID, notBefore time.Time, active bool) store.CARecord {
 	id := ident.NewID()
 	return store.CARecord{
 		CA: api.CA{ID: id, TenantID: tenantID, Subject: "CN=CA " + id, Fingerprint: strings.Repeat("ab", 32),
@@ -34,7 +34,7 @@ func stored(r store.CARecord, active bool) store.CARecord {
 	return r
 }
 
-func cas(t *testing.T, s *store.Store, tenantID string) []store.CARecord {
+func cas(t *testing.T, s *store.Store, tenantID ident.TenantID) []store.CARecord {
 	t.Helper()
 	var got []store.CARecord
 	view(t, s, func(tx *store.Tx) (err error) {
@@ -76,7 +76,7 @@ func TestCARotationKeepsOldCAInactive(t *testing.T) {
 			dup := newCA(a.ID, now, true)
 			dup.ID = first.ID
 			wantErr(t, "CA with a used ID", tx.AddCA(dup), store.ErrExists)
-			wantErr(t, "CA of no tenant", tx.AddCA(newCA(ident.NewID(), now, true)), store.ErrNotFound)
+			wantErr(t, "CA of no tenant", tx.AddCA(newCA(ident.TenantID(ident.NewID()), now, true)), store.ErrNotFound)
 			return nil
 		})
 		// The refused CA deactivated nothing.
@@ -374,7 +374,7 @@ func TestAttestationFailuresPerTenant(t *testing.T) {
 		devA, devB, unclaimed := deviceID(1), deviceID(2), deviceID(3)
 		claim(t, s, a.ID, devA)
 		claim(t, s, b.ID, devB)
-		fail := func(dev ident.DeviceID, tenantID string, at time.Time, reason string) store.Attestation {
+		fail := func(dev ident.DeviceID, tenantID ident.TenantID, at time.Time, reason string) store.Attestation {
 			return store.Attestation{DeviceID: dev, TenantID: tenantID, At: at, Result: api.AttestFail, Reason: reason,
 				Message: "message " + reason, Mode: "debug", RuntimeSHA512: strings.Repeat("7f", 64), Source: "192.0.2.7"}
 		}
@@ -406,7 +406,7 @@ func TestAttestationFailuresPerTenant(t *testing.T) {
 		}
 		for _, tc := range []struct {
 			name     string
-			tenantID string
+			tenantID ident.TenantID
 			limit    int
 			want     []store.Attestation
 		}{
@@ -414,7 +414,7 @@ func TestAttestationFailuresPerTenant(t *testing.T) {
 			{"A, limit 1", a.ID, 1, stored(latest)},
 			{"B", b.ID, 0, stored(ofB)},
 			{"unclaimed", "", 0, stored(ofNone)},
-			{"unknown tenant", ident.NewID(), 0, nil},
+			{"unknown tenant", ident.TenantID(ident.NewID()), 0, nil},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				view(t, s, func(tx *store.Tx) error {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
 )
 
 const auditColumns = "seq, tenant_id, time, actor, action, target, source, detail, prev_hash, hash"
@@ -51,7 +52,7 @@ func (tx *Tx) AppendAudit(e api.AuditEntry) (api.AuditEntry, error) {
 }
 
 // Audit returns up to limit entries of a tenant's chain with Seq > afterSeq, oldest first.
-func (tx *Tx) Audit(tenantID string, afterSeq int64, limit int) ([]api.AuditEntry, error) {
+func (tx *Tx) Audit(tenantID ident.TenantID, afterSeq int64, limit int) ([]api.AuditEntry, error) {
 	es, err := queryAll(tx, scanAudit, "SELECT "+auditColumns+` FROM audit
 		WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, tenantID, afterSeq, pageSize(limit))
 	if err != nil {
@@ -62,7 +63,7 @@ func (tx *Tx) Audit(tenantID string, afterSeq int64, limit int) ([]api.AuditEntr
 
 // AuditHead returns the last entry's number and hash of a chain ("" is the operator's): 0 and
 // [api.GenesisHash] if it has none.
-func (tx *Tx) AuditHead(tenantID string) (api.AuditHead, error) {
+func (tx *Tx) AuditHead(tenantID ident.TenantID) (api.AuditHead, error) {
 	h, err := queryOne(tx, scanHead, "audit head", "SELECT seq, hash FROM audit_heads WHERE tenant_id = $1", tenantID)
 	if errors.Is(err, ErrNotFound) {
 		return api.AuditHead{Hash: api.GenesisHash}, nil
@@ -76,9 +77,9 @@ func scanHead(r scanner) (api.AuditHead, error) {
 }
 
 // AuditHeads returns the head of every chain, by tenant ID ("" is the operator's).
-func (tx *Tx) AuditHeads() (map[string]api.AuditHead, error) {
+func (tx *Tx) AuditHeads() (map[ident.TenantID]api.AuditHead, error) {
 	type row struct {
-		tenant string
+		tenant ident.TenantID
 		head   api.AuditHead
 	}
 	rows, err := queryAll(tx, func(r scanner) (row, error) {
@@ -88,7 +89,7 @@ func (tx *Tx) AuditHeads() (map[string]api.AuditHead, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read audit heads: %w", err)
 	}
-	heads := make(map[string]api.AuditHead, len(rows))
+	heads := make(map[ident.TenantID]api.AuditHead, len(rows))
 	for _, x := range rows {
 		heads[x.tenant] = x.head
 	}
@@ -118,7 +119,7 @@ func (tx *Tx) AddCheckpoint(c api.AuditCheckpoint) error {
 
 // Checkpoints returns up to limit checkpoints of a chain signed after the one at the cursor
 // (after, 0 for the start), oldest first, and the cursor of the last one returned.
-func (tx *Tx) Checkpoints(tenantID string, after int64, limit int) ([]api.AuditCheckpoint, error) {
+func (tx *Tx) Checkpoints(tenantID ident.TenantID, after int64, limit int) ([]api.AuditCheckpoint, error) {
 	cs, err := queryAll(tx, scanCheckpoint, "SELECT "+checkpointColumns+` FROM audit_checkpoints
 		WHERE tenant_id = $1 AND signed_at > $2 ORDER BY signed_at, seq LIMIT $3`, tenantID, after, pageSize(limit))
 	if err != nil {
@@ -131,7 +132,7 @@ func (tx *Tx) Checkpoints(tenantID string, after int64, limit int) ([]api.AuditC
 func CheckpointCursor(c api.AuditCheckpoint) int64 { return micros(c.SignedAt) }
 
 // LatestCheckpoint returns a chain's newest checkpoint. ErrNotFound if it has none.
-func (tx *Tx) LatestCheckpoint(tenantID string) (api.AuditCheckpoint, error) {
+func (tx *Tx) LatestCheckpoint(tenantID ident.TenantID) (api.AuditCheckpoint, error) {
 	return queryOne(tx, scanCheckpoint, "audit checkpoint", "SELECT "+checkpointColumns+` FROM audit_checkpoints
 		WHERE tenant_id = $1 ORDER BY signed_at DESC, seq DESC LIMIT 1`, tenantID)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
 )
 
 // CARecord is a tenant CA as stored: its certificate and its private key sealed with the
@@ -31,7 +32,7 @@ func scanCA(r scanner) (CARecord, error) {
 // LockTenant locks a tenant's row until the transaction ends, so that changes to the tenant's
 // CAs made by concurrent transactions (or replicas) run one after the other. ErrNotFound if the
 // tenant does not exist. On SQLite, write transactions are serial already.
-func (tx *Tx) LockTenant(id string) error {
+func (tx *Tx) LockTenant(id ident.TenantID) error {
 	var got string
 	err := tx.tx.QueryRowContext(tx.ctx, "SELECT id FROM tenants WHERE id = $1"+tx.dialect.forUpdate, id).Scan(&got)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -79,7 +80,7 @@ func (tx *Tx) AddCA(r CARecord) error {
 }
 
 // CAs lists a tenant's CAs, newest (by NotBefore, then insertion) first.
-func (tx *Tx) CAs(tenantID string) ([]CARecord, error) {
+func (tx *Tx) CAs(tenantID ident.TenantID) ([]CARecord, error) {
 	cs, err := queryAll(tx, scanCA, "SELECT "+caColumns+` FROM tenant_cas WHERE tenant_id = $1
 		ORDER BY not_before DESC, created_at DESC`, tenantID)
 	if err != nil {
@@ -89,8 +90,8 @@ func (tx *Tx) CAs(tenantID string) ([]CARecord, error) {
 }
 
 // TenantsWithCA lists the IDs of the tenants that have at least one CA.
-func (tx *Tx) TenantsWithCA() ([]string, error) {
-	ids, err := queryAll(tx, func(r scanner) (id string, err error) { return id, r.Scan(&id) },
+func (tx *Tx) TenantsWithCA() ([]ident.TenantID, error) {
+	ids, err := queryAll(tx, func(r scanner) (id ident.TenantID, err error) { return id, r.Scan(&id) },
 		"SELECT DISTINCT tenant_id FROM tenant_cas")
 	if err != nil {
 		return nil, fmt.Errorf("list tenants with a CA: %w", err)

@@ -12,7 +12,7 @@ import (
 // DeviceCert is a device certificate as the CRLs need it.
 type DeviceCert struct {
 	Serial    string // lowercase hex
-	TenantID  string
+	TenantID  ident.TenantID
 	CAID      string
 	DeviceID  ident.DeviceID
 	NotAfter  time.Time
@@ -40,7 +40,7 @@ func (tx *Tx) AddDeviceCert(c DeviceCert, at time.Time) error {
 
 // RevokeDeviceCertificates marks revoked, at at, every certificate of the tenant's device that
 // has not expired.
-func (tx *Tx) RevokeDeviceCertificates(tenantID string, id ident.DeviceID, at time.Time) error {
+func (tx *Tx) RevokeDeviceCertificates(tenantID ident.TenantID, id ident.DeviceID, at time.Time) error {
 	_, err := tx.exec(`UPDATE device_certificates SET revoked_at = $3
 		WHERE tenant_id = $1 AND device_id = $2 AND revoked_at IS NULL AND not_after > $3`,
 		tenantID, string(id), micros(at))
@@ -82,7 +82,7 @@ func (tx *Tx) RevokedCerts(caID string, at time.Time) ([]DeviceCert, error) {
 // CRL is a tenant CA's current certificate revocation list.
 type CRL struct {
 	CAID       string
-	TenantID   string
+	TenantID   ident.TenantID
 	Number     int64
 	ThisUpdate time.Time
 	NextUpdate time.Time
@@ -90,7 +90,7 @@ type CRL struct {
 }
 
 // CRL returns a CA's current CRL. ErrNotFound if none was made yet.
-func (tx *Tx) CRL(tenantID, caID string) (CRL, error) {
+func (tx *Tx) CRL(tenantID ident.TenantID, caID string) (CRL, error) {
 	return queryOne(tx, func(r scanner) (CRL, error) {
 		var c CRL
 		var this, next int64

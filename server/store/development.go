@@ -10,7 +10,7 @@ import (
 // EnableDevelopment marks a tenant's device as in development and keeps capability (the wire
 // form of format/capability, signed by the caller) as the one the device is served, replacing
 // any before it. ErrNotFound if the device is not the tenant's.
-func (tx *Tx) EnableDevelopment(tenantID string, id ident.DeviceID, capability []byte, issuedAt time.Time) error {
+func (tx *Tx) EnableDevelopment(tenantID ident.TenantID, id ident.DeviceID, capability []byte, issuedAt time.Time) error {
 	n, err := tx.exec("UPDATE devices SET development = TRUE WHERE tenant_id = $1 AND id = $2", tenantID, string(id))
 	if err != nil {
 		return fmt.Errorf("enable development on device %s: %w", id, err)
@@ -29,7 +29,7 @@ func (tx *Tx) EnableDevelopment(tenantID string, id ident.DeviceID, capability [
 
 // DisableDevelopment clears a tenant's device's development flag and deletes its capability.
 // ErrNotFound if the device is not the tenant's; disabling twice is no error.
-func (tx *Tx) DisableDevelopment(tenantID string, id ident.DeviceID) error {
+func (tx *Tx) DisableDevelopment(tenantID ident.TenantID, id ident.DeviceID) error {
 	n, err := tx.exec("UPDATE devices SET development = FALSE WHERE tenant_id = $1 AND id = $2", tenantID, string(id))
 	if err != nil {
 		return fmt.Errorf("disable development on device %s: %w", id, err)
@@ -45,7 +45,7 @@ func (tx *Tx) DisableDevelopment(tenantID string, id ident.DeviceID) error {
 
 // DevelopmentCapability returns the capability stored for a tenant's device. ErrNotFound if it
 // has none (development is not enabled) or the device is not the tenant's.
-func (tx *Tx) DevelopmentCapability(tenantID string, id ident.DeviceID) ([]byte, error) {
+func (tx *Tx) DevelopmentCapability(tenantID ident.TenantID, id ident.DeviceID) ([]byte, error) {
 	return queryOne(tx, func(r scanner) (b []byte, err error) { return b, r.Scan(&b) },
 		fmt.Sprintf("development capability of device %s", id),
 		"SELECT body FROM device_capabilities WHERE tenant_id = $1 AND device_id = $2", tenantID, string(id))

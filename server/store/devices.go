@@ -47,7 +47,7 @@ type Claim struct {
 }
 
 // ClaimDevices claims devices by ID alone: ClaimDevicesWithCodes without verifiers.
-func (tx *Tx) ClaimDevices(tenantID string, ids []ident.DeviceID, at time.Time) ([]api.Device, error) {
+func (tx *Tx) ClaimDevices(tenantID ident.TenantID, ids []ident.DeviceID, at time.Time) ([]api.Device, error) {
 	claims := make([]Claim, len(ids))
 	for i, id := range ids {
 		claims[i] = Claim{ID: id}
@@ -58,7 +58,7 @@ func (tx *Tx) ClaimDevices(tenantID string, ids []ident.DeviceID, at time.Time) 
 // ClaimDevicesWithCodes claims every one of claims into the tenant, or none: if any is claimed
 // already (by this or another tenant) it returns an error wrapping ErrAlreadyClaimed that names
 // the first such device. A device listed twice is claimed once, as first listed.
-func (tx *Tx) ClaimDevicesWithCodes(tenantID string, claims []Claim, at time.Time) ([]api.Device, error) {
+func (tx *Tx) ClaimDevicesWithCodes(tenantID ident.TenantID, claims []Claim, at time.Time) ([]api.Device, error) {
 	at = at.UTC().Truncate(time.Microsecond)
 	var unique []Claim
 	seen := make(map[ident.DeviceID]bool)
@@ -95,7 +95,7 @@ func (tx *Tx) ClaimDevicesWithCodes(tenantID string, claims []Claim, at time.Tim
 }
 
 // insertDevices inserts the devices that nobody has claimed yet and returns which those were.
-func (tx *Tx) insertDevices(tenantID string, claims []Claim, at time.Time) (map[ident.DeviceID]bool, error) {
+func (tx *Tx) insertDevices(tenantID ident.TenantID, claims []Claim, at time.Time) (map[ident.DeviceID]bool, error) {
 	var q strings.Builder
 	q.WriteString("INSERT INTO devices (id, tenant_id, state, claimed_at, claim_verifier) VALUES ")
 	args := []any{tenantID, api.DeviceClaimed, micros(at)}
@@ -144,7 +144,7 @@ func (tx *Tx) ClaimVerifier(id ident.DeviceID) (ident.ClaimVerifier, bool, error
 // capability, and revokes its certificates (RevokeDeviceCertificates): it can be claimed again.
 // Its error events and audit entries stay with the tenant. ErrNotFound if the tenant has no
 // such device.
-func (tx *Tx) ReleaseDevice(tenantID string, id ident.DeviceID, at time.Time) error {
+func (tx *Tx) ReleaseDevice(tenantID ident.TenantID, id ident.DeviceID, at time.Time) error {
 	return tx.atomic(func() error {
 		for _, q := range []string{
 			"DELETE FROM device_updates WHERE tenant_id = $1 AND device_id = $2",
@@ -166,7 +166,7 @@ func (tx *Tx) ReleaseDevice(tenantID string, id ident.DeviceID, at time.Time) er
 }
 
 // Devices lists a tenant's devices by f, in device-ID order.
-func (tx *Tx) Devices(tenantID string, f DeviceFilter) ([]api.Device, error) {
+func (tx *Tx) Devices(tenantID ident.TenantID, f DeviceFilter) ([]api.Device, error) {
 	q := deviceSelect + " WHERE d.tenant_id = $1"
 	args := []any{tenantID}
 	param := func(v any) string {
@@ -191,7 +191,7 @@ func (tx *Tx) Devices(tenantID string, f DeviceFilter) ([]api.Device, error) {
 }
 
 // Device returns a tenant's device, with its product and group names.
-func (tx *Tx) Device(tenantID string, id ident.DeviceID) (api.Device, error) {
+func (tx *Tx) Device(tenantID ident.TenantID, id ident.DeviceID) (api.Device, error) {
 	return queryOne(tx, scanDevice, fmt.Sprintf("device %s", id),
 		deviceSelect+" WHERE d.tenant_id = $1 AND d.id = $2", tenantID, string(id))
 }
@@ -204,8 +204,8 @@ func (tx *Tx) DeviceAnyTenant(id ident.DeviceID) (api.Device, error) {
 
 // SetDeviceGroup moves a tenant's device into one of its device groups ("" for none).
 // ErrNotFound if the group is not the tenant's.
-func (tx *Tx) SetDeviceGroup(tenantID string, id ident.DeviceID, groupID string) error {
-	group := sql.NullString{String: groupID, Valid: groupID != ""}
+func (tx *Tx) SetDeviceGroup(tenantID ident.TenantID, id ident.DeviceID, groupID ident.GroupID) error {
+	group := sql.NullString{String: string(groupID), Valid: groupID != ""}
 	if group.Valid {
 		ok, err := tx.exists("SELECT 1 FROM device_groups WHERE tenant_id = $1 AND id = $2", tenantID, groupID)
 		if err != nil {
@@ -231,7 +231,7 @@ func (tx *Tx) SetDeviceGroup(tenantID string, id ident.DeviceID, groupID string)
 
 // RevokeDevice marks a tenant's device revoked at the given time, and its certificates with it
 // (RevokeDeviceCertificates); revoking twice keeps the first time.
-func (tx *Tx) RevokeDevice(tenantID string, id ident.DeviceID, at time.Time) error {
+func (tx *Tx) RevokeDevice(tenantID ident.TenantID, id ident.DeviceID, at time.Time) error {
 	return tx.atomic(func() error {
 		n, err := tx.exec(`UPDATE devices SET state = $3, revoked_at = COALESCE(revoked_at, $4)
 			WHERE tenant_id = $1 AND id = $2`, tenantID, string(id), api.DeviceRevoked, micros(at))

@@ -22,14 +22,14 @@ type Event struct {
 
 // EventDevice is what the store knows of a device that events are charged to.
 type EventDevice struct {
-	GroupID         string    // "" if the device is in no group
-	AllowCrashDumps bool      // the group's setting; false without a group
-	GroupSince      time.Time // when the device was claimed or joined its group, whichever is later
+	GroupID         ident.GroupID // "" if the device is in no group
+	AllowCrashDumps bool          // the group's setting; false without a group
+	GroupSince      time.Time     // when the device was claimed or joined its group, whichever is later
 }
 
 // EventDevice returns the tenant's device's group and its setting for events (ErrNotFound if
 // the tenant has no such device).
-func (tx *Tx) EventDevice(tenantID string, device ident.DeviceID) (EventDevice, error) {
+func (tx *Tx) EventDevice(tenantID ident.TenantID, device ident.DeviceID) (EventDevice, error) {
 	var d EventDevice
 	var groupSince, claimedAt int64
 	err := tx.tx.QueryRowContext(tx.ctx, `SELECT COALESCE(d.group_id, ''), COALESCE(g.allow_crash_dumps, false),
@@ -114,7 +114,7 @@ const eventColumns = `tenant_id, device_id, group_id, event_id, category, class,
 // InsertEvents stores a tenant's device's events under groupID ("" for none), received at at, in
 // one statement, skipping any whose device and event ID is stored already, and returns how many
 // it inserted.
-func (tx *Tx) InsertEvents(tenantID string, device ident.DeviceID, groupID string, es []Event, at time.Time) (int, error) {
+func (tx *Tx) InsertEvents(tenantID ident.TenantID, device ident.DeviceID, groupID ident.GroupID, es []Event, at time.Time) (int, error) {
 	if len(es) == 0 {
 		return 0, nil
 	}
@@ -156,7 +156,7 @@ func (tx *Tx) FoldEvent(device ident.DeviceID, signature string, count int64, la
 // [api.DefaultPageSize]. Events come newest first (by last time), after Before if it is set.
 type EventFilter struct {
 	Since    time.Time
-	GroupID  string
+	GroupID  ident.GroupID
 	DeviceID ident.DeviceID
 	Before   EventCursor
 	Limit    int
@@ -178,7 +178,7 @@ type ListedEvent struct {
 }
 
 // Events lists a tenant's events by f, newest first, with their product and group names.
-func (tx *Tx) Events(tenantID string, f EventFilter) ([]ListedEvent, error) {
+func (tx *Tx) Events(tenantID ident.TenantID, f EventFilter) ([]ListedEvent, error) {
 	q := `SELECT e.device_id, COALESCE(p.name, ''), COALESCE(g.name, ''), e.category, e.class, e.type,
 		e.count, e.description, e.component_id, e.image_id, e.first_at, e.last_at, e.detail, e.signature, e.id
 		FROM events e
@@ -223,7 +223,7 @@ func (tx *Tx) Events(tenantID string, f EventFilter) ([]ListedEvent, error) {
 // EventSummary groups a tenant's events that ended at or after since (of one device group if
 // groupID is not "") by signature, most frequent first (by the sum of their counts), at most
 // limit (0: api.DefaultPageSize, capped at api.MaxPageSize). Description is the normalised one.
-func (tx *Tx) EventSummary(tenantID string, since time.Time, groupID string, limit int) ([]api.ErrorSummary, error) {
+func (tx *Tx) EventSummary(tenantID ident.TenantID, since time.Time, groupID ident.GroupID, limit int) ([]api.ErrorSummary, error) {
 	ss, err := queryAll(tx, func(r scanner) (api.ErrorSummary, error) {
 		var s api.ErrorSummary
 		var first, last int64

@@ -27,7 +27,7 @@ func addEvents(t *testing.T, s *store.Store, u report.Batch) report.Added {
 	return res
 }
 
-func listEvents(t *testing.T, s *store.Store, tenantID string, f store.EventFilter) []store.ListedEvent {
+func listEvents(t *testing.T, s *store.Store, tenantID ident.TenantID, f store.EventFilter) []store.ListedEvent {
 	t.Helper()
 	var es []store.ListedEvent
 	view(t, s, func(tx *store.Tx) error {
@@ -75,7 +75,7 @@ func TestEventPrimitives(t *testing.T) {
 			if err != nil || d.GroupID != "" || d.AllowCrashDumps || !d.GroupSince.Equal(at) {
 				t.Errorf("EventDevice: %+v, %v; want no group, claimed at %v", d, err, at)
 			}
-			if _, err := tx.EventDevice(ident.NewID(), dev); !errors.Is(err, store.ErrNotFound) {
+			if _, err := tx.EventDevice(ident.TenantID(ident.NewID()), dev); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("EventDevice of another tenant's device: %v, want ErrNotFound", err)
 			}
 			n, err := tx.InsertEvents(tn.ID, dev, "", []store.Event{old, recent}, at)
@@ -113,7 +113,7 @@ func TestEventSummaryGroupsBySignature(t *testing.T) {
 		tn := newTenant(t, s, "Contoso")
 		claim(t, s, tn.ID, deviceID(1), deviceID(2))
 		at := now.UTC().Truncate(time.Microsecond)
-		comp := ident.NewID()
+		comp := ident.ComponentID(ident.NewID())
 		withComp := func(e api.DeviceEvent) api.DeviceEvent { e.ComponentID = comp; return e }
 		addEvents(t, s, report.Upload(tn.ID, deviceID(1), api.EventBatch{Events: []api.DeviceEvent{
 			withComp(event("exit code 2", 3, at)), withComp(event("exit code 3", 2, at)), event("exit code 2", 1, at)}}, at))
@@ -129,8 +129,8 @@ func TestEventSummaryGroupsBySignature(t *testing.T) {
 			t.Fatalf("summary %+v, want 2 signatures", sum)
 		}
 		top := sum[0]
-		if top.ComponentID != comp || top.Description != "exit code N" || top.Events != 6 || top.Devices != 2 ||
-			top.Signature != report.Signature(api.EventAppExit, comp, "exit code 1") {
+		if top.ComponentID != ident.ComponentID(comp) || top.Description != "exit code N" || top.Events != 6 || top.Devices != 2 ||
+			top.Signature != report.Signature(api.EventAppExit, string(comp), "exit code 1") {
 			t.Errorf("most frequent: %+v, want exit code N of %s, 6 events on 2 devices", top, comp)
 		}
 		if sum[1].ComponentID != "" || sum[1].Events != 1 || sum[1].Devices != 1 {

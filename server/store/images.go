@@ -93,20 +93,20 @@ func (tx *Tx) quotaError(im ImageRecord) error {
 }
 
 // Image returns a tenant's image.
-func (tx *Tx) Image(tenantID, id string) (ImageRecord, error) {
+func (tx *Tx) Image(tenantID ident.TenantID, id ident.ImageID) (ImageRecord, error) {
 	return queryOne(tx, scanImage, fmt.Sprintf("image %s", id),
 		"SELECT "+imageColumns+" FROM images WHERE tenant_id = $1 AND id = $2", tenantID, id)
 }
 
 // ImageFilter selects images. Empty fields do not filter; Limit 0 means [api.DefaultPageSize].
 type ImageFilter struct {
-	ComponentID string
+	ComponentID ident.ComponentID
 	Type        string
 	Limit       int
 }
 
 // Images lists a tenant's images by f, newest (by upload) first.
-func (tx *Tx) Images(tenantID string, f ImageFilter) ([]api.Image, error) {
+func (tx *Tx) Images(tenantID ident.TenantID, f ImageFilter) ([]api.Image, error) {
 	rs, err := queryAll(tx, scanImage, "SELECT "+imageColumns+` FROM images
 		WHERE tenant_id = $1 AND ($2 = '' OR component_id = $2) AND ($3 = '' OR type = $3)
 		ORDER BY uploaded_at DESC, id LIMIT $4`, tenantID, f.ComponentID, f.Type, pageSize(f.Limit))
@@ -183,14 +183,17 @@ func (tx *Tx) withImages(ds []api.Deployment) ([]api.Deployment, error) {
 	}
 	args := make([]any, len(ds))
 	marks := make([]string, len(ds))
-	index := make(map[string]int, len(ds))
+	index := make(map[ident.DeploymentID]int, len(ds))
 	for i, d := range ds {
 		args[i] = d.ID
 		marks[i] = fmt.Sprintf("$%d", i+1)
 		index[d.ID] = i
-		ds[i].ImageIDs = []string{}
+		ds[i].ImageIDs = []ident.ImageID{}
 	}
-	type row struct{ deployment, image string }
+	type row struct {
+		deployment ident.DeploymentID
+		image      ident.ImageID
+	}
 	rows, err := queryAll(tx, func(r scanner) (v row, err error) { return v, r.Scan(&v.deployment, &v.image) },
 		`SELECT deployment_id, image_id FROM deployment_images WHERE deployment_id IN (`+strings.Join(marks, ", ")+`)
 		ORDER BY deployment_id, position`, args...)
@@ -206,7 +209,7 @@ func (tx *Tx) withImages(ds []api.Deployment) ([]api.Deployment, error) {
 
 // Deployments lists a tenant's deployments, of one device group if groupID is not "", newest
 // first; at most limit (0 means [api.DefaultPageSize]).
-func (tx *Tx) Deployments(tenantID, groupID string, limit int) ([]api.Deployment, error) {
+func (tx *Tx) Deployments(tenantID ident.TenantID, groupID ident.GroupID, limit int) ([]api.Deployment, error) {
 	ds, err := queryAll(tx, scanDeployment, deploymentSelect+`
 		WHERE d.tenant_id = $1 AND ($2 = '' OR d.group_id = $2) ORDER BY d.seq DESC LIMIT $3`,
 		tenantID, groupID, pageSize(limit))
@@ -217,7 +220,7 @@ func (tx *Tx) Deployments(tenantID, groupID string, limit int) ([]api.Deployment
 }
 
 // Deployment returns a tenant's deployment.
-func (tx *Tx) Deployment(tenantID, id string) (api.Deployment, error) {
+func (tx *Tx) Deployment(tenantID ident.TenantID, id ident.DeploymentID) (api.Deployment, error) {
 	d, err := queryOne(tx, scanDeployment, fmt.Sprintf("deployment %s", id),
 		deploymentSelect+" WHERE d.tenant_id = $1 AND d.id = $2", tenantID, id)
 	if err != nil {
@@ -232,7 +235,7 @@ func (tx *Tx) Deployment(tenantID, id string) (api.Deployment, error) {
 
 // LatestDeployment returns the newest deployment of a tenant's device group: what its devices
 // converge to. ErrNotFound if the group has none (or is not the tenant's).
-func (tx *Tx) LatestDeployment(tenantID, groupID string) (api.Deployment, error) {
+func (tx *Tx) LatestDeployment(tenantID ident.TenantID, groupID ident.GroupID) (api.Deployment, error) {
 	d, err := queryOne(tx, scanDeployment, fmt.Sprintf("deployment of device group %q", groupID),
 		deploymentSelect+" WHERE d.tenant_id = $1 AND d.group_id = $2 ORDER BY d.seq DESC LIMIT 1", tenantID, groupID)
 	if err != nil {
@@ -248,7 +251,7 @@ func (tx *Tx) LatestDeployment(tenantID, groupID string) (api.Deployment, error)
 // RecordUpdateReport stores what a tenant's device reported at receivedAt: the images it has
 // installed now, replacing what it reported before, and the result of its last update.
 // ErrNotFound if the tenant has no such device. The report is the caller's to validate.
-func (tx *Tx) RecordUpdateReport(tenantID string, id ident.DeviceID, rep api.UpdateReport, receivedAt time.Time) error {
+func (tx *Tx) RecordUpdateReport(tenantID ident.TenantID, id ident.DeviceID, rep api.UpdateReport, receivedAt time.Time) error {
 	ok, err := tx.exists("SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2", tenantID, string(id))
 	if err != nil {
 		return fmt.Errorf("record update report of device %s: %w", id, err)
@@ -288,9 +291,9 @@ const updatesBatch = 500
 // of its updates: the images its group's newest deployment targets (none when it is in no group
 // or its group has no deployment), and what it last reported. Devices of other tenants, or of
 // none, are left out.
-func (tx *Tx) DeviceUpdates(tenantID string, ids ...ident.DeviceID) (map[ident.DeviceID]api.DeviceUpdates, error) {
+func (tx *Tx) DeviceUpdates(tenantID ident.TenantID, ids ...ident.DeviceID) (map[ident.DeviceID]api.DeviceUpdates, error) {
 	out := make(map[ident.DeviceID]api.DeviceUpdates, len(ids))
-	groups := map[string][]string{} // group ID → targeted image IDs
+	groups := map[ident.GroupID][]ident.ImageID{}
 	for batch := range slices.Chunk(ids, updatesBatch) {
 		args := []any{tenantID}
 		marks := make([]string, len(batch))
@@ -301,7 +304,7 @@ func (tx *Tx) DeviceUpdates(tenantID string, ids ...ident.DeviceID) (map[ident.D
 		in := "(" + strings.Join(marks, ", ") + ")"
 		type member struct {
 			id    ident.DeviceID
-			group string
+			group ident.GroupID
 		}
 		members, err := queryAll(tx, func(r scanner) (m member, err error) {
 			return m, r.Scan((*string)(&m.id), &m.group)
@@ -320,7 +323,7 @@ func (tx *Tx) DeviceUpdates(tenantID string, ids ...ident.DeviceID) (map[ident.D
 				groups[m.group] = targeted
 			}
 			if targeted == nil {
-				targeted = []string{}
+				targeted = []ident.ImageID{}
 			}
 			out[m.id] = api.DeviceUpdates{Targeted: targeted, Installed: []api.InstalledImage{}}
 		}

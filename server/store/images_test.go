@@ -12,9 +12,9 @@ import (
 	"github.com/rampart-iot/rampart/server/store"
 )
 
-func newImage(tenantID, component, typ string, uploaded time.Time) store.ImageRecord {
+func newImage(tenantID ident.TenantID, component ident.ComponentID, typ string, uploaded time.Time) store.ImageRecord {
 	im := store.ImageRecord{
-		Image: api.Image{ID: ident.NewID(), TenantID: tenantID, ComponentID: component, Name: "Blinky",
+		Image: api.Image{ID: ident.ImageID(ident.NewID()), TenantID: tenantID, ComponentID: component, Name: "Blinky",
 			Version: "1.0.0", Type: typ, Size: 1234, SHA256: strings.Repeat("AB", 32), PayloadSize: 1000,
 			PayloadSHA256: strings.Repeat("cd", 32), UploadedAt: uploaded, UploadedBy: "dev@example"},
 		ManifestSHA256: strings.Repeat("ef", 32),
@@ -48,9 +48,9 @@ func TestImagesAreImmutableAndTenantScoped(t *testing.T) {
 	each(t, func(t *testing.T, s *store.Store) {
 		a, b := newTenant(t, s, "A"), newTenant(t, s, "B")
 		app := ident.NewID()
-		first := newImage(a.ID, app, api.ImageApplication, now)
-		second := newImage(a.ID, app, api.ImageApplication, now.Add(time.Minute))
-		other := newImage(a.ID, ident.NewID(), api.ImageApplication, now.Add(2*time.Minute))
+		first := newImage(a.ID, ident.ComponentID(app), api.ImageApplication, now)
+		second := newImage(a.ID, ident.ComponentID(app), api.ImageApplication, now.Add(time.Minute))
+		other := newImage(a.ID, ident.ComponentID(ident.NewID()), api.ImageApplication, now.Add(2*time.Minute))
 		runtime := newImage(a.ID, api.RuntimeComponentID, api.ImageRuntime, now.Add(3*time.Minute))
 		addImages(t, s, first, second, other, runtime)
 
@@ -70,7 +70,7 @@ func TestImagesAreImmutableAndTenantScoped(t *testing.T) {
 				return err
 			}
 			wantIDs(t, "all images, newest first", imageIDs(all), runtime.ID, other.ID, second.ID, first.ID)
-			byComponent, err := tx.Images(a.ID, store.ImageFilter{ComponentID: app})
+			byComponent, err := tx.Images(a.ID, store.ImageFilter{ComponentID: ident.ComponentID(app)})
 			if err != nil {
 				return err
 			}
@@ -89,15 +89,15 @@ func TestImagesAreImmutableAndTenantScoped(t *testing.T) {
 		})
 
 		update(t, s, func(tx *store.Tx) error {
-			again := newImage(a.ID, app, api.ImageApplication, now)
+			again := newImage(a.ID, ident.ComponentID(app), api.ImageApplication, now)
 			again.ID = first.ID
 			wantErr(t, "an image ID again", tx.AddImage(again), store.ErrExists)
-			wantErr(t, "an image of no tenant", tx.AddImage(newImage(ident.NewID(), app, api.ImageApplication, now)), store.ErrNotFound)
+			wantErr(t, "an image of no tenant", tx.AddImage(newImage(ident.TenantID(ident.NewID()), ident.ComponentID(app), api.ImageApplication, now)), store.ErrNotFound)
 			return nil
 		})
 		// Image IDs are the tenant's own: another tenant's upload of the same ID neither clashes
 		// nor learns that it exists.
-		copied := newImage(b.ID, app, api.ImageApplication, now)
+		copied := newImage(b.ID, ident.ComponentID(app), api.ImageApplication, now)
 		copied.ID = first.ID
 		addImages(t, s, copied)
 		view(t, s, func(tx *store.Tx) error {
@@ -110,18 +110,18 @@ func TestImagesAreImmutableAndTenantScoped(t *testing.T) {
 	})
 }
 
-func imageIDs(ims []api.Image) []string {
-	ids := []string{}
+func imageIDs(ims []api.Image) []ident.ImageID {
+	ids := []ident.ImageID{}
 	for _, im := range ims {
 		ids = append(ids, im.ID)
 	}
 	return ids
 }
 
-func wantIDs(t *testing.T, what string, got []string, want ...string) {
+func wantIDs[T ~string](t *testing.T, what string, got []T, want ...T) {
 	t.Helper()
 	if want == nil {
-		want = []string{}
+		want = []T{}
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s: got %v, want %v", what, got, want)
@@ -134,13 +134,13 @@ func TestDeploymentsNewestFirst(t *testing.T) {
 		_, groups := newProduct(t, s, a.ID, "Toaster")
 		_, groupsB := newProduct(t, s, b.ID, "Kettle")
 		field, prod := groups[1], groups[2]
-		im1 := newImage(a.ID, ident.NewID(), api.ImageApplication, now)
-		im2 := newImage(a.ID, ident.NewID(), api.ImageApplication, now)
-		imB := newImage(b.ID, ident.NewID(), api.ImageApplication, now)
+		im1 := newImage(a.ID, ident.ComponentID(ident.NewID()), api.ImageApplication, now)
+		im2 := newImage(a.ID, ident.ComponentID(ident.NewID()), api.ImageApplication, now)
+		imB := newImage(b.ID, ident.ComponentID(ident.NewID()), api.ImageApplication, now)
 		addImages(t, s, im1, im2, imB)
 
-		dep := func(g api.DeviceGroup, ids ...string) api.Deployment {
-			return api.Deployment{ID: ident.NewID(), TenantID: g.TenantID, GroupID: g.ID, ImageIDs: ids,
+		dep := func(g api.DeviceGroup, ids ...ident.ImageID) api.Deployment {
+			return api.Deployment{ID: ident.DeploymentID(ident.NewID()), TenantID: g.TenantID, GroupID: g.ID, ImageIDs: ids,
 				CreatedAt: now, CreatedBy: "admin@a"}
 		}
 		// Made within one microsecond: the order of creation still decides which is newest.
@@ -168,7 +168,7 @@ func TestDeploymentsNewestFirst(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if latest.ID != d3.ID || !reflect.DeepEqual(latest.ImageIDs, []string{im2.ID}) {
+			if latest.ID != d3.ID || !reflect.DeepEqual(latest.ImageIDs, []ident.ImageID{im2.ID}) {
 				t.Errorf("latest deployment of Field Test: got %+v, want %s", latest, d3.ID)
 			}
 			_, err = tx.LatestDeployment(a.ID, groups[0].ID)
@@ -183,7 +183,7 @@ func TestDeploymentsNewestFirst(t *testing.T) {
 				return err
 			}
 			wantIDs(t, "all deployments", deploymentIDs(all), d3.ID, d2.ID, d1.ID)
-			if !reflect.DeepEqual(all[1].ImageIDs, []string{im2.ID, im1.ID}) {
+			if !reflect.DeepEqual(all[1].ImageIDs, []ident.ImageID{im2.ID, im1.ID}) {
 				t.Errorf("deployment images out of order: %v", all[1].ImageIDs)
 			}
 			ofField, err := tx.Deployments(a.ID, field.ID, 0)
@@ -226,8 +226,8 @@ func TestDeploymentsNewestFirst(t *testing.T) {
 	})
 }
 
-func deploymentIDs(ds []api.Deployment) []string {
-	ids := []string{}
+func deploymentIDs(ds []api.Deployment) []ident.DeploymentID {
+	ids := []ident.DeploymentID{}
 	for _, d := range ds {
 		ids = append(ids, d.ID)
 	}
@@ -243,14 +243,14 @@ func TestUpdateReportsReplaceAndStayInTenant(t *testing.T) {
 		claim(t, s, a.ID, inGroup, loose)
 		claim(t, s, b.ID, ofB)
 		update(t, s, func(tx *store.Tx) error { return tx.SetDeviceGroup(a.ID, inGroup, prod.ID) })
-		im := newImage(a.ID, ident.NewID(), api.ImageApplication, now)
+		im := newImage(a.ID, ident.ComponentID(ident.NewID()), api.ImageApplication, now)
 		addImages(t, s, im)
 		update(t, s, func(tx *store.Tx) error {
-			return tx.AddDeployment(api.Deployment{ID: ident.NewID(), TenantID: a.ID, GroupID: prod.ID,
-				ImageIDs: []string{im.ID}, CreatedAt: now, CreatedBy: "admin@a"})
+			return tx.AddDeployment(api.Deployment{ID: ident.DeploymentID(ident.NewID()), TenantID: a.ID, GroupID: prod.ID,
+				ImageIDs: []ident.ImageID{im.ID}, CreatedAt: now, CreatedBy: "admin@a"})
 		})
 
-		blinky := api.InstalledImage{ImageID: im.ID, ComponentID: im.ComponentID, Name: "Blinky", Version: "1.0.0", Type: api.ImageApplication}
+		blinky := api.InstalledImage{ImageID: string(im.ID), ComponentID: string(im.ComponentID), Name: "Blinky", Version: "1.0.0", Type: api.ImageApplication}
 		rt := api.InstalledImage{ImageID: ident.NewID(), ComponentID: api.RuntimeComponentID, Name: "rampart-runtime",
 			Version: "1.2.0", Type: api.ImageRuntime, Slot: "a"}
 		update(t, s, func(tx *store.Tx) error {
@@ -276,9 +276,9 @@ func TestUpdateReportsReplaceAndStayInTenant(t *testing.T) {
 			}
 			at := micro(later)
 			want := map[ident.DeviceID]api.DeviceUpdates{
-				inGroup: {Targeted: []string{im.ID}, Installed: []api.InstalledImage{rt, blinky},
+				inGroup: {Targeted: []ident.ImageID{im.ID}, Installed: []api.InstalledImage{rt, blinky},
 					LastUpdateResult: api.UpdateOK, LastUpdateAt: &at},
-				loose: {Targeted: []string{}, Installed: []api.InstalledImage{}},
+				loose: {Targeted: []ident.ImageID{}, Installed: []api.InstalledImage{}},
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("DeviceUpdates:\n got %+v\nwant %+v", got, want)
@@ -295,7 +295,7 @@ func TestUpdateReportsReplaceAndStayInTenant(t *testing.T) {
 func TestRuntimeReleaseKeepsItsPackage(t *testing.T) {
 	each(t, func(t *testing.T, s *store.Store) {
 		rel := release(api.FeedRetail, "1.2.0", strings.Repeat("ab", 64), now)
-		rel.ImageID, rel.PackageSize, rel.PackageSHA256 = ident.NewID(), 4096, strings.Repeat("EF", 32)
+		rel.ImageID, rel.PackageSize, rel.PackageSHA256 = ident.ImageID(ident.NewID()), 4096, strings.Repeat("EF", 32)
 		update(t, s, func(tx *store.Tx) error { return tx.AddRuntimeRelease(rel) })
 		view(t, s, func(tx *store.Tx) error {
 			rs, err := tx.RuntimeReleases(api.FeedRetail)

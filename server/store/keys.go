@@ -3,13 +3,15 @@ package store
 import (
 	"fmt"
 	"time"
+
+	"github.com/rampart-iot/rampart/ident"
 )
 
 // SigningKey is a signing key the service holds, its private half sealed with the service's
 // key-encryption key (the store never sees it in clear).
 type SigningKey struct {
 	ID        string
-	Owner     string // a tenant ID, or "" for the operator
+	Owner     ident.TenantID // a tenant ID, or "" for the operator
 	Purpose   string
 	Public    []byte // DER SubjectPublicKeyInfo
 	Sealed    []byte
@@ -57,7 +59,7 @@ func (tx *Tx) AddFirstSigningKey(k SigningKey) error {
 }
 
 // SigningKeys lists an owner's keys for a purpose, active first, then newest first.
-func (tx *Tx) SigningKeys(owner, purpose string) ([]SigningKey, error) {
+func (tx *Tx) SigningKeys(owner ident.TenantID, purpose string) ([]SigningKey, error) {
 	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT id, owner, purpose, public_key, sealed_key, active, created_at
 		FROM signing_keys WHERE owner = $1 AND purpose = $2 ORDER BY active DESC, created_at DESC, id`, owner, purpose)
 	if err != nil {

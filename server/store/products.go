@@ -40,7 +40,7 @@ func (tx *Tx) CreateProduct(p api.Product, groups []api.DeviceGroup) error {
 }
 
 // Products lists a tenant's products, by name.
-func (tx *Tx) Products(tenantID string) ([]api.Product, error) {
+func (tx *Tx) Products(tenantID ident.TenantID) ([]api.Product, error) {
 	ps, err := queryAll(tx, scanProduct,
 		"SELECT "+productColumns+" FROM products WHERE tenant_id = $1 ORDER BY name_key", tenantID)
 	if err != nil {
@@ -50,7 +50,7 @@ func (tx *Tx) Products(tenantID string) ([]api.Product, error) {
 }
 
 // Product returns a tenant's product by ID or name (case-insensitive).
-func (tx *Tx) Product(tenantID, idOrName string) (api.Product, error) {
+func (tx *Tx) Product(tenantID ident.TenantID, idOrName string) (api.Product, error) {
 	return queryOne(tx, scanProduct, fmt.Sprintf("product %q", idOrName),
 		`SELECT `+productColumns+` FROM products
 		WHERE tenant_id = $1 AND (id = $2 OR name_key = $3)
@@ -59,7 +59,7 @@ func (tx *Tx) Product(tenantID, idOrName string) (api.Product, error) {
 }
 
 // DeleteProduct removes a product and its device groups. ErrInUse if any of its groups has devices.
-func (tx *Tx) DeleteProduct(tenantID, id string) error {
+func (tx *Tx) DeleteProduct(tenantID ident.TenantID, id ident.ProductID) error {
 	p, err := queryOne(tx, scanProduct, fmt.Sprintf("product %q", id),
 		"SELECT "+productColumns+" FROM products WHERE tenant_id = $1 AND id = $2", tenantID, id)
 	if err != nil {
@@ -121,7 +121,7 @@ func (tx *Tx) CreateGroup(g api.DeviceGroup) error {
 
 // Groups lists a tenant's device groups, of one product if productID is not "", by product
 // name then group name. ProductName is filled in.
-func (tx *Tx) Groups(tenantID, productID string) ([]api.DeviceGroup, error) {
+func (tx *Tx) Groups(tenantID ident.TenantID, productID ident.ProductID) ([]api.DeviceGroup, error) {
 	gs, err := queryAll(tx, scanGroup, groupSelect+`
 		WHERE g.tenant_id = $1 AND ($2 = '' OR g.product_id = $2)
 		ORDER BY p.name_key, g.name_key`, tenantID, productID)
@@ -132,13 +132,13 @@ func (tx *Tx) Groups(tenantID, productID string) ([]api.DeviceGroup, error) {
 }
 
 // Group returns a tenant's device group by ID, ProductName filled in.
-func (tx *Tx) Group(tenantID, id string) (api.DeviceGroup, error) {
+func (tx *Tx) Group(tenantID ident.TenantID, id ident.GroupID) (api.DeviceGroup, error) {
 	return queryOne(tx, scanGroup, fmt.Sprintf("device group %q", id),
 		groupSelect+" WHERE g.tenant_id = $1 AND g.id = $2", tenantID, id)
 }
 
 // GroupByName returns a product's device group by name (case-insensitive).
-func (tx *Tx) GroupByName(tenantID, productID, name string) (api.DeviceGroup, error) {
+func (tx *Tx) GroupByName(tenantID ident.TenantID, productID ident.ProductID, name string) (api.DeviceGroup, error) {
 	return queryOne(tx, scanGroup, fmt.Sprintf("device group %q", name),
 		groupSelect+" WHERE g.tenant_id = $1 AND g.product_id = $2 AND g.name_key = $3",
 		tenantID, productID, ident.NameKey(name))
@@ -174,7 +174,7 @@ func (tx *Tx) UpdateGroup(g api.DeviceGroup) error {
 }
 
 // DeleteGroup removes a device group. ErrInUse if it has devices.
-func (tx *Tx) DeleteGroup(tenantID, id string) error {
+func (tx *Tx) DeleteGroup(tenantID ident.TenantID, id ident.GroupID) error {
 	g, err := tx.Group(tenantID, id)
 	if err != nil {
 		return err

@@ -248,8 +248,8 @@ func pageSize(limit int) int {
 // DeviceFilter selects and pages devices. Empty fields do not filter; Limit 0 means
 // [api.DefaultPageSize]. Devices come in device-ID order, after After.
 type DeviceFilter struct {
-	ProductID string
-	GroupID   string
+	ProductID ident.ProductID
+	GroupID   ident.GroupID
 	After     ident.DeviceID
 	Limit     int
 }

@@ -39,15 +39,15 @@ var now = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.FixedZone("CET", 360
 
 func newTenant(t *testing.T, s *store.Store, name string) api.Tenant {
 	t.Helper()
-	tn := api.Tenant{ID: ident.NewID(), Name: name, CreatedAt: now}
+	tn := api.Tenant{ID: ident.TenantID(ident.NewID()), Name: name, CreatedAt: now}
 	update(t, s, func(tx *store.Tx) error { return tx.CreateTenant(tn) })
 	return tn
 }
 
 // newProduct creates a product with the default device groups.
-func newProduct(t *testing.T, s *store.Store, tenantID, name string) (api.Product, []api.DeviceGroup) {
+func newProduct(t *testing.T, s *store.Store, tenantID ident.TenantID, name string) (api.Product, []api.DeviceGroup) {
 	t.Helper()
-	p := api.Product{ID: ident.NewID(), TenantID: tenantID, Name: name, CreatedAt: now}
+	p := api.Product{ID: ident.ProductID(ident.NewID()), TenantID: tenantID, Name: name, CreatedAt: now}
 	groups := newGroups(p, api.DefaultGroups)
 	update(t, s, func(tx *store.Tx) error { return tx.CreateProduct(p, groups) })
 	return p, groups
@@ -56,7 +56,7 @@ func newProduct(t *testing.T, s *store.Store, tenantID, name string) (api.Produc
 func newGroups(p api.Product, templates []api.DeviceGroup) []api.DeviceGroup {
 	var groups []api.DeviceGroup
 	for _, g := range templates {
-		g.ID, g.TenantID, g.ProductID, g.ProductName, g.CreatedAt = ident.NewID(), p.TenantID, p.ID, p.Name, now
+		g.ID, g.TenantID, g.ProductID, g.ProductName, g.CreatedAt = ident.GroupID(ident.NewID()), p.TenantID, p.ID, p.Name, now
 		groups = append(groups, g)
 	}
 	return groups
@@ -67,7 +67,7 @@ func deviceID(n int) ident.DeviceID {
 	return ident.DeviceIDFromPublicKey(fmt.Appendf(nil, "device %d", n))
 }
 
-func claim(t *testing.T, s *store.Store, tenantID string, ids ...ident.DeviceID) {
+func claim(t *testing.T, s *store.Store, tenantID ident.TenantID, ids ...ident.DeviceID) {
 	t.Helper()
 	update(t, s, func(tx *store.Tx) error {
 		_, err := tx.ClaimDevices(tenantID, ids, now)
@@ -167,10 +167,10 @@ func TestTenantNamesUniqueCaseInsensitively(t *testing.T) {
 	each(t, func(t *testing.T, s *store.Store) {
 		contoso := newTenant(t, s, "Contoso")
 		update(t, s, func(tx *store.Tx) error {
-			err := tx.CreateTenant(api.Tenant{ID: ident.NewID(), Name: "CONTOSO", CreatedAt: now})
+			err := tx.CreateTenant(api.Tenant{ID: ident.TenantID(ident.NewID()), Name: "CONTOSO", CreatedAt: now})
 			wantErr(t, "second CONTOSO", err, store.ErrExists)
 			// ErrExists leaves the transaction usable.
-			return tx.CreateTenant(api.Tenant{ID: ident.NewID(), Name: "Fabrikam", CreatedAt: now})
+			return tx.CreateTenant(api.Tenant{ID: ident.TenantID(ident.NewID()), Name: "Fabrikam", CreatedAt: now})
 		})
 		view(t, s, func(tx *store.Tx) error {
 			got, err := tx.TenantByName("contoso")
@@ -183,7 +183,7 @@ func TestTenantNamesUniqueCaseInsensitively(t *testing.T) {
 			if got, err := tx.Tenant(contoso.ID); err != nil || got.Name != "Contoso" {
 				t.Errorf("Tenant(id) = %+v, %v", got, err)
 			}
-			_, err = tx.Tenant(ident.NewID())
+			_, err = tx.Tenant(ident.TenantID(ident.NewID()))
 			wantErr(t, "Tenant(unknown)", err, store.ErrNotFound)
 			tenants, err := tx.Tenants()
 			if err != nil {
@@ -200,7 +200,7 @@ func TestTenantNamesUniqueCaseInsensitively(t *testing.T) {
 func TestUserEmailUniquePerTenant(t *testing.T) {
 	each(t, func(t *testing.T, s *store.Store) {
 		a, b := newTenant(t, s, "A"), newTenant(t, s, "B")
-		user := func(tenantID, email string) api.User {
+		user := func(tenantID ident.TenantID, email string) api.User {
 			return api.User{ID: ident.NewID(), TenantID: tenantID, Email: email, Role: api.RoleReader, CreatedAt: now}
 		}
 		ua := user(a.ID, "ann@example.com")
@@ -303,7 +303,7 @@ func TestDeleteUserRemovesTokens(t *testing.T) {
 func TestCreateProductIsAtomic(t *testing.T) {
 	each(t, func(t *testing.T, s *store.Store) {
 		a := newTenant(t, s, "A")
-		p := api.Product{ID: ident.NewID(), TenantID: a.ID, Name: "Widget", CreatedAt: now}
+		p := api.Product{ID: ident.ProductID(ident.NewID()), TenantID: a.ID, Name: "Widget", CreatedAt: now}
 		groups := newGroups(p, []api.DeviceGroup{{Name: "Lab"}, {Name: "Field"}, {Name: "LAB"}})
 		// Even a caller that commits after the error keeps nothing of the product.
 		update(t, s, func(tx *store.Tx) error {
@@ -311,7 +311,7 @@ func TestCreateProductIsAtomic(t *testing.T) {
 			return nil
 		})
 		view(t, s, func(tx *store.Tx) error {
-			_, err := tx.Product(a.ID, p.ID)
+			_, err := tx.Product(a.ID, string(p.ID))
 			wantErr(t, "product after failed create", err, store.ErrNotFound)
 			gs, err := tx.Groups(a.ID, "")
 			if err != nil {
@@ -325,7 +325,7 @@ func TestCreateProductIsAtomic(t *testing.T) {
 
 		newProduct(t, s, a.ID, "Widget")
 		update(t, s, func(tx *store.Tx) error {
-			err := tx.CreateProduct(api.Product{ID: ident.NewID(), TenantID: a.ID, Name: "wIDGET", CreatedAt: now}, nil)
+			err := tx.CreateProduct(api.Product{ID: ident.ProductID(ident.NewID()), TenantID: a.ID, Name: "wIDGET", CreatedAt: now}, nil)
 			wantErr(t, "product name clash", err, store.ErrExists)
 			return nil
 		})
@@ -336,7 +336,7 @@ func TestUpdateRollsBackOnError(t *testing.T) {
 	each(t, func(t *testing.T, s *store.Store) {
 		boom := errors.New("boom")
 		err := s.Update(context.Background(), func(tx *store.Tx) error {
-			if err := tx.CreateTenant(api.Tenant{ID: ident.NewID(), Name: "A", CreatedAt: now}); err != nil {
+			if err := tx.CreateTenant(api.Tenant{ID: ident.TenantID(ident.NewID()), Name: "A", CreatedAt: now}); err != nil {
 				return err
 			}
 			return boom
@@ -357,7 +357,7 @@ func TestLookupsIgnoreCase(t *testing.T) {
 		a := newTenant(t, s, "A")
 		p, groups := newProduct(t, s, a.ID, "Coffee Maker")
 		view(t, s, func(tx *store.Tx) error {
-			for _, key := range []string{p.ID, "coffee maker", "COFFEE MAKER"} {
+			for _, key := range []string{string(p.ID), "coffee maker", "COFFEE MAKER"} {
 				got, err := tx.Product(a.ID, key)
 				if err != nil {
 					return err
@@ -383,15 +383,15 @@ func TestGroups(t *testing.T) {
 		a := newTenant(t, s, "A")
 		zed, _ := newProduct(t, s, a.ID, "Zed")
 		alpha, _ := newProduct(t, s, a.ID, "alpha")
-		extra := api.DeviceGroup{ID: ident.NewID(), TenantID: a.ID, ProductID: alpha.ID, Name: "Beta",
+		extra := api.DeviceGroup{ID: ident.GroupID(ident.NewID()), TenantID: a.ID, ProductID: alpha.ID, Name: "Beta",
 			OSFeed: api.FeedRetail, UpdatePolicy: api.PolicyNone, AllowCrashDumps: true, CreatedAt: now}
 		update(t, s, func(tx *store.Tx) error { return tx.CreateGroup(extra) })
 		update(t, s, func(tx *store.Tx) error {
 			dup := extra
-			dup.ID, dup.Name = ident.NewID(), "BETA"
+			dup.ID, dup.Name = ident.GroupID(ident.NewID()), "BETA"
 			wantErr(t, "group name clash", tx.CreateGroup(dup), store.ErrExists)
 			other := extra
-			other.ID, other.ProductID = ident.NewID(), zed.ID // same name, other product
+			other.ID, other.ProductID = ident.GroupID(ident.NewID()), zed.ID // same name, other product
 			return tx.CreateGroup(other)
 		})
 		view(t, s, func(tx *store.Tx) error {
@@ -463,7 +463,7 @@ func TestCrossTenantReadIsNotFound(t *testing.T) {
 			for name, read := range map[string]func() error{
 				"User by ID":        func() error { _, err := tx.User(b.ID, u.ID); return err },
 				"User by email":     func() error { _, err := tx.User(b.ID, u.Email); return err },
-				"Product by ID":     func() error { _, err := tx.Product(b.ID, p.ID); return err },
+				"Product by ID":     func() error { _, err := tx.Product(b.ID, string(p.ID)); return err },
 				"Product by name":   func() error { _, err := tx.Product(b.ID, p.Name); return err },
 				"Group":             func() error { _, err := tx.Group(b.ID, groups[0].ID); return err },
 				"GroupByName":       func() error { _, err := tx.GroupByName(b.ID, p.ID, groups[0].Name); return err },
@@ -510,7 +510,7 @@ func TestCrossTenantWriteIsNotFound(t *testing.T) {
 			"DeleteProduct": func(tx *store.Tx) error { return tx.DeleteProduct(b.ID, p.ID) },
 			"DeleteGroup":   func(tx *store.Tx) error { return tx.DeleteGroup(b.ID, groups[0].ID) },
 			"CreateGroup in A's product": func(tx *store.Tx) error {
-				return tx.CreateGroup(api.DeviceGroup{ID: ident.NewID(), TenantID: b.ID, ProductID: p.ID, Name: "Mine", CreatedAt: now})
+				return tx.CreateGroup(api.DeviceGroup{ID: ident.GroupID(ident.NewID()), TenantID: b.ID, ProductID: p.ID, Name: "Mine", CreatedAt: now})
 			},
 			"UpdateGroup": func(tx *store.Tx) error {
 				g := groups[0]
@@ -568,7 +568,7 @@ func TestClaimIsAllOrNothing(t *testing.T) {
 						if !strings.Contains(err.Error(), string(tc.owner)) {
 							t.Errorf("error %q does not name the first claimed device %s", err, tc.owner)
 						}
-						if strings.Contains(err.Error(), b.ID) || strings.Contains(err.Error(), b.Name) {
+						if strings.Contains(err.Error(), string(b.ID)) || strings.Contains(err.Error(), b.Name) {
 							t.Errorf("error %q reveals the tenant holding the device", err)
 						}
 					}
@@ -648,7 +648,7 @@ func TestDevicePaging(t *testing.T) {
 
 		// Devices 0..49: every fifth in Widget/Development, every fifth in Widget/Production,
 		// every fifth in Gadget/Development, the rest in no group.
-		inGroup := map[string][]ident.DeviceID{}
+		inGroup := map[ident.GroupID][]ident.DeviceID{}
 		var all []ident.DeviceID
 		update(t, s, func(tx *store.Tx) error {
 			for i := range 50 {
@@ -657,7 +657,7 @@ func TestDevicePaging(t *testing.T) {
 				if _, err := tx.ClaimDevices(a.ID, []ident.DeviceID{id}, now); err != nil {
 					return err
 				}
-				var g string
+				var g ident.GroupID
 				switch i % 5 {
 				case 0:
 					g = widgetGroups[0].ID
@@ -790,7 +790,7 @@ func TestDeleteInUse(t *testing.T) {
 			return tx.DeleteProduct(a.ID, p.ID)
 		})
 		view(t, s, func(tx *store.Tx) error {
-			_, err := tx.Product(a.ID, p.ID)
+			_, err := tx.Product(a.ID, string(p.ID))
 			wantErr(t, "deleted product", err, store.ErrNotFound)
 			gs, err := tx.Groups(a.ID, "")
 			if len(gs) != 0 {
@@ -839,7 +839,7 @@ func TestTimesRoundTripToTheMicrosecond(t *testing.T) {
 			time.Date(2262, 4, 11, 0, 0, 0, 1, time.UTC),
 		} {
 			want := at.UTC().Truncate(time.Microsecond)
-			tn := api.Tenant{ID: ident.NewID(), Name: "T" + fmt.Sprint(at.Unix()), CreatedAt: at}
+			tn := api.Tenant{ID: ident.TenantID(ident.NewID()), Name: "T" + fmt.Sprint(at.Unix()), CreatedAt: at}
 			var appended api.AuditEntry
 			update(t, s, func(tx *store.Tx) (err error) {
 				if err := tx.CreateTenant(tn); err != nil {
@@ -869,7 +869,7 @@ func TestTimesRoundTripToTheMicrosecond(t *testing.T) {
 	})
 }
 
-func appendAudit(t *testing.T, s *store.Store, tenantID string, n int) {
+func appendAudit(t *testing.T, s *store.Store, tenantID ident.TenantID, n int) {
 	t.Helper()
 	for i := range n {
 		update(t, s, func(tx *store.Tx) error {
@@ -881,7 +881,7 @@ func appendAudit(t *testing.T, s *store.Store, tenantID string, n int) {
 }
 
 // verify reads a tenant's chain page by page and checks it.
-func verify(t *testing.T, s *store.Store, tenantID string, pageSize int) (int64, error) {
+func verify(t *testing.T, s *store.Store, tenantID ident.TenantID, pageSize int) (int64, error) {
 	t.Helper()
 	prev, seq := api.GenesisHash, int64(0)
 	for {
@@ -941,7 +941,7 @@ func TestAuditChainsPerTenant(t *testing.T) {
 		appendAudit(t, s, b.ID, 2)
 		appendAudit(t, s, "", 1) // the operator's chain
 		appendAudit(t, s, a.ID, 2)
-		for tenantID, want := range map[string]int64{a.ID: 5, b.ID: 2, "": 1} {
+		for tenantID, want := range map[ident.TenantID]int64{a.ID: 5, b.ID: 2, "": 1} {
 			last, err := verify(t, s, tenantID, 0)
 			if err != nil {
 				t.Errorf("chain %q: %v", tenantID, err)

@@ -35,7 +35,7 @@ func (tx *Tx) CreateTenant(t api.Tenant) error {
 }
 
 // SetAllowClaimWithoutCode sets whether the tenant's users may claim devices by ID alone.
-func (tx *Tx) SetAllowClaimWithoutCode(tenantID string, allow bool) error {
+func (tx *Tx) SetAllowClaimWithoutCode(tenantID ident.TenantID, allow bool) error {
 	n, err := tx.exec("UPDATE tenants SET allow_claim_without_code = $2 WHERE id = $1", tenantID, allow)
 	if err != nil {
 		return fmt.Errorf("update tenant %q: %w", tenantID, err)
@@ -48,7 +48,7 @@ func (tx *Tx) SetAllowClaimWithoutCode(tenantID string, allow bool) error {
 
 // SetImageQuota sets the most bytes of image packages a tenant may keep (0: no limit). A quota
 // below what the tenant keeps already refuses further uploads and removes nothing.
-func (tx *Tx) SetImageQuota(tenantID string, quota int64) error {
+func (tx *Tx) SetImageQuota(tenantID ident.TenantID, quota int64) error {
 	n, err := tx.exec("UPDATE tenants SET image_quota = $2 WHERE id = $1", tenantID, quota)
 	if err != nil {
 		return fmt.Errorf("set image quota of tenant %q: %w", tenantID, err)
@@ -69,7 +69,7 @@ func (tx *Tx) Tenants() ([]api.Tenant, error) {
 }
 
 // Tenant returns the tenant with this ID.
-func (tx *Tx) Tenant(id string) (api.Tenant, error) {
+func (tx *Tx) Tenant(id ident.TenantID) (api.Tenant, error) {
 	return queryOne(tx, scanTenant, fmt.Sprintf("tenant %q", id),
 		"SELECT "+tenantColumns+" FROM tenants WHERE id = $1", id)
 }
@@ -109,7 +109,7 @@ func (tx *Tx) CreateUser(u api.User) error {
 }
 
 // Users lists a tenant's users, by email.
-func (tx *Tx) Users(tenantID string) ([]api.User, error) {
+func (tx *Tx) Users(tenantID ident.TenantID) ([]api.User, error) {
 	us, err := queryAll(tx, scanUser,
 		"SELECT "+userColumns+" FROM users u WHERE u.tenant_id = $1 ORDER BY u.email_key", tenantID)
 	if err != nil {
@@ -119,7 +119,7 @@ func (tx *Tx) Users(tenantID string) ([]api.User, error) {
 }
 
 // User returns a tenant's user by ID or email (case-insensitive).
-func (tx *Tx) User(tenantID, idOrEmail string) (api.User, error) {
+func (tx *Tx) User(tenantID ident.TenantID, idOrEmail string) (api.User, error) {
 	return queryOne(tx, scanUser, fmt.Sprintf("user %q", idOrEmail),
 		`SELECT `+userColumns+` FROM users u
 		WHERE u.tenant_id = $1 AND (u.id = $2 OR u.email_key = $3)
@@ -128,7 +128,7 @@ func (tx *Tx) User(tenantID, idOrEmail string) (api.User, error) {
 }
 
 // DeleteUser removes a tenant's user and all its tokens.
-func (tx *Tx) DeleteUser(tenantID, id string) error {
+func (tx *Tx) DeleteUser(tenantID ident.TenantID, id string) error {
 	// The tokens go by ON DELETE CASCADE.
 	n, err := tx.exec("DELETE FROM users WHERE tenant_id = $1 AND id = $2", tenantID, id)
 	if err != nil {

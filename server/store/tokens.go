@@ -78,7 +78,7 @@ func (tx *Tx) TouchToken(hash [32]byte, now time.Time) error {
 }
 
 // Tokens lists a tenant user's tokens, revoked ones included, oldest first.
-func (tx *Tx) Tokens(tenantID, userID string) ([]Token, error) {
+func (tx *Tx) Tokens(tenantID ident.TenantID, userID string) ([]Token, error) {
 	ts, err := queryAll(tx, func(r scanner) (Token, error) { return scanToken(r) },
 		"SELECT "+tokenColumns+` FROM tokens t JOIN users u ON u.id = t.user_id
 		WHERE u.tenant_id = $1 AND u.id = $2 ORDER BY t.created_at, t.id`, tenantID, userID)
@@ -90,7 +90,7 @@ func (tx *Tx) Tokens(tenantID, userID string) ([]Token, error) {
 
 // TokenByID returns a token of the tenant by its ID. ErrNotFound if the tenant has none with
 // that ID, whoever else does.
-func (tx *Tx) TokenByID(tenantID, id string) (Token, error) {
+func (tx *Tx) TokenByID(tenantID ident.TenantID, id string) (Token, error) {
 	return queryOne(tx, func(r scanner) (Token, error) { return scanToken(r) }, fmt.Sprintf("token %q", id),
 		"SELECT "+tokenColumns+` FROM tokens t JOIN users u ON u.id = t.user_id
 		WHERE u.tenant_id = $1 AND t.id = $2`, tenantID, id)
@@ -98,7 +98,7 @@ func (tx *Tx) TokenByID(tenantID, id string) (Token, error) {
 
 // RevokeToken marks a token of the tenant revoked at now. ErrNotFound if the tenant has no
 // such token; revoking a revoked token keeps its first revocation time.
-func (tx *Tx) RevokeToken(tenantID, id string, now time.Time) (Token, error) {
+func (tx *Tx) RevokeToken(tenantID ident.TenantID, id string, now time.Time) (Token, error) {
 	t, err := tx.TokenByID(tenantID, id)
 	if err != nil {
 		return t, err

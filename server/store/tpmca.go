@@ -62,7 +62,7 @@ func (tx *Tx) RemoveTPMCA(id string) (TPMCARecord, error) {
 // SetRootOfTrust records the root of trust a tenant's device passed attestation with, and for
 // a TPM its endorsement key's fingerprint. A device recorded with a TPM keeps it: software
 // leaves such a device as it is (the appraisal refuses it before it gets here).
-func (tx *Tx) SetRootOfTrust(tenantID string, id ident.DeviceID, root, ekFingerprint string) error {
+func (tx *Tx) SetRootOfTrust(tenantID ident.TenantID, id ident.DeviceID, root, ekFingerprint string) error {
 	if root != api.RootOfTrustSoftware && root != api.RootOfTrustTPM {
 		return fmt.Errorf("device %s: root of trust %q is neither %s nor %s", id, root,
 			api.RootOfTrustSoftware, api.RootOfTrustTPM)

@@ -113,7 +113,7 @@ func TestGroupRequireTPMIsStored(t *testing.T) {
 		g := newGroups(p, []api.DeviceGroup{{Name: "Secure", OSFeed: api.FeedRetail, UpdatePolicy: api.PolicyAll,
 			RequireTPM: true}})[0]
 		update(t, s, func(tx *store.Tx) error { return tx.CreateGroup(g) })
-		get := func(id string) api.DeviceGroup {
+		get := func(id ident.GroupID) api.DeviceGroup {
 			var got api.DeviceGroup
 			view(t, s, func(tx *store.Tx) (err error) {
 				got, err = tx.Group(tn.ID, id)

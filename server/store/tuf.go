@@ -3,13 +3,15 @@ package store
 import (
 	"fmt"
 	"time"
+
+	"github.com/rampart-iot/rampart/ident"
 )
 
 // TUFRepo is a TUF repository (package tufrepo) as stored: its name and the owner of its keys,
 // a tenant ID or "" for the operator.
 type TUFRepo struct {
 	Repo  string
-	Owner string
+	Owner ident.TenantID
 }
 
 // TUFFile is one version of a TUF repository's signed metadata for one role.
@@ -26,7 +28,7 @@ type TUFFile struct {
 // one after the other, each seeing the metadata the one before wrote. It returns the repository
 // (whose Owner is the one stored, which the caller checks) and whether this call made it. On
 // SQLite, write transactions are serial already.
-func (tx *Tx) LockTUFRepo(repo, owner string, now time.Time) (TUFRepo, bool, error) {
+func (tx *Tx) LockTUFRepo(repo string, owner ident.TenantID, now time.Time) (TUFRepo, bool, error) {
 	n, err := tx.exec("INSERT INTO tuf_repos (repo, owner, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
 		repo, owner, micros(now))
 	if err != nil {

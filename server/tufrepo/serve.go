@@ -45,7 +45,7 @@ func parse(path string) (request, bool) {
 	q.kind, path, _ = strings.Cut(path, "/")
 	q.name, path, _ = strings.Cut(path, "/")
 	switch {
-	case q.kind == "group" && validID(q.name):
+	case q.kind == "group" && ident.IsID(q.name):
 	case q.kind == "feed" && api.ValidFeed(q.name):
 	default:
 		return q, false
@@ -97,7 +97,7 @@ func (q request) parseMetadata(file string) (request, bool) {
 
 // allowed reports whether dev may read q's repository: its own group's, or any OS feed's.
 func allowed(dev api.Device, q request) bool {
-	return q.kind == "feed" || dev.GroupID != "" && q.name == dev.GroupID
+	return q.kind == "feed" || dev.GroupID != "" && q.name == string(dev.GroupID)
 }
 
 // File is a file of a device's TUF repository, as [Service.Open] finds it: metadata or a
@@ -179,26 +179,6 @@ func (s *Service) openTarget(q request, body []byte) (File, error) {
 		return File{}, fmt.Errorf("TUF target %s of %s: %w", q.target, q.repo(), err)
 	}
 	return File{Target: blob, Digest: d}, nil
-}
-
-// validID reports whether s has the form of an ID: a lowercase UUID, as ident.NewID makes them.
-func validID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := range len(s) {
-		switch i {
-		case 8, 13, 18, 23:
-			if s[i] != '-' {
-				return false
-			}
-		default:
-			if !isLowerHex(s[i : i+1]) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // validVersion reports whether a runtime version can be a target name's last element: 1 to 64

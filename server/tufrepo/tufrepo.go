@@ -78,8 +78,8 @@ func New(st *store.Store, keys *keyring.Keyring, blobs *blob.Store, now func() t
 }
 
 // GroupRepo and FeedRepo name repositories as devices address them.
-func GroupRepo(groupID string) string { return "group/" + groupID }
-func FeedRepo(feed string) string     { return "feed/" + feed }
+func GroupRepo(groupID ident.GroupID) string { return "group/" + string(groupID) }
+func FeedRepo(feed string) string            { return "feed/" + feed }
 
 // ErrNotPrepared is returned by PublishGroup and PublishFeed for the zero GroupKeys or
 // FeedKeys, which no prepare function returned.
@@ -95,7 +95,7 @@ type FeedKeys struct{ k *ownerKeys }
 
 // ownerKeys are an owner's four role keys, as loaded at one time.
 type ownerKeys struct {
-	owner string
+	owner ident.TenantID
 	roles roleKeys
 }
 
@@ -121,8 +121,8 @@ var purposes = []struct{ role, purpose string }{
 // for the PublishGroup calls that follow. It opens store transactions of its own, so call it
 // before the transaction those run in, never inside it: with SQLite, a write inside another
 // write transaction would wait for itself. It loads the keys that are active now.
-func (s *Service) PrepareGroup(ctx context.Context, tenantID string) (GroupKeys, error) {
-	if tenantID == keyring.Operator || !validID(tenantID) {
+func (s *Service) PrepareGroup(ctx context.Context, tenantID ident.TenantID) (GroupKeys, error) {
+	if tenantID == keyring.Operator || !ident.IsID(tenantID) {
 		return GroupKeys{}, fmt.Errorf("prepare TUF keys: %q is not a tenant ID", tenantID)
 	}
 	k, err := s.prepare(ctx, tenantID)
@@ -138,7 +138,7 @@ func (s *Service) PrepareFeed(ctx context.Context) (FeedKeys, error) {
 
 // prepare loads owner's four TUF keys (a tenant ID for its groups' repositories,
 // [keyring.Operator] for the feeds'), making them on first use.
-func (s *Service) prepare(ctx context.Context, owner string) (*ownerKeys, error) {
+func (s *Service) prepare(ctx context.Context, owner ident.TenantID) (*ownerKeys, error) {
 	keys := make(roleKeys, len(purposes))
 	for _, p := range purposes {
 		cs, err := s.keys.Signer(ctx, owner, p.purpose)
@@ -170,12 +170,12 @@ func (s *Service) prepare(ctx context.Context, owner string) (*ownerKeys, error)
 // newest deployment, which may be empty), inside tx: new targets, snapshot and timestamp
 // versions. Each image's package is the blob with its SHA256. The repository is made on first
 // use. keys, from PrepareGroup before tx began, name the tenant.
-func (s *Service) PublishGroup(ctx context.Context, tx *store.Tx, keys GroupKeys, groupID string, images []api.Image) error {
+func (s *Service) PublishGroup(ctx context.Context, tx *store.Tx, keys GroupKeys, groupID ident.GroupID, images []api.Image) error {
 	if keys.k == nil {
 		return fmt.Errorf("publish group %s: %w", groupID, ErrNotPrepared)
 	}
 	tenantID := keys.k.owner
-	if !validID(groupID) {
+	if !ident.IsID(groupID) {
 		return fmt.Errorf("publish group %q: not a group ID", groupID)
 	}
 	targets := make(map[string]*metadata.TargetFiles, len(images))
@@ -183,12 +183,12 @@ func (s *Service) PublishGroup(ctx context.Context, tx *store.Tx, keys GroupKeys
 		if img.TenantID != "" && img.TenantID != tenantID {
 			return fmt.Errorf("publish group %s: image %s is another tenant's", groupID, img.ID)
 		}
-		if !validID(img.ID) {
+		if !ident.IsID(img.ID) {
 			return fmt.Errorf("publish group %s: image %q: not an image ID", groupID, img.ID)
 		}
-		custom := api.TargetCustom{ImageID: img.ID, ComponentID: img.ComponentID, Name: img.Name,
+		custom := api.TargetCustom{ImageID: string(img.ID), ComponentID: string(img.ComponentID), Name: img.Name,
 			Version: img.Version, Type: img.Type}
-		name := api.TargetImagePrefix + img.ID
+		name := api.TargetImagePrefix + string(img.ID)
 		t, err := target(name, img.Size, img.SHA256, custom)
 		if err != nil {
 			return fmt.Errorf("publish group %s: image %s: %w", groupID, img.ID, err)
@@ -221,7 +221,7 @@ func (s *Service) PublishFeed(ctx context.Context, tx *store.Tx, keys FeedKeys, 
 			return fmt.Errorf("publish feed %s: release %q: version not usable as a target name", feed, rel.Version)
 		}
 		// Every runtime release is a package of the one runtime component.
-		custom := api.TargetCustom{ImageID: rel.ImageID, ComponentID: api.RuntimeComponentID, Name: api.RuntimeImageName,
+		custom := api.TargetCustom{ImageID: string(rel.ImageID), ComponentID: api.RuntimeComponentID, Name: api.RuntimeImageName,
 			Version: rel.Version, Type: api.ImageRuntime}
 		name := api.TargetRuntimePrefix + rel.Version
 		t, err := target(name, rel.PackageSize, rel.PackageSHA256, custom)
@@ -263,7 +263,7 @@ func (s *Service) publish(tx *store.Tx, repo string, keys *ownerKeys, targets ma
 
 // change locks repo (making it if needed) and writes the versions that bring it up to date:
 // targets if not nil, and renewals of whatever nears expiry or was signed with another key.
-func (s *Service) change(tx *store.Tx, repo, owner string, keys roleKeys, targets map[string]*metadata.TargetFiles) error {
+func (s *Service) change(tx *store.Tx, repo string, owner ident.TenantID, keys roleKeys, targets map[string]*metadata.TargetFiles) error {
 	now := s.now()
 	r, _, err := tx.LockTUFRepo(repo, owner, now)
 	if err != nil {
@@ -311,7 +311,7 @@ func (s *Service) Refresh(ctx context.Context) error {
 		keys *ownerKeys
 		err  error
 	}
-	byOwner := map[string]loaded{}
+	byOwner := map[ident.TenantID]loaded{}
 	for _, r := range repos {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -93,19 +93,19 @@ func newEnv(t *testing.T, backend string) *env {
 }
 
 // image stores a package with content and returns it as an image of tenantID.
-func (e *env) image(tenantID, content string) api.Image {
+func (e *env) image(tenantID ident.TenantID, content string) api.Image {
 	e.t.Helper()
 	info, err := e.blobs.Put(strings.NewReader(content), 1<<20)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return api.Image{ID: ident.NewID(), TenantID: tenantID, ComponentID: ident.NewID(), Name: "app-" + content,
+	return api.Image{ID: ident.ImageID(ident.NewID()), TenantID: tenantID, ComponentID: ident.ComponentID(ident.NewID()), Name: "app-" + content,
 		Version: "1.0", Type: api.ImageApplication, Size: info.Size, SHA256: info.SHA256.String()}
 }
 
 // publishGroup publishes images to a group's repository, as createDeployment does: keys first,
 // then the transaction.
-func (e *env) publishGroup(tenantID, groupID string, images ...api.Image) {
+func (e *env) publishGroup(tenantID ident.TenantID, groupID ident.GroupID, images ...api.Image) {
 	e.t.Helper()
 	ctx := context.Background()
 	keys, err := e.tuf.PrepareGroup(ctx, tenantID)
@@ -299,8 +299,8 @@ func (d *device) wantRefused(what string, want ...error) {
 var mismatch = []error{&metadata.ErrLengthOrHashMismatch{}, &metadata.ErrDownloadLengthMismatch{}}
 
 // group is a tenant's device group with one device in it.
-func group(e *env) (tenantID, groupID string, dev api.Device) {
-	tenantID, groupID = ident.NewID(), ident.NewID()
+func group(e *env) (tenantID ident.TenantID, groupID ident.GroupID, dev api.Device) {
+	tenantID, groupID = ident.TenantID(ident.NewID()), ident.GroupID(ident.NewID())
 	dev = api.Device{ID: ident.DeviceIDFromPublicKey([]byte(groupID)), TenantID: tenantID, GroupID: groupID,
 		State: api.DeviceClaimed}
 	return tenantID, groupID, dev
@@ -322,7 +322,7 @@ func TestDeviceFetchesAndVerifiesTargets(t *testing.T) {
 			t.Errorf("%d targets, want 2", n)
 		}
 		for _, img := range []api.Image{a, b} {
-			info, err := u.GetTargetInfo(api.TargetImagePrefix + img.ID)
+			info, err := u.GetTargetInfo(api.TargetImagePrefix + string(img.ID))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -330,7 +330,7 @@ func TestDeviceFetchesAndVerifiesTargets(t *testing.T) {
 			if info.Custom == nil || json.Unmarshal(*info.Custom, &custom) != nil {
 				t.Fatalf("target %s has no custom metadata", img.ID)
 			}
-			want := api.TargetCustom{ImageID: img.ID, ComponentID: img.ComponentID, Name: img.Name,
+			want := api.TargetCustom{ImageID: string(img.ID), ComponentID: string(img.ComponentID), Name: img.Name,
 				Version: img.Version, Type: img.Type}
 			if custom != want {
 				t.Errorf("custom = %+v, want %+v", custom, want)
@@ -341,7 +341,7 @@ func TestDeviceFetchesAndVerifiesTargets(t *testing.T) {
 				t.Errorf("download %s: %q, %v", img.ID, data, err)
 			}
 			plain := d.updater(func(c *config.UpdaterConfig) { c.PrefixTargetsWithHash = false })
-			info, err = plain.GetTargetInfo(api.TargetImagePrefix + img.ID)
+			info, err = plain.GetTargetInfo(api.TargetImagePrefix + string(img.ID))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -352,7 +352,7 @@ func TestDeviceFetchesAndVerifiesTargets(t *testing.T) {
 
 		// A target opens seekable, so that downloads can resume (httpapi serves Range from it);
 		// metadata asked for without a version is the newest.
-		f, err := e.tuf.Open(context.Background(), dev, tufrepo.GroupRepo(groupID)+"/targets/"+api.TargetImagePrefix+a.ID)
+		f, err := e.tuf.Open(context.Background(), dev, tufrepo.GroupRepo(groupID)+"/targets/"+api.TargetImagePrefix+string(a.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,10 +371,10 @@ func TestDeviceFetchesAndVerifiesTargets(t *testing.T) {
 		c := e.image(tenantID, "app c")
 		e.publishGroup(tenantID, groupID, c)
 		targets := d.mustRefresh()
-		if _, ok := targets[api.TargetImagePrefix+c.ID]; !ok || len(targets) != 1 {
+		if _, ok := targets[api.TargetImagePrefix+string(c.ID)]; !ok || len(targets) != 1 {
 			t.Errorf("targets after the new deployment: %v", targets)
 		}
-		res := d.get("targets/" + api.TargetImagePrefix + a.ID)
+		res := d.get("targets/" + api.TargetImagePrefix + string(a.ID))
 		res.Body.Close()
 		if res.StatusCode != http.StatusNotFound {
 			t.Errorf("a target no longer in the deployment: %s", res.Status)
@@ -389,7 +389,7 @@ func TestFeedServesRuntimeReleases(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rel := api.RuntimeRelease{ID: ident.NewID(), Feed: api.FeedRetailEval, Version: "2.1.0", ImageID: ident.NewID(),
+		rel := api.RuntimeRelease{ID: ident.NewID(), Feed: api.FeedRetailEval, Version: "2.1.0", ImageID: ident.ImageID(ident.NewID()),
 			PackageSize: info.Size, PackageSHA256: info.SHA256.String()}
 		legacy := api.RuntimeRelease{ID: ident.NewID(), Feed: api.FeedRetailEval, Version: "1.0.0"} // no package
 		keys, err := e.tuf.PrepareFeed(ctx)
@@ -403,7 +403,7 @@ func TestFeedServesRuntimeReleases(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Any device may read a feed, in a group or not.
-		d := e.device(api.Device{ID: ident.DeviceIDFromPublicKey([]byte("x")), TenantID: ident.NewID()},
+		d := e.device(api.Device{ID: ident.DeviceIDFromPublicKey([]byte("x")), TenantID: ident.TenantID(ident.NewID())},
 			tufrepo.FeedRepo(api.FeedRetailEval))
 		d.trustFirstRoot()
 		u := d.updater()
@@ -413,7 +413,7 @@ func TestFeedServesRuntimeReleases(t *testing.T) {
 		}
 		var custom api.TargetCustom
 		json.Unmarshal(*tf.Custom, &custom)
-		if want := (api.TargetCustom{ImageID: rel.ImageID, ComponentID: api.RuntimeComponentID, Name: "rampart-runtime",
+		if want := (api.TargetCustom{ImageID: string(rel.ImageID), ComponentID: api.RuntimeComponentID, Name: "rampart-runtime",
 			Version: "2.1.0", Type: "runtime"}); custom != want {
 			t.Errorf("custom = %+v, want %+v", custom, want)
 		}
@@ -653,14 +653,14 @@ func sign(t *testing.T, md *metadata.Metadata[metadata.TimestampType], priv *ecd
 
 // rotate makes a new active key for owner and purpose, as a key rotation would. The sealing
 // purpose is the keyring's.
-func rotate(t *testing.T, e *env, owner, purpose string) {
+func rotate(t *testing.T, e *env, owner ident.TenantID, purpose string) {
 	t.Helper()
 	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	spki, _ := x509.MarshalPKIXPublicKey(priv.Public())
 	pkcs8, _ := x509.MarshalPKCS8PrivateKey(priv)
 	k := store.SigningKey{ID: ident.NewID(), Owner: owner, Purpose: purpose, Public: spki, Active: true,
 		CreatedAt: time.Now().UTC()}
-	k.Sealed = e.kek.Seal("signing-key:"+owner+":"+purpose+":"+k.ID, pkcs8)
+	k.Sealed = e.kek.Seal("signing-key:"+string(owner)+":"+purpose+":"+k.ID, pkcs8)
 	err := e.st.Update(context.Background(), func(tx *store.Tx) error { return tx.AddSigningKey(k) })
 	if err != nil {
 		t.Fatal(err)
@@ -685,8 +685,8 @@ func TestTUFOtherGroupIs404(t *testing.T) {
 
 		sum := img.SHA256
 		files := []string{"1.root.json", "root.json", "timestamp.json", "1.snapshot.json", "snapshot.json",
-			"1.targets.json", "targets.json", "targets/" + api.TargetImagePrefix + img.ID,
-			"targets/" + api.TargetImagePrefix + sum + "." + img.ID}
+			"1.targets.json", "targets.json", "targets/" + api.TargetImagePrefix + string(img.ID),
+			"targets/" + api.TargetImagePrefix + sum + "." + string(img.ID)}
 		for _, f := range files {
 			for _, who := range []struct {
 				name   string
@@ -707,8 +707,8 @@ func TestTUFOtherGroupIs404(t *testing.T) {
 		}
 		d := e.device(dev, tufrepo.GroupRepo(groupID))
 		for _, f := range []string{"2.root.json", "0.root.json", "01.root.json", "-1.root.json", "1.timestamp.json",
-			"root", "foo.json", "", "targets/", "targets/images/" + img.ID + "x",
-			"targets/images/" + strings.Repeat("0", 64) + "." + img.ID, "targets/images/../images/" + img.ID,
+			"root", "foo.json", "", "targets/", "targets/images/" + string(img.ID) + "x",
+			"targets/images/" + strings.Repeat("0", 64) + "." + string(img.ID), "targets/images/../images/" + string(img.ID),
 			"1.root.json/x"} {
 			res := d.get(f)
 			res.Body.Close()
@@ -716,8 +716,8 @@ func TestTUFOtherGroupIs404(t *testing.T) {
 				t.Errorf("%q: %s, want 404", f, res.Status)
 			}
 		}
-		for _, repo := range []string{"group/" + strings.ToUpper(groupID), "group", "feed/Beta", "feed/Retail",
-			"feeds/Retail", "group/" + groupID + "/"} {
+		for _, repo := range []string{"group/" + strings.ToUpper(string(groupID)), "group", "feed/Beta", "feed/Retail",
+			"feeds/Retail", "group/" + string(groupID) + "/"} {
 			d := e.device(dev, repo)
 			res := d.get("timestamp.json")
 			res.Body.Close()
@@ -897,7 +897,7 @@ func TestPublishNeedsPrepare(t *testing.T) {
 		}
 		// A repository stays its owner's.
 		e.publishGroup(tenantID, groupID)
-		other, err := e.tuf.PrepareGroup(ctx, ident.NewID())
+		other, err := e.tuf.PrepareGroup(ctx, ident.TenantID(ident.NewID()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -935,7 +935,7 @@ func TestWithdrawnReleaseLeavesFeed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rels = append(rels, api.RuntimeRelease{ID: ident.NewID(), Feed: api.FeedRetail, Version: v, ImageID: ident.NewID(),
+			rels = append(rels, api.RuntimeRelease{ID: ident.NewID(), Feed: api.FeedRetail, Version: v, ImageID: ident.ImageID(ident.NewID()),
 				PackageSize: info.Size, PackageSHA256: info.SHA256.String()})
 		}
 		withdrawn := time.Now()
@@ -948,7 +948,7 @@ func TestWithdrawnReleaseLeavesFeed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := e.device(api.Device{ID: ident.DeviceIDFromPublicKey([]byte("x")), TenantID: ident.NewID()},
+		d := e.device(api.Device{ID: ident.DeviceIDFromPublicKey([]byte("x")), TenantID: ident.TenantID(ident.NewID())},
 			tufrepo.FeedRepo(api.FeedRetail))
 		d.trustFirstRoot()
 		u := d.updater()
