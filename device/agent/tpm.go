@@ -63,6 +63,9 @@ func newTPMIdentity(dir state.Dir, h *handoff.Handoff, dev state.Device, logf fu
 		t.Close()
 		return nil, err
 	}
+	if err := t.FlushTransient(); err != nil {
+		return fail(err)
+	}
 	if r.ak, err = t.LoadAK(cfg.AK); err != nil {
 		return fail(err)
 	}

@@ -252,3 +252,16 @@ func TestChangedRuntimeCannotUnseal(t *testing.T) {
 		t.Fatal("a runtime that was not handed the key unsealed it")
 	}
 }
+
+// A stage 1 that was killed leaves its signing key loaded in a TPM without a resource manager;
+// the next start unloads it rather than running out of object slots.
+func TestKilledStage1DoesNotFillTheTPM(t *testing.T) {
+	t.Parallel()
+	svc := servicetest.New(t)
+	d := newTPMDevice(t, svc, swtpmtest.New(t))
+	for range 5 {
+		if _, err := New(d.dir, d.handoff(t), Options{Once: true}); err != nil { // never closed
+			t.Fatal(err)
+		}
+	}
+}

@@ -242,3 +242,27 @@ func (a *AK) Quote(nonce []byte, pcr int) (quote, signature []byte, err error) {
 	}
 	return q.Quote, q.Signature, nil
 }
+
+// FlushTransient unloads every transient object of the TPM. Stage 1 calls it at its start: on
+// a TPM without a resource manager (a simulator, /dev/tpm0) the keys of a stage 1 that was
+// killed stay loaded and would fill the TPM's few object slots; with /dev/tpmrm0 it sees only
+// its own (none).
+func (t *TPM) FlushTransient() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(tpm2.TPMHTTransient) << 24,
+		PropertyCount: 64}.Execute(t.tr)
+	if err != nil {
+		return fmt.Errorf("list the TPM's loaded objects: %w", err)
+	}
+	handles, err := rsp.CapabilityData.Data.Handles()
+	if err != nil {
+		return fmt.Errorf("list the TPM's loaded objects: %w", err)
+	}
+	for _, h := range handles.Handle {
+		if _, err := (tpm2.FlushContext{FlushHandle: h}).Execute(t.tr); err != nil {
+			return fmt.Errorf("unload a stale TPM object: %w", err)
+		}
+	}
+	return nil
+}
