@@ -265,3 +265,33 @@ func TestKilledStage1DoesNotFillTheTPM(t *testing.T) {
 		}
 	}
 }
+
+// TestTPMResetMidBootCannotAttest: a TPM reset after stage 0 measured the runtime (a reboot
+// under a running stage 1, or an attacker's reset to erase measurements) leaves stage 1 unable
+// to attest: its signing key's policy no longer holds and the PCR no longer replays the log.
+// Stage 0's next boot starts a new log, and that boot attests.
+func TestTPMResetMidBootCannotAttest(t *testing.T) {
+	t.Parallel()
+	svc := servicetest.New(t)
+	sim := swtpmtest.New(t)
+	d := newTPMDevice(t, svc, sim)
+	a := d.agent(t, Options{})
+	sim.Reset(t)
+	if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "PCR") {
+		t.Fatalf("stage 1 after a TPM reset: %v", err)
+	}
+	a.Close()
+	if _, err := New(d.dir, d.handoff(t), Options{Once: true}); err == nil || !strings.Contains(err.Error(), "was the TPM reset") {
+		t.Fatalf("stage 1 started on a reset TPM: %v", err)
+	}
+	svc.Lock()
+	if svc.Attests != 0 {
+		t.Errorf("%d attestations reached the service", svc.Attests)
+	}
+	svc.Unlock()
+	a = bootSlot(t, d, state.SlotA).agent(t, Options{})
+	defer a.Close()
+	if err := a.Run(context.Background()); err != nil {
+		t.Fatalf("after a new boot: %v", err)
+	}
+}
