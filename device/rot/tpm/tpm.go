@@ -29,6 +29,7 @@
 package tpm
 
 import (
+	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -97,12 +98,14 @@ func (t *TPM) EKCertificate() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the endorsement key: %w", err)
 	}
+	// Activation uses the RSA EK (go-attestation's default, at its usual handle): its
+	// certificate is the one the service must challenge.
 	for _, ek := range eks {
-		if ek.Certificate != nil {
+		if _, ok := ek.Public.(*rsa.PublicKey); ok && ek.Certificate != nil {
 			return ek.Certificate.Raw, nil
 		}
 	}
-	return nil, errors.New("the TPM holds no endorsement key certificate: its manufacturer did not provision one")
+	return nil, errors.New("the TPM holds no certificate for an RSA endorsement key: its manufacturer did not provision one")
 }
 
 func pcrSelection(pcr int) tpm2.TPMLPCRSelection {
