@@ -160,7 +160,11 @@ func New(dir state.Dir, h *handoff.Handoff, opt Options) (*Agent, error) {
 	}
 	var id *Identity
 	if h.Root == state.RootTPM {
-		id, err = newTPMIdentity(dir, h, dev)
+		id, err = newTPMIdentity(dir, h, dev, func(f string, a ...any) {
+			if opt.Log != nil {
+				opt.Log.Printf(f, a...)
+			}
+		})
 	} else {
 		id, err = NewIdentity(h, dev)
 	}
@@ -228,6 +232,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	err = a.run(ctx)
 	if errors.Is(err, ErrRestart) || errors.Is(err, ErrModeChanged) {
+		if herr := a.handOver(); herr != nil {
+			a.opt.Log.Printf("%v", herr)
+		}
 		a.plannedRestart(err)
 	}
 	return err

@@ -34,6 +34,7 @@ type Identity struct {
 	// TPM signing key.
 	signer        crypto.Signer
 	tpm           *tpmRoot             // nil for the software root
+	storageKey    []byte               // see StorageKey
 	claimVerifier *ident.ClaimVerifier // nil if stage 0 handed none
 }
 
@@ -76,7 +77,7 @@ func NewIdentity(h *handoff.Handoff, dev state.Device) (*Identity, error) {
 		return nil, errors.New("handoff: device.json changed since stage 0 measured it")
 	}
 	id := &Identity{DeviceID: dev.DeviceID, DeviceKey: h.DeviceIDKey, Slot: h.Slot, Measurements: m,
-		AliasCert: h.AliasCert, Root: state.RootSoftware, signer: key}
+		AliasCert: h.AliasCert, Root: state.RootSoftware, signer: key, storageKey: softwareStorageKey(h.CDISeal)}
 	if len(h.ClaimVerifier) == len(ident.ClaimVerifier{}) {
 		id.claimVerifier = (*ident.ClaimVerifier)(h.ClaimVerifier)
 	}

@@ -34,8 +34,9 @@ func (r *tpmRoot) close() error {
 // tpm.json names and loads the AK, and requires that the AK is the device's (its public key is
 // the handed one, its hash device.json's device ID), that the handed measurements are the last
 // event of the PCR's log and that the PCR holds exactly that log, and that the configuration
-// is dev's. Then it makes this start's signing key, certified by the AK.
-func newTPMIdentity(dir state.Dir, h *handoff.Handoff, dev state.Device) (*Identity, error) {
+// is dev's. Then it makes this start's signing key, certified by the AK, and unseals the
+// storage key ([Identity.StorageKey]).
+func newTPMIdentity(dir state.Dir, h *handoff.Handoff, dev state.Device, logf func(string, ...any)) (*Identity, error) {
 	cfg, err := dir.ReadTPM()
 	if err != nil {
 		return nil, fmt.Errorf("handoff: %w", err)
@@ -62,6 +63,9 @@ func newTPMIdentity(dir state.Dir, h *handoff.Handoff, dev state.Device) (*Ident
 		t.Close()
 		return nil, err
 	}
+	if err := t.FlushTransient(); err != nil {
+		return fail(err)
+	}
 	if r.ak, err = t.LoadAK(cfg.AK); err != nil {
 		return fail(err)
 	}
@@ -87,8 +91,16 @@ func newTPMIdentity(dir state.Dir, h *handoff.Handoff, dev state.Device) (*Ident
 	if r.key, err = r.ak.NewKey(cfg.PCR); err != nil {
 		return fail(err)
 	}
+	bc, err := dir.ReadBoot()
+	if err != nil {
+		return fail(err)
+	}
+	storageKey, err := r.loadStorageKey(log, value, bc.Pending == h.Slot, logf)
+	if err != nil {
+		return fail(err)
+	}
 	id := &Identity{DeviceID: dev.DeviceID, DeviceKey: r.ak.SPKI, Slot: h.Slot, Measurements: m,
-		Root: state.RootTPM, signer: r.key, tpm: r}
+		Root: state.RootTPM, signer: r.key, tpm: r, storageKey: storageKey}
 	if len(h.ClaimVerifier) == len(ident.ClaimVerifier{}) {
 		id.claimVerifier = (*ident.ClaimVerifier)(h.ClaimVerifier)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/sha512"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -162,5 +163,135 @@ func TestCopiedStateFolderCannotAttest(t *testing.T) {
 	defer svc.Unlock()
 	if svc.Attests != 0 {
 		t.Fatal("a copied folder attested")
+	}
+}
+
+// bootSlot runs stage 0's measurement of slot and a stage 1 that dumps its handoff, and returns
+// the device as stage 1 sees it.
+func bootSlot(t *testing.T, d *device, slot state.Slot) *device {
+	t.Helper()
+	s, err := boot.MeasureSlot(d.dir, nil, slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Start(nil, os.Stdout, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.Wait(); err != nil || code != 0 {
+		t.Fatalf("stage 1: exit %d, %v", code, err)
+	}
+	raw, err := os.ReadFile(d.dir.Path("handoff.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(d.dir.Path("handoff.out"))
+	return &device{dir: d.dir, raw: raw}
+}
+
+func storageKey(t *testing.T, d *device) []byte {
+	t.Helper()
+	a := d.agent(t, Options{})
+	defer a.Close()
+	k := a.id.StorageKey()
+	if len(k) != StorageKeySize {
+		t.Fatalf("storage key of %d bytes", len(k))
+	}
+	return k
+}
+
+// installPinned puts runtime in slot, pinned as a factory image so that stage 0 boots it.
+func installPinned(t *testing.T, d *device, slot state.Slot, runtime string, pending bool) {
+	t.Helper()
+	if err := os.WriteFile(d.dir.Runtime(slot), []byte(runtime), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	bc, err := d.dir.ReadBoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc.Factory[slot] = sha512.Sum512([]byte(runtime))
+	if pending {
+		bc.Pending = slot
+	}
+	if err := d.dir.WriteBoot(bc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestChangedRuntimeCannotUnseal: the storage key is sealed to the measured runtime. A restart
+// of the same runtime unseals it; a runtime it was handed over to (an update) unseals it, and
+// so does the old runtime after a rollback; a runtime it was not handed over to gets another.
+func TestChangedRuntimeCannotUnseal(t *testing.T) {
+	t.Parallel()
+	svc := servicetest.New(t)
+	d := newTPMDevice(t, svc, swtpmtest.New(t))
+	k1 := storageKey(t, d)
+	if !bytes.Equal(storageKey(t, bootSlot(t, d, state.SlotA)), k1) {
+		t.Fatal("a restart of the same runtime lost its storage key")
+	}
+
+	// An update: slot B on trial, the key handed over before the restart.
+	installPinned(t, d, state.SlotB, dumpHandoff+"# two\n", true)
+	a := d.agent(t, Options{})
+	if err := a.handOver(); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if !bytes.Equal(storageKey(t, bootSlot(t, d, state.SlotB)), k1) {
+		t.Fatal("the updated runtime cannot unseal the key handed over to it")
+	}
+	// It rolls back: the old runtime, measured again after it, still has its key.
+	if !bytes.Equal(storageKey(t, bootSlot(t, d, state.SlotA)), k1) {
+		t.Fatal("the old runtime lost its key after a rollback")
+	}
+
+	// A runtime the key was not handed over to.
+	installPinned(t, d, state.SlotB, dumpHandoff+"# three\n", false)
+	if bytes.Equal(storageKey(t, bootSlot(t, d, state.SlotB)), k1) {
+		t.Fatal("a runtime that was not handed the key unsealed it")
+	}
+}
+
+// A stage 1 that was killed leaves its signing key loaded in a TPM without a resource manager;
+// the next start unloads it rather than running out of object slots.
+func TestKilledStage1DoesNotFillTheTPM(t *testing.T) {
+	t.Parallel()
+	svc := servicetest.New(t)
+	d := newTPMDevice(t, svc, swtpmtest.New(t))
+	for range 5 {
+		if _, err := New(d.dir, d.handoff(t), Options{Once: true}); err != nil { // never closed
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestTPMResetMidBootCannotAttest: a TPM reset after stage 0 measured the runtime (a reboot
+// under a running stage 1, or an attacker's reset to erase measurements) leaves stage 1 unable
+// to attest: its signing key's policy no longer holds and the PCR no longer replays the log.
+// Stage 0's next boot starts a new log, and that boot attests.
+func TestTPMResetMidBootCannotAttest(t *testing.T) {
+	t.Parallel()
+	svc := servicetest.New(t)
+	sim := swtpmtest.New(t)
+	d := newTPMDevice(t, svc, sim)
+	a := d.agent(t, Options{})
+	sim.Reset(t)
+	if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "PCR") {
+		t.Fatalf("stage 1 after a TPM reset: %v", err)
+	}
+	a.Close()
+	if _, err := New(d.dir, d.handoff(t), Options{Once: true}); err == nil || !strings.Contains(err.Error(), "was the TPM reset") {
+		t.Fatalf("stage 1 started on a reset TPM: %v", err)
+	}
+	svc.Lock()
+	if svc.Attests != 0 {
+		t.Errorf("%d attestations reached the service", svc.Attests)
+	}
+	svc.Unlock()
+	a = bootSlot(t, d, state.SlotA).agent(t, Options{})
+	defer a.Close()
+	if err := a.Run(context.Background()); err != nil {
+		t.Fatalf("after a new boot: %v", err)
 	}
 }

@@ -246,3 +246,38 @@ func measureSlotTPM(dir state.Dir, dev state.Device, slot state.Slot, path strin
 	return &Stage1{Dir: dir, Slot: slot, Path: path, DeviceID: dev.DeviceID, Measurements: m, handoff: b,
 		claimVerifier: verifier[:]}, nil
 }
+
+// NextMeasurements returns the measurements of the runtime that stage 0 will boot next: the
+// pending slot's if one is on trial, else the active one's, verified as [MeasureSlot] verifies
+// it (with v, or RuntimeVerifier if nil) but without touching the UDS or the TPM. Stage 1 uses
+// it to hand sealed data over to an update before it restarts.
+func NextMeasurements(dir state.Dir, v Verifier) (dice.Measurements, error) {
+	bc, err := dir.ReadBoot()
+	if err != nil {
+		return dice.Measurements{}, err
+	}
+	slot := bc.Active
+	if bc.Pending != "" {
+		slot = bc.Pending
+	}
+	dev, err := dir.ReadDevice()
+	if err != nil {
+		return dice.Measurements{}, err
+	}
+	if v == nil {
+		keys, err := dir.ReadRuntimeKeys()
+		if err != nil {
+			return dice.Measurements{}, err
+		}
+		v = RuntimeVerifier{Boot: bc, Keys: keys}
+	}
+	rt, err := measure(dir.Runtime(slot))
+	if err != nil {
+		return dice.Measurements{}, err
+	}
+	authority, err := v.Verify(dir, slot, rt)
+	if err != nil {
+		return dice.Measurements{}, err
+	}
+	return dice.Measurements{Runtime: rt.SHA512, Config: dev.ConfigMeasurement(), Authority: authority, Mode: Mode(dir, dev)}, nil
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/rampart-iot/rampart/ident"
 )
 
 // The TPM root of trust's files (a device made with init --rot tpm has them instead of uds).
@@ -83,3 +85,32 @@ func (d Dir) Root() string {
 	}
 	return RootSoftware
 }
+
+// FileSealed is tpm-sealed.json ([SealedKey]): the runtime's storage key, sealed by the TPM to
+// the runtime PCR values under which it may be released.
+const FileSealed = "tpm-sealed.json"
+
+// SealedKey is tpm-sealed.json. Public and Private are wrapped by the TPM's storage root key;
+// Values are the PCR values the key is sealed to.
+type SealedKey struct {
+	Version int            `json:"version"`
+	PCR     int            `json:"pcr"`
+	Values  []ident.Digest `json:"values"`
+	Public  []byte         `json:"public"`
+	Private []byte         `json:"private"`
+}
+
+// ReadSealedKey reads tpm-sealed.json.
+func (d Dir) ReadSealedKey() (SealedKey, error) {
+	var s SealedKey
+	if err := d.readJSON(FileSealed, &s); err != nil {
+		return SealedKey{}, err
+	}
+	if s.Version != TPMVersion || len(s.Values) == 0 || len(s.Values) > 8 || len(s.Public) == 0 || len(s.Private) == 0 {
+		return SealedKey{}, fmt.Errorf("%s is not a sealed key", d.Path(FileSealed))
+	}
+	return s, nil
+}
+
+// WriteSealedKey writes tpm-sealed.json.
+func (d Dir) WriteSealedKey(s SealedKey) error { return d.writeJSON(FileSealed, s) }

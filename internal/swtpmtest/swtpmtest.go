@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -246,7 +247,7 @@ func Launch(state, sockDir string) (*Sim, error) {
 			return nil, fmt.Errorf("swtpm exited: %v: %s", err, stderr.String())
 		default:
 		}
-		if exists(s.Path) && exists(s.Ctrl) {
+		if answers(s.Ctrl) && answers(s.Path) {
 			return s, nil
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -255,7 +256,16 @@ func Launch(state, sockDir string) (*Sim, error) {
 	return nil, errors.New("swtpm did not open its sockets")
 }
 
-func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+// answers reports whether a Unix socket accepts a connection: its file appears before swtpm
+// listens on it.
+func answers(p string) bool {
+	c, err := net.Dial("unix", p)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
 
 // Close stops the simulator; its state folder stays.
 func (s *Sim) Close() error {

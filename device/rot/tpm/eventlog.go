@@ -14,9 +14,9 @@ import (
 // The event log's limits and constants.
 const (
 	// MaxEvents bounds the Rampart events in one log: a device that boots more runtimes than
-	// this without a reset of its TPM (a reboot) refuses to boot another. 63 is the most that
-	// fit the evidence's 16 KiB bound on the log (evidence.MaxEventLogSize).
-	MaxEvents = 63
+	// this without a reset of its TPM (a reboot) refuses to boot another. It is the most the
+	// service reads, and such a log fits the evidence's bound (evidence.MaxEventLogSize).
+	MaxEvents = evidence.MaxTPMEvents
 	// EventTag is the event type of Rampart's events: EV_EVENT_TAG of the TCG PC Client
 	// Platform Firmware Profile.
 	EventTag = evidence.EventTypeRuntime

@@ -29,6 +29,7 @@
 package tpm
 
 import (
+	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -97,12 +98,14 @@ func (t *TPM) EKCertificate() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the endorsement key: %w", err)
 	}
+	// Activation uses the RSA EK (go-attestation's default, at its usual handle): its
+	// certificate is the one the service must challenge.
 	for _, ek := range eks {
-		if ek.Certificate != nil {
+		if _, ok := ek.Public.(*rsa.PublicKey); ok && ek.Certificate != nil {
 			return ek.Certificate.Raw, nil
 		}
 	}
-	return nil, errors.New("the TPM holds no endorsement key certificate: its manufacturer did not provision one")
+	return nil, errors.New("the TPM holds no certificate for an RSA endorsement key: its manufacturer did not provision one")
 }
 
 func pcrSelection(pcr int) tpm2.TPMLPCRSelection {
@@ -241,4 +244,28 @@ func (a *AK) Quote(nonce []byte, pcr int) (quote, signature []byte, err error) {
 		return nil, nil, fmt.Errorf("quote PCR %d: %w", pcr, err)
 	}
 	return q.Quote, q.Signature, nil
+}
+
+// FlushTransient unloads every transient object of the TPM. Stage 1 calls it at its start: on
+// a TPM without a resource manager (a simulator, /dev/tpm0) the keys of a stage 1 that was
+// killed stay loaded and would fill the TPM's few object slots; with /dev/tpmrm0 it sees only
+// its own (none).
+func (t *TPM) FlushTransient() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(tpm2.TPMHTTransient) << 24,
+		PropertyCount: 64}.Execute(t.tr)
+	if err != nil {
+		return fmt.Errorf("list the TPM's loaded objects: %w", err)
+	}
+	handles, err := rsp.CapabilityData.Data.Handles()
+	if err != nil {
+		return fmt.Errorf("list the TPM's loaded objects: %w", err)
+	}
+	for _, h := range handles.Handle {
+		if _, err := (tpm2.FlushContext{FlushHandle: h}).Execute(t.tr); err != nil {
+			return fmt.Errorf("unload a stale TPM object: %w", err)
+		}
+	}
+	return nil
 }

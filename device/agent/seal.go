@@ -1,0 +1,126 @@
+package agent
+
+import (
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+
+	"github.com/rampart-iot/rampart/device/boot"
+	"github.com/rampart-iot/rampart/device/rot/tpm"
+	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/ident"
+)
+
+// StorageKeySize is the size of the runtime's storage key.
+const StorageKeySize = 32
+
+// StorageKey returns the runtime's storage key: a secret for what the runtime keeps at rest,
+// which only this runtime (or one it was handed over to) obtains.
+//
+// With the software root it is HKDF-SHA512(CDI_Seal, info = "Rampart storage key"): the same
+// for every runtime of the same authority and mode, as DICE's sealing CDI is. With a TPM it is
+// 32 random bytes sealed by the TPM (tpm-sealed.json) to the runtime PCR's values under which
+// this runtime runs — now, and after a reboot into it — so a changed runtime cannot unseal it;
+// before stage 1 restarts into an update, [Agent.Run] seals it also to the values the update
+// will run under (and to the old runtime's, should the update roll back).
+//
+// Nothing in the runtime uses it yet: it is meant for the integrity of the event queue and for
+// apps' mutable storage.
+func (id *Identity) StorageKey() []byte { return id.storageKey }
+
+func softwareStorageKey(cdiSeal []byte) []byte {
+	k, err := hkdf.Key(sha512.New, cdiSeal, nil, "Rampart storage key", StorageKeySize)
+	if err != nil {
+		panic("agent: HKDF: " + err.Error()) // only for an impossible output length
+	}
+	return k
+}
+
+// loadStorageKey unseals the storage key, or makes a new one when there is none or this
+// runtime may not have it (it was sealed for another runtime and not handed over), and seals it
+// to this runtime: log's replay (value, now) and the runtime's measurement alone (after a
+// reboot). A runtime on trial keeps the values it was handed with, so that the runtime before
+// it still unseals the key if the trial rolls back; a committed one drops them.
+func (r *tpmRoot) loadStorageKey(log *tpm.Log, value [32]byte, trial bool, logf func(string, ...any)) ([]byte, error) {
+	var key []byte
+	var kept [][32]byte
+	s, err := r.dir.ReadSealedKey()
+	switch {
+	case err == nil:
+		key, err = r.t.Unseal(sealedOf(s))
+		if err != nil || len(key) != StorageKeySize {
+			logf("the storage key sealed to an earlier runtime cannot be unsealed by this one (%v): making a new one; what the old one protected is lost", err)
+			key = nil
+		} else if trial {
+			kept = sealedOf(s).Values
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		logf("%v: making a new storage key", err)
+	}
+	if key == nil {
+		key = make([]byte, StorageKeySize)
+		rand.Read(key)
+	}
+	last := log.Events[len(log.Events)-1]
+	fresh := (&tpm.Log{PCR: r.pcr, Events: [][]byte{last}}).Replay()
+	values := [][32]byte{value, fresh}
+	for _, v := range kept {
+		if !slices.Contains(values, v) && len(values) < tpm.MaxSealedValues {
+			values = append(values, v)
+		}
+	}
+	if err := r.seal(key, values); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// seal seals key to the PCR values and writes tpm-sealed.json.
+func (r *tpmRoot) seal(key []byte, values [][32]byte) error {
+	s, err := r.t.Seal(key, r.pcr, values)
+	if err != nil {
+		return fmt.Errorf("seal the storage key: %w", err)
+	}
+	out := state.SealedKey{Version: state.TPMVersion, PCR: s.PCR, Public: s.Public, Private: s.Private}
+	for _, v := range s.Values {
+		out.Values = append(out.Values, ident.Digest(v))
+	}
+	return r.dir.WriteSealedKey(out)
+}
+
+func sealedOf(s state.SealedKey) *tpm.Sealed {
+	out := &tpm.Sealed{PCR: s.PCR, Public: s.Public, Private: s.Private}
+	for _, v := range s.Values {
+		out.Values = append(out.Values, [32]byte(v))
+	}
+	return out
+}
+
+// handOver seals the storage key also to the PCR values under which the runtime that stage 0
+// boots next will run: appended to this boot's log, after a reboot, and this runtime again
+// after it, should the next one roll back. Called before stage 1 restarts for an update or a
+// change of mode.
+func (a *Agent) handOver() error {
+	r := a.id.tpm
+	if r == nil {
+		return nil
+	}
+	next, err := boot.NextMeasurements(a.dir, nil)
+	if err != nil {
+		return fmt.Errorf("hand the storage key over: %w", err)
+	}
+	log, value, err := r.readLog()
+	if err != nil {
+		return fmt.Errorf("hand the storage key over: %w", err)
+	}
+	cur := log.Events[len(log.Events)-1]
+	rec := tpm.Record(next)
+	values := append([][32]byte{value, (&tpm.Log{PCR: r.pcr, Events: [][]byte{cur}}).Replay()}, tpm.Predict(log, rec)...)
+	back := &tpm.Log{PCR: r.pcr, Events: append(append([][]byte{}, log.Events...), rec, cur)}
+	values = append(values, back.Replay())
+	return r.seal(a.id.storageKey, values)
+}
