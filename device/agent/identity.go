@@ -127,7 +127,7 @@ type Certificate struct {
 // ErrWrongKey is returned by [Identity.ParseCertificate] for a certificate of another key: one
 // issued to an earlier runtime (or, on a TPM, to an earlier start of stage 1), or a certificate
 // that is not this device's at all.
-var ErrWrongKey = errors.New("the certificate is not for this boot's Alias key")
+var ErrWrongKey = errors.New("the certificate is not for this boot's signing key (the Alias key, or the TPM key made at this start)")
 
 // ParseCertificate parses and checks a PEM device certificate followed by its CA chain. The
 // chain is checked at now, or at the nearest moment within the leaf's validity, since whether
