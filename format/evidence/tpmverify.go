@@ -73,11 +73,13 @@ func ParseMeasurementRecord(b []byte) (dice.Measurements, error) {
 //  1. the AK public area is an ECDSA P-256 restricted signing key that cannot leave its TPM,
 //     and its SubjectPublicKeyInfo is the device-key claim, else ErrMalformed;
 //  2. the signing key is an ECDSA P-256 signing key made in the TPM that cannot leave it,
-//     certified by the AK (TPM2_Certify, or TPM2_CertifyCreation with its creation data), else
+//     certified by the AK with TPM2_CertifyCreation and its creation data, else
 //     ErrKeyNotCertified;
 //  3. the token is signed by the signing key, else ErrBadSignature;
 //  4. the quote is signed by the AK, over the nonce, and over exactly the runtime PCR in the
-//     SHA-256 bank with the value the claim gives, else ErrBadQuote;
+//     SHA-256 bank with the value the claim gives, else ErrBadQuote; and the signing key's
+//     creation data records that PCR with that value (the key was made for this runtime's
+//     boot), else ErrKeyNotCertified;
 //  5. the event log holds only Rampart's measurement records of that PCR, each extended as its
 //     SHA-256, and replays to that value, else ErrEventLogMismatch;
 //  6. its last record equals the measurements claim, else ErrMeasurementMismatch.
@@ -110,6 +112,9 @@ func (e *Evidence) verifyTPM() error {
 		return akPub.Verify(attest.Quote{Quote: t.Quote, Signature: t.QuoteSignature}, []attest.PCR{pcr}, e.Claims.Nonce)
 	}); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadQuote, err)
+	}
+	if err := safely(func() error { return keyMadeUnder(t) }); err != nil {
+		return fmt.Errorf("%w: %v", ErrKeyNotCertified, err)
 	}
 	records, err := replayEventLog(t.EventLog, pcr)
 	if err != nil {
@@ -220,12 +225,10 @@ func verifyCertifiedKey(t *TPM, ak *ecdsa.PublicKey) (*ecdsa.PublicKey, error) {
 		if err != nil {
 			return err
 		}
-		if att.Type == tpm2.TagAttestCreation {
-			return verifyCreation(t, pub, att, ak)
+		if att.Type != tpm2.TagAttestCreation {
+			return errors.New("the key is not certified with TPM2_CertifyCreation")
 		}
-		p := attest.CertificationParameters{Public: t.KeyPublic, CreateData: t.KeyCreateData,
-			CreateAttestation: t.KeyCreateAttestation, CreateSignature: t.KeyCreateSignature}
-		return p.Verify(attest.VerifyOpts{Public: ak, Hash: crypto.SHA256})
+		return verifyCreation(t, pub, att, ak)
 	})
 	return key, err
 }
@@ -243,6 +246,7 @@ func verifyCreation(t *TPM, pub tpm2.Public, att *tpm2.AttestationData, ak *ecds
 	if sum := sha256.Sum256(t.KeyCreateData); !bytes.Equal(info.OpaqueDigest, sum[:]) {
 		return errors.New("certification is of other creation data")
 	}
+
 	sig, err := tpm2.DecodeSignature(bytes.NewBuffer(t.KeyCreateSignature))
 	if err != nil {
 		return err
@@ -250,6 +254,23 @@ func verifyCreation(t *TPM, pub tpm2.Public, att *tpm2.AttestationData, ak *ecds
 	digest := sha256.Sum256(t.KeyCreateAttestation)
 	if sig.ECC == nil || sig.ECC.HashAlg != tpm2.AlgSHA256 || !ecdsa.Verify(ak, digest[:], sig.ECC.R, sig.ECC.S) {
 		return errors.New("certification is not signed by the attestation key")
+	}
+	return nil
+}
+
+// keyMadeUnder checks that the signing key's creation data records the runtime PCR, in the
+// SHA-256 bank, holding the value quoted: the key was made for the runtime the quote shows, so
+// a key made under an earlier runtime (or before the TPM was reset) cannot speak for this one.
+func keyMadeUnder(t *TPM) error {
+	cd, err := tpm2.DecodeCreationData(t.KeyCreateData)
+	if err != nil {
+		return fmt.Errorf("creation data: %v", err)
+	}
+	if cd.PCRSelection.Hash != tpm2.AlgSHA256 || len(cd.PCRSelection.PCRs) != 1 || cd.PCRSelection.PCRs[0] != t.PCR {
+		return fmt.Errorf("the key's creation data does not record PCR %d in the SHA-256 bank", t.PCR)
+	}
+	if sum := sha256.Sum256(t.PCRValue); !bytes.Equal(cd.PCRDigest, sum[:]) {
+		return errors.New("the key was made while the runtime PCR held another value than the one quoted")
 	}
 	return nil
 }

@@ -168,17 +168,42 @@ func (f *tpmFixture) remake(t testing.TB) {
 		AttestedQuoteInfo: &tpm2.QuoteInfo{PCRSelection: tpm2.PCRSelection{Hash: tpm2.AlgSHA256, PCRs: []int{15}},
 			PCRDigest: pcrDigest[:]}})
 	keyName := name(t, s.keyPub)
-	certify := attestation(t, s.akPub, tpm2.AttestationData{Type: tpm2.TagAttestCertify,
-		AttestedCertifyInfo: &tpm2.CertifyInfo{Name: keyName, QualifiedName: keyName}})
+	createData := creationData(t, 15, pcrDigest[:])
+	createDigest := sha256.Sum256(createData)
+	certify := attestation(t, s.akPub, tpm2.AttestationData{Type: tpm2.TagAttestCreation,
+		AttestedCreationInfo: &tpm2.CreationInfo{Name: keyName, OpaqueDigest: createDigest[:]}})
 	f.claims.TPM = &TPM{
 		EKCertificate: []byte("ek certificate"), AKPublic: s.akPub,
 		Activation: bytes.Repeat([]byte{0xa1}, TPMActivationSize),
 		PCR:        15, PCRValue: pcrValue,
 		Quote: quote, QuoteSignature: tpmSign(t, s.ak, quote),
 		EventLog:  eventLog(15, EventTypeRuntime, records...),
-		KeyPublic: s.keyPub, KeyCreateData: []byte("creation data"),
+		KeyPublic: s.keyPub, KeyCreateData: createData,
 		KeyCreateAttestation: certify, KeyCreateSignature: tpmSign(t, s.ak, certify),
 	}
+}
+
+// creationData is a TPMS_CREATION_DATA recording pcr with the digest of its value.
+func creationData(t testing.TB, pcr int, pcrDigest []byte) []byte {
+	t.Helper()
+	cd := tpm2.CreationData{PCRSelection: tpm2.PCRSelection{Hash: tpm2.AlgSHA256, PCRs: []int{pcr}},
+		PCRDigest: pcrDigest, ParentNameAlg: tpm2.AlgSHA256}
+	b, err := cd.EncodeCreationData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// recertify makes the AK certify the signing key's creation with other creation data.
+func (f *tpmFixture) recertify(t testing.TB, createData []byte) {
+	t.Helper()
+	keyName := name(t, f.soft.keyPub)
+	digest := sha256.Sum256(createData)
+	certify := attestation(t, f.soft.akPub, tpm2.AttestationData{Type: tpm2.TagAttestCreation,
+		AttestedCreationInfo: &tpm2.CreationInfo{Name: keyName, OpaqueDigest: digest[:]}})
+	f.claims.TPM.KeyCreateData, f.claims.TPM.KeyCreateAttestation = createData, certify
+	f.claims.TPM.KeyCreateSignature = tpmSign(t, f.soft.ak, certify)
 }
 
 func (f *tpmFixture) token(t testing.TB) []byte {
@@ -251,6 +276,20 @@ func TestTPMEvidenceRefused(t *testing.T) {
 		}, ErrKeyNotCertified},
 		"certification of another key": {func(t *testing.T, f *tpmFixture) {
 			f.claims.TPM.KeyPublic = tpmPublic(t, other.key, keyAttributes)
+		}, ErrKeyNotCertified},
+		"signing key made under an earlier runtime": {func(t *testing.T, f *tpmFixture) {
+			earlier := sha256.Sum256(replay(MeasurementRecord(f.boot[0])))
+			f.recertify(t, creationData(t, 15, earlier[:]))
+		}, ErrKeyNotCertified},
+		"signing key's creation data of another PCR": {func(t *testing.T, f *tpmFixture) {
+			digest := sha256.Sum256(f.claims.TPM.PCRValue)
+			f.recertify(t, creationData(t, 14, digest[:]))
+		}, ErrKeyNotCertified},
+		"signing key certified without its creation": {func(t *testing.T, f *tpmFixture) {
+			keyName := name(t, f.soft.keyPub)
+			certify := attestation(t, f.soft.akPub, tpm2.AttestationData{Type: tpm2.TagAttestCertify,
+				AttestedCertifyInfo: &tpm2.CertifyInfo{Name: keyName, QualifiedName: keyName}})
+			f.claims.TPM.KeyCreateAttestation, f.claims.TPM.KeyCreateSignature = certify, tpmSign(t, f.soft.ak, certify)
 		}, ErrKeyNotCertified},
 		"quote by another key": {func(t *testing.T, f *tpmFixture) {
 			f.claims.TPM.QuoteSignature = tpmSign(t, other.ak, f.claims.TPM.Quote)
