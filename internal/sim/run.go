@@ -470,5 +470,3 @@ func (o *openClients) closeAll() {
 
 // Device returns device i of the fleet that seed names, for tests and tools.
 func DeviceOf(seed []byte, i int) *Device { return newDevice(seed, i) }
-
-

@@ -256,7 +256,9 @@ type StatusError struct {
 	What   string
 }
 
-func (e *StatusError) Error() string { return fmt.Sprintf("%s: the service answered %d", e.What, e.Status) }
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%s: the service answered %d", e.What, e.Status)
+}
 
 // AttestFailure is an attestation the service refused, with its reason.
 type AttestFailure struct{ Reason, Message string }
