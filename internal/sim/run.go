@@ -20,11 +20,12 @@
 //   - claim: claim every device of the fleet that its tenant does not have yet, with its claim
 //     code, in batches, and put it in the Field Test group of the product rampart-sim;
 //   - attest: a nonce and an attestation per device;
-//   - checkin: a check-in per device over a kept-alive mutual-TLS connection;
+//   - checkin: a check-in per device over a kept-alive mutual-TLS connection (a device's first
+//     check-in of the run, which fetches every TUF file, is counted apart as first-checkin);
 //   - events: an upload of one error event per device;
 //   - download: a download of the group's app image;
-//   - storm: a check-in per device over a new mutual-TLS connection each time, resuming the
-//     device's TLS session when the service allows it;
+//   - storm: after a first check-in, a check-in per device over a new mutual-TLS connection each
+//     time, resuming the device's TLS session when the service allows it;
 //   - all: each of these in turn.
 //
 // Every scenario first claims what is missing and attests the devices that hold no certificate.
@@ -56,9 +57,11 @@ const (
 	OpAssign   = "assign"    // putting one device in the group
 	OpAttest   = "attest"    // nonce and attestation, over a new connection
 	OpCheckin  = "checkin"   // whoami, update info, TUF refresh (kept-alive connection)
-	OpEvents   = "events"    // one error event uploaded
-	OpDownload = "download"  // the app image downloaded
-	OpStorm    = "storm"     // a check-in over a new connection
+	// OpFirstCheckin is a device's first check-in of the run, which fetches every TUF file.
+	OpFirstCheckin = "first-checkin"
+	OpEvents       = "events"   // one error event uploaded
+	OpDownload     = "download" // the app image downloaded
+	OpStorm        = "storm"    // a check-in over a new connection
 )
 
 // Scenarios lists the values of Config.Scenario.
@@ -364,7 +367,28 @@ func (r *runner) withCert(op func(context.Context, *Device, *http.Client) error)
 // errNoCertificate is a device that did not pass attestation: it cannot check in.
 var errNoCertificate = errors.New("the device has no certificate: its attestation failed")
 
+// firstCheckins checks in, once, the devices that have not checked in during this run: a first
+// check-in fetches every TUF metadata file, so it is counted apart from the up-to-date ones.
+func (r *runner) firstCheckins(ctx context.Context) {
+	var fresh []*Device
+	for _, d := range r.devices {
+		d.mu.Lock()
+		if d.tuf == nil && d.cert != nil {
+			fresh = append(fresh, d)
+		}
+		d.mu.Unlock()
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	st := r.newStats(OpFirstCheckin)
+	r.each(ctx, st, fresh, false, r.cfg.Concurrency, r.withCert(func(ctx context.Context, d *Device, hc *http.Client) error {
+		return r.checkin(ctx, st, d, hc)
+	}))
+}
+
 func (r *runner) checkinAll(ctx context.Context) error {
+	r.firstCheckins(ctx)
 	st := r.newStats(OpCheckin)
 	r.each(ctx, st, r.devices, true, r.cfg.Concurrency, r.withCert(func(ctx context.Context, d *Device, hc *http.Client) error {
 		return r.checkin(ctx, st, d, hc)
@@ -404,6 +428,7 @@ func (r *runner) downloadAll(ctx context.Context) error {
 }
 
 func (r *runner) stormAll(ctx context.Context) error {
+	r.firstCheckins(ctx)
 	st := r.newStats(OpStorm)
 	r.each(ctx, st, r.devices, true, r.cfg.Concurrency, func(ctx context.Context, d *Device) error {
 		cert := d.certificate()
