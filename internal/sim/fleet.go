@@ -179,7 +179,9 @@ func uuidFrom(seed []byte, label string) string {
 // the fleet it claimed.
 func (f *fleet) known(ctx context.Context) (map[ident.DeviceID]ident.GroupID, error) {
 	out := map[ident.DeviceID]ident.GroupID{}
-	q := client.DeviceQuery{Limit: api.MaxPageSize}
+	// Pages of api.MaxPageSize end the listing after the first: the store caps the look-ahead
+	// row by which the service knows there is a next page. Half that size pages correctly.
+	q := client.DeviceQuery{Limit: api.MaxPageSize / 2}
 	for {
 		l, err := f.admin.Devices(ctx, q)
 		if err != nil {
