@@ -57,8 +57,9 @@ func (a *Agent) startApps(ctx context.Context) (*apps, error) {
 		VerifyImage: func(imageDir string, module, appManifest []byte) error {
 			return update.VerifyApp(a.dir, a.id.DeviceID, imageDir, module, appManifest)
 		},
-		Events: s.event,
-		Now:    a.opt.Now,
+		StorageKey: a.id.storageKey,
+		Events:     s.event,
+		Now:        a.opt.Now,
 	})
 	if err != nil {
 		return nil, err
