@@ -146,6 +146,11 @@ func (s *apps) List() []apphost.AppStatus { return s.host.List() }
 func (s *apps) Start(name string) error   { return s.host.Start(name) }
 func (s *apps) Stop(name string) error    { return s.host.Stop(name) }
 
+// PutStorage seals a file into an app's storage (control socket).
+func (s *apps) PutStorage(name, file string, data []byte) error {
+	return s.host.PutStorage(name, file, data)
+}
+
 // Log returns the log of an app, found as the host finds it: by component ID, or by a name
 // only one app has.
 func (s *apps) Log(name string) ([]byte, error) {

@@ -222,3 +222,46 @@ func ResetStorage(dir string) error {
 	}
 	return nil
 }
+
+// Errors of [Host.PutStorage].
+var (
+	ErrNoStorage    = errors.New("the app's manifest grants no MutableStorage")
+	ErrStorageQuota = errors.New("the file would take the app's storage past its SizeKB or MaxFiles")
+)
+
+// PutStorage seals data as file name of the storage of the app named app (or with that
+// component ID), within its quota: how the device's owner gives an app a file (its
+// configuration, say), through the control socket. A file put in the state folder by hand is
+// refused. The app sees the file when it next reads it.
+func (h *Host) PutStorage(app, name string, data []byte) error {
+	a, err := h.lookup(app)
+	if err != nil {
+		return err
+	}
+	if !ValidStorageName(name) {
+		return fmt.Errorf("storage file name %q: want 1 to 64 of A-Z a-z 0-9 . _ -, not starting with '.'", name)
+	}
+	a.mu.Lock()
+	img := a.img
+	a.mu.Unlock()
+	if img == nil || img.manifest == nil || img.quota() < 0 {
+		return ErrNoStorage
+	}
+	sizes, err := usage(a.dataDir())
+	if err != nil {
+		return fmt.Errorf("app storage: %w", err)
+	}
+	total := int64(len(data))
+	for n, s := range sizes {
+		if n != name {
+			total += s
+		}
+	}
+	if _, exists := sizes[name]; total > img.quota() || !exists && len(sizes) >= MaxFiles {
+		return ErrStorageQuota
+	}
+	if len(h.opt.StorageKey) < 32 {
+		return errors.New("the runtime has no storage key")
+	}
+	return WriteStorageFile(h.dir, h.opt.StorageKey, a.cid, name, data)
+}
