@@ -23,6 +23,10 @@ const (
 	EventBootFailure       = "BootFailure"
 	EventSlotRollback      = "SlotRollback"
 	EventRuntimeRestart    = "RuntimeRestart"
+	// EventAppStorage: a file of an app's storage did not authenticate and was removed (class
+	// app, the app's component), or every app's storage was reset because the runtime's
+	// storage key changed (class os).
+	EventAppStorage = "AppStorage"
 	// EventsDropped is recorded by the service, never sent as an event: it counts the events a
 	// device's queue dropped (EventBatch.Dropped) and those the service folded away beyond its
 	// daily cap per device with no earlier event of their signature to count them in.
@@ -138,7 +142,7 @@ func (e *DeviceEvent) Check(now time.Time) error {
 	case !ident.IsID(e.ID):
 		return fmt.Errorf("id: want a lowercase UUID, got %q", clipField(e.ID))
 	case !oneOf(e.Category, EventAppCrash, EventAppExit, EventUpdateFailed, EventAttestationFailed,
-		EventBootFailure, EventSlotRollback, EventRuntimeRestart):
+		EventBootFailure, EventSlotRollback, EventRuntimeRestart, EventAppStorage):
 		return fmt.Errorf("category: unknown category %q", clipField(e.Category))
 	case !oneOf(e.Class, ClassOS, ClassApp):
 		return fmt.Errorf("class: want %s or %s, got %q", ClassOS, ClassApp, clipField(e.Class))

@@ -195,8 +195,12 @@ func New(dir state.Dir, h *handoff.Handoff, opt Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	q, err := events.OpenSealed(dir, id.storageKey, opt.Log.Printf)
+	if err != nil {
+		return nil, err
+	}
 	a := &Agent{dir: dir, dev: dev, id: id, opt: opt, open: transport.NewClient(roots, nil), roots: roots,
-		trial: bc.Pending == id.Slot, events: events.Open(dir), kick: make(chan struct{}, 1)}
+		trial: bc.Pending == id.Slot, events: q, kick: make(chan struct{}, 1)}
 	if a.status, err = dir.ReadStatus(); err != nil {
 		a.status = state.Status{}
 		a.opt.Log.Printf("status.json is unreadable, starting afresh: %v", err)
@@ -219,6 +223,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.status.Boot = &state.BootRecord{At: a.now().UTC(), Slot: a.id.Slot, Measurements: state.FromDice(a.id.Measurements)}
 	a.saveStatus()
 	a.loadCertificate()
+	a.sealAtRest()
 	apps, err := a.startApps(ctx)
 	if err != nil {
 		return fmt.Errorf("start the app host: %w", err)

@@ -120,6 +120,7 @@ func (a *Agent) updateFailed(err error) {
 //	exit N               AppExit   app  unplanned  "exit code N"
 //	refused              AppExit   app  unplanned  "refused: " and why the image cannot run
 //	host_panic           AppCrash  os   unplanned  the host function and its panic
+//	storage_refused      AppStorage app unplanned  the file that did not authenticate
 func appEvent(e apphost.Event) (api.DeviceEvent, bool) {
 	var out api.DeviceEvent
 	switch e.Kind {
@@ -140,6 +141,8 @@ func appEvent(e apphost.Event) (api.DeviceEvent, bool) {
 		}
 	case apphost.EventRefused:
 		out = events.New(api.EventAppExit, api.ClassApp, api.TypeUnplanned, "refused: "+e.Message)
+	case apphost.EventStorageRefused:
+		out = events.New(api.EventAppStorage, api.ClassApp, api.TypeUnplanned, e.Message)
 	case apphost.EventHostPanic:
 		out = events.New(api.EventAppCrash, api.ClassOS, api.TypeUnplanned, e.Message)
 	default:

@@ -7,9 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"slices"
 
+	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/device/apphost"
 	"github.com/rampart-iot/rampart/device/boot"
+	"github.com/rampart-iot/rampart/device/events"
 	"github.com/rampart-iot/rampart/device/rot/tpm"
 	"github.com/rampart-iot/rampart/device/state"
 	"github.com/rampart-iot/rampart/ident"
@@ -28,8 +32,8 @@ const StorageKeySize = 32
 // before stage 1 restarts into an update, [Agent.Run] seals it also to the values the update
 // will run under (and to the old runtime's, should the update roll back).
 //
-// Nothing in the runtime uses it yet: it is meant for the integrity of the event queue and for
-// apps' mutable storage.
+// Apps' storage is sealed under keys derived from it (package apphost), and the event queue's
+// lines are authenticated under one (package events); see [Agent.sealAtRest].
 func (id *Identity) StorageKey() []byte { return id.storageKey }
 
 func softwareStorageKey(cdiSeal []byte) []byte {
@@ -123,4 +127,63 @@ func (a *Agent) handOver() error {
 	back := &tpm.Log{PCR: r.pcr, Events: append(append([][]byte{}, log.Events...), rec, cur)}
 	values = append(values, back.Replay())
 	return r.seal(a.id.storageKey, values)
+}
+
+// sealAtRest readies what the runtime keeps sealed under its storage key — apps' storage and
+// the event queue — before anything uses it, by storage-key-id (state.FileStorageKeyID):
+//
+//   - none: the first runtime that seals; the apps' plain files are sealed in place;
+//   - another key's: the data was sealed under a key this runtime does not have (it was not
+//     handed over, or the authority or the DICE mode changed): every app's storage and the
+//     queue are unreadable, so they are removed, and an AppStorage event says so;
+//   - this key's: files planted since are refused.
+//
+// Then stage 0's events join the queue, and each app file refused is an AppStorage event.
+// Failures are logged: the runtime runs on, and the host refuses what does not authenticate.
+func (a *Agent) sealAtRest() {
+	key := a.id.storageKey
+	want := state.StorageKeyID(key)
+	got, err := a.dir.ReadStorageKeyID()
+	first := errors.Is(err, fs.ErrNotExist)
+	reset := !first && got != want
+	if err != nil && !first {
+		a.opt.Log.Printf("%v", err)
+	}
+	if reset {
+		a.opt.Log.Printf("the state folder's sealed data is under another storage key than this runtime's (it was not handed over to this runtime, or the runtime's authority or mode changed): resetting the apps' storage and the event queue")
+		if err := apphost.ResetStorage(string(a.dir)); err != nil {
+			a.opt.Log.Printf("%v", err)
+		}
+		if err := os.Remove(a.dir.Path(state.FileEvents)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			a.opt.Log.Printf("reset the event queue: %v", err)
+		}
+	}
+	if err := a.events.Adopt(); err != nil {
+		a.opt.Log.Printf("%v", err)
+	}
+	migrated, refused, err := apphost.SealStorage(string(a.dir), key, first)
+	if err != nil {
+		a.opt.Log.Printf("%v", err)
+	}
+	if migrated > 0 {
+		a.opt.Log.Printf("sealed %d files of the apps' storage written before storage was sealed", migrated)
+	}
+	for _, r := range refused {
+		msg := fmt.Sprintf("storage file %s %v: refused and removed", r.Name, r.Err)
+		a.opt.Log.Printf("app %s: %s", r.ComponentID, msg)
+		e := events.New(api.EventAppStorage, api.ClassApp, api.TypeUnplanned, msg)
+		if ident.IsID(r.ComponentID) {
+			e.ComponentID = ident.ComponentID(r.ComponentID)
+		}
+		a.record(e)
+	}
+	if reset {
+		a.record(events.New(api.EventAppStorage, api.ClassOS, api.TypeUnplanned,
+			"the app storage was reset: it was sealed under a storage key this runtime does not have (a runtime that was not handed it over, or another authority or mode)"))
+	}
+	if err == nil && got != want {
+		if err := a.dir.WriteStorageKeyID(want); err != nil {
+			a.opt.Log.Printf("%v", err)
+		}
+	}
 }

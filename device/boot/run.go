@@ -179,10 +179,11 @@ func rollback(dir state.Dir, bc state.Boot, stderr io.Writer, interrupted bool, 
 	return bc, nil
 }
 
-// record queues an error event for stage 1 to upload (DESIGN section 5 step 7). A failure to
+// record queues an error event for stage 1 to upload (DESIGN section 5 step 7), in stage 0's own
+// file, since stage 0 has no storage key to authenticate it with ([events.AppendBoot]). A failure to
 // is said on stderr, and does not stop the boot.
 func record(dir state.Dir, stderr io.Writer, e api.DeviceEvent) {
-	if err := events.Open(dir).Append(e); err != nil {
+	if err := events.AppendBoot(dir, e); err != nil {
 		fmt.Fprintf(stderr, "rampart-device: %v\n", err)
 	}
 }
