@@ -170,6 +170,7 @@ type DeviceGroup struct {
 	OSFeed          string          `json:"os_feed"`
 	UpdatePolicy    string          `json:"update_policy"`
 	AllowCrashDumps bool            `json:"allow_crash_dumps"`
+	RequireTPM      bool            `json:"require_tpm"` // only TPM evidence passes for its devices
 	CreatedAt       time.Time       `json:"created_at"`
 }
 
@@ -199,6 +200,7 @@ type CreateDeviceGroupRequest struct {
 	OSFeed          string `json:"os_feed,omitempty"`
 	UpdatePolicy    string `json:"update_policy,omitempty"`
 	AllowCrashDumps bool   `json:"allow_crash_dumps,omitempty"`
+	RequireTPM      bool   `json:"require_tpm,omitempty"`
 }
 
 // UpdateDeviceGroupRequest is the body of PATCH /api/v1/device-groups/{id}; nil fields are kept.
@@ -208,6 +210,7 @@ type UpdateDeviceGroupRequest struct {
 	OSFeed          *string `json:"os_feed,omitempty"`
 	UpdatePolicy    *string `json:"update_policy,omitempty"`
 	AllowCrashDumps *bool   `json:"allow_crash_dumps,omitempty"`
+	RequireTPM      *bool   `json:"require_tpm,omitempty"`
 }
 
 // Device is a device claimed into a tenant.
@@ -226,6 +229,11 @@ type Device struct {
 	RevokedAt       *time.Time `json:"revoked_at,omitempty"`
 	LastSeenAt      *time.Time `json:"last_seen_at,omitempty"`
 	Development     bool       `json:"development"`
+	// RootOfTrust is RootOfTrustSoftware or RootOfTrustTPM once the device has passed an
+	// attestation ("" before); EKFingerprint is, for a TPM, the SHA-256 of its endorsement key
+	// certificate.
+	RootOfTrust   string `json:"root_of_trust,omitempty"`
+	EKFingerprint string `json:"ek_fingerprint,omitempty"`
 
 	// The last attestation: when, its result and reason, the runtime it measured, and the expiry
 	// of the certificate it earned.

@@ -111,8 +111,8 @@ type AttestResponse struct {
 // DeviceWhoami answers GET /device/v1/whoami: what the service knows of the calling device.
 type DeviceWhoami struct {
 	DeviceID ident.DeviceID `json:"device_id"`
-	TenantID string         `json:"tenant_id"`
-	GroupID  string         `json:"device_group_id,omitempty"`
+	TenantID ident.TenantID `json:"tenant_id"`
+	GroupID  ident.GroupID  `json:"device_group_id,omitempty"`
 }
 
 // CA is one of a tenant's certificate authorities for device certificates.

@@ -23,6 +23,10 @@ const (
 	EventBootFailure       = "BootFailure"
 	EventSlotRollback      = "SlotRollback"
 	EventRuntimeRestart    = "RuntimeRestart"
+	// EventAppStorage: a file of an app's storage did not authenticate and was removed (class
+	// app, the app's component), or every app's storage was reset because the runtime's
+	// storage key changed (class os).
+	EventAppStorage = "AppStorage"
 	// EventsDropped is recorded by the service, never sent as an event: it counts the events a
 	// device's queue dropped (EventBatch.Dropped) and those the service folded away beyond its
 	// daily cap per device with no earlier event of their signature to count them in.
@@ -56,16 +60,16 @@ const (
 type DeviceEvent struct {
 	// ID is chosen by the device (a UUID) and stays the same when a batch is sent again, so an
 	// event is stored once however often it is uploaded.
-	ID          string    `json:"id"`
-	Category    string    `json:"category"`
-	Class       string    `json:"class"`
-	Type        string    `json:"type"`
-	Description string    `json:"description"` // exit code, signal, trap or panic line
-	ComponentID string    `json:"component_id,omitempty"`
-	ImageID     string    `json:"image_id,omitempty"`
-	Count       int       `json:"count"` // repeats folded on the device, at least 1
-	FirstAt     time.Time `json:"first_at"`
-	LastAt      time.Time `json:"last_at"`
+	ID          string            `json:"id"`
+	Category    string            `json:"category"`
+	Class       string            `json:"class"`
+	Type        string            `json:"type"`
+	Description string            `json:"description"` // exit code, signal, trap or panic line
+	ComponentID ident.ComponentID `json:"component_id,omitempty"`
+	ImageID     ident.ImageID     `json:"image_id,omitempty"`
+	Count       int               `json:"count"` // repeats folded on the device, at least 1
+	FirstAt     time.Time         `json:"first_at"`
+	LastAt      time.Time         `json:"last_at"`
 	// Detail is the crash detail (a WebAssembly stack trace); a device sends it only when its
 	// group allows crash dumps.
 	Detail string `json:"detail,omitempty"`
@@ -138,7 +142,7 @@ func (e *DeviceEvent) Check(now time.Time) error {
 	case !ident.IsID(e.ID):
 		return fmt.Errorf("id: want a lowercase UUID, got %q", clipField(e.ID))
 	case !oneOf(e.Category, EventAppCrash, EventAppExit, EventUpdateFailed, EventAttestationFailed,
-		EventBootFailure, EventSlotRollback, EventRuntimeRestart):
+		EventBootFailure, EventSlotRollback, EventRuntimeRestart, EventAppStorage):
 		return fmt.Errorf("category: unknown category %q", clipField(e.Category))
 	case !oneOf(e.Class, ClassOS, ClassApp):
 		return fmt.Errorf("class: want %s or %s, got %q", ClassOS, ClassApp, clipField(e.Class))
@@ -178,7 +182,8 @@ func oneOf(s string, values ...string) bool {
 
 // clipField cuts a refused value to 70 bytes for an error message, its control and format
 // characters replaced.
-func clipField(s string) string {
+func clipField[T ~string](v T) string {
+	s := string(v)
 	if len(s) > 70 {
 		s = s[:70] + "…"
 	}

@@ -98,6 +98,7 @@ func (e *env) root() *cobra.Command {
 		e.deviceCmd(), e.imageCmd(), e.deploymentCmd(), e.auditCmd(), e.caCmd(), e.osCmd(), e.reportCmd(),
 	)
 	root.AddCommand(e.tokenCmd())
+	root.AddCommand(e.tpmCACmd())
 	e.azsphereSpellings(root)
 	e.versionCmds(root)
 	// A noun alone prints its help; a noun with an unknown verb is a usage error, not help and

@@ -33,8 +33,9 @@ const postgresEnv = "RAMPART_TEST_POSTGRES"
 
 // TestMain lets the test binary also act as the `rampart` command the scripts exec.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"rampart": func() { os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	testscript.Main(withSimulators{m}, map[string]func(){
+		"rampart":     func() { os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"swtpm-reset": swtpmReset,
 	})
 }
 
@@ -87,6 +88,8 @@ func TestScripts(t *testing.T) {
 					"eventually": cmdEventually,
 					"countlines": cmdCountLines,
 					"zipcat":     cmdZipcat,
+					"swtpm":      cmdSwtpm,
+					"swtpmca":    cmdSwtpmCA,
 				},
 			})
 		})

@@ -419,6 +419,7 @@ func deviceTable(w io.Writer, d api.Device) {
 		code = "given at claim, checked at each attestation"
 	}
 	fmt.Fprintf(w, "Claim code\t%s\n", code)
+	deviceRootRows(w, d)
 	if d.RevokedAt != nil {
 		fmt.Fprintf(w, "Revoked\t%s\n", d.RevokedAt.Format(time.RFC3339))
 	}

@@ -145,6 +145,7 @@ func (e *env) groupCreateCmd() *cobra.Command {
 	cmd.Flags().StringVar(&req.UpdatePolicy, "update-policy", api.PolicyAll,
 		"update policy: UpdateAll, NoApplicationUpdates or NoUpdates")
 	cmd.Flags().BoolVar(&req.AllowCrashDumps, "allow-crash-dumps", false, "let devices upload crash details")
+	cmd.Flags().BoolVar(&req.RequireTPM, "require-tpm", false, "pass only devices whose root of trust is a TPM")
 	return cmd
 }
 
@@ -188,7 +189,7 @@ func (e *env) groupShowCmd() *cobra.Command {
 
 func (e *env) groupUpdateCmd() *cobra.Command {
 	var req api.UpdateDeviceGroupRequest
-	var crash bool
+	var crash, requireTPM bool
 	run := e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 		g, err := findGroup(ctx, c, args[0])
 		if err != nil {
@@ -216,8 +217,12 @@ func (e *env) groupUpdateCmd() *cobra.Command {
 			if f.Changed("allow-crash-dumps") {
 				req.AllowCrashDumps = &crash
 			}
+			if f.Changed("require-tpm") {
+				req.RequireTPM = &requireTPM
+			}
 			if req == (api.UpdateDeviceGroupRequest{}) {
-				return usage.Errorf("nothing to change: give --name, --description, --os-feed, --update-policy or --allow-crash-dumps")
+				return usage.Errorf("nothing to change: give --name, --description, --os-feed, --update-policy, " +
+					"--allow-crash-dumps or --require-tpm")
 			}
 			return run(cmd, args)
 		},
@@ -228,6 +233,7 @@ func (e *env) groupUpdateCmd() *cobra.Command {
 	f.String("os-feed", "", "OS feed: Retail or RetailEval")
 	f.String("update-policy", "", "update policy: UpdateAll, NoApplicationUpdates or NoUpdates")
 	f.BoolVar(&crash, "allow-crash-dumps", false, "let devices upload crash details")
+	f.BoolVar(&requireTPM, "require-tpm", false, "pass only devices whose root of trust is a TPM (--require-tpm=false to allow software again)")
 	return cmd
 }
 
@@ -251,6 +257,6 @@ func (e *env) groupDeleteCmd() *cobra.Command {
 }
 
 func groupTable(w io.Writer, g api.DeviceGroup) {
-	fmt.Fprintf(w, "ID\t%s\nName\t%s\nDescription\t%s\nOS feed\t%s\nUpdate policy\t%s\nCrash dumps\t%t\n",
-		g.ID, g.FullName(), g.Description, g.OSFeed, g.UpdatePolicy, g.AllowCrashDumps)
+	fmt.Fprintf(w, "ID\t%s\nName\t%s\nDescription\t%s\nOS feed\t%s\nUpdate policy\t%s\nCrash dumps\t%t\nRequire TPM\t%t\n",
+		g.ID, g.FullName(), g.Description, g.OSFeed, g.UpdatePolicy, g.AllowCrashDumps, g.RequireTPM)
 }

@@ -8,6 +8,17 @@
 // touches disk; since it depends only on the UDS and the measurements, a restart of the same
 // runtime derives the same key, and the certificate in cert.pem remains good for it.
 //
+// # With a TPM
+//
+// A device whose root of trust is a TPM (package [github.com/rampart-iot/rampart/device/rot/tpm])
+// gets no CDI: stage 1 opens the TPM, loads the attestation key (AK), checks that the PCR holds
+// the event log that ends with the handed measurements, and makes a signing key for this start,
+// certified by the AK and usable only while the PCR holds this runtime's measurement. It asks
+// for a nonce with its EK certificate and AK, recovers the credential challenge's secret with
+// TPM2_ActivateCredential, and sends evidence with the TPM claim (quote, event log, the signing
+// key's certification) signed by that key, which is also the key of the device certificate and
+// of mutual TLS. Every restart of stage 1 makes a new key, so it attests again.
+//
 // # The state machine
 //
 //	wake ──► ATTEST ──► CHECK IN ──► REPORT ──► UPDATE ──► SLEEP ──► wake
@@ -147,7 +158,16 @@ func New(dir state.Dir, h *handoff.Handoff, opt Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := NewIdentity(h, dev)
+	var id *Identity
+	if h.Root == state.RootTPM {
+		id, err = newTPMIdentity(dir, h, dev, func(f string, a ...any) {
+			if opt.Log != nil {
+				opt.Log.Printf(f, a...)
+			}
+		})
+	} else {
+		id, err = NewIdentity(h, dev)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -175,14 +195,21 @@ func New(dir state.Dir, h *handoff.Handoff, opt Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	q, err := events.OpenSealed(dir, id.storageKey, opt.Log.Printf)
+	if err != nil {
+		return nil, err
+	}
 	a := &Agent{dir: dir, dev: dev, id: id, opt: opt, open: transport.NewClient(roots, nil), roots: roots,
-		trial: bc.Pending == id.Slot, events: events.Open(dir), kick: make(chan struct{}, 1)}
+		trial: bc.Pending == id.Slot, events: q, kick: make(chan struct{}, 1)}
 	if a.status, err = dir.ReadStatus(); err != nil {
 		a.status = state.Status{}
 		a.opt.Log.Printf("status.json is unreadable, starting afresh: %v", err)
 	}
 	return a, nil
 }
+
+// Close releases what the agent holds of the root of trust: the TPM's keys.
+func (a *Agent) Close() error { return a.id.Close() }
 
 // Identity returns who the agent is.
 func (a *Agent) Identity() *Identity { return a.id }
@@ -196,6 +223,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.status.Boot = &state.BootRecord{At: a.now().UTC(), Slot: a.id.Slot, Measurements: state.FromDice(a.id.Measurements)}
 	a.saveStatus()
 	a.loadCertificate()
+	a.sealAtRest()
 	apps, err := a.startApps(ctx)
 	if err != nil {
 		return fmt.Errorf("start the app host: %w", err)
@@ -209,6 +237,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	err = a.run(ctx)
 	if errors.Is(err, ErrRestart) || errors.Is(err, ErrModeChanged) {
+		if herr := a.handOver(); herr != nil {
+			a.opt.Log.Printf("%v", herr)
+		}
 		a.plannedRestart(err)
 	}
 	return err
@@ -288,7 +319,7 @@ func (a *Agent) stepCheckin(ctx context.Context, m *machine) {
 	}
 	a.reachable.Store(err == nil)
 	if err == nil {
-		a.opt.Log.Printf("checked in as %s (tenant %s)", w.DeviceID, clean(w.TenantID))
+		a.opt.Log.Printf("checked in as %s (tenant %s)", w.DeviceID, clean(string(w.TenantID)))
 		if a.trial {
 			if cerr := a.commit(); cerr != nil {
 				m.stop(cerr)

@@ -57,8 +57,9 @@ func (a *Agent) startApps(ctx context.Context) (*apps, error) {
 		VerifyImage: func(imageDir string, module, appManifest []byte) error {
 			return update.VerifyApp(a.dir, a.id.DeviceID, imageDir, module, appManifest)
 		},
-		Events: s.event,
-		Now:    a.opt.Now,
+		StorageKey: a.id.storageKey,
+		Events:     s.event,
+		Now:        a.opt.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -144,6 +145,11 @@ func (a *Agent) deviceCertificate() (*tls.Certificate, error) {
 func (s *apps) List() []apphost.AppStatus { return s.host.List() }
 func (s *apps) Start(name string) error   { return s.host.Start(name) }
 func (s *apps) Stop(name string) error    { return s.host.Stop(name) }
+
+// PutStorage seals a file into an app's storage (control socket).
+func (s *apps) PutStorage(name, file string, data []byte) error {
+	return s.host.PutStorage(name, file, data)
+}
 
 // Log returns the log of an app, found as the host finds it: by component ID, or by a name
 // only one app has.

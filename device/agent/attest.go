@@ -46,11 +46,12 @@ func (e *AttestError) Is(target error) bool {
 // certificate is no longer good for it (expired, revoked, another CA), so attest again.
 var errCertRefused = errors.New("the service refused the device certificate")
 
-// attest runs one attestation (DESIGN section 5 step 3): ask for a nonce, send evidence signed
-// with the Alias key, and on a pass check and store the certificate. Errors other than an
+// attest runs one attestation (DESIGN section 5 step 3): ask for a nonce (with the TPM's keys,
+// for a TPM device), send evidence signed with the Alias key or the TPM signing key, and on a
+// pass check and store the certificate. Errors other than an
 // [AttestError] mean no answer was had.
 func (a *Agent) attest(ctx context.Context) (*Certificate, error) {
-	body, _ := json.Marshal(api.NonceRequest{DeviceID: a.id.DeviceID})
+	body, _ := json.Marshal(api.NonceRequest{DeviceID: a.id.DeviceID, TPM: a.id.TPMKeys()})
 	r, err := a.call(ctx, a.open, http.MethodPost, api.DevicePathNonce, "application/json", body)
 	if err != nil {
 		return nil, fmt.Errorf("ask for a nonce: %w", err)
@@ -66,7 +67,12 @@ func (a *Agent) attest(ctx context.Context) (*Certificate, error) {
 		return nil, fmt.Errorf("ask for a nonce: the service sent a nonce of %d bytes", n)
 	}
 
-	token, err := a.id.Evidence(nr.Nonce, a.now(), a.installedImages())
+	var token []byte
+	if a.id.tpm != nil {
+		token, err = a.id.TPMEvidence(nr.Nonce, nr.TPMCredential, a.now(), a.installedImages())
+	} else {
+		token, err = a.id.Evidence(nr.Nonce, a.now(), a.installedImages())
+	}
 	if err != nil {
 		return nil, err
 	}

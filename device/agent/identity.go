@@ -27,9 +27,14 @@ type Identity struct {
 	DeviceKey    []byte // DeviceID public key, DER SubjectPublicKeyInfo
 	Slot         state.Slot
 	Measurements dice.Measurements
-	AliasCert    []byte // DER
+	AliasCert    []byte // DER; nil for a TPM device
+	Root         string // state.RootSoftware or state.RootTPM
 
-	aliasKey      *ecdsa.PrivateKey
+	// signer is the key of the evidence and of the device certificate: the Alias key, or the
+	// TPM signing key.
+	signer        crypto.Signer
+	tpm           *tpmRoot             // nil for the software root
+	storageKey    []byte               // see StorageKey
 	claimVerifier *ident.ClaimVerifier // nil if stage 0 handed none
 }
 
@@ -72,26 +77,43 @@ func NewIdentity(h *handoff.Handoff, dev state.Device) (*Identity, error) {
 		return nil, errors.New("handoff: device.json changed since stage 0 measured it")
 	}
 	id := &Identity{DeviceID: dev.DeviceID, DeviceKey: h.DeviceIDKey, Slot: h.Slot, Measurements: m,
-		AliasCert: h.AliasCert, aliasKey: key}
+		AliasCert: h.AliasCert, Root: state.RootSoftware, signer: key, storageKey: softwareStorageKey(h.CDISeal)}
 	if len(h.ClaimVerifier) == len(ident.ClaimVerifier{}) {
 		id.claimVerifier = (*ident.ClaimVerifier)(h.ClaimVerifier)
 	}
 	return id, nil
 }
 
-// AliasPublicKey returns the Alias public key: the key the device certificate must be for.
-func (id *Identity) AliasPublicKey() crypto.PublicKey { return &id.aliasKey.PublicKey }
+// AliasPublicKey returns the public key the device certificate must be for: the Alias key's,
+// or the TPM signing key's.
+func (id *Identity) AliasPublicKey() crypto.PublicKey { return id.signer.Public() }
+
+// Close releases the TPM's keys (nothing for the software root).
+func (id *Identity) Close() error {
+	if id.tpm == nil {
+		return nil
+	}
+	return id.tpm.close()
+}
 
 // Evidence returns an attestation token answering nonce and listing the installed images,
 // signed with the Alias key (DESIGN section 5 step 3), with the proof of the device's claim code
 // when stage 0 handed its verifier.
 func (id *Identity) Evidence(nonce []byte, now time.Time, images []evidence.Image) ([]byte, error) {
+	if id.tpm != nil {
+		return nil, errors.New("a TPM device's evidence answers a credential challenge: use TPMEvidence")
+	}
+	return evidence.Sign(id.claims(nonce, now, images), id.signer, id.AliasCert)
+}
+
+// claims are the claims of both roots' evidence.
+func (id *Identity) claims(nonce []byte, now time.Time, images []evidence.Image) evidence.Claims {
 	c := evidence.Claims{Nonce: nonce, DeviceKey: id.DeviceKey, IssuedAt: now, Measurements: id.Measurements, Images: images}
 	if id.claimVerifier != nil {
 		proof := ident.ClaimProof(*id.claimVerifier, nonce, id.DeviceID)
 		c.ClaimProof = proof[:]
 	}
-	return evidence.Sign(c, id.aliasKey, id.AliasCert)
+	return c
 }
 
 // Certificate is a device certificate that has been checked to be for this boot's Alias key,
@@ -103,8 +125,9 @@ type Certificate struct {
 }
 
 // ErrWrongKey is returned by [Identity.ParseCertificate] for a certificate of another key: one
-// issued to an earlier runtime, or a certificate that is not this device's at all.
-var ErrWrongKey = errors.New("the certificate is not for this boot's Alias key")
+// issued to an earlier runtime (or, on a TPM, to an earlier start of stage 1), or a certificate
+// that is not this device's at all.
+var ErrWrongKey = errors.New("the certificate is not for this boot's signing key (the Alias key, or the TPM key made at this start)")
 
 // ParseCertificate parses and checks a PEM device certificate followed by its CA chain. The
 // chain is checked at now, or at the nearest moment within the leaf's validity, since whether
@@ -131,7 +154,7 @@ func (id *Identity) ParseCertificate(pemChain []byte, now time.Time) (*Certifica
 		return nil, errors.New("certificate chain: want the device certificate and at least one CA certificate")
 	}
 	leaf := certs[0]
-	if !id.aliasKey.PublicKey.Equal(leaf.PublicKey) {
+	if pub, ok := id.signer.Public().(*ecdsa.PublicKey); !ok || !pub.Equal(leaf.PublicKey) {
 		return nil, ErrWrongKey
 	}
 	if leaf.Subject.CommonName != string(id.DeviceID) {
@@ -154,10 +177,11 @@ func (id *Identity) ParseCertificate(pemChain []byte, now time.Time) (*Certifica
 	return &Certificate{Leaf: leaf, Chain: certs[1:], PEM: pemChain}, nil
 }
 
-// tlsCertificate is c with the Alias key, for mutual TLS. The key lives only in memory: each
-// boot derives it again from CDI_Attest.
+// tlsCertificate is c with the Alias key, for mutual TLS, or with the TPM signing key, which
+// signs in the TPM. The Alias key lives only in memory: each boot derives it again from
+// CDI_Attest.
 func (id *Identity) tlsCertificate(c *Certificate) *tls.Certificate {
-	tc := &tls.Certificate{Certificate: [][]byte{c.Leaf.Raw}, PrivateKey: id.aliasKey, Leaf: c.Leaf}
+	tc := &tls.Certificate{Certificate: [][]byte{c.Leaf.Raw}, PrivateKey: id.signer, Leaf: c.Leaf}
 	for _, ca := range c.Chain {
 		tc.Certificate = append(tc.Certificate, ca.Raw)
 	}

@@ -120,6 +120,7 @@ func (a *Agent) updateFailed(err error) {
 //	exit N               AppExit   app  unplanned  "exit code N"
 //	refused              AppExit   app  unplanned  "refused: " and why the image cannot run
 //	host_panic           AppCrash  os   unplanned  the host function and its panic
+//	storage_refused      AppStorage app unplanned  the file that did not authenticate
 func appEvent(e apphost.Event) (api.DeviceEvent, bool) {
 	var out api.DeviceEvent
 	switch e.Kind {
@@ -140,16 +141,18 @@ func appEvent(e apphost.Event) (api.DeviceEvent, bool) {
 		}
 	case apphost.EventRefused:
 		out = events.New(api.EventAppExit, api.ClassApp, api.TypeUnplanned, "refused: "+e.Message)
+	case apphost.EventStorageRefused:
+		out = events.New(api.EventAppStorage, api.ClassApp, api.TypeUnplanned, e.Message)
 	case apphost.EventHostPanic:
 		out = events.New(api.EventAppCrash, api.ClassOS, api.TypeUnplanned, e.Message)
 	default:
 		return out, false
 	}
 	if ident.IsID(e.ComponentID) {
-		out.ComponentID = e.ComponentID
+		out.ComponentID = ident.ComponentID(e.ComponentID)
 	}
 	if ident.IsID(e.ImageID) {
-		out.ImageID = e.ImageID
+		out.ImageID = ident.ImageID(e.ImageID)
 	}
 	out.FirstAt, out.LastAt = e.Time, e.Time
 	return out, true

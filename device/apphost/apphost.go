@@ -9,7 +9,8 @@
 //	apps/<component_id>/current            the current image ID (written by the update client)
 //	apps/<component_id>/<image_id>/app.wasm      the module
 //	apps/<component_id>/<image_id>/manifest.json the app manifest
-//	appdata/<component_id>/                the app's private storage, kept across updates
+//	appdata/<component_id>/                the app's private storage, kept across updates, sealed
+//	                                       under the runtime's storage key (see [SealStorage])
 //	applogs/<component_id>.log             the app's log, at most MaxLogSize bytes
 //	cache/wazero/                          compiled modules, so that restarts are fast
 //
@@ -118,6 +119,9 @@ type Options struct {
 	// obey. Stage 1 sets it to check package.hdr's signature and the module's SHA-256 (DESIGN
 	// section 1: signatures are checked before every run). An image it refuses is crashed.
 	VerifyImage func(imageDir string, module, appManifest []byte) error
+	// StorageKey is the runtime's storage key (32 bytes), under which apps' storage is sealed
+	// (see [SealStorage]). Without it, apps' storage calls fail with ErrUnavailable.
+	StorageKey []byte
 	// Events receives what happens to apps, from any goroutine; it must not block for long.
 	Events func(Event)
 	// Now and After are the clock of supervision (backoff, deferrals); time.Now and time.After

@@ -27,6 +27,9 @@ const (
 	EventStop      EventKind = "stop"       // the app was stopped
 	EventRefused   EventKind = "refused"    // the image cannot run (Message: why)
 	EventHostPanic EventKind = "host_panic" // a host function panicked; the app got ErrIO
+	// EventStorageRefused: a file of the app's storage did not authenticate (Message: which,
+	// and why); it was removed and the app found no such file.
+	EventStorageRefused EventKind = "storage_refused"
 )
 
 // Kinds of update, for NotifyUpdatePending and Deferred.

@@ -86,6 +86,7 @@ type env struct {
 	dir string
 	h   *apphost.Host
 	rec *recorder
+	key []byte // the storage key
 }
 
 // newEnv starts a host; opt.Events is set to a recorder.
@@ -100,6 +101,9 @@ func newEnv(t *testing.T, opt apphost.Options) *env {
 	}
 	rec := &recorder{}
 	opt.Events = rec.add
+	if opt.StorageKey == nil {
+		opt.StorageKey = bytes.Repeat([]byte{7}, 32)
+	}
 	h, err := apphost.New(dir, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +113,7 @@ func newEnv(t *testing.T, opt apphost.Options) *env {
 			t.Error(err)
 		}
 	})
-	return &env{t: t, dir: dir, h: h, rec: rec}
+	return &env{t: t, dir: dir, h: h, rec: rec, key: opt.StorageKey}
 }
 
 // app returns a manifest for a test app.
@@ -157,11 +161,7 @@ func (e *env) sync() {
 // script puts a probe's script in its storage.
 func (e *env) script(m *manifest.App, lines ...string) {
 	e.t.Helper()
-	dir := filepath.Join(e.dir, apphost.DirAppData, m.ComponentId)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		e.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "script"), []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+	if err := apphost.WriteStorageFile(e.dir, e.key, m.ComponentId, "script", []byte(strings.Join(lines, "\n")+"\n")); err != nil {
 		e.t.Fatal(err)
 	}
 }

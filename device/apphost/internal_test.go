@@ -130,3 +130,23 @@ func TestInterfaceRecordsAreBounded(t *testing.T) {
 		t.Errorf("with the service reached, eth0's status is %#x", r[16])
 	}
 }
+
+// FuzzOpenStorageFile: opening never panics, and what opens is what was sealed.
+func FuzzOpenStorageFile(f *testing.F) {
+	key := bytes.Repeat([]byte{1}, 32)
+	sealed, _ := sealFile(key, "c", "n", []byte("data"))
+	f.Add(sealed)
+	f.Add([]byte("plain"))
+	f.Add([]byte(sealMagic))
+	f.Add(sealed[:SealOverhead-1])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		data, err := openFile(key, "c", "n", b)
+		if err != nil {
+			return
+		}
+		again, _ := sealFile(key, "c", "n", data)
+		if back, err := openFile(key, "c", "n", again); err != nil || !bytes.Equal(back, data) {
+			t.Fatalf("round trip: %q, %v", back, err)
+		}
+	})
+}

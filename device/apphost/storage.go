@@ -2,20 +2,22 @@ package apphost
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-
-	"github.com/rampart-iot/rampart/device/state"
 )
 
 // Storage: an app with MutableStorage keeps files in appdata/<component_id>/ through the
 // storage_* host functions, never through WASI (the module has no preopened folder at all).
 // A name is a plain file name, so no call can reach outside the app's own folder, and each
 // write checks the quota: the sum of the sizes of the app's files, after the write, may not
-// exceed SizeKB×1024 bytes, and there may be at most MaxFiles files.
+// exceed SizeKB×1024 bytes, and there may be at most MaxFiles files. Every file is sealed
+// (seal.go); the quota counts the apps' bytes, not the sealing's. storage_list lists the names
+// in the folder without opening the files: one that does not authenticate is refused, and
+// removed, when it is read (or at the next start of stage 1, [SealStorage]).
 
 // ValidStorageName reports whether name may name a file in an app's storage: 1 to 64 of
 // A–Z a–z 0–9 '.' '_' '-', not starting with '.' (which rules out "." and "..", and the host's
@@ -55,7 +57,8 @@ func storageName(c *call, ptr, n uint32) (string, int32) {
 	return filepath.Join(c.run.app.dataDir(), name), 0
 }
 
-// usage returns the sizes of the files in dir (an absent folder is empty).
+// usage returns the sizes of the files in dir as the quota counts them: the apps' bytes,
+// without the header and tag of sealing (an absent folder is empty).
 func usage(dir string) (map[string]int64, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -70,10 +73,44 @@ func usage(dir string) (map[string]int64, error) {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		sizes[e.Name()] = fi.Size()
+		sizes[e.Name()] = max(fi.Size()-int64(SealOverhead), 0)
 	}
 	return sizes, nil
 }
+
+// storageKey returns the runtime's storage key, or logs that there is none.
+func (c *call) storageKey() ([]byte, bool) {
+	k := c.run.app.h.opt.StorageKey
+	if len(k) < 32 {
+		c.run.app.log.line("host", "storage: the runtime has no storage key; storage is unavailable")
+		return nil, false
+	}
+	return k, true
+}
+
+// readStorage reads and opens the app's file at path. A file that does not authenticate is
+// logged, reported and removed, and is absent to the app (fs.ErrNotExist).
+func (c *call) readStorage(path string) ([]byte, error) {
+	key, ok := c.storageKey()
+	if !ok {
+		return nil, errNoKey
+	}
+	a := c.run.app
+	b, err := readSealed(key, a.cid, path)
+	if errors.Is(err, ErrPlaintext) {
+		err = errNotWritten
+	}
+	if errors.Is(err, ErrNotAuthentic) || err == errNotWritten {
+		msg := fmt.Sprintf("storage file %s %v: refused and removed", filepath.Base(path), err)
+		a.log.line("host", msg)
+		a.emit(Event{Kind: EventStorageRefused, Message: msg})
+		os.Remove(path)
+		return nil, fs.ErrNotExist
+	}
+	return b, err
+}
+
+var errNoKey = errors.New("no storage key")
 
 // hostStorageWrite: storage_write(name, name_len, data, data_len) → 0. Replaces the file
 // atomically; ErrQuota if the store would exceed its quota or MaxFiles.
@@ -89,6 +126,10 @@ func hostStorageWrite(c *call, a []uint32) int32 {
 	data, ok := c.bytes(a[2], a[3])
 	if !ok {
 		return ErrInvalid
+	}
+	key, ok := c.storageKey()
+	if !ok {
+		return ErrUnavailable
 	}
 	sizes, err := usage(filepath.Dir(path))
 	if err != nil {
@@ -107,10 +148,7 @@ func hostStorageWrite(c *call, a []uint32) int32 {
 	if total > quota {
 		return ErrQuota
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return ErrIO
-	}
-	if err := state.WriteFile(path, append([]byte(nil), data...), 0o600); err != nil {
+	if err := WriteStorageFile(c.run.app.h.dir, key, c.run.app.cid, name, data); err != nil {
 		c.run.app.log.line("host", "storage write: "+err.Error())
 		return ErrIO
 	}
@@ -127,15 +165,16 @@ func hostStorageRead(c *call, a []uint32) int32 {
 	if _, ok := c.bytes(a[2], a[3]); !ok {
 		return ErrInvalid
 	}
-	b, err := state.ReadFile(path, int64(a[3]))
+	b, err := c.readStorage(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return ErrNotFound
+	case err == errNoKey:
+		return ErrUnavailable
 	case err != nil:
-		if fi, serr := os.Stat(path); serr == nil && fi.Size() > int64(a[3]) {
-			return ErrTooSmall
-		}
 		return ErrIO
+	case len(b) > int(a[3]):
+		return ErrTooSmall
 	}
 	if !c.mem.Write(a[2], b) {
 		return ErrInvalid
@@ -149,14 +188,16 @@ func hostStorageSize(c *call, a []uint32) int32 {
 	if code != 0 {
 		return code
 	}
-	fi, err := os.Stat(path)
+	b, err := c.readStorage(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return ErrNotFound
-	case err != nil || !fi.Mode().IsRegular() || fi.Size() > 1<<31-1:
+	case err == errNoKey:
+		return ErrUnavailable
+	case err != nil || len(b) > 1<<31-1:
 		return ErrIO
 	}
-	return int32(fi.Size())
+	return int32(len(b))
 }
 
 // hostStorageDelete: storage_delete(name, name_len) → 0.

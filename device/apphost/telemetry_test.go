@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -53,11 +52,7 @@ func TestTelemetryPublishesToMosquitto(t *testing.T) {
 	m.Capabilities.AllowedConnections = []string{addr}
 	e.install(m, wasm["telemetry"])
 	cfg, _ := json.Marshal(map[string]any{"broker": "127.0.0.1", "port": port, "topic": "rampart/test/telemetry", "interval_seconds": 1})
-	data := filepath.Join(e.dir, apphost.DirAppData, m.ComponentId)
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(data, "config.json"), cfg, 0o600); err != nil {
+	if err := apphost.WriteStorageFile(e.dir, e.key, m.ComponentId, "config.json", cfg); err != nil {
 		t.Fatal(err)
 	}
 	e.sync()

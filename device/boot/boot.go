@@ -30,6 +30,19 @@
 //     and wait for it. Its exit code [ExitRestart] means "boot again" (an update set a slot on
 //     trial); any other is returned.
 //
+// # With a TPM
+//
+// A device made with init --rot tpm has no UDS: steps 4 to 6 become
+//
+//  4. Open the TPM that tpm.json names, load the attestation key (AK) from its TPM-wrapped blob
+//     and check that its SHA-256 is the device device.json names; compute the claim code with
+//     the TPM's claim key.
+//  5. Measure the runtime into the runtime PCR and its event log ([MeasureIntoPCR]): the record
+//     is the same measurements (Code, Config, Authority, Mode) that a software device derives
+//     its layer from.
+//  6. Start stage 1 with a handoff that says its root is the TPM and carries the AK's public key
+//     and the measurements, no CDI; stage 1 opens the TPM itself.
+//
 // # Limits
 //
 // Stage 0 executes the runtime by path after hashing it, so someone who can write to the state
@@ -127,6 +140,9 @@ func MeasureSlot(dir state.Dir, v Verifier, slot state.Slot) (*Stage1, error) {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
 	in := rot.Inputs{Code: rt.SHA512, Config: dev.ConfigMeasurement(), Authority: authority, Mode: Mode(dir, dev)}
+	if dir.Root() == state.RootTPM {
+		return measureSlotTPM(dir, dev, slot, path, in.Measurements())
+	}
 
 	uds, err := rot.LoadUDS(dir.Path(state.FileUDS))
 	if err != nil {

@@ -29,6 +29,8 @@ type Factory struct {
 	// service over the channel that ServiceCA pins. Without them the device boots only its
 	// factory image.
 	RuntimeKeys []byte
+	// TPM, if not nil, makes the device's root of trust the TPM it names instead of a UDS.
+	TPM *TPMConfig
 }
 
 // newUDS is where Init makes the UDS before the device is complete; it becomes uds last, so
@@ -54,6 +56,9 @@ func Init(path string, f Factory) (ident.DeviceID, error) {
 		return "", err
 	}
 
+	if f.TPM != nil {
+		return initTPM(dir, f)
+	}
 	// The identity: a UDS that no device ID was ever printed for is discarded.
 	if err := os.Remove(dir.Path(newUDS)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("init: %w", err)
@@ -97,8 +102,8 @@ func initFolder(path string) (state.Dir, error) {
 		return "", err
 	}
 	dir := state.Dir(abs)
-	if _, err := os.Lstat(dir.Path(state.FileUDS)); err == nil {
-		return "", fmt.Errorf("%s is %w: it has a UDS, so it is a device already; give another --state folder", path, ErrInitialised)
+	if err := CheckNotInitialised(abs); err != nil {
+		return "", err
 	}
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return "", fmt.Errorf("init: %w", err)
@@ -168,6 +173,9 @@ func CheckNotInitialised(path string) error {
 	if _, err := os.Lstat(filepath.Join(path, state.FileUDS)); err == nil {
 		return fmt.Errorf("%s is %w: it has a UDS, so it is a device already; give another --state folder", path, ErrInitialised)
 	}
+	if _, err := os.Lstat(filepath.Join(path, state.FileTPM)); err == nil {
+		return fmt.Errorf("%s is %w: it has %s, so it is a device already; give another --state folder", path, ErrInitialised, state.FileTPM)
+	}
 	return nil
 }
 
@@ -177,7 +185,7 @@ func checkEmpty(dir state.Dir) error {
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
-	known := map[string]bool{newUDS: true, state.FileDevice: true, state.FileServiceCA: true, state.FileBoot: true,
+	known := map[string]bool{newUDS: true, newTPM: true, state.FileEventLog: true, state.FileEventLogNew: true, state.FileDevice: true, state.FileServiceCA: true, state.FileBoot: true,
 		state.DirSlots: true, state.FileCert: true, state.FileStatus: true, state.FileRuntimeKeys: true}
 	for _, e := range entries {
 		if !known[e.Name()] && !strings.HasPrefix(e.Name(), ".") {
@@ -187,14 +195,20 @@ func checkEmpty(dir state.Dir) error {
 	return nil
 }
 
-// DeviceID derives the device ID from the UDS in dir.
+// DeviceID derives the device ID from the UDS in dir, or from the TPM's attestation key.
 func DeviceID(dir state.Dir) (ident.DeviceID, error) {
+	if dir.Root() == state.RootTPM {
+		return tpmDeviceID(dir)
+	}
 	return deviceID(dir.Path(state.FileUDS))
 }
 
-// ClaimCode returns the device's claim code, derived from its UDS (rot.ClaimCode): what an
-// administrator gives, with the device ID, to claim it.
+// ClaimCode returns the device's claim code, derived from its UDS (rot.ClaimCode) or computed
+// with its TPM's claim key: what an administrator gives, with the device ID, to claim it.
 func ClaimCode(dir state.Dir) (ident.ClaimCode, error) {
+	if dir.Root() == state.RootTPM {
+		return tpmClaimCode(dir)
+	}
 	uds, err := rot.LoadUDS(dir.Path(state.FileUDS))
 	if err != nil {
 		return "", err

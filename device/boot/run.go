@@ -12,6 +12,7 @@ import (
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/events"
 	"github.com/rampart-iot/rampart/device/state"
+	"github.com/rampart-iot/rampart/ident"
 )
 
 // ExitRestart is the exit code with which stage 1 asks stage 0 to boot again, because an update
@@ -166,7 +167,7 @@ func rollback(dir state.Dir, bc state.Boot, stderr io.Writer, interrupted bool, 
 		return bc, fmt.Errorf("boot: record the rollback: %w", err)
 	}
 	e := events.New(api.EventSlotRollback, api.ClassOS, api.TypeUnplanned, why)
-	e.ImageID, e.FirstAt = rec.ImageID, now
+	e.ImageID, e.FirstAt = ident.ImageID(rec.ImageID), now
 	if rec.ImageID != "" {
 		e.ComponentID = api.RuntimeComponentID
 	}
@@ -178,10 +179,11 @@ func rollback(dir state.Dir, bc state.Boot, stderr io.Writer, interrupted bool, 
 	return bc, nil
 }
 
-// record queues an error event for stage 1 to upload (DESIGN section 5 step 7). A failure to
+// record queues an error event for stage 1 to upload (DESIGN section 5 step 7), in stage 0's own
+// file, since stage 0 has no storage key to authenticate it with ([events.AppendBoot]). A failure to
 // is said on stderr, and does not stop the boot.
 func record(dir state.Dir, stderr io.Writer, e api.DeviceEvent) {
-	if err := events.Open(dir).Append(e); err != nil {
+	if err := events.AppendBoot(dir, e); err != nil {
 		fmt.Fprintf(stderr, "rampart-device: %v\n", err)
 	}
 }

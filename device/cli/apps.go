@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,7 +33,7 @@ func (e *env) appCmd() *cobra.Command {
 		Long: "The app commands speak to the running device ('rampart-device run') over its control\n" +
 			"socket, control.sock in the state folder, which only the device's owner can open.",
 	}
-	cmd.AddCommand(e.appListCmd(), e.appStartStopCmd("start"), e.appStartStopCmd("stop"), e.appLogsCmd())
+	cmd.AddCommand(e.appListCmd(), e.appStartStopCmd("start"), e.appStartStopCmd("stop"), e.appLogsCmd(), e.appPutCmd())
 	return cmd
 }
 
@@ -162,6 +163,39 @@ func (e *env) appLogsCmd() *cobra.Command {
 		},
 	}
 	stateFlag(cmd, &dir)
+	return cmd
+}
+
+func (e *env) appPutCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "put NAME FILE --state DIR [--as STORAGE_NAME]",
+		Short: "Put a file in an app's storage, sealed by the running device (a file copied into the state folder is refused)",
+		Long: "Put a file in an app's storage, sealed by the running device (a file copied into the state folder is refused).\n" +
+			"It is stored under FILE's base name, or STORAGE_NAME; the app sees it when it next reads it\n" +
+			"(restart the app with `app stop` and `app start` for one that reads its files at start).",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			as, _ := cmd.Flags().GetString("as")
+			if as == "" {
+				as = filepath.Base(args[1])
+			}
+			data, err := state.ReadFile(args[1], control.MaxStorageFile)
+			if err != nil {
+				return fmt.Errorf("put %s: %w", args[1], err)
+			}
+			c, err := controlClient(dir)
+			if err != nil {
+				return err
+			}
+			if err := c.PutStorage(cmd.Context(), args[0], as, data); err != nil {
+				return fmt.Errorf("put %s in the storage of %s: %w", as, args[0], err)
+			}
+			return nil
+		},
+	}
+	stateFlag(cmd, &dir)
+	cmd.Flags().String("as", "", "the file's name in the app's storage (default FILE's base name)")
 	return cmd
 }
 

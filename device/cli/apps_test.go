@@ -221,7 +221,7 @@ func TestDeveloperSignedAppRunsWithCapability(t *testing.T) {
 	svc.Unlock()
 	refused := false
 	for _, e := range queued {
-		if e.Category == api.EventAppExit && e.ComponentID == app.Custom.ComponentID && strings.HasPrefix(e.Description, "refused: ") {
+		if e.Category == api.EventAppExit && string(e.ComponentID) == app.Custom.ComponentID && strings.HasPrefix(e.Description, "refused: ") {
 			refused = true
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rampart-iot/rampart/device/internal/servicetest"
+	"github.com/rampart-iot/rampart/internal/swtpmtest"
 )
 
 // binary is rampart-device, built once for the package's tests: the process-level tests run
@@ -54,6 +55,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	swtpmtest.Cleanup()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

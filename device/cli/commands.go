@@ -19,15 +19,17 @@ import (
 	"github.com/rampart-iot/rampart/device/boot"
 	"github.com/rampart-iot/rampart/device/events"
 	"github.com/rampart-iot/rampart/device/handoff"
+	"github.com/rampart-iot/rampart/device/rot/tpm"
 	"github.com/rampart-iot/rampart/device/state"
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/internal/usage"
 )
 
 func (e *env) initCmd() *cobra.Command {
-	var dir, server, cacert, runtime, runtimeKeys string
+	var dir, server, cacert, runtime, runtimeKeys, rootOfTrust, tpmPath string
+	var pcr int
 	cmd := &cobra.Command{
-		Use:   "init --state DIR --server URL --cacert FILE [--runtime FILE] [--runtime-keys FILE]",
+		Use:   "init --state DIR --server URL --cacert FILE [--runtime FILE] [--runtime-keys FILE] [--rot software|tpm --tpm PATH [--pcr N]]",
 		Short: "Make a new device: its secret, its factory runtime, its service; print its ID",
 		Long: "init makes the device's Unique Device Secret, installs the factory runtime (this program,\n" +
 			"or --runtime FILE) in slot A and pins its SHA-512, and records the service's address and\n" +
@@ -35,11 +37,19 @@ func (e *env) initCmd() *cobra.Command {
 			"that CA (or, offline, from --runtime-keys FILE): stage 0 boots only the factory runtime\n" +
 			"or runtime updates signed by one of them. It prints the device ID last on stdout: have an\n" +
 			"administrator claim it with 'rampart device claim ID'. A folder that already holds a\n" +
-			"device is refused.",
+			"device is refused.\n\n" +
+			"With --rot tpm the device's root of trust is the TPM 2.0 at --tpm PATH (/dev/tpmrm0, or the\n" +
+			"Unix socket of a simulator) instead of a secret in the state folder: init makes the\n" +
+			"attestation key and the claim key in the TPM, and the folder keeps only their TPM-wrapped\n" +
+			"blobs; stage 0 measures the runtime into PCR --pcr (8 to 15, default 15).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := state.CheckServiceURL(server); err != nil {
 				return usage.Errorf("--server: %v", err)
+			}
+			tpmConfig, err := rotFlags(cmd, rootOfTrust, tpmPath, pcr)
+			if err != nil {
+				return err
 			}
 			ca, err := state.ReadFile(cacert, state.MaxFileSize)
 			if err != nil {
@@ -77,7 +87,7 @@ func (e *env) initCmd() *cobra.Command {
 				return fmt.Errorf("read the runtime: %w", err)
 			}
 			defer f.Close()
-			id, err := boot.Init(dir, boot.Factory{ServiceURL: server, ServiceCA: ca, Runtime: f, RuntimeKeys: keys})
+			id, err := boot.Init(dir, boot.Factory{ServiceURL: server, ServiceCA: ca, Runtime: f, RuntimeKeys: keys, TPM: tpmConfig})
 			if err != nil {
 				return err
 			}
@@ -92,9 +102,35 @@ func (e *env) initCmd() *cobra.Command {
 	fl.StringVar(&cacert, "cacert", "", "PEM file of the service's CA certificate")
 	fl.StringVar(&runtime, "runtime", "", "the factory runtime to install (default: this program)")
 	fl.StringVar(&runtimeKeys, "runtime-keys", "", "PEM file of the operator's runtime-signing public keys (default: ask the service)")
+	fl.StringVar(&rootOfTrust, "rot", state.RootSoftware, "root of trust: software (a secret in the state folder, for development) or tpm")
+	fl.StringVar(&tpmPath, "tpm", "", "with --rot tpm: the TPM's character device (/dev/tpmrm0) or a simulator's Unix socket")
+	fl.IntVar(&pcr, "pcr", tpm.DefaultPCR, "with --rot tpm: the PCR stage 0 measures the runtime into, 8 to 15")
+	cmd.RegisterFlagCompletionFunc("rot", cobra.FixedCompletions([]string{state.RootSoftware, state.RootTPM}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.MarkFlagRequired("server")
 	cmd.MarkFlagRequired("cacert")
 	return cmd
+}
+
+// rotFlags checks init's root-of-trust flags and returns the TPM to use, or nil for the
+// software root.
+func rotFlags(cmd *cobra.Command, rootOfTrust, tpmPath string, pcr int) (*boot.TPMConfig, error) {
+	switch rootOfTrust {
+	case state.RootSoftware:
+		if tpmPath != "" || cmd.Flags().Changed("pcr") {
+			return nil, usage.Errorf("--tpm and --pcr need --rot tpm")
+		}
+		return nil, nil
+	case state.RootTPM:
+	default:
+		return nil, usage.Errorf("invalid --rot %q: want software or tpm", rootOfTrust)
+	}
+	if tpmPath == "" {
+		return nil, usage.Errorf("--rot tpm needs --tpm PATH: the TPM's character device (/dev/tpmrm0) or a simulator's Unix socket")
+	}
+	if err := boot.CheckPCR(pcr); err != nil {
+		return nil, usage.Errorf("--pcr: %v", err)
+	}
+	return &boot.TPMConfig{Path: tpmPath, PCR: pcr}, nil
 }
 
 // checkCAPEM requires one or more certificates and nothing else.
@@ -285,6 +321,7 @@ func (e *env) stage1Cmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			defer a.Close()
 			err = a.Run(ctx)
 			if errors.Is(err, agent.ErrRestart) || errors.Is(err, agent.ErrModeChanged) {
 				logger.Printf("%v", err)

@@ -89,7 +89,7 @@ func TestCrashingAppReportedThroughOutage(t *testing.T) {
 	}
 	isCrash := func(e api.DeviceEvent) bool {
 		return e.Category == api.EventAppCrash && e.Class == api.ClassApp && e.Type == api.TypeUnplanned &&
-			e.ComponentID == app.Custom.ComponentID && e.ImageID == app.Custom.ImageID &&
+			string(e.ComponentID) == app.Custom.ComponentID && string(e.ImageID) == app.Custom.ImageID &&
 			strings.Contains(e.Description, "panic: boom")
 	}
 	eventually(t, stderr, "an AppCrash event reaches the service", func() bool {

@@ -22,6 +22,8 @@ import (
 // statusView is `status --output json`. Its field names are stable.
 type statusView struct {
 	DeviceID        string           `json:"device_id"`
+	RootOfTrust     string           `json:"root_of_trust"` // software or tpm
+	TPM             *tpmView         `json:"tpm,omitempty"` // with the TPM root
 	ServiceURL      string           `json:"service_url"`
 	ActiveSlot      string           `json:"active_slot"`
 	FactorySHA512   string           `json:"factory_sha512,omitempty"` // pinned for the active slot
@@ -44,6 +46,12 @@ type eventsView struct {
 	Queued     int        `json:"queued"`
 	Dropped    int64      `json:"dropped"`
 	LastUpload *time.Time `json:"last_upload"`
+}
+
+// tpmView is the TPM of a device whose root of trust is one.
+type tpmView struct {
+	Path string `json:"path"`
+	PCR  int    `json:"pcr"`
 }
 
 type updateView struct {
@@ -134,8 +142,15 @@ func readStatus(d state.Dir, now time.Time) (*statusView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &statusView{DeviceID: string(dev.DeviceID), ServiceURL: dev.ServiceURL, ActiveSlot: string(bc.Active),
-		PendingSlot: string(bc.Pending)}
+	v := &statusView{DeviceID: string(dev.DeviceID), RootOfTrust: d.Root(), ServiceURL: dev.ServiceURL,
+		ActiveSlot: string(bc.Active), PendingSlot: string(bc.Pending)}
+	if v.RootOfTrust == state.RootTPM {
+		cfg, err := d.ReadTPM()
+		if err != nil {
+			return nil, err
+		}
+		v.TPM = &tpmView{Path: cfg.Path, PCR: cfg.PCR}
+	}
 	if v.InstalledImages, err = update.Installed(d, bc.Active); err != nil {
 		return nil, err
 	}
@@ -192,6 +207,11 @@ func (v *statusView) table(w io.Writer) {
 	row := func(k, format string, args ...any) { fmt.Fprintf(w, "%s\t"+format+"\n", append([]any{k}, args...)...) }
 	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 	row("device ID", "%s", v.DeviceID)
+	if v.TPM != nil {
+		row("root of trust", "tpm (%s, runtime measured into PCR %d)", v.TPM.Path, v.TPM.PCR)
+	} else {
+		row("root of trust", "%s", v.RootOfTrust)
+	}
 	row("service", "%s", v.ServiceURL)
 	row("active slot", "%s", v.ActiveSlot)
 	if v.PendingSlot != "" {

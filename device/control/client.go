@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -115,6 +116,12 @@ func (c *Client) Stop(ctx context.Context, name string) error {
 // Log returns the log of the app named name (or with that component ID).
 func (c *Client) Log(ctx context.Context, name string) ([]byte, error) {
 	return c.do(ctx, http.MethodGet, "/v1/apps/"+url.PathEscape(name)+"/log", nil, nil)
+}
+
+// PutStorage puts data as file name in the storage of the app named app.
+func (c *Client) PutStorage(ctx context.Context, app, name string, data []byte) error {
+	_, err := c.do(ctx, http.MethodPut, "/v1/apps/"+url.PathEscape(app)+"/storage/"+url.PathEscape(name), bytes.NewReader(data), nil)
+	return err
 }
 
 // Sideload sends an image package to be installed and started.

@@ -17,6 +17,8 @@
 //	POST /v1/apps/{name}/start  204                 name: the app's name or component ID
 //	POST /v1/apps/{name}/stop   204
 //	GET  /v1/apps/{name}/log    200 text/plain      the app's log, at most apphost.MaxLogSize
+//	PUT  /v1/apps/{name}/storage/{file}  204      body: the file (application/octet-stream),
+//	                            sealed into the app's storage (apphost.Host.PutStorage)
 //	POST /v1/sideload           200 api.InstalledImage
 //	                            body: an image package (application/octet-stream), at most
 //	                            update.MaxSideload bytes
@@ -45,6 +47,7 @@ const (
 	MaxHeaderBytes = 8 << 10
 	MaxName        = 128 // bytes of an app's name or component ID
 	MaxUpload      = update.MaxSideload
+	MaxStorageFile = 1 << 20 // bytes of a file put in an app's storage
 )
 
 // Backend is what the control interface controls: stage 1's app host and installer.
@@ -54,6 +57,8 @@ type Backend interface {
 	Stop(name string) error
 	// Log returns the log of the app named name (or with that component ID).
 	Log(name string) ([]byte, error)
+	// PutStorage puts a file in the storage of the app named name (or with that component ID).
+	PutStorage(name, file string, data []byte) error
 	// Sideload installs and starts the application package that r yields.
 	Sideload(r io.Reader) (api.InstalledImage, error)
 }
@@ -76,8 +81,10 @@ func status(err error) int {
 	switch {
 	case errors.Is(err, apphost.ErrNoApp):
 		return http.StatusNotFound
-	case errors.Is(err, update.ErrNoCapability):
+	case errors.Is(err, update.ErrNoCapability), errors.Is(err, apphost.ErrNoStorage):
 		return http.StatusForbidden
+	case errors.Is(err, apphost.ErrStorageQuota), errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, update.ErrRefused):

@@ -53,6 +53,16 @@ func (b *backend) Log(name string) ([]byte, error) {
 	return []byte("blink: pin 9 on\n"), nil
 }
 
+func (b *backend) PutStorage(name, file string, data []byte) error {
+	if name != "blink" {
+		return fmt.Errorf("%w %q", apphost.ErrNoApp, name)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.received = len(data)
+	return nil
+}
+
 func (b *backend) Sideload(r io.Reader) (api.InstalledImage, error) {
 	n, err := io.Copy(io.Discard, r)
 	b.mu.Lock()

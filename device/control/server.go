@@ -114,6 +114,25 @@ func Handler(b Backend) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write(log)
 	})
+	mux.HandleFunc("PUT /v1/apps/{name}/storage/{file}", func(w http.ResponseWriter, r *http.Request) {
+		name, ok := appName(w, r)
+		if !ok {
+			return
+		}
+		body := &limited{r: r.Body, n: MaxStorageFile}
+		data, err := io.ReadAll(body)
+		if body.over {
+			err = fmt.Errorf("%w: a storage file of more than %d bytes", ErrTooLarge, MaxStorageFile)
+		}
+		if err == nil {
+			err = b.PutStorage(name, r.PathValue("file"), data)
+		}
+		if err != nil {
+			writeError(w, status(err), err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("POST /v1/sideload", func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxUpload {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("%w: %d bytes, more than %d", ErrTooLarge, r.ContentLength, int64(MaxUpload)))

@@ -22,6 +22,9 @@ type batch struct {
 func (q *Queue) take(n int) (batch, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.key == nil {
+		return batch{}, errReadOnly // only what verifies under the key leaves the device
+	}
 	h, evs, err := q.read()
 	if err != nil {
 		return batch{}, err

@@ -48,7 +48,7 @@ func uploader(t *testing.T, svc *servicetest.Service, dir state.Dir) *events.Upl
 	t.Helper()
 	cert, key := svc.DeviceCertificate(t, deviceID)
 	c := servicetest.Client(t, svc.CAPEM, cert, key)
-	return &events.Uploader{Queue: events.Open(dir), ServiceURL: svc.URL, Client: func() *http.Client { return c }}
+	return &events.Uploader{Queue: open(t, dir), ServiceURL: svc.URL, Client: func() *http.Client { return c }}
 }
 
 func noProblems(t *testing.T, svc *servicetest.Service) {
@@ -65,11 +65,11 @@ func noProblems(t *testing.T, svc *servicetest.Service) {
 func TestEventsSurviveRestart(t *testing.T) {
 	t.Parallel()
 	dir := state.Dir(t.TempDir())
-	q := events.Open(dir)
+	q := open(t, dir)
 	appendAll(t, q, crash(1), crash(2), crash(2), crash(3))
 	before, _ := queued(t, q)
 
-	after, dropped := queued(t, events.Open(dir))
+	after, dropped := queued(t, open(t, dir))
 	if len(after) != 3 || dropped != 0 {
 		t.Fatalf("after a restart: %d events, %d dropped; want 3 and 0", len(after), dropped)
 	}
@@ -93,7 +93,7 @@ func TestEventQueueBoundedDropsOldest(t *testing.T) {
 	t.Parallel()
 	svc := servicetest.New(t)
 	dir := state.Dir(t.TempDir())
-	q := events.Open(dir)
+	q := open(t, dir)
 	const n = 3000
 	pad := strings.Repeat("x", 700)
 	for i := range n {
@@ -137,7 +137,7 @@ func TestEventQueueBoundedDropsOldest(t *testing.T) {
 func TestDroppedEventNotFoldedInto(t *testing.T) {
 	t.Parallel()
 	dir := state.Dir(t.TempDir())
-	q := events.Open(dir)
+	q := open(t, dir)
 	pad := strings.Repeat("x", 700)
 	padded := func(n int) api.DeviceEvent {
 		e := crash(n)
@@ -178,7 +178,7 @@ func TestDroppedEventNotFoldedInto(t *testing.T) {
 func TestTornLastLineSkipped(t *testing.T) {
 	t.Parallel()
 	dir := state.Dir(t.TempDir())
-	q := events.Open(dir)
+	q := open(t, dir)
 	appendAll(t, q, crash(1), crash(2))
 	f, err := os.OpenFile(dir.Path(state.FileEvents), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
@@ -187,7 +187,7 @@ func TestTornLastLineSkipped(t *testing.T) {
 	f.WriteString(`{"id":"` + ident.NewID() + `","category":"AppCrash","class":"app","ty`)
 	f.Close()
 
-	q = events.Open(dir) // after the power cut
+	q = open(t, dir) // after the power cut
 	if es, _ := queued(t, q); len(es) != 2 {
 		t.Fatalf("%d events after a torn append; want the 2 whole ones", len(es))
 	}
@@ -392,7 +392,7 @@ func TestCrashDetailOnlyWhenAllowed(t *testing.T) {
 		}
 	}
 
-	appendAll(t, events.Open(dir), withDetail(1))
+	appendAll(t, open(t, dir), withDetail(1))
 	upload()
 	if d := stored(1).Detail; d != "" {
 		t.Errorf("detail sent before the service allowed it: %q", d)
@@ -400,12 +400,12 @@ func TestCrashDetailOnlyWhenAllowed(t *testing.T) {
 	svc.Lock()
 	svc.EventStore.AllowCrashDumps = true // the group now collects crash dumps
 	svc.Unlock()
-	appendAll(t, events.Open(dir), withDetail(2))
+	appendAll(t, open(t, dir), withDetail(2))
 	upload()
 	if d := stored(2).Detail; d != "" {
 		t.Errorf("detail sent while the last answer said no crash dumps: %q", d)
 	}
-	appendAll(t, events.Open(dir), withDetail(3))
+	appendAll(t, open(t, dir), withDetail(3))
 	upload()
 	if d := stored(3).Detail; d != withDetail(3).Detail {
 		t.Errorf("detail %q after the service allowed crash dumps", d)
@@ -413,9 +413,9 @@ func TestCrashDetailOnlyWhenAllowed(t *testing.T) {
 	svc.Lock()
 	svc.EventStore.AllowCrashDumps = false
 	svc.Unlock()
-	appendAll(t, events.Open(dir), withDetail(4), withDetail(5))
+	appendAll(t, open(t, dir), withDetail(4), withDetail(5))
 	upload()
-	appendAll(t, events.Open(dir), withDetail(6))
+	appendAll(t, open(t, dir), withDetail(6))
 	upload()
 	if d := stored(6).Detail; d != "" {
 		t.Errorf("detail sent after the service withdrew crash dumps: %q", d)
@@ -423,4 +423,17 @@ func TestCrashDetailOnlyWhenAllowed(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(string(dir), state.FileEvents)); err != nil {
 		t.Error(err)
 	}
+}
+
+// testKey is the storage key of the tests' queues.
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+// open opens the queue of dir as stage 1 does, under testKey.
+func open(t *testing.T, dir state.Dir) *events.Queue {
+	t.Helper()
+	q, err := events.OpenSealed(dir, testKey, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }

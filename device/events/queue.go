@@ -6,7 +6,8 @@
 //
 // The queue is the state folder's events.jsonl: an optional header line (what was dropped,
 // whether the service wants crash detail, when a batch was last accepted), then one
-// [api.DeviceEvent] a line, oldest first. Each event gets its ID (a UUID) when it is made, so a
+// [api.DeviceEvent] a line, oldest first, each line after its MAC (see Integrity in seal.go:
+// a line planted by someone without the runtime's storage key is dropped, never uploaded). Each event gets its ID (a UUID) when it is made, so a
 // batch sent again after a lost answer is stored once by the service: exactly-once storage over
 // at-least-once delivery.
 //
@@ -22,8 +23,9 @@
 // that has been sent is never folded into, so a count is never lost to a batch the service
 // stored but whose answer was lost.
 //
-// Only one process writes the queue at a time: stage 0 while stage 1 is not running, then
-// stage 1. Readers (`rampart-device status`) may read at any time.
+// Only stage 1 writes the queue. Stage 0, which has no storage key, writes its own
+// boot-events.jsonl the same way, which stage 1 moves into the queue when it starts
+// ([Queue.Adopt]). Readers (`rampart-device status`) may read at any time, without a key.
 package events
 
 import (
@@ -50,8 +52,9 @@ import (
 // FoldWindow is how soon after an event a repeat of it is folded into it.
 const FoldWindow = time.Hour
 
-// maxLine bounds one line of the queue: an event with the largest description and detail fits.
-const maxLine = api.MaxEventDetail + 4*api.MaxEventDescription + 1024
+// maxLine bounds one line of the queue: an event with the largest description and detail fits,
+// with its MAC.
+const maxLine = api.MaxEventDetail + 4*api.MaxEventDescription + 1024 + macLen
 
 // headerKind marks the header line; headerDropped is the header of the format before it.
 const (
@@ -71,23 +74,40 @@ type header struct {
 // Queue is the event queue of a state folder. It is safe for concurrent use.
 type Queue struct {
 	mu     sync.Mutex
+	dir    state.Dir
 	path   string
 	max    int64
 	now    func() time.Time
 	recent map[foldKey]api.DeviceEvent // the last event of each key appended here and not sent
+
+	key     []byte // the MAC key of a sealed queue (OpenSealed); nil to read only, or for plain
+	plain   bool   // stage 0's queue (AppendBoot): plain lines
+	logf    func(string, ...any)
+	logged  map[[32]byte]bool // lines that did not verify, logged already
+	refused int               // lines that did not verify, counted by read
 }
 
-type foldKey struct{ category, class, typ, component, image, description string }
+type foldKey struct {
+	category, class, typ string
+	component            ident.ComponentID
+	image                ident.ImageID
+	description          string
+}
 
 func keyOf(e api.DeviceEvent) foldKey {
 	return foldKey{e.Category, e.Class, e.Type, e.ComponentID, e.ImageID, e.Description}
 }
 
-// Open returns the queue of dir. It touches nothing until used.
+// Open returns the queue of dir, to read without a key: what `rampart-device status` shows. It
+// counts stage 0's events too, and checks no MAC; it cannot append or upload ([OpenSealed]
+// can). It touches nothing until used.
 func Open(dir state.Dir) *Queue {
-	return &Queue{path: dir.Path(state.FileEvents), max: state.MaxEventQueue, now: time.Now,
-		recent: map[foldKey]api.DeviceEvent{}}
+	return &Queue{dir: dir, path: dir.Path(state.FileEvents), max: state.MaxEventQueue, now: time.Now,
+		recent: map[foldKey]api.DeviceEvent{}, logged: map[[32]byte]bool{}}
 }
+
+// errReadOnly is the error of a queue opened without a key, asked to write or upload.
+var errReadOnly = errors.New("event queue: opened without the storage key, to read only")
 
 // New returns an event that happened now: category, class and type as in package api, and a
 // description of one line (longer text is cut).
@@ -100,6 +120,9 @@ func New(category, class, typ, description string) api.DeviceEvent {
 // api.MaxEventDescription bytes and its detail to api.MaxEventDetail, and folds it into an
 // earlier event of the same kind less than [FoldWindow] old.
 func (q *Queue) Append(e api.DeviceEvent) error {
+	if q.key == nil && !q.plain {
+		return errReadOnly
+	}
 	e = q.normalise(e)
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -119,6 +142,7 @@ func (q *Queue) Append(e api.DeviceEvent) error {
 	if err != nil {
 		return fmt.Errorf("event queue: %w", err)
 	}
+	line = q.encode(line)
 	// Known before the line is written, so that a rewrite that drops it forgets it too.
 	prev, had := q.recent[k]
 	q.recent[k] = e
@@ -227,6 +251,10 @@ func (q *Queue) read() (header, []api.DeviceEvent, error) {
 		if err != nil {
 			return h, nil, err
 		}
+		ln, ok := q.decode(ln)
+		if !ok {
+			continue
+		}
 		if first {
 			var fh header
 			if strictjson.DecodeAnswer(ln, &fh) == nil && (fh.Kind == headerKind || fh.Kind == headerDropped) {
@@ -298,6 +326,7 @@ func (q *Queue) rewrite(edit func(*header, []api.DeviceEvent) []api.DeviceEvent,
 		if err != nil {
 			return err
 		}
+		ln = q.encode(ln)
 		lines = append(lines, queued{e.ID, ln})
 		size += int64(len(ln))
 	}
@@ -320,7 +349,7 @@ func (q *Queue) rewrite(edit func(*header, []api.DeviceEvent) []api.DeviceEvent,
 	var b bytes.Buffer
 	if h.Dropped > 0 || h.AllowCrashDumps || !h.LastUpload.IsZero() {
 		hl, _ := marshalLine(h)
-		b.Write(hl)
+		b.Write(q.encode(hl))
 	}
 	for _, ln := range lines {
 		b.Write(ln.line)
@@ -335,11 +364,11 @@ type Stats struct {
 	LastUpload time.Time // when the service last accepted a batch; zero if never
 }
 
-// Stats reads the queue's counts.
+// Stats reads the queue's counts. On a sealed queue, lines that do not verify are not counted.
 func (q *Queue) Stats() (Stats, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	h, evs, err := q.read()
+	h, evs, err := q.readAll()
 	if err != nil {
 		return Stats{}, fmt.Errorf("event queue: %w", err)
 	}
@@ -350,9 +379,19 @@ func (q *Queue) Stats() (Stats, error) {
 func (q *Queue) Events() ([]api.DeviceEvent, int64, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	h, evs, err := q.read()
+	h, evs, err := q.readAll()
 	if err != nil {
 		return nil, 0, fmt.Errorf("event queue: %w", err)
 	}
 	return evs, h.Dropped, nil
+}
+
+// readAll is read, and for a queue opened to read only, stage 0's events after the queue's.
+func (q *Queue) readAll() (header, []api.DeviceEvent, error) {
+	h, evs, err := q.read()
+	if err != nil || q.key != nil || q.plain {
+		return h, evs, err
+	}
+	_, boot, err := bootQueue(q.dir).read()
+	return h, append(evs, boot...), err
 }

@@ -19,6 +19,11 @@
 //	  "device_id_public_key": "<base64 DER SubjectPublicKeyInfo>",
 //	  "measurements": {"runtime_sha512": "<hex>", "config_sha512": "<hex>", "authority_sha512": "<hex>", "mode": "normal"}
 //	}
+//
+// A device whose root of trust is a TPM has no CDI and no Alias certificate: its handoff says
+// "root": "tpm", leaves out cdi_attest, cdi_seal and alias_certificate, and its
+// device_id_public_key is the TPM attestation key's. Stage 1 opens the TPM itself (tpm.json
+// names it) and checks that the measurements are the last event of the PCR's log.
 package handoff
 
 import (
@@ -50,11 +55,12 @@ const MaxSize = 64 << 10
 // holds them can act as this device running this runtime.
 type Handoff struct {
 	Version      int                `json:"version"`
+	Root         string             `json:"root,omitempty"` // "tpm", or empty for the software root
 	Slot         state.Slot         `json:"slot"`
-	CDIAttest    []byte             `json:"cdi_attest"`
-	CDISeal      []byte             `json:"cdi_seal"`
-	AliasCert    []byte             `json:"alias_certificate"`    // DER, issued by the DeviceID key
-	DeviceIDKey  []byte             `json:"device_id_public_key"` // DER SubjectPublicKeyInfo
+	CDIAttest    []byte             `json:"cdi_attest,omitempty"`
+	CDISeal      []byte             `json:"cdi_seal,omitempty"`
+	AliasCert    []byte             `json:"alias_certificate,omitempty"` // DER, issued by the DeviceID key
+	DeviceIDKey  []byte             `json:"device_id_public_key"`        // DER SubjectPublicKeyInfo
 	Measurements state.Measurements `json:"measurements"`
 
 	// ClaimVerifier is the verifier of the device's claim code, read from ClaimVerifierFD by
@@ -107,6 +113,12 @@ func (h *Handoff) check() error {
 		return fmt.Errorf("version %d, want %d", h.Version, Version)
 	case !h.Slot.Valid():
 		return fmt.Errorf("slot %q is not a or b", h.Slot)
+	case h.Root != "" && h.Root != state.RootTPM:
+		return fmt.Errorf("root of trust %q is not tpm", h.Root)
+	case h.Root == state.RootTPM:
+		if h.CDIAttest != nil || h.CDISeal != nil || h.AliasCert != nil || len(h.DeviceIDKey) == 0 {
+			return fmt.Errorf("a TPM device's handoff has its attestation key alone: no CDI, no alias certificate")
+		}
 	case len(h.CDIAttest) != rot.CDISize || len(h.CDISeal) != rot.CDISize:
 		return fmt.Errorf("CDIs must be %d bytes", rot.CDISize)
 	case len(h.AliasCert) == 0 || len(h.DeviceIDKey) == 0:

@@ -9,6 +9,13 @@
 // [github.com/rampart-iot/rampart/ident] for the device ID, because it is the centre of the
 // device's trusted computing base.
 //
+// The software root is for development: its secret is a file. The production root on Linux
+// devices is a TPM 2.0, in package [github.com/rampart-iot/rampart/device/rot/tpm], whose keys
+// never leave the chip. Both give stage 1 the same things: an identity key whose SHA-256 is the
+// device ID, a signer for the evidence and the device certificate (the Alias key, or a TPM
+// signing key certified by the TPM's attestation key), and the measurements of the runtime
+// (certified in the Alias certificate, or recorded in a PCR and its event log).
+//
 // # Derivations
 //
 // H is SHA-512 and HKDF is HKDF-SHA512 (RFC 5869, extract then expand), exactly as in the Open

@@ -9,6 +9,11 @@
 //
 //	DIR/                   0700
 //	  uds                  0600  the Unique Device Secret (written by rot.CreateUDS, read by stage 0 only)
+//	  tpm.json             0600  instead of uds, with the TPM root of trust: the TPM, the runtime PCR and
+//	                             the TPM-wrapped blobs of the attestation and claim keys ([TPM])
+//	  tpm-sealed.json      0600  the storage key, sealed by the TPM to the runtime PCR ([SealedKey])
+//	  tpm-eventlog         0600  the runtime PCR's TCG event log, written by stage 0
+//	  tpm-eventlog.new     0600  the log with one more event, while stage 0 extends the PCR
 //	  device.json          0600  service URL, device ID, service CA file name and SHA-256 ([Device])
 //	  service-ca.pem       0600  the service's CA certificate(s), the only roots the device trusts
 //	  runtime-keys.pem     0600  the operator's runtime-signing public keys, learnt at init
@@ -24,10 +29,15 @@
 //	  downloads/SHA256.part 0600 an image package being downloaded (resumed with Range)
 //	  apps/COMPONENT/IMAGE/ 0700 an installed app: app.wasm, package.hdr, manifest.json
 //	  apps/COMPONENT/current 0600 the image ID of the app's installed version
-//	  appdata/, applogs/, cache/ 0700 the app host's (package apphost)
+//	  appdata/, applogs/, cache/ 0700 the app host's (package apphost); appdata/'s files sealed
+//	                             under the runtime's storage key
+//	  storage-key-id       0600  names the storage key appdata/ and events.jsonl are sealed under
+//	                             ([FileStorageKeyID])
 //	  tenant-keys.pem      0600  the tenant's image-signing public keys, from the last update info
 //	  capability.json      0600  the development capability, while the service grants one
-//	  events.jsonl         0600  the error events to upload, at most 1 MiB (package events)
+//	  events.jsonl         0600  the error events to upload, each line MACed under a key from the
+//	                             storage key, at most 1 MiB (package events)
+//	  boot-events.jsonl    0600  stage 0's error events, plain, until stage 1 adopts them ([FileBootEvents])
 //	  stage1.running       0600  present while stage 1 runs ([FileRunning])
 //	  control.sock         0600  stage 1's control socket (package control), while it runs
 //

@@ -4,7 +4,10 @@
 # (rampart ca download) and CRLs (rampart ca crl), its own certificate signed by a CA made here
 # for it, which the device's apps are told to trust (the state folder's app-ca.pem), as a real
 # broker's CA would be. Usage: examples/telemetry/broker.sh STATE_DIR
-#   STATE_DIR  the simulated device's --state folder (gets app-ca.pem and the app's config.json)
+#   STATE_DIR  the simulated device's --state folder (gets app-ca.pem)
+# It writes the app's config.json to the current folder: once the device runs the app, put it in
+# the app's storage with `rampart-device app put telemetry config.json --state STATE_DIR` (the
+# device seals it; a file copied into the state folder would be refused).
 set -euo pipefail
 state=${1:?usage: broker.sh STATE_DIR}
 dir=$(mktemp -d)
@@ -33,9 +36,7 @@ use_identity_as_username true
 allow_anonymous false
 CONF
 cp "$dir/broker-ca.pem" "$state/app-ca.pem"
-mkdir -p "$state/appdata/5e82e678-06e0-4c78-bbed-fecde9c2f6ca"
-echo '{"broker": "127.0.0.1", "port": 8883, "topic": "rampart/telemetry", "interval_seconds": 5}' \
-	> "$state/appdata/5e82e678-06e0-4c78-bbed-fecde9c2f6ca/config.json"
+echo '{"broker": "127.0.0.1", "port": 8883, "topic": "rampart/telemetry", "interval_seconds": 5}' > config.json
 mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 "$mosquitto" -d -c "$dir/mosquitto.conf"
 echo "Mosquitto listens on 127.0.0.1:8883; its log is $dir/mosquitto.log"

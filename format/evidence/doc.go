@@ -76,7 +76,7 @@
 //	5   PCR value                  32 bytes: its SHA-256 bank value when quoted
 //	6   quote                      TPMS_ATTEST of TPM2_Quote by the AK, qualifying data = the nonce
 //	7   quote signature            TPMT_SIGNATURE
-//	8   event log                  TCG PC Client crypto-agile log of the PCR, at most 16 KiB
+//	8   event log                  TCG PC Client crypto-agile log of the PCR, at most 17 KiB
 //	9   signing key public area    TPMT_PUBLIC of the key that signed the token
 //	10  creation data              TPMS_CREATION_DATA of the signing key
 //	11  certification              TPMS_ATTEST of the signing key's certification by the AK

@@ -49,6 +49,8 @@ type Evidence struct {
 	aliasKey  *ecdsa.PublicKey  // the key that signed the token: the Alias key, or the TPM signing key once verified
 	certified dice.Measurements // from AliasCert's TcbInfo
 	msg       *cose.Sign1Message
+
+	bootMeasurements []dice.Measurements // the TPM event log's records, once verified
 }
 
 // sign1Wire is COSE_Sign1 (RFC 9052), after its tag.

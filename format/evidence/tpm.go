@@ -13,8 +13,8 @@ import (
 // hundred bytes to a couple of kilobytes.
 const (
 	MaxEKCertificateSize = 4096
-	MaxTPMStructureSize  = 1024 // TPMT_PUBLIC, TPMS_ATTEST, TPMT_SIGNATURE, TPMS_CREATION_DATA
-	MaxEventLogSize      = 16 << 10
+	MaxTPMStructureSize  = 1024     // TPMT_PUBLIC, TPMS_ATTEST, TPMT_SIGNATURE, TPMS_CREATION_DATA
+	MaxEventLogSize      = 17 << 10 // 64 events of Rampart's (MaxTPMEvents) and the header
 	TPMActivationSize    = 32
 	TPMDigestSize        = 32 // SHA-256, the only PCR bank Rampart reads
 )

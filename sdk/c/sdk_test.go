@@ -4,6 +4,7 @@
 package csdk_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -72,6 +73,9 @@ func start(t *testing.T, name string, opt apphost.Options, caps manifest.Capabil
 	t.Helper()
 	module := compile(t, name)
 	dir := t.TempDir()
+	if opt.StorageKey == nil {
+		opt.StorageKey = bytes.Repeat([]byte{7}, 32)
+	}
 	h, err := apphost.New(dir, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -79,10 +83,8 @@ func start(t *testing.T, name string, opt apphost.Options, caps manifest.Capabil
 	t.Cleanup(func() { h.Close() })
 	m := &manifest.App{SchemaVersion: 1, ComponentId: ident.NewID(), Name: "sdktest", EntryPoint: "app.wasm", Capabilities: caps}
 	install(t, dir, m, module)
-	data := filepath.Join(dir, apphost.DirAppData, m.ComponentId)
-	os.MkdirAll(data, 0o700)
 	for f, s := range files {
-		if err := os.WriteFile(filepath.Join(data, f), []byte(s), 0o600); err != nil {
+		if err := apphost.WriteStorageFile(dir, opt.StorageKey, m.ComponentId, f, []byte(s)); err != nil {
 			t.Fatal(err)
 		}
 	}

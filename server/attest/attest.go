@@ -57,6 +57,8 @@ type Service struct {
 	now      func() time.Time
 	nonceKey []byte
 	unknown  *Aggregate
+
+	activationKey []byte // see tpm.go
 }
 
 // New returns an attestation service.
@@ -68,7 +70,7 @@ func New(st *store.Store, ca *pki.Authority, log *slog.Logger, now func() time.T
 		now = time.Now
 	}
 	return &Service{st: st, ca: ca, log: log, now: now, nonceKey: ca.DeriveKey(nonceKeyPurpose),
-		unknown: NewAggregate()}
+		unknown: NewAggregate(), activationKey: ca.DeriveKey(activationKeyPurpose)}
 }
 
 // Nonce issues a fresh nonce for a device. Any device may ask: the nonce proves freshness, not
@@ -109,6 +111,8 @@ func (s *Service) Attest(ctx context.Context, token []byte, source string) (api.
 	}
 	rec := store.Attestation{DeviceID: ev.DeviceID, At: now, Source: source, Mode: modeName(ev.Claims.Measurements.Mode),
 		RuntimeSHA512: hex.EncodeToString(ev.Claims.Measurements.Runtime[:]), Nonce: ev.Claims.Nonce}
+	root := evidenceRoot(ev)
+	rec.RootOfTrust, rec.EKFingerprint = root.name, root.ekFingerprint
 	nonceFail := checkNonce(s.nonceKey, ev.Claims.Nonce, ev.DeviceID, now)
 	dev, err := s.appraise(ctx, ev, now, nonceFail == nil)
 	var af *Failure
@@ -167,8 +171,18 @@ func (s *Service) verify(token []byte) (*evidence.Evidence, *Failure) {
 		return nil, fail(api.ReasonAliasNotCertified, "the Alias certificate is not signed by the device's DeviceID key")
 	case errors.Is(err, evidence.ErrBadSignature):
 		return nil, fail(api.ReasonBadSignature, "the evidence is not signed by the Alias key")
+	case errors.Is(err, evidence.ErrMeasurementMismatch) && ev.Claims.TPM != nil:
+		return nil, fail(api.ReasonMeasurementMismatch, "the measurements in the evidence differ from the last in the TPM event log")
 	case errors.Is(err, evidence.ErrMeasurementMismatch):
 		return nil, fail(api.ReasonMeasurementMismatch, "the measurements in the evidence differ from those in the Alias certificate")
+	case errors.Is(err, evidence.ErrKeyNotCertified):
+		return nil, fail(api.ReasonBadQuote, "the signing key is not a TPM key certified by the attestation key")
+	case errors.Is(err, evidence.ErrBadQuote):
+		return nil, fail(api.ReasonBadQuote, "the TPM quote is not signed by the attestation key over this nonce "+
+			"and the runtime PCR's value; ask for a new nonce and quote again")
+	case errors.Is(err, evidence.ErrEventLogMismatch):
+		return nil, fail(api.ReasonEventLogMismatch, "the event log does not replay to the quoted PCR value; "+
+			"restart the device so that stage 0 measures the runtime into a reset TPM")
 	default:
 		return nil, fail(api.ReasonMalformed, "%v", err)
 	}
@@ -184,9 +198,10 @@ func (s *Service) appraise(ctx context.Context, ev *evidence.Evidence, now time.
 	var unknownImage ident.ImageID
 	var verifier ident.ClaimVerifier
 	var withCode bool
+	var rootFail error
 	err := s.st.View(ctx, func(tx *store.Tx) error {
 		var err error
-		if dev, err = tx.DeviceAnyTenant(ev.DeviceID); err != nil {
+		if dev, rootFail, err = s.deviceAndRoot(tx, ev, now); err != nil {
 			return err
 		}
 		if verifier, withCode, err = tx.ClaimVerifier(ev.DeviceID); err != nil {
@@ -211,10 +226,8 @@ func (s *Service) appraise(ctx context.Context, ev *evidence.Evidence, now time.
 	case dev.State == api.DeviceRevoked:
 		return dev, fail(api.ReasonRevoked, "device %s was revoked", ev.DeviceID)
 	}
-	if withCode && fresh {
-		if err := s.checkClaim(ctx, ev, dev, verifier, now); err != nil {
-			return dev, err
-		}
+	if err := s.checkClaimAndRoot(ctx, ev, dev, verifier, withCode && fresh, now, rootFail); err != nil {
+		return dev, err
 	}
 	switch {
 	case allWithdrawn(releases):
@@ -271,7 +284,7 @@ func (s *Service) record(ctx context.Context, a store.Attestation) error {
 			return err
 		}
 		if a.Result == api.AttestPass {
-			return nil
+			return tx.SetRootOfTrust(a.TenantID, a.DeviceID, a.RootOfTrust, a.EKFingerprint)
 		}
 		// The failure is also an error event of the device, for the tenant's error reports.
 		if _, err := report.Add(tx, report.AttestationFailure(a)); err != nil {

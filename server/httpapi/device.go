@@ -18,8 +18,9 @@ import (
 // certificate before its first attestation. Every other route requires mutual TLS with a
 // current device certificate of a claimed, unrevoked device ([API.deviceAuth]).
 
-// maxNonceRequest bounds the body of a nonce request.
-const maxNonceRequest = 4 << 10
+// maxNonceRequest bounds the body of a nonce request: a device ID, and a TPM's EK certificate
+// and AK public area in base64.
+const maxNonceRequest = 12 << 10
 
 // deviceHandler is a handler of an open device route; deviceAuthed one of a device-certificate
 // route, given the authenticated device.
@@ -49,7 +50,16 @@ func (a *API) deviceNonce(w http.ResponseWriter, r *http.Request) error {
 	if _, err := ident.ParseDeviceID(string(req.DeviceID)); err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
-	resp, err := a.attest.Nonce(r.Context(), req.DeviceID)
+	var resp api.NonceResponse
+	var err error
+	if req.TPM != nil {
+		resp, err = a.attest.NonceTPM(r.Context(), req.DeviceID, *req.TPM)
+	} else {
+		resp, err = a.attest.Nonce(r.Context(), req.DeviceID)
+	}
+	if errors.Is(err, attest.ErrBadTPMKeys) {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -124,7 +134,7 @@ func (a *API) deviceAuth(r *http.Request) (api.Device, error) {
 }
 
 func (a *API) deviceWhoami(w http.ResponseWriter, r *http.Request, d deviceCall) error {
-	return writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: d.ID, TenantID: string(d.TenantID), GroupID: string(d.GroupID)})
+	return writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: d.ID, TenantID: d.TenantID, GroupID: d.GroupID})
 }
 
 // FlushAttestationFailures stores the counts of attestation failures of callers that are not a

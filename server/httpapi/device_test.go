@@ -84,7 +84,7 @@ func TestDeviceRouteNeedsMutualTLS(t *testing.T) {
 	}
 	var who api.DeviceWhoami
 	json.Unmarshal([]byte(body), &who)
-	if who.DeviceID != w.a.device || who.TenantID != string(w.a.tenant.ID) || who.GroupID != string(w.a.group.ID) {
+	if who.DeviceID != w.a.device || who.TenantID != w.a.tenant.ID || who.GroupID != w.a.group.ID {
 		t.Errorf("whoami %+v", who)
 	}
 }

@@ -85,6 +85,7 @@ func cases(w *world) map[string]routeCase {
 		"POST /device/v1/events":               {path: api.DevicePathEvents, body: api.EventBatch{}},
 	}
 	maps.Copy(all, accountCases(w))
+	maps.Copy(all, tpmCACases(w))
 	return all
 }
 

@@ -184,11 +184,16 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, c *call) error
 		}
 		g = api.DeviceGroup{ID: ident.GroupID(ident.NewID()), TenantID: p.TenantID, ProductID: p.ID, ProductName: p.Name,
 			Name: req.Name, Description: req.Description, OSFeed: req.OSFeed,
-			UpdatePolicy: req.UpdatePolicy, AllowCrashDumps: req.AllowCrashDumps, CreatedAt: c.now}
+			UpdatePolicy: req.UpdatePolicy, AllowCrashDumps: req.AllowCrashDumps, RequireTPM: req.RequireTPM,
+			CreatedAt: c.now}
 		if err := tx.CreateGroup(g); err != nil {
 			return err
 		}
-		return c.audit(tx, g.TenantID, "device-group.create", "device-group/"+string(g.ID), g.FullName())
+		detail := g.FullName()
+		if g.RequireTPM {
+			detail += " require_tpm=true"
+		}
+		return c.audit(tx, g.TenantID, "device-group.create", "device-group/"+string(g.ID), detail)
 	})
 	if err != nil {
 		return err
@@ -236,6 +241,10 @@ func (a *API) updateGroup(w http.ResponseWriter, r *http.Request, c *call) error
 		if req.AllowCrashDumps != nil && *req.AllowCrashDumps != g.AllowCrashDumps {
 			g.AllowCrashDumps = *req.AllowCrashDumps
 			changes = append(changes, fmt.Sprintf("allow_crash_dumps=%t", g.AllowCrashDumps))
+		}
+		if req.RequireTPM != nil && *req.RequireTPM != g.RequireTPM {
+			g.RequireTPM = *req.RequireTPM
+			changes = append(changes, fmt.Sprintf("require_tpm=%t", g.RequireTPM))
 		}
 		if err := ident.ValidateName(g.Name); err != nil {
 			return errorf(http.StatusBadRequest, "device group name: %v", err)

@@ -73,6 +73,10 @@ func (a *API) table() []Route {
 		{"GET", "/api/v1/os/releases", accessAnyToken, a.listReleases},
 		{"POST", "/api/v1/os/releases/withdraw", accessOperator, a.withdrawRelease},
 
+		{"POST", "/api/v1/tpm-cas", accessOperator, a.addTPMCAs},
+		{"GET", "/api/v1/tpm-cas", accessOperator, a.listTPMCAs},
+		{"DELETE", "/api/v1/tpm-cas/{ca}", accessOperator, a.removeTPMCA},
+
 		{"GET", "/metrics", accessOperator, a.serveMetrics},
 
 		// The device API. A device has no certificate before its first attestation, so nonce

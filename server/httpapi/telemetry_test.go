@@ -88,7 +88,9 @@ func TestTelemetrySamplePublishesWithServiceCertificate(t *testing.T) {
 
 	// The device: the sample installed as the update client installs it, with its config.
 	hostDir := t.TempDir()
+	storageKey := bytes.Repeat([]byte{7}, 32)
 	host, err := apphost.New(hostDir, apphost.Options{
+		StorageKey:        storageKey,
 		ExtraRootCAs:      []*x509.Certificate{brokerCA},
 		DeviceCertificate: func() (*tls.Certificate, error) { return deviceCert, nil },
 	})
@@ -114,7 +116,9 @@ func TestTelemetrySamplePublishesWithServiceCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, _ := json.Marshal(map[string]any{"broker": "127.0.0.1", "port": port, "topic": "rampart/test/telemetry", "interval_seconds": 1})
-	writeFile(t, filepath.Join(hostDir, apphost.DirAppData, m.ComponentId, "config.json"), cfg)
+	if err := apphost.WriteStorageFile(hostDir, storageKey, m.ComponentId, "config.json", cfg); err != nil {
+		t.Fatal(err)
+	}
 	if err := host.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func clip(s string) string { return safetext.Line(s, 70) }
 // Prepare returns a checked event ready to store, with its signature.
 func Prepare(e api.DeviceEvent) store.Event {
 	return store.Event{DeviceEvent: e, Pattern: Normalize(e.Description),
-		Signature: Signature(e.Category, e.ComponentID, e.Description)}
+		Signature: Signature(e.Category, string(e.ComponentID), e.Description)}
 }
 
 // Upload returns a device's checked batch, received at now, ready for [Add].

@@ -65,6 +65,9 @@ type Attestation struct {
 	CertExpiry    *time.Time
 	Source        string // the device's network address
 	Nonce         []byte // the nonce the evidence carried (not stored with the outcome)
+	// RootOfTrust and EKFingerprint: the evidence's root of trust, recorded on a pass with
+	// SetRootOfTrust.
+	RootOfTrust, EKFingerprint string
 }
 
 // RecordAttestation stores an attestation's outcome. When a.TenantID is set it updates the

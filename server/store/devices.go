@@ -15,7 +15,7 @@ import (
 const deviceSelect = `SELECT d.id, d.tenant_id, COALESCE(g.product_id, ''), COALESCE(p.name, ''),
 	COALESCE(d.group_id, ''), COALESCE(g.name, ''), d.state, d.claimed_at, d.revoked_at,
 	d.last_seen_at, d.development, d.last_attested_at, d.last_attest_result, d.last_attest_reason,
-	d.runtime_sha512, d.cert_expires_at, d.claim_verifier IS NOT NULL
+	d.runtime_sha512, d.cert_expires_at, d.claim_verifier IS NOT NULL, d.root_of_trust, d.ek_fingerprint
 	FROM devices d
 	LEFT JOIN device_groups g ON g.id = d.group_id
 	LEFT JOIN products p ON p.id = g.product_id`
@@ -26,7 +26,7 @@ func scanDevice(r scanner) (api.Device, error) {
 	var revoked, seen, attested, certExpiry sql.NullInt64
 	err := r.Scan((*string)(&d.ID), &d.TenantID, &d.ProductID, &d.ProductName, &d.GroupID, &d.GroupName,
 		&d.State, &claimed, &revoked, &seen, &d.Development, &attested, &d.LastAttestResult,
-		&d.LastAttestReason, &d.RuntimeSHA512, &certExpiry, &d.ClaimedWithCode)
+		&d.LastAttestReason, &d.RuntimeSHA512, &certExpiry, &d.ClaimedWithCode, &d.RootOfTrust, &d.EKFingerprint)
 	d.ClaimedAt = fromMicros(claimed)
 	d.RevokedAt = fromNullMicros(revoked)
 	d.LastSeenAt = fromNullMicros(seen)

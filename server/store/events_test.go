@@ -113,7 +113,7 @@ func TestEventSummaryGroupsBySignature(t *testing.T) {
 		tn := newTenant(t, s, "Contoso")
 		claim(t, s, tn.ID, deviceID(1), deviceID(2))
 		at := now.UTC().Truncate(time.Microsecond)
-		comp := ident.NewID()
+		comp := ident.ComponentID(ident.NewID())
 		withComp := func(e api.DeviceEvent) api.DeviceEvent { e.ComponentID = comp; return e }
 		addEvents(t, s, report.Upload(tn.ID, deviceID(1), api.EventBatch{Events: []api.DeviceEvent{
 			withComp(event("exit code 2", 3, at)), withComp(event("exit code 3", 2, at)), event("exit code 2", 1, at)}}, at))
@@ -130,7 +130,7 @@ func TestEventSummaryGroupsBySignature(t *testing.T) {
 		}
 		top := sum[0]
 		if top.ComponentID != ident.ComponentID(comp) || top.Description != "exit code N" || top.Events != 6 || top.Devices != 2 ||
-			top.Signature != report.Signature(api.EventAppExit, comp, "exit code 1") {
+			top.Signature != report.Signature(api.EventAppExit, string(comp), "exit code 1") {
 			t.Errorf("most frequent: %+v, want exit code N of %s, 6 events on 2 devices", top, comp)
 		}
 		if sum[1].ComponentID != "" || sum[1].Events != 1 || sum[1].Devices != 1 {

@@ -24,6 +24,7 @@
 package servicetest
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -40,6 +41,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-attestation/attest"
+	"github.com/google/go-tpm/legacy/tpm2/credactivation"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/transport"
@@ -98,6 +102,7 @@ type Service struct {
 	repos map[string]*Repo
 
 	issued   map[string]ident.DeviceID // nonce → device
+	secrets  map[string][]byte         // nonce → TPM activation secret
 	caCert   *x509.Certificate
 	caKey    *ecdsa.PrivateKey
 	caPEMStr string
@@ -105,7 +110,7 @@ type Service struct {
 
 // New starts a stand-in for the duration of the test.
 func New(t testing.TB) *Service {
-	s := &Service{issued: map[string]ident.DeviceID{}, repos: map[string]*Repo{}}
+	s := &Service{issued: map[string]ident.DeviceID{}, secrets: map[string][]byte{}, repos: map[string]*Repo{}}
 	s.RuntimeKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	s.ImageKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	s.Updates = api.UpdateInfo{GroupRepo: GroupRepo, FeedRepo: FeedRepo, UpdatePolicy: api.PolicyAll,
@@ -183,12 +188,48 @@ func (s *Service) nonce(w http.ResponseWriter, r *http.Request) {
 	}
 	n := make([]byte, 32)
 	rand.Read(n)
+	resp := api.NonceResponse{Nonce: n, ExpiresAt: time.Now().Add(5 * time.Minute)}
+	var secret []byte
+	if req.TPM != nil {
+		var err error
+		if resp.TPMCredential, secret, err = credentialChallenge(req); err != nil {
+			s.problem("nonce request: TPM keys: %v", err)
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+	}
 	s.Lock()
 	s.Nonces++
 	s.issued[string(n)] = req.DeviceID
+	if secret != nil {
+		s.secrets[string(n)] = secret
+	}
 	s.LastNonce = n
 	s.Unlock()
-	writeJSON(w, http.StatusOK, api.NonceResponse{Nonce: n, ExpiresAt: time.Now().Add(5 * time.Minute)})
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// credentialChallenge makes a credential challenge for a TPM device's keys, as the service
+// does (with a random secret instead of one derived from the nonce).
+func credentialChallenge(req api.NonceRequest) (*api.TPMCredential, []byte, error) {
+	spki, name, err := evidence.TPMAttestationKey(req.TPM.AKPublic)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ident.DeviceIDFromPublicKey(spki) != req.DeviceID {
+		return nil, nil, fmt.Errorf("the device ID is not the SHA-256 of the attestation key")
+	}
+	ek, err := attest.ParseEKCertificate(req.TPM.EKCertificate)
+	if err != nil {
+		return nil, nil, err
+	}
+	secret := make([]byte, evidence.TPMActivationSize)
+	rand.Read(secret)
+	cred, enc, err := credactivation.Generate(name, ek.PublicKey, 16, secret)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &api.TPMCredential{Credential: cred, Secret: enc}, secret, nil
 }
 
 func (s *Service) attest(w http.ResponseWriter, r *http.Request) {
@@ -213,7 +254,9 @@ func (s *Service) attest(w http.ResponseWriter, r *http.Request) {
 	s.Attests++
 	s.Evidence = append(s.Evidence, ev)
 	dev, ok := s.issued[string(ev.Claims.Nonce)]
+	secret := s.secrets[string(ev.Claims.Nonce)]
 	delete(s.issued, string(ev.Claims.Nonce))
+	delete(s.secrets, string(ev.Claims.Nonce))
 	switch {
 	case !ok:
 		s.Problems = append(s.Problems, "evidence with a nonce not issued or used before")
@@ -223,11 +266,14 @@ func (s *Service) attest(w http.ResponseWriter, r *http.Request) {
 		s.Problems = append(s.Problems, "evidence with another device's nonce")
 		fail(http.StatusForbidden, api.ReasonNonceForOther, "the nonce was issued to another device")
 		return
+	case ev.Claims.TPM != nil && !bytes.Equal(ev.Claims.TPM.Activation, secret):
+		fail(http.StatusForbidden, api.ReasonActivationFailed, "the activation secret is not the credential's")
+		return
 	case s.FailReason != "":
 		fail(http.StatusForbidden, s.FailReason, s.FailMessage)
 		return
 	}
-	pub := ev.AliasCert.PublicKey
+	var pub any = ev.SigningKey()
 	if s.WrongKey {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		pub = &k.PublicKey
