@@ -19,14 +19,13 @@ import (
 
 // versionCmds gives the root --version and adds azsphere's show-version.
 func (e *env) versionCmds(root *cobra.Command) {
-	root.Version = version.String()
-	root.SetVersionTemplate("rampart {{.Version}}\n")
+	root.Version = version.String() // cobra's own template: "rampart version V"
 	root.AddCommand(&cobra.Command{
 		Use:   "show-version",
 		Short: "Print the version of this rampart command (as azsphere's show-version)",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintf(e.stdout, "rampart %s\n", version.String())
+			_, err := fmt.Fprintf(e.stdout, "rampart version %s\n", version.String())
 			return err
 		},
 	}, e.supportDataCmd())
