@@ -45,6 +45,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
@@ -72,7 +73,19 @@ type Store struct {
 
 	// The prepared statements of db and wdb, on SQLite (see stmtCache).
 	stmts, wstmts *stmtCache
+
+	views, updates atomic.Int64 // transactions begun, for [Store.Stats]
 }
+
+// Stats counts the transactions a store has begun.
+type Stats struct {
+	Views   int64 // read-only transactions
+	Updates int64 // read-write transactions, each attempt counted
+}
+
+// Stats returns the store's counts of transactions so far: for metrics, and for tests that
+// check how many transactions a request takes.
+func (s *Store) Stats() Stats { return Stats{Views: s.views.Load(), Updates: s.updates.Load()} }
 
 // Open opens (creating if needed) and migrates the database named by dsn: a
 // `postgres://` or `postgresql://` URL for PostgreSQL, anything else is the path of a SQLite
@@ -169,6 +182,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(ctx context.Context, fn func(*Tx) error) error {
+	s.views.Add(1)
 	return s.run(ctx, s.db, s.stmts, &sql.TxOptions{ReadOnly: true}, fn)
 }
 
@@ -178,6 +192,7 @@ func (s *Store) View(ctx context.Context, fn func(*Tx) error) error {
 func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
+		s.updates.Add(1)
 		err := s.run(ctx, s.wdb, s.wstmts, nil, fn)
 		if err == nil || attempt == attempts || !s.dialect.retryable(err) {
 			return err
