@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -52,6 +53,7 @@ const (
 func (a *API) deviceUpdates(w http.ResponseWriter, r *http.Request, d deviceCall) error {
 	info := api.UpdateInfo{FeedRepo: tufrepo.FeedRepo(api.FeedRetail), UpdatePolicy: api.PolicyNone}
 	var missing []string // repositories not published yet
+	var keys []string    // the tenant's image keys, as PEM
 	tag := sha256.New()
 	err := a.store.View(r.Context(), func(tx *store.Tx) error {
 		if d.GroupID != "" {
@@ -74,7 +76,11 @@ func (a *API) deviceUpdates(w http.ResponseWriter, r *http.Request, d deviceCall
 			fmt.Fprintf(tag, "%s\x00%d\x00", repo, len(ts))
 			tag.Write(ts)
 		}
-		return nil
+		sks, err := tx.SigningKeys(d.TenantID, keyring.Image)
+		for _, k := range sks {
+			keys = append(keys, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: k.Public})))
+		}
+		return err
 	})
 	if err != nil {
 		return err
@@ -85,9 +91,10 @@ func (a *API) deviceUpdates(w http.ResponseWriter, r *http.Request, d deviceCall
 		}
 		tag = nil // what was just published is not in the digest: no ETag this time
 	}
-	keys, err := a.keys.PublicPEM(r.Context(), d.TenantID, keyring.Image)
-	if err != nil {
-		return err
+	if len(keys) == 0 { // the tenant's first key is made on first use
+		if keys, err = a.keys.PublicPEM(r.Context(), d.TenantID, keyring.Image); err != nil {
+			return err
+		}
 	}
 	info.ImageKeys = keys
 	a.metrics.checkins.Inc()
