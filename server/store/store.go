@@ -320,12 +320,14 @@ func nullMicros(t *time.Time) sql.NullInt64 {
 	return sql.NullInt64{Int64: micros(*t), Valid: true}
 }
 
-// pageSize applies the default and the cap to a requested page size.
+// pageSize applies the default and the cap to a requested page size. The cap is one more than
+// the largest page, so that a caller asking for a full page and one row more learns whether
+// another page follows.
 func pageSize(limit int) int {
 	if limit <= 0 {
 		return api.DefaultPageSize
 	}
-	return min(limit, api.MaxPageSize)
+	return min(limit, api.MaxPageSize+1)
 }
 
 // DeviceFilter selects and pages devices. Empty fields do not filter; Limit 0 means
