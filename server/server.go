@@ -172,6 +172,7 @@ func Run(ctx context.Context, cfg Config) error {
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		TLSConfig:      TLSConfig(cert),
 	}
+	sessionTickets(srv.TLSConfig, kek, nil) // so that restarts and other replicas resume sessions
 	return serve(ctx, cfg, srv, limited, url, reg, st, keys, tuf, service, log)
 }
 

@@ -110,6 +110,7 @@ import (
 	"github.com/rampart-iot/rampart/device/handoff"
 	"github.com/rampart-iot/rampart/device/state"
 	"github.com/rampart-iot/rampart/device/transport"
+	"github.com/rampart-iot/rampart/device/update"
 )
 
 // Options tune a run of the agent.
@@ -141,8 +142,9 @@ type Agent struct {
 	roots  *x509.CertPool
 	cert   *Certificate
 	status state.Status
-	trial  bool  // booted from the pending slot: commit after the health check
-	apps   *apps // the app host, while Run runs
+	trial  bool           // booted from the pending slot: commit after the health check
+	apps   *apps          // the app host, while Run runs
+	last   update.Checkin // what the last completed update cycle learnt (update.Client.Last)
 
 	events    *events.Queue
 	client    atomic.Pointer[http.Client] // mtls, for the event uploader's goroutine

@@ -52,7 +52,7 @@ func (a *Agent) commit() error {
 // updateCycle runs one update cycle over the current mutual-TLS connection.
 func (a *Agent) updateCycle(ctx context.Context) (update.Result, error) {
 	c := &update.Client{Dir: a.dir, ServiceURL: a.dev.ServiceURL, HTTP: a.mtls, Slot: a.id.Slot,
-		Log: a.opt.Log, Now: a.opt.Now}
+		Log: a.opt.Log, Now: a.opt.Now, Last: &a.last}
 	if a.apps != nil {
 		c.Apps = a.apps.host
 		for _, st := range a.apps.host.List() {

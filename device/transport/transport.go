@@ -86,9 +86,18 @@ type Response struct {
 // body, if not nil, goes with contentType. The error, when there was no answer, is an [Error]
 // of class [ErrRetryLater].
 func Request(ctx context.Context, hc *http.Client, serviceURL, method, path, contentType string, body []byte) (Response, error) {
+	return RequestWith(ctx, hc, serviceURL, method, path, contentType, body, nil)
+}
+
+// RequestWith is [Request] with more request headers (If-None-Match, for one).
+func RequestWith(ctx context.Context, hc *http.Client, serviceURL, method, path, contentType string, body []byte,
+	header http.Header) (Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, serviceURL+path, bytes.NewReader(body))
 	if err != nil {
 		return Response{}, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)

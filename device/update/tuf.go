@@ -96,6 +96,11 @@ func (c *Client) refresh(ctx context.Context, name string) (*repo, error) {
 		}
 		return nil, fmt.Errorf("TUF refresh of %s: %w", name, err)
 	}
+	if ts := up.GetTrustedMetadataSet().Timestamp; ts != nil {
+		if exp := ts.Signed.Expires; c.expires.IsZero() || exp.Before(c.expires) {
+			c.expires = exp
+		}
+	}
 	return &repo{name: name, targets: up.GetTopLevelTargets()}, nil
 }
 

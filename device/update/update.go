@@ -10,7 +10,8 @@
 //
 //  1. GET api.DevicePathUpdates over mutual TLS: the feed repository (runtime releases), the
 //     group repository (the group's deployment), the update policy and the tenant's image keys.
-//     Policy NoUpdates: nothing more.
+//     Policy NoUpdates: nothing more. When nothing moved since the last cycle that completed,
+//     the answer is 304 and the cycle ends here (see "Up-to-date check-ins").
 //  2. Runtime, for UpdateAll and NoApplicationUpdates: refresh the feed repository
 //     ([Client.refresh]: on first use its "1.root.json" is fetched over the mutually
 //     authenticated channel and kept as tuf/<repo>/root.json; afterwards go-tuf walks the root
@@ -51,6 +52,22 @@
 // image, component and type that the signed TUF metadata names, and its payload streams to the
 // size and SHA-256 of the manifest. A failure of any of these is of class [ErrRefused]: the
 // image is not installed, the download is discarded, and the failure is reported.
+//
+// # Up-to-date check-ins
+//
+// After a cycle that completed (nothing failed, nothing deferred, no runtime pending) the
+// client keeps, in [Client.Last], the ETag of the update info and the earliest expiry of the
+// timestamp metadata it trusted. The next cycle sends the ETag in If-None-Match, and the service
+// answers 304 when neither the answer nor either repository's timestamp moved: the cycle then
+// fetches no TUF metadata and changes nothing, so an up-to-date check-in is one request.
+//
+// A 304 is trusted only while the timestamp metadata the device verified is valid for more than
+// refreshBefore: after that the cycle asks without the ETag and refreshes both repositories,
+// whatever the service would say. So the TUF protections hold as they do without the shortcut:
+// a service (or anyone in its place) that answers 304 for ever freezes the device no longer than
+// the signed timestamp's expiry (at most 24 hours), after which go-tuf refuses the stale
+// metadata; and a 304 changes no trusted metadata, so nothing can be rolled back or mixed
+// through it. Whenever the service says something moved, the whole TUF workflow runs.
 //
 // # Power cuts
 //
@@ -109,6 +126,33 @@ type Client struct {
 	// Notice is how long to give apps to defer an update once told of it (DefaultNotice is
 	// what stage 1 uses).
 	Notice time.Duration
+	// Last, if not nil, is what the last completed cycle learnt, kept by the caller from one
+	// cycle to the next; Cycle reads and updates it (see "Up-to-date check-ins").
+	Last *Checkin
+
+	expires time.Time // the earliest expiry of the timestamps refreshed in this cycle
+}
+
+// Checkin is what a completed cycle learnt: the ETag of its update info, and the earliest
+// expiry of the timestamp metadata it trusted (zero when it refreshed no repository).
+type Checkin struct {
+	ETag    string
+	Expires time.Time
+}
+
+// refreshBefore is how long before the trusted timestamp metadata expires a cycle refreshes the
+// repositories even when the service says nothing moved.
+const refreshBefore = time.Hour
+
+// conditional returns the ETag to send in If-None-Match, or "" if this cycle must ask afresh.
+func (c *Client) conditional() string {
+	if c.Last == nil || c.Last.ETag == "" {
+		return ""
+	}
+	if !c.Last.Expires.IsZero() && !c.now().Before(c.Last.Expires.Add(-refreshBefore)) {
+		return ""
+	}
+	return c.Last.ETag
 }
 
 // Result is what a cycle did.
@@ -149,7 +193,16 @@ func (c *Client) Cycle(ctx context.Context) (Result, error) {
 		return res, fmt.Errorf("report the last update result: %w", err)
 	}
 
-	info, imageKeys, err := c.updateInfo(ctx)
+	etag := c.conditional()
+	var last Checkin
+	if c.Last != nil {
+		last, *c.Last = *c.Last, Checkin{} // kept again only if this cycle completes
+	}
+	info, imageKeys, etag, err := c.updateInfo(ctx, etag)
+	if errors.Is(err, errNotModified) {
+		*c.Last = last
+		return res, nil
+	}
 	if err != nil {
 		return res, c.finish(ctx, res, err)
 	}
@@ -172,6 +225,9 @@ func (c *Client) Cycle(ctx context.Context) (Result, error) {
 	c.forgetOtherGroups(info.GroupRepo)
 	if len(errs) == 0 {
 		c.keepDownloads(nil) // every download was installed, or is no longer wanted
+	}
+	if c.Last != nil && len(errs) == 0 && len(res.Deferred) == 0 && !res.Restart {
+		*c.Last = Checkin{ETag: etag, Expires: c.expires}
 	}
 	return res, c.finish(ctx, res, errors.Join(errs...))
 }
@@ -249,36 +305,55 @@ func (c *Client) report(ctx context.Context, rec state.UpdateRecord) error {
 	return nil
 }
 
+// errNotModified is updateInfo's answer when nothing moved since the ETag it sent.
+var errNotModified = errors.New("update info not modified")
+
 // updateInfo asks the service which repositories the device follows, and checks the answer.
-func (c *Client) updateInfo(ctx context.Context) (api.UpdateInfo, map[string]*ecdsa.PublicKey, error) {
+// With etag set it asks only if anything moved since, and returns errNotModified if not. It
+// returns the answer's ETag ("" if none).
+func (c *Client) updateInfo(ctx context.Context, etag string) (api.UpdateInfo, map[string]*ecdsa.PublicKey, string, error) {
 	var info api.UpdateInfo
-	r, err := c.call(ctx, http.MethodGet, api.DevicePathUpdates, nil)
+	var header http.Header
+	if etag != "" {
+		header = http.Header{"If-None-Match": {etag}}
+	}
+	r, err := transport.RequestWith(ctx, c.HTTP, c.ServiceURL, http.MethodGet, api.DevicePathUpdates, "", nil, header)
 	if err != nil {
-		return info, nil, fmt.Errorf("ask for updates: %w", err)
+		return info, nil, "", fmt.Errorf("ask for updates: %w", err)
+	}
+	if r.Status == http.StatusNotModified && etag != "" {
+		return info, nil, etag, errNotModified
 	}
 	if r.Status != http.StatusOK {
-		return info, nil, fmt.Errorf("ask for updates: %w", transport.Refusal(r))
+		return info, nil, "", fmt.Errorf("ask for updates: %w", transport.Refusal(r))
 	}
 	if err := transport.Decode(r.Body, &info); err != nil {
-		return info, nil, fmt.Errorf("ask for updates: %w", err)
+		return info, nil, "", fmt.Errorf("ask for updates: %w", err)
 	}
 	if !api.ValidPolicy(info.UpdatePolicy) {
-		return info, nil, fmt.Errorf("ask for updates: unknown update policy %.40q", info.UpdatePolicy)
+		return info, nil, "", fmt.Errorf("ask for updates: unknown update policy %.40q", info.UpdatePolicy)
 	}
 	if err := checkRepo(info.FeedRepo); err != nil || !strings.HasPrefix(info.FeedRepo, "feed/") {
-		return info, nil, fmt.Errorf("ask for updates: feed repository %.80q is not feed/NAME", info.FeedRepo)
+		return info, nil, "", fmt.Errorf("ask for updates: feed repository %.80q is not feed/NAME", info.FeedRepo)
 	}
 	if info.GroupRepo != "" {
 		if err := checkRepo(info.GroupRepo); err != nil || !strings.HasPrefix(info.GroupRepo, "group/") {
-			return info, nil, fmt.Errorf("ask for updates: group repository %.80q is not group/ID", info.GroupRepo)
+			return info, nil, "", fmt.Errorf("ask for updates: group repository %.80q is not group/ID", info.GroupRepo)
 		}
 	}
 	keys, err := parseKeys(info.ImageKeys)
 	if err != nil {
-		return info, nil, fmt.Errorf("ask for updates: image keys: %w", err)
+		return info, nil, "", fmt.Errorf("ask for updates: image keys: %w", err)
 	}
-	return info, keys, nil
+	tag := r.Header.Get("ETag")
+	if len(tag) > maxETag {
+		tag = ""
+	}
+	return info, keys, tag, nil
 }
+
+// maxETag bounds the ETag a device keeps: the service's are 66 bytes.
+const maxETag = 128
 
 // call sends one request over mutual TLS and returns the answer, read up to
 // transport.MaxResponse.

@@ -34,7 +34,7 @@ type device struct {
 	certPEM, keyPEM []byte
 }
 
-func newDevice(t *testing.T) *device {
+func newDevice(t testing.TB) *device {
 	t.Helper()
 	svc := servicetest.New(t)
 	path := filepath.Join(t.TempDir(), "device")
@@ -53,7 +53,7 @@ func newDevice(t *testing.T) *device {
 	return d
 }
 
-func (d *device) client(t *testing.T) *update.Client {
+func (d *device) client(t testing.TB) *update.Client {
 	return &update.Client{Dir: d.dir, ServiceURL: d.svc.URL, Slot: state.SlotA,
 		HTTP: servicetest.Client(t, d.svc.CAPEM, d.certPEM, d.keyPEM)}
 }

@@ -170,12 +170,26 @@ func (r *runner) checkin(ctx context.Context, st *Stats, d *Device, hc *http.Cli
 	if err := transport.Decode(resp.Body, &w); err != nil || w.DeviceID != d.ID() {
 		return fmt.Errorf("%w: whoami names %.64q", errMalformed, w.DeviceID)
 	}
-	if resp, err = r.call(ctx, st, hc, http.MethodGet, api.DevicePathUpdates, "", nil); err != nil {
+	// Like the device's update client, ask with the ETag of the last complete cycle: when
+	// nothing moved, the service answers 304 and the cycle ends there.
+	d.mu.Lock()
+	etag := d.etag
+	d.mu.Unlock()
+	var header http.Header
+	if etag != "" {
+		header = http.Header{"If-None-Match": {etag}}
+	}
+	st.addRequests(1)
+	if resp, err = transport.RequestWith(withTrace(ctx, st), hc, r.fleet.server, http.MethodGet, api.DevicePathUpdates, "", nil, header); err != nil {
 		return err
+	}
+	if resp.Status == http.StatusNotModified && etag != "" {
+		return nil
 	}
 	if resp.Status != http.StatusOK {
 		return &StatusError{Status: resp.Status, What: "updates"}
 	}
+	tag := resp.Header.Get("ETag") // kept once the whole cycle has succeeded
 	var info api.UpdateInfo
 	if err := transport.Decode(resp.Body, &info); err != nil {
 		return fmt.Errorf("%w: updates: %v", errMalformed, err)
@@ -191,6 +205,9 @@ func (r *runner) checkin(ctx context.Context, st *Stats, d *Device, hc *http.Cli
 	}
 	d.mu.Lock()
 	reported := d.reported
+	if reported {
+		d.etag = tag
+	}
 	d.mu.Unlock()
 	if reported {
 		return nil
@@ -203,7 +220,7 @@ func (r *runner) checkin(ctx context.Context, st *Stats, d *Device, hc *http.Cli
 		return &StatusError{Status: resp.Status, What: "update report"}
 	}
 	d.mu.Lock()
-	d.reported = true
+	d.reported, d.etag = true, tag
 	d.mu.Unlock()
 	return nil
 }

@@ -43,6 +43,7 @@ type Device struct {
 	sessions  tls.ClientSessionCache
 	tuf       map[string]*repoState // by repository name: what the device trusts
 	reported  bool                  // the device sent its update report
+	etag      string                // the update info's ETag after the last complete check-in
 }
 
 // repoState is what a device keeps of a TUF repository: the versions it trusts.

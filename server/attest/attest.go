@@ -26,6 +26,12 @@
 // The nonce is taken only after the signatures verify, so nobody but the device can spend a
 // nonce issued to it. Every outcome is recorded on the device; every failure is kept for error
 // reporting and, for a claimed device, written to its tenant's audit log.
+//
+// # Transactions
+//
+// An attestation reads in one transaction (the appraisal) and writes in at most one (record):
+// the nonce spent, the outcome, and the certificate or the failure's event, audit entry and
+// dropped claim, all or nothing. The certificate is signed between the two, outside either.
 package attest
 
 import (
@@ -88,6 +94,8 @@ func (s *Service) Unknown() *Aggregate { return s.unknown }
 type Failure struct {
 	Reason  string
 	Message string
+
+	drop *claimDrop // the claim to drop when the failure is recorded (see checkClaim)
 }
 
 func (f *Failure) Error() string { return f.Reason + ": " + f.Message }
@@ -133,15 +141,15 @@ func (s *Service) Attest(ctx context.Context, token []byte, source string) (api.
 	if af != nil {
 		return api.AttestResponse{}, s.fail(ctx, rec, af)
 	}
-	cert, chain, err := s.ca.IssueDevice(ctx, dev.TenantID, dev.ID, ev.SigningKey())
+	cert, chain, certRec, err := s.ca.SignDevice(ctx, dev.TenantID, dev.ID, ev.SigningKey())
 	if err != nil {
 		return api.AttestResponse{}, err
 	}
 	expiry := cert.NotAfter
 	rec.Result, rec.CertExpiry = api.AttestPass, &expiry
-	if err := s.record(ctx, rec); err != nil {
-		if errors.As(err, &af) {
-			return api.AttestResponse{}, s.fail(ctx, rec, af) // the nonce was spent meanwhile
+	if err := s.record(ctx, rec, &certRec, nil); err != nil {
+		if errors.As(err, &af) { // the nonce was spent before: a replay, recorded as such
+			s.log.Info("attestation failed", "device", rec.DeviceID, "reason", af.Reason, "source", rec.Source)
 		}
 		return api.AttestResponse{}, err
 	}
@@ -247,13 +255,12 @@ func (s *Service) appraise(ctx context.Context, ev *evidence.Evidence, now time.
 }
 
 // fail records a claimed device's failure (logging, not returning, a failure to record: it
-// does not change the answer) and returns f.
+// does not change the answer) and returns f, or the replay f turned out to be.
 func (s *Service) fail(ctx context.Context, rec store.Attestation, f *Failure) *Failure {
 	rec.Result, rec.Reason, rec.Message, rec.CertExpiry = api.AttestFail, f.Reason, f.Message, nil
-	err := s.record(ctx, rec)
-	if errors.As(err, &f) { // the nonce was spent before: a replay
-		rec.Reason, rec.Message = f.Reason, f.Message
-		err = s.record(ctx, rec)
+	err := s.record(ctx, rec, nil, f.drop)
+	if errors.As(err, &f) { // the nonce was spent before: a replay, recorded as such
+		rec.Reason, err = f.Reason, nil
 	}
 	if err != nil {
 		s.log.Error("record attestation", "device", rec.DeviceID, "err", err)
@@ -266,17 +273,29 @@ func (s *Service) fail(ctx context.Context, rec store.Attestation, f *Failure) *
 	return f
 }
 
-// record stores a claimed device's outcome in one transaction: the nonce spent (a *Failure
-// if it was spent before, unless the outcome is that failure already), the device's last
-// attestation, and for a failure its error event and audit entry.
-func (s *Service) record(ctx context.Context, a store.Attestation) error {
-	return s.st.Update(ctx, func(tx *store.Tx) error {
+// record stores a claimed device's outcome in one transaction, the appraisal's only write:
+//
+//   - the nonce spent; if it was spent before, the outcome becomes that failure (stale_nonce,
+//     returned as a *Failure once recorded), with no certificate and no claim dropped, so that
+//     a replayed token changes nothing but the record of the replay;
+//   - the device's last attestation;
+//   - on a pass, the device's root of trust and its new certificate (cert), recorded for the
+//     CRLs before the device has it;
+//   - on a failure, its error event and audit entry, and the claim dropped if drop says so
+//     (see checkClaim), after them, since dropping the claim forgets the device.
+func (s *Service) record(ctx context.Context, a store.Attestation, cert *store.DeviceCert, drop *claimDrop) error {
+	var replay *Failure
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		a, cert, drop := a, cert, drop // as given, each time the transaction runs
+		replay = nil
 		if a.Reason != api.ReasonStaleNonce && a.Reason != api.ReasonNonceForOther {
 			err := tx.UseNonce(a.Nonce, a.DeviceID, nonceExpiry(a.Nonce))
-			if errors.Is(err, store.ErrExists) {
-				return fail(api.ReasonStaleNonce, "the nonce was used already; ask for a new one")
-			}
-			if err != nil {
+			switch {
+			case errors.Is(err, store.ErrExists):
+				replay = fail(api.ReasonStaleNonce, "the nonce was used already; ask for a new one")
+				a.Result, a.Reason, a.Message, a.CertExpiry = api.AttestFail, replay.Reason, replay.Message, nil
+				cert, drop = nil, nil
+			case err != nil:
 				return err
 			}
 		}
@@ -284,7 +303,10 @@ func (s *Service) record(ctx context.Context, a store.Attestation) error {
 			return err
 		}
 		if a.Result == api.AttestPass {
-			return tx.SetRootOfTrust(a.TenantID, a.DeviceID, a.RootOfTrust, a.EKFingerprint)
+			if err := tx.SetRootOfTrust(a.TenantID, a.DeviceID, a.RootOfTrust, a.EKFingerprint); err != nil {
+				return err
+			}
+			return tx.AddDeviceCert(*cert, a.At)
 		}
 		// The failure is also an error event of the device, for the tenant's error reports.
 		if _, err := report.Add(tx, report.AttestationFailure(a)); err != nil {
@@ -293,8 +315,15 @@ func (s *Service) record(ctx context.Context, a store.Attestation) error {
 		_, err := tx.AppendAudit(api.AuditEntry{TenantID: a.TenantID, Time: a.At, Actor: "device/" + string(a.DeviceID),
 			Action: "device.attest.fail", Target: "device/" + string(a.DeviceID), Source: a.Source,
 			Detail: a.Reason + ": " + a.Message})
-		return err
+		if err != nil || drop == nil {
+			return err
+		}
+		return drop.apply(tx, a.DeviceID, a.At)
 	})
+	if err == nil && replay != nil {
+		return replay
+	}
+	return err
 }
 
 func modeName(m dice.Mode) string { return strings.ToLower(m.String()) }

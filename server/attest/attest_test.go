@@ -105,7 +105,7 @@ type env struct {
 	ten api.Tenant
 }
 
-func newEnv(t *testing.T, backend string) *env {
+func newEnv(t testing.TB, backend string) *env {
 	t.Helper()
 	st := storetest.Open(t, backend)
 	kek, _ := pki.ParseKEK(strings.Repeat("11", 32))
@@ -128,7 +128,7 @@ func newEnv(t *testing.T, backend string) *env {
 	return e
 }
 
-func (e *env) claim(t *testing.T, d *device) {
+func (e *env) claim(t testing.TB, d *device) {
 	t.Helper()
 	err := e.st.Update(context.Background(), func(tx *store.Tx) error {
 		_, err := tx.ClaimDevices(e.ten.ID, []ident.DeviceID{d.id}, e.now)
@@ -139,7 +139,7 @@ func (e *env) claim(t *testing.T, d *device) {
 	}
 }
 
-func (e *env) nonce(t *testing.T, id ident.DeviceID) []byte {
+func (e *env) nonce(t testing.TB, id ident.DeviceID) []byte {
 	t.Helper()
 	n, err := e.svc.Nonce(context.Background(), id)
 	if err != nil {

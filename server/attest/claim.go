@@ -18,8 +18,10 @@ import (
 //
 // When the proof is missing or is of another code, the claim is a squatter's (or a mistake):
 // it is dropped, with an entry in the claiming tenant's audit log, so that whoever has the
-// device can claim it with its code. The device is refused either way.
-func (s *Service) checkClaim(ctx context.Context, ev *evidence.Evidence, dev api.Device, v ident.ClaimVerifier, now time.Time) error {
+// device can claim it with its code. The device is refused either way. checkClaim writes
+// nothing: the drop rides on the failure it returns and is made when the failure is recorded,
+// in the transaction that spends the nonce (Service.record), so a replayed token drops nothing.
+func (s *Service) checkClaim(_ context.Context, ev *evidence.Evidence, dev api.Device, v ident.ClaimVerifier, _ time.Time) error {
 	if ev.Claims.ClaimProof != nil && ident.CheckClaimProof(v, ev.Claims.Nonce, ev.DeviceID, ev.Claims.ClaimProof) {
 		return nil
 	}
@@ -27,24 +29,37 @@ func (s *Service) checkClaim(ctx context.Context, ev *evidence.Evidence, dev api
 	if ev.Claims.ClaimProof == nil {
 		reason, why = api.ReasonClaimCodeUnproven, "the device's runtime proves no claim code (its stage 0 is older than claim codes)"
 	}
-	err := s.st.Update(ctx, func(tx *store.Tx) error {
-		// Only the claim that was checked: a new claim made meanwhile is left alone.
-		if cur, ok, err := tx.ClaimVerifier(ev.DeviceID); err != nil || !ok || cur != v {
-			return err
+	f := fail(reason, "%s; the claim was dropped: claim the device again with the code that "+
+		"'rampart-device id --claim-code' prints or its label shows", why)
+	f.drop = &claimDrop{tenantID: dev.TenantID, verifier: v, detail: reason + ": " + why}
+	return f
+}
+
+// claimDrop is a claim that an appraisal found unproven, to be dropped.
+type claimDrop struct {
+	tenantID ident.TenantID
+	verifier ident.ClaimVerifier // the claim that was checked
+	detail   string
+}
+
+// apply drops the claim in tx, with its entry in the tenant's audit log, if it is still the
+// claim that was checked: a new claim made meanwhile is left alone.
+func (d *claimDrop) apply(tx *store.Tx, device ident.DeviceID, now time.Time) error {
+	if cur, ok, err := tx.ClaimVerifier(device); err != nil || !ok || cur != d.verifier {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
 		}
-		if err := tx.ReleaseDevice(dev.TenantID, ev.DeviceID, now); err != nil {
-			return err
-		}
-		_, err := tx.AppendAudit(api.AuditEntry{TenantID: dev.TenantID, Time: now, Actor: "rampart server",
-			Action: "device.claim.drop", Target: "device/" + string(ev.DeviceID), Source: "attestation",
-			Detail: reason + ": " + why})
-		return err
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	return fail(reason, "%s; the claim was dropped: claim the device again with the code that "+
-		"'rampart-device id --claim-code' prints or its label shows", why)
+	if err := tx.ReleaseDevice(d.tenantID, device, now); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	_, err := tx.AppendAudit(api.AuditEntry{TenantID: d.tenantID, Time: now, Actor: "rampart server",
+		Action: "device.claim.drop", Target: "device/" + string(device), Source: "attestation", Detail: d.detail})
+	return err
 }
 
 // allWithdrawn reports whether every one of releases (at least one) is withdrawn.

@@ -111,6 +111,7 @@ func (a *API) rotateCA(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	a.ca.Forget(c.user.TenantID)
+	a.certs.invalidate()
 	return writeJSON(w, http.StatusCreated, ca)
 }
 

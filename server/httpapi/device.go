@@ -105,32 +105,50 @@ type deviceCall struct {
 }
 
 // deviceAuth admits a request only with a current device certificate of a claimed, unrevoked
-// device of the tenant the certificate names, and returns that device. It writes nothing.
+// device of the tenant the certificate names, and returns that device. It writes nothing. The
+// certificate's chain is verified once (see certCache); the device is read on every request.
 func (a *API) deviceAuth(r *http.Request) (api.Device, error) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return api.Device{}, errorf(http.StatusUnauthorized, "this route needs mutual TLS with a device certificate; attest first")
 	}
-	tenantID, id, err := a.ca.VerifyDevice(r.Context(), r.TLS.PeerCertificates)
-	if errors.Is(err, pki.ErrNotDeviceCert) {
-		return api.Device{}, errorf(http.StatusUnauthorized, "the client certificate is not a current device certificate; attest again")
+	leaf := r.TLS.PeerCertificates[0]
+	now := a.now()
+	key := certKey(leaf)
+	e, cached := a.certs.get(key, now)
+	if !cached {
+		epoch := a.certs.current()
+		tenantID, id, err := a.ca.VerifyDevice(r.Context(), r.TLS.PeerCertificates)
+		if errors.Is(err, pki.ErrNotDeviceCert) {
+			return api.Device{}, errorf(http.StatusUnauthorized, "the client certificate is not a current device certificate; attest again")
+		}
+		if err != nil {
+			return api.Device{}, err
+		}
+		e = certEntry{tenantID: tenantID, device: id, notBefore: leaf.NotBefore, notAfter: leaf.NotAfter, epoch: epoch}
+	}
+	recheck := now.Sub(e.checked) >= revocationRecheck || now.Before(e.checked)
+	var d api.Device
+	var certRevoked bool
+	err := a.store.View(r.Context(), func(tx *store.Tx) error {
+		var err error
+		if d, err = tx.Device(e.tenantID, e.device); err != nil || !recheck {
+			return err
+		}
+		// A certificate of a claim since released (or of a revoked device) is on the CRL.
+		certRevoked, err = tx.DeviceCertRevoked(leaf.SerialNumber.Text(16))
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) || err == nil && (d.State == api.DeviceRevoked || certRevoked) {
+		return api.Device{}, errorf(http.StatusForbidden, "device %s is not claimed by this tenant or was revoked", e.device)
 	}
 	if err != nil {
 		return api.Device{}, err
 	}
-	var d api.Device
-	var certRevoked bool
-	err = a.store.View(r.Context(), func(tx *store.Tx) error {
-		if d, err = tx.Device(tenantID, id); err != nil {
-			return err
-		}
-		// A certificate of a claim since released (or of a revoked device) is on the CRL.
-		certRevoked, err = tx.DeviceCertRevoked(r.TLS.PeerCertificates[0].SerialNumber.Text(16))
-		return err
-	})
-	if errors.Is(err, store.ErrNotFound) || err == nil && (d.State == api.DeviceRevoked || certRevoked) {
-		return api.Device{}, errorf(http.StatusForbidden, "device %s is not claimed by this tenant or was revoked", id)
+	if recheck { // always, for a certificate not cached
+		e.checked = now
+		a.certs.put(key, e, now)
 	}
-	return d, err
+	return d, nil
 }
 
 func (a *API) deviceWhoami(w http.ResponseWriter, r *http.Request, d deviceCall) error {

@@ -23,19 +23,26 @@ import (
 	"github.com/rampart-iot/rampart/format/evidence"
 	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/server/attest"
+	"github.com/rampart-iot/rampart/server/httpapi"
 	"github.com/rampart-iot/rampart/server/pki"
 	"github.com/rampart-iot/rampart/server/store"
+	"github.com/rampart-iot/rampart/server/tufrepo"
 )
 
 // tlsWorld serves a world's API over real TLS that asks for client certificates, as the service
 // does.
 func tlsWorld(t *testing.T) (*world, *httptest.Server) {
 	w := newWorld(t, "sqlite")
+	return w, newTLSServer(t, w)
+}
+
+// newTLSServer serves a world's API over real TLS that asks for client certificates.
+func newTLSServer(t testing.TB, w *world) *httptest.Server {
 	srv := httptest.NewUnstartedServer(w.h)
 	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	return w, srv
+	return srv
 }
 
 // deviceClient returns an HTTPS client presenting cert (none if cert is nil).
@@ -50,7 +57,7 @@ func deviceClient(srv *httptest.Server, cert *tls.Certificate) *http.Client {
 }
 
 // issue gives tenant A's device a certificate for a fresh key.
-func issue(t *testing.T, w *world, device ident.DeviceID) *tls.Certificate {
+func issue(t testing.TB, w *world, device ident.DeviceID) *tls.Certificate {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	kek, _ := pki.ParseKEK(strings.Repeat("42", 32))
@@ -196,5 +203,82 @@ func TestDeviceSessionResumptionKeepsIdentity(t *testing.T) {
 	}
 	if !resumed {
 		t.Error("the second connection did not resume the TLS session")
+	}
+}
+
+// TestCachedDeviceCertificateRefusedAfterReleaseAndReclaim: a device certificate verified (and
+// cached) before its device was released is refused at once after the release, even once the
+// tenant has claimed the device again: the release revoked it.
+func TestCachedDeviceCertificateRefusedAfterReleaseAndReclaim(t *testing.T) {
+	w, srv := tlsWorld(t)
+	c := deviceClient(srv, issue(t, w, w.a.device))
+	if status, body := get(t, c, srv.URL+api.DevicePathWhoami); status != http.StatusOK {
+		t.Fatalf("before the release: %d %s", status, body)
+	}
+	if status, body := w.do(adminA, "POST", "/api/v1/devices/"+string(w.a.device)+"/release", nil); status != http.StatusOK {
+		t.Fatalf("release: %d %s", status, body)
+	}
+	err := w.st.Update(context.Background(), func(tx *store.Tx) error {
+		_, err := tx.ClaimDevices(w.a.tenant.ID, []ident.DeviceID{w.a.device}, time.Now())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := get(t, c, srv.URL+api.DevicePathWhoami); status != http.StatusForbidden {
+		t.Errorf("the released claim's certificate: %d %s, want 403", status, body)
+	}
+}
+
+// TestCachedDeviceCertificateRefusedAfterRevoke: a device revoked after its certificate was
+// verified (and cached) is refused on its next request.
+func TestCachedDeviceCertificateRefusedAfterRevoke(t *testing.T) {
+	w, srv := tlsWorld(t)
+	c := deviceClient(srv, issue(t, w, w.a.device))
+	if status, body := get(t, c, srv.URL+api.DevicePathWhoami); status != http.StatusOK {
+		t.Fatalf("before the revocation: %d %s", status, body)
+	}
+	if status, body := w.do(adminA, "POST", "/api/v1/devices/"+string(w.a.device)+"/revoke", nil); status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", status, body)
+	}
+	if status, body := get(t, c, srv.URL+api.DevicePathWhoami); status != http.StatusForbidden {
+		t.Errorf("the revoked device: %d %s, want 403", status, body)
+	}
+}
+
+// TestCertificateRevokedOnAnotherReplicaRefusedWithinBound: a replica that cached a device
+// certificate refuses it once revocationRecheck has passed after another replica revoked it
+// (by releasing the device, which was then claimed again, so the device's state alone does not
+// tell).
+func TestCertificateRevokedOnAnotherReplicaRefusedWithinBound(t *testing.T) {
+	w := newWorld(t, "sqlite")
+	now := time.Now()
+	clock := func() time.Time { return now }
+	kek, _ := pki.ParseKEK(strings.Repeat("42", 32))
+	replica := httpapi.New(httpapi.Config{Store: w.st, CA: pki.NewAuthority(w.st, kek, nil), Blobs: w.blobs, Keys: w.keys,
+		TUF: tufrepo.New(w.st, w.keys, w.blobs, nil), Now: clock})
+	mux := http.NewServeMux()
+	replica.Register(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c := deviceClient(srv, issue(t, w, w.a.device))
+	if status, body := get(t, c, srv.URL+api.DevicePathWhoami); status != http.StatusOK {
+		t.Fatalf("before the release: %d %s", status, body)
+	}
+	if status, body := w.do(adminA, "POST", "/api/v1/devices/"+string(w.a.device)+"/release", nil); status != http.StatusOK {
+		t.Fatalf("release on the other replica: %d %s", status, body)
+	}
+	err := w.st.Update(context.Background(), func(tx *store.Tx) error {
+		_, err := tx.ClaimDevices(w.a.tenant.ID, []ident.DeviceID{w.a.device}, time.Now())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(httpapi.RevocationRecheck)
+	if status, body := get(t, c, srv.URL+api.DevicePathWhoami); status != http.StatusForbidden {
+		t.Errorf("%v after the release elsewhere: %d %s, want 403", httpapi.RevocationRecheck, status, body)
 	}
 }

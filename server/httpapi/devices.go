@@ -230,6 +230,7 @@ func (a *API) revokeDevice(w http.ResponseWriter, r *http.Request, c *call) erro
 		}
 		return c.audit(tx, c.user.TenantID, "device.revoke", "device/"+id.String(), "")
 	})
+	a.certs.invalidate() // after the commit, so that no request caches what it read before
 	if err != nil {
 		return err
 	}
@@ -256,6 +257,7 @@ func (a *API) releaseDevice(w http.ResponseWriter, r *http.Request, c *call) err
 		}
 		return c.audit(tx, c.user.TenantID, "device.release", "device/"+id.String(), "")
 	})
+	a.certs.invalidate() // after the commit, so that no request caches what it read before
 	if err != nil {
 		return err
 	}

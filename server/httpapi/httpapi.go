@@ -125,6 +125,7 @@ type API struct {
 	events      *report.Limiter   // events per device, in this replica
 	reports     *report.Limiter   // failed update reports per device, in this replica
 	open        *netlimit.Limiter // requests to open routes per source, in this replica
+	certs       *certCache        // device certificates verified, in this replica
 	uploadStall time.Duration     // see Config.UploadStall
 	gather      prometheus.Gatherer
 	logs        *logring.Ring // recent log records by tenant; may be nil
@@ -166,7 +167,7 @@ const (
 func New(cfg Config) *API {
 	a := &API{store: cfg.Store, ca: cfg.CA, blobs: cfg.Blobs, keys: cfg.Keys, tuf: cfg.TUF, log: cfg.Logger, now: cfg.Now, metrics: newMetrics(cfg.Registry),
 		maxImage: api.MaxImageSize, events: report.NewLimiter(report.DefaultRate, report.DefaultBurst),
-		reports: report.NewLimiter(failedReportRate, failedReportBurst)}
+		reports: report.NewLimiter(failedReportRate, failedReportBurst), certs: newCertCache()}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}

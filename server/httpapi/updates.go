@@ -2,6 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -40,9 +44,17 @@ const (
 // deviceUpdates tells the calling device which repositories it follows: its group's (if it is
 // in one) and its group's OS feed (Retail when in no group, so that a device can always get
 // runtime updates), the group's update policy, and its tenant's image-signing keys.
+//
+// The answer's ETag is a digest of the answer and of the newest timestamp metadata of both
+// repositories, so it moves whenever anything the device would fetch moves (a deployment, a
+// release, a re-signed timestamp, a new key). A device that sends it back in If-None-Match is
+// answered 304 when nothing moved, and fetches no TUF metadata: an up-to-date check-in is this
+// one request (see device/update, which bounds how long it trusts a 304).
 func (a *API) deviceUpdates(w http.ResponseWriter, r *http.Request, d deviceCall) error {
 	info := api.UpdateInfo{FeedRepo: tufrepo.FeedRepo(api.FeedRetail), UpdatePolicy: api.PolicyNone}
 	var missing []string // repositories not published yet
+	var keys []string    // the tenant's image keys, as PEM
+	tag := sha256.New()
 	err := a.store.View(r.Context(), func(tx *store.Tx) error {
 		if d.GroupID != "" {
 			g, err := tx.Group(d.TenantID, d.GroupID)
@@ -54,13 +66,21 @@ func (a *API) deviceUpdates(w http.ResponseWriter, r *http.Request, d deviceCall
 			info.UpdatePolicy = g.UpdatePolicy
 		}
 		for _, repo := range []string{info.GroupRepo, info.FeedRepo} {
-			if ok, err := published(tx, repo); err != nil {
+			ts, ok, err := timestamp(tx, repo)
+			if err != nil {
 				return err
-			} else if !ok && repo != "" {
+			}
+			if !ok {
 				missing = append(missing, repo)
 			}
+			fmt.Fprintf(tag, "%s\x00%d\x00", repo, len(ts))
+			tag.Write(ts)
 		}
-		return nil
+		sks, err := tx.SigningKeys(d.TenantID, keyring.Image)
+		for _, k := range sks {
+			keys = append(keys, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: k.Public})))
+		}
+		return err
 	})
 	if err != nil {
 		return err
@@ -69,26 +89,51 @@ func (a *API) deviceUpdates(w http.ResponseWriter, r *http.Request, d deviceCall
 		if err := a.publishRepos(r.Context(), d.TenantID, d.GroupID, missing); err != nil {
 			return err
 		}
+		tag = nil // what was just published is not in the digest: no ETag this time
 	}
-	keys, err := a.keys.PublicPEM(r.Context(), d.TenantID, keyring.Image)
-	if err != nil {
-		return err
+	if len(keys) == 0 { // the tenant's first key is made on first use
+		if keys, err = a.keys.PublicPEM(r.Context(), d.TenantID, keyring.Image); err != nil {
+			return err
+		}
 	}
 	info.ImageKeys = keys
 	a.metrics.checkins.Inc()
+	if tag != nil {
+		body, err := json.Marshal(info)
+		if err != nil {
+			return err
+		}
+		tag.Write(body)
+		etag := `"` + hex.EncodeToString(tag.Sum(nil)) + `"`
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return nil
+		}
+	}
 	return writeJSON(w, http.StatusOK, info)
+}
+
+// timestamp returns the newest timestamp metadata of a TUF repository, and whether it has any
+// ("" has none and needs none).
+func timestamp(tx *store.Tx, repo string) ([]byte, bool, error) {
+	if repo == "" {
+		return nil, true, nil
+	}
+	f, err := tx.TUFMetadata(repo, "timestamp", 0)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return f.Body, true, nil
 }
 
 // published reports whether a TUF repository has metadata to serve.
 func published(tx *store.Tx, repo string) (bool, error) {
-	if repo == "" {
-		return true, nil
-	}
-	_, err := tx.TUFMetadata(repo, "timestamp", 0)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
+	_, ok, err := timestamp(tx, repo)
+	return ok, err
 }
 
 // publishRepos publishes, once, the repositories a device is about to be told to follow that

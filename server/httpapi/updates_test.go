@@ -447,3 +447,44 @@ func TestDeviceUpdatesReposExist(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceUpdatesNotModifiedUntilSomethingMoves: the update info carries an ETag; sent back in
+// If-None-Match it gets a 304 with no body while nothing moved, and a fresh answer with another
+// ETag once something did.
+func TestDeviceUpdatesNotModifiedUntilSomethingMoves(t *testing.T) {
+	w, srv := tlsWorld(t)
+	c := ownClient(srv, issue(t, w, w.a.device))
+	conditional := func(etag string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+api.DevicePathUpdates, nil)
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	conditional("") // publishes the repositories the device follows
+	resp := conditional("")
+	etag := resp.Header.Get("ETag")
+	if resp.StatusCode != http.StatusOK || etag == "" {
+		t.Fatalf("updates: %d, ETag %q", resp.StatusCode, etag)
+	}
+	if resp := conditional(etag); resp.StatusCode != http.StatusNotModified {
+		t.Errorf("nothing moved: %d, want 304", resp.StatusCode)
+	}
+	if resp := conditional(`"another"`); resp.StatusCode != http.StatusOK {
+		t.Errorf("another ETag: %d, want 200", resp.StatusCode)
+	}
+	if status, body := w.do(adminA, "PATCH", "/api/v1/device-groups/"+string(w.a.group.ID), map[string]any{"os_feed": api.FeedRetailEval}); status != http.StatusOK {
+		t.Fatalf("update group: %d %s", status, body)
+	}
+	conditional("") // publishes the RetailEval feed
+	if resp := conditional(etag); resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") == etag {
+		t.Errorf("after the group moved to RetailEval: %d, ETag %q (was %q), want 200 and another", resp.StatusCode, resp.Header.Get("ETag"), etag)
+	}
+}

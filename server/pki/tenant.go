@@ -313,14 +313,31 @@ func (a *Authority) active(ctx context.Context, tenantID ident.TenantID) (*x509.
 	return nil, "", nil, errors.New("tenant has no active CA")
 }
 
-// IssueDevice signs a 24-hour client certificate for a device's public key: subject CN the
-// device ID, a URI SAN naming tenant and device, clientAuth only, and the CA's CRL as its
-// distribution point. It records the certificate for the CRLs, and returns it and the PEM of the
-// CA chain.
+// IssueDevice signs a 24-hour client certificate for a device's public key ([Authority.SignDevice])
+// and records it for the CRLs in a transaction of its own. It returns the certificate and the
+// PEM of the CA chain.
 func (a *Authority) IssueDevice(ctx context.Context, tenantID ident.TenantID, device ident.DeviceID, pub crypto.PublicKey) (*x509.Certificate, []byte, error) {
-	ca, caID, key, err := a.active(ctx, tenantID)
+	cert, chain, rec, err := a.SignDevice(ctx, tenantID, device, pub)
 	if err != nil {
 		return nil, nil, err
+	}
+	err = a.st.Update(ctx, func(tx *store.Tx) error { return tx.AddDeviceCert(rec, a.now().UTC()) })
+	if err != nil {
+		return nil, nil, err
+	}
+	return cert, chain, nil
+}
+
+// SignDevice signs a 24-hour client certificate for a device's public key: subject CN the
+// device ID, a URI SAN naming tenant and device, clientAuth only, and the CA's CRL as its
+// distribution point. It writes nothing: the caller records the certificate for the CRLs
+// (store.Tx.AddDeviceCert with the record) in the transaction
+// that hands it out, before the device can use it. It returns the certificate, the PEM of the CA
+// chain and the record.
+func (a *Authority) SignDevice(ctx context.Context, tenantID ident.TenantID, device ident.DeviceID, pub crypto.PublicKey) (*x509.Certificate, []byte, store.DeviceCert, error) {
+	ca, caID, key, err := a.active(ctx, tenantID)
+	if err != nil {
+		return nil, nil, store.DeviceCert{}, err
 	}
 	now := a.now().UTC().Truncate(time.Second)
 	uri, _ := url.Parse(DeviceURI(tenantID, device))
@@ -341,20 +358,15 @@ func (a *Authority) IssueDevice(ctx context.Context, tenantID ident.TenantID, de
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, pub, key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sign device certificate: %w", err)
+		return nil, nil, store.DeviceCert{}, fmt.Errorf("sign device certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, store.DeviceCert{}, err
 	}
-	err = a.st.Update(ctx, func(tx *store.Tx) error {
-		return tx.AddDeviceCert(store.DeviceCert{Serial: cert.SerialNumber.Text(16), TenantID: tenantID, CAID: caID,
-			DeviceID: device, NotAfter: cert.NotAfter}, now)
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return cert, pemBlock("CERTIFICATE", ca.Raw), nil
+	rec := store.DeviceCert{Serial: cert.SerialNumber.Text(16), TenantID: tenantID, CAID: caID, DeviceID: device,
+		NotAfter: cert.NotAfter}
+	return cert, pemBlock("CERTIFICATE", ca.Raw), rec, nil
 }
 
 // trusted returns the tenant's CAs for verifying, reading them only: verifying a certificate

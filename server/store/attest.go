@@ -32,7 +32,7 @@ func (tx *Tx) TakeNonce(nonce []byte) (ident.DeviceID, time.Time, error) {
 	// waits for the first (PostgreSQL's row lock, SQLite's write lock) and then finds no row.
 	var device string
 	var expires int64
-	err := tx.tx.QueryRowContext(tx.ctx, "DELETE FROM nonces WHERE nonce = $1 RETURNING device_id, expires_at",
+	err := tx.queryRow("DELETE FROM nonces WHERE nonce = $1 RETURNING device_id, expires_at",
 		nonce).Scan(&device, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, fmt.Errorf("nonce: %w", ErrNotFound)
@@ -209,7 +209,7 @@ func (tx *Tx) CountRows(table string) (int, error) {
 		}
 	}
 	var n int
-	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
+	if err := tx.queryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count rows of %s: %w", table, err)
 	}
 	return n, nil

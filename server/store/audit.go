@@ -31,7 +31,7 @@ func (tx *Tx) AppendAudit(e api.AuditEntry) (api.AuditEntry, error) {
 		ON CONFLICT DO NOTHING`, e.TenantID, api.GenesisHash); err != nil {
 		return e, fmt.Errorf("append audit entry: %w", err)
 	}
-	err := tx.tx.QueryRowContext(tx.ctx, `UPDATE audit_heads SET seq = seq + 1 WHERE tenant_id = $1
+	err := tx.queryRow(`UPDATE audit_heads SET seq = seq + 1 WHERE tenant_id = $1
 		RETURNING seq, hash`, e.TenantID).Scan(&e.Seq, &e.PrevHash)
 	if err != nil {
 		return e, fmt.Errorf("append audit entry: %w", err)

@@ -34,7 +34,7 @@ func scanCA(r scanner) (CARecord, error) {
 // tenant does not exist. On SQLite, write transactions are serial already.
 func (tx *Tx) LockTenant(id ident.TenantID) error {
 	var got string
-	err := tx.tx.QueryRowContext(tx.ctx, "SELECT id FROM tenants WHERE id = $1"+tx.dialect.forUpdate, id).Scan(&got)
+	err := tx.queryRow("SELECT id FROM tenants WHERE id = $1"+tx.dialect.forUpdate, id).Scan(&got)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("tenant %q: %w", id, ErrNotFound)
 	}
@@ -53,7 +53,7 @@ func (tx *Tx) AddCA(r CARecord) error {
 	// created_at orders CAs of one NotBefore by insertion, so it must grow even if the clock
 	// does not.
 	var last int64
-	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT COALESCE(MAX(created_at), 0) FROM tenant_cas WHERE tenant_id = $1",
+	if err := tx.queryRow("SELECT COALESCE(MAX(created_at), 0) FROM tenant_cas WHERE tenant_id = $1",
 		r.TenantID).Scan(&last); err != nil {
 		return fmt.Errorf("add CA %q: %w", r.Subject, err)
 	}

@@ -48,15 +48,22 @@ func sqliteCode(err error) int {
 }
 
 // sqliteSource adds the connection settings to a SQLite file path: WAL so that readers do not
-// wait for writers; a busy timeout so that writers wait for each other; foreign keys on; and
-// write transactions that take the write lock when they begin, because two that each read
-// first and then try to upgrade to writing would deadlock.
-func sqliteSource(path string) string {
+// wait for the writer, with synchronous=NORMAL (the WAL is synced at checkpoints rather than at
+// every commit: a crash of the service loses nothing, a power cut may lose the last commits but
+// never corrupts the database); a busy timeout so that writers of other processes wait for each
+// other; foreign keys on. A writer's transactions
+// take the write lock when they begin, because two that each read first and then try to
+// upgrade to writing would deadlock; a reader's connection refuses to write.
+func sqliteSource(path string, writer bool) string {
 	sep := "?"
 	if strings.Contains(path, "?") {
 		sep = "&"
 	}
-	return path + sep + "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1&_txlock=immediate"
+	settings := "_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_foreign_keys=1"
+	if writer {
+		return path + sep + settings + "&_txlock=immediate"
+	}
+	return path + sep + settings + "&_query_only=1"
 }
 
 var postgresDialect = dialect{

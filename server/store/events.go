@@ -32,7 +32,7 @@ type EventDevice struct {
 func (tx *Tx) EventDevice(tenantID ident.TenantID, device ident.DeviceID) (EventDevice, error) {
 	var d EventDevice
 	var groupSince, claimedAt int64
-	err := tx.tx.QueryRowContext(tx.ctx, `SELECT COALESCE(d.group_id, ''), COALESCE(g.allow_crash_dumps, false),
+	err := tx.queryRow(`SELECT COALESCE(d.group_id, ''), COALESCE(g.allow_crash_dumps, false),
 			d.group_since, d.claimed_at
 		FROM devices d LEFT JOIN device_groups g ON g.id = d.group_id
 		WHERE d.tenant_id = $1 AND d.id = $2`, tenantID, string(device)).Scan(&d.GroupID, &d.AllowCrashDumps,
@@ -75,7 +75,7 @@ func utcDay(t time.Time) int64 { return t.Unix() / 86400 }
 // the UTC day of t.
 func (tx *Tx) EventsStoredOn(device ident.DeviceID, t time.Time) (int, error) {
 	var n int
-	err := tx.tx.QueryRowContext(tx.ctx, `SELECT COALESCE((SELECT stored FROM event_days
+	err := tx.queryRow(`SELECT COALESCE((SELECT stored FROM event_days
 		WHERE device_id = $1 AND day = $2), 0)`, string(device), utcDay(t)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("events of device %s stored today: %w", device, err)

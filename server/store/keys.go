@@ -60,7 +60,7 @@ func (tx *Tx) AddFirstSigningKey(k SigningKey) error {
 
 // SigningKeys lists an owner's keys for a purpose, active first, then newest first.
 func (tx *Tx) SigningKeys(owner ident.TenantID, purpose string) ([]SigningKey, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT id, owner, purpose, public_key, sealed_key, active, created_at
+	rows, err := tx.query(`SELECT id, owner, purpose, public_key, sealed_key, active, created_at
 		FROM signing_keys WHERE owner = $1 AND purpose = $2 ORDER BY active DESC, created_at DESC, id`, owner, purpose)
 	if err != nil {
 		return nil, err

@@ -23,7 +23,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.run(ctx, nil, func(tx *Tx) error {
+	return s.run(ctx, s.wdb, nil, nil, func(tx *Tx) error {
 		if s.dialect.lockMigrations != "" {
 			if _, err := tx.exec(s.dialect.lockMigrations); err != nil {
 				return fmt.Errorf("lock: %w", err)
@@ -54,7 +54,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if _, err := tx.exec(string(body)); err != nil {
+			if _, err := tx.tx.ExecContext(ctx, string(body)); err != nil { // several statements: never prepared
 				return fmt.Errorf("migration %s: %w", f.Name(), err)
 			}
 			if _, err := tx.exec("INSERT INTO schema_migrations (version) VALUES ($1)", version); err != nil {

@@ -43,7 +43,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
@@ -59,51 +61,129 @@ var (
 )
 
 // Store is an open database.
+//
+// On SQLite it holds two pools: writes go through a single connection, so writers queue in Go
+// rather than in SQLite's busy handler, and reads through a pool of their own that WAL lets run
+// beside the writer. Every pool keeps its connections open: a new SQLite connection parses the
+// whole schema again, and a new PostgreSQL one costs a round trip and its statement cache.
 type Store struct {
-	db      *sql.DB
+	db      *sql.DB // reads
+	wdb     *sql.DB // writes: db itself except on a SQLite file
 	dialect dialect
+
+	// The prepared statements of db and wdb, on SQLite (see stmtCache).
+	stmts, wstmts *stmtCache
+
+	views, updates atomic.Int64 // transactions begun, for [Store.Stats]
 }
+
+// Stats counts the transactions a store has begun.
+type Stats struct {
+	Views   int64 // read-only transactions
+	Updates int64 // read-write transactions, each attempt counted
+}
+
+// Stats returns the store's counts of transactions so far: for metrics, and for tests that
+// check how many transactions a request takes.
+func (s *Store) Stats() Stats { return Stats{Views: s.views.Load(), Updates: s.updates.Load()} }
 
 // Open opens (creating if needed) and migrates the database named by dsn: a
 // `postgres://` or `postgresql://` URL for PostgreSQL, anything else is the path of a SQLite
 // file (":memory:" for a private in-memory database).
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	d, source := sqliteDialect, sqliteSource(dsn)
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		d, source = postgresDialect, dsn
-	}
-	db, err := sql.Open(d.driver, source)
+	s, err := open(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open %s database: %w", d.name, err)
+		return nil, err
 	}
-	if dsn == ":memory:" {
-		// Every connection to ":memory:" would get a database of its own.
-		db.SetMaxOpenConns(1)
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", s.dialect.name, err)
 	}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("connect to %s database: %w", d.name, err)
-	}
-	s := &Store{db: db, dialect: d}
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("migrate %s database: %w", d.name, err)
+		s.Close()
+		return nil, fmt.Errorf("migrate %s database: %w", s.dialect.name, err)
 	}
 	return s, nil
 }
 
+// Connection pool sizes. PostgreSQL gets enough connections to keep its backends busy without
+// queueing past what a replica can use; SQLite's readers need no more than the CPUs that run
+// them.
+const (
+	postgresConns = 32
+	connIdleTime  = 5 * time.Minute
+)
+
+func sqliteReaders() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
+
+// open opens the pools of the database named by dsn (see [Open]) without connecting.
+func open(dsn string) (*Store, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		db, err := sql.Open(postgresDialect.driver, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres database: %w", err)
+		}
+		db.SetMaxOpenConns(postgresConns)
+		db.SetMaxIdleConns(postgresConns)
+		db.SetConnMaxIdleTime(connIdleTime)
+		return &Store{db: db, wdb: db, dialect: postgresDialect}, nil
+	}
+	if dsn == ":memory:" {
+		// Every connection to ":memory:" would get a database of its own: one connection
+		// serves reads and writes.
+		db, err := sql.Open(sqliteDialect.driver, sqliteSource(dsn, true))
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite database: %w", err)
+		}
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		stmts := newStmtCache(db)
+		return &Store{db: db, wdb: db, dialect: sqliteDialect, stmts: stmts, wstmts: stmts}, nil
+	}
+	wdb, err := sql.Open(sqliteDialect.driver, sqliteSource(dsn, true))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite database: %w", err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	db, err := sql.Open(sqliteDialect.driver, sqliteSource(dsn, false))
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open sqlite database: %w", err)
+	}
+	db.SetMaxOpenConns(sqliteReaders())
+	db.SetMaxIdleConns(sqliteReaders())
+	return &Store{db: db, wdb: wdb, dialect: sqliteDialect, stmts: newStmtCache(db), wstmts: newStmtCache(wdb)}, nil
+}
+
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.close()
+	s.wstmts.close()
+	if s.wdb != s.db {
+		return errors.Join(s.wdb.Close(), s.db.Close())
+	}
+	return s.db.Close()
+}
 
 // Backend names the database: "sqlite" or "postgres".
 func (s *Store) Backend() string { return s.dialect.name }
 
 // Ping checks the database answers (for /healthz).
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *Store) Ping(ctx context.Context) error {
+	if s.wdb != s.db {
+		if err := s.wdb.PingContext(ctx); err != nil {
+			return err
+		}
+	}
+	return s.db.PingContext(ctx)
+}
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(ctx context.Context, fn func(*Tx) error) error {
-	return s.run(ctx, &sql.TxOptions{ReadOnly: true}, fn)
+	s.views.Add(1)
+	return s.run(ctx, s.db, s.stmts, &sql.TxOptions{ReadOnly: true}, fn)
 }
 
 // Update runs fn in a read-write transaction, committed if fn returns nil and rolled back
@@ -112,7 +192,8 @@ func (s *Store) View(ctx context.Context, fn func(*Tx) error) error {
 func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
-		err := s.run(ctx, nil, fn)
+		s.updates.Add(1)
+		err := s.run(ctx, s.wdb, s.wstmts, nil, fn)
 		if err == nil || attempt == attempts || !s.dialect.retryable(err) {
 			return err
 		}
@@ -126,14 +207,15 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	}
 }
 
-// run runs fn in one transaction.
-func (s *Store) run(ctx context.Context, opts *sql.TxOptions, fn func(*Tx) error) error {
-	sqlTx, err := s.db.BeginTx(ctx, opts)
+// run runs fn in one transaction on db, whose prepared statements are stmts.
+func (s *Store) run(ctx context.Context, db *sql.DB, stmts *stmtCache, opts *sql.TxOptions, fn func(*Tx) error) error {
+	stmts.prepare(ctx)
+	sqlTx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	defer sqlTx.Rollback() // does nothing after Commit
-	if err := fn(&Tx{ctx: ctx, tx: sqlTx, dialect: s.dialect}); err != nil {
+	if err := fn(&Tx{ctx: ctx, tx: sqlTx, dialect: s.dialect, stmts: stmts}); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
@@ -147,6 +229,7 @@ type Tx struct {
 	ctx     context.Context
 	tx      *sql.Tx
 	dialect dialect
+	stmts   *stmtCache
 }
 
 // scanner is a *sql.Row or *sql.Rows.
@@ -154,7 +237,7 @@ type scanner interface{ Scan(dest ...any) error }
 
 // exec runs a statement and returns the number of rows it touched.
 func (tx *Tx) exec(query string, args ...any) (int64, error) {
-	res, err := tx.tx.ExecContext(tx.ctx, query, args...)
+	res, err := tx.execContext(query, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -164,7 +247,7 @@ func (tx *Tx) exec(query string, args ...any) (int64, error) {
 // exists reports whether query returns a row.
 func (tx *Tx) exists(query string, args ...any) (bool, error) {
 	var ok bool
-	err := tx.tx.QueryRowContext(tx.ctx, "SELECT EXISTS ("+query+")", args...).Scan(&ok)
+	err := tx.queryRow("SELECT EXISTS ("+query+")", args...).Scan(&ok)
 	return ok, err
 }
 
@@ -187,7 +270,7 @@ func (tx *Tx) atomic(fn func() error) error {
 // queryOne returns the one row query selects, scanned by scan; ErrNotFound, naming what, if
 // there is none.
 func queryOne[T any](tx *Tx, scan func(scanner) (T, error), what, query string, args ...any) (T, error) {
-	v, err := scan(tx.tx.QueryRowContext(tx.ctx, query, args...))
+	v, err := scan(tx.queryRow(query, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
@@ -199,7 +282,7 @@ func queryOne[T any](tx *Tx, scan func(scanner) (T, error), what, query string, 
 
 // queryAll returns every row query selects, scanned by scan.
 func queryAll[T any](tx *Tx, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, query, args...)
+	rows, err := tx.query(query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -237,12 +320,14 @@ func nullMicros(t *time.Time) sql.NullInt64 {
 	return sql.NullInt64{Int64: micros(*t), Valid: true}
 }
 
-// pageSize applies the default and the cap to a requested page size.
+// pageSize applies the default and the cap to a requested page size. The cap is one more than
+// the largest page, so that a caller asking for a full page and one row more learns whether
+// another page follows.
 func pageSize(limit int) int {
 	if limit <= 0 {
 		return api.DefaultPageSize
 	}
-	return min(limit, api.MaxPageSize)
+	return min(limit, api.MaxPageSize+1)
 }
 
 // DeviceFilter selects and pages devices. Empty fields do not filter; Limit 0 means

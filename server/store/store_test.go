@@ -980,3 +980,26 @@ func TestAuditEditedRowDetected(t *testing.T) {
 		}
 	})
 }
+
+// TestFullPageTellsAnotherFollows: a caller that asks for the largest page and one row more
+// gets that row, so a listing at the largest page size goes on to its next page.
+func TestFullPageTellsAnotherFollows(t *testing.T) {
+	each(t, func(t *testing.T, s *store.Store) {
+		a := newTenant(t, s, "A")
+		var ids []ident.DeviceID
+		for i := range api.MaxPageSize + 1 {
+			ids = append(ids, deviceID(i))
+		}
+		update(t, s, func(tx *store.Tx) error {
+			_, err := tx.ClaimDevices(a.ID, ids, now)
+			return err
+		})
+		view(t, s, func(tx *store.Tx) error {
+			got, err := tx.Devices(a.ID, store.DeviceFilter{Limit: api.MaxPageSize + 1})
+			if len(got) != api.MaxPageSize+1 {
+				t.Errorf("%d devices for a limit of %d, want all %d", len(got), api.MaxPageSize+1, len(ids))
+			}
+			return err
+		})
+	})
+}

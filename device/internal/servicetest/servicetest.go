@@ -85,7 +85,12 @@ type Service struct {
 	// Updates is the answer to api.DevicePathUpdates: by default the group and feed
 	// repositories GroupRepo and FeedRepo, UpdateAll and ImageKey.
 	Updates api.UpdateInfo
-	Reports []api.UpdateReport // update reports received, in order
+	// ETag, if set, is the ETag of the Updates answer: a request that sends it in If-None-Match
+	// is answered 304. The test changes it when it wants the device to see that something moved
+	// (or keeps it, to play a service that says nothing moved when something did).
+	ETag        string
+	TUFRequests int                // TUF metadata and target requests answered
+	Reports     []api.UpdateReport // update reports received, in order
 	// ReportStatus, if not zero, is the status with which update reports are refused.
 	ReportStatus int
 	Ranges       []string // the Range header of each target request ("" for none)
@@ -340,8 +345,15 @@ func (s *Service) updates(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Lock()
-	info := s.Updates
+	info, etag := s.Updates, s.ETag
 	s.Unlock()
+	if etag != "" {
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, info)
 }
 

@@ -166,6 +166,9 @@ func (s *Service) serveTUF(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.device(w, r); !ok {
 		return
 	}
+	s.Lock()
+	s.TUFRequests++
+	s.Unlock()
 	rest := strings.TrimPrefix(r.URL.Path, api.DevicePathTUF)
 	parts := strings.SplitN(rest, "/", 3)
 	if len(parts) != 3 {
