@@ -149,6 +149,7 @@ type Agent struct {
 	events    *events.Queue
 	client    atomic.Pointer[http.Client] // mtls, for the event uploader's goroutine
 	kick      chan struct{}               // a check-in worked: upload events
+	notified  chan api.DeviceNotice       // the service asks for a check-in (see notify.go)
 	reachable atomic.Bool                 // the last check-in reached the service (apps' network readiness)
 }
 
@@ -202,7 +203,8 @@ func New(dir state.Dir, h *handoff.Handoff, opt Options) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{dir: dir, dev: dev, id: id, opt: opt, open: transport.NewClient(roots, nil), roots: roots,
-		trial: bc.Pending == id.Slot, events: q, kick: make(chan struct{}, 1)}
+		trial: bc.Pending == id.Slot, events: q, kick: make(chan struct{}, 1),
+		notified: make(chan api.DeviceNotice, 1)}
 	if a.status, err = dir.ReadStatus(); err != nil {
 		a.status = state.Status{}
 		a.opt.Log.Printf("status.json is unreadable, starting afresh: %v", err)
@@ -235,6 +237,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !a.opt.Once {
 		ctx, cancel := context.WithCancel(ctx)
 		defer a.startUploads(ctx)()
+		defer a.startNotify(ctx)()
 		defer cancel()
 	}
 	err = a.run(ctx)
@@ -394,6 +397,10 @@ func (a *Agent) sleep(ctx context.Context, m *machine) {
 		m.wake(a.facts(m))
 	case <-resumed:
 		a.opt.Log.Printf("an app resumed a deferred update: checking in to install it")
+		m.updateDue(a.now())
+		m.wake(a.facts(m))
+	case n := <-a.notified:
+		a.opt.Log.Printf("the service asks for a check-in (%s)", clean(n.Reason))
 		m.updateDue(a.now())
 		m.wake(a.facts(m))
 	}

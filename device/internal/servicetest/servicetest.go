@@ -141,6 +141,7 @@ func New(t testing.TB) *Service {
 	mux.HandleFunc("GET "+api.DevicePathTUF, s.serveTUF)
 	mux.HandleFunc("GET "+api.DevicePathCapability, s.capability)
 	mux.HandleFunc("POST "+api.DevicePathEvents, s.events)
+	mux.HandleFunc("GET "+api.DevicePathNotify, s.notify)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem("unexpected request %s %s", r.Method, r.URL.Path)
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such route"})
@@ -322,6 +323,18 @@ func (s *Service) whoami(w http.ResponseWriter, r *http.Request) {
 	s.Checkins = append(s.Checkins, id)
 	s.Unlock()
 	writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: id, TenantID: TenantID})
+}
+
+// notify is the notification channel as the service opens it: a keep-alive line, then nothing
+// until the device goes or the stand-in closes.
+func (s *Service) notify(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.device(w, r); !ok {
+		return
+	}
+	w.Header().Set("Content-Type", api.NotifyContentType)
+	io.WriteString(w, `{"reason":"`+api.NoticeKeepAlive+`"}`+"\n")
+	http.NewResponseController(w).Flush()
+	<-r.Context().Done()
 }
 
 // PublicKeyPEM encodes a public key as PEM.
