@@ -78,9 +78,6 @@ func cryptoLoop(d time.Duration) (float64, error) {
 	return r, nil
 }
 
-// deviceRSS is not measured by this harness yet: see BENCHMARKS.md.
-func deviceRSS() (row, error) { return row{}, errors.New("not measured") }
-
 // fleetFigures starts a service on o.db (or SQLite), claims and attests o.fleet devices, and
 // measures check-in p99 with the fleet in the store, and the store's size.
 func fleetFigures(ctx context.Context, o options, bin, work string) ([]row, error) {
@@ -249,17 +246,20 @@ func (b *baselines) idleStreams(ctx context.Context, n int, d time.Duration) (fl
 }
 
 // residentKB reads a process's resident set size in KiB from /proc.
-func residentKB(pid int) (int64, error) {
+func residentKB(pid int) (int64, error) { return procStatusKB(pid, "VmRSS:") }
+
+// procStatusKB reads a field in kB of a process's /proc status (VmRSS:, RssAnon:, RssFile:).
+func procStatusKB(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			var kb int64
 			_, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb)
 			return kb, err
 		}
 	}
-	return 0, errors.New("no VmRSS in /proc status")
+	return 0, fmt.Errorf("no %s in /proc status", field)
 }

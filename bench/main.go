@@ -71,7 +71,7 @@ func run() error {
 	flag.StringVar(&o.db, "db", "", "PostgreSQL URL for the fleet-size figures (default: SQLite)")
 	flag.Int64Var(&o.imageSize, "image-size", 20<<20, "size of the image downloaded")
 	flag.IntVar(&o.listeners, "listeners", 2000, "devices whose idle notification channels are held open to measure their memory")
-	flag.StringVar(&o.only, "only", "", "measure only these figures, comma-separated: management, attestation, checkin, storm, download, notify")
+	flag.StringVar(&o.only, "only", "", "measure only these figures, comma-separated: management, attestation, checkin, storm, download, device, notify")
 	flag.StringVar(&o.baseline, "serve-baseline", "", "internal: serve the baselines with their files in this folder")
 	flag.Parse()
 	if o.baseline != "" {
@@ -121,8 +121,10 @@ func run() error {
 			return err
 		}
 	}
-	if r, err := deviceRSS(); err == nil {
-		rows = append(rows, r)
+	if o.measures("device") {
+		if err := add(deviceRSS(ctx, srv, bins, work)); err != nil {
+			return err
+		}
 	}
 	if o.listeners > 0 && o.measures("notify") {
 		if err := add(notifyMemory(ctx, o, filepath.Join(bins, "rampart"), work, base)); err != nil {
