@@ -113,6 +113,11 @@ type DeviceWhoami struct {
 	DeviceID ident.DeviceID `json:"device_id"`
 	TenantID ident.TenantID `json:"tenant_id"`
 	GroupID  ident.GroupID  `json:"device_group_id,omitempty"`
+	// CapabilitySHA256 is the SHA-256, hex, of the development capability that
+	// DevicePathCapability would answer with, or "" when the device holds none: a device that
+	// holds that capability already need not ask for it. Absent from an older service, which
+	// the device then asks as before.
+	CapabilitySHA256 *string `json:"capability_sha256,omitempty"`
 }
 
 // CA is one of a tenant's certificate authorities for device certificates.

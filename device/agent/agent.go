@@ -101,6 +101,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -146,11 +147,14 @@ type Agent struct {
 	apps   *apps          // the app host, while Run runs
 	last   update.Checkin // what the last completed update cycle learnt (update.Client.Last)
 
-	events    *events.Queue
-	client    atomic.Pointer[http.Client] // mtls, for the event uploader's goroutine
-	kick      chan struct{}               // a check-in worked: upload events
-	notified  chan api.DeviceNotice       // the service asks for a check-in (see notify.go)
-	reachable atomic.Bool                 // the last check-in reached the service (apps' network readiness)
+	events   *events.Queue
+	client   atomic.Pointer[http.Client] // mtls, for the event uploader's goroutine
+	kick     chan struct{}               // a check-in worked: upload events
+	notified chan api.DeviceNotice       // the service asks for a check-in (see notify.go)
+	// capability is what the last check-in said of the development capability: its SHA-256,
+	// "" for none, nil when the service did not say (see refreshCapability).
+	capability *string
+	reachable  atomic.Bool // the last check-in reached the service (apps' network readiness)
 }
 
 // New checks the handoff h against the state folder and returns an agent for it. It zeroes
@@ -324,6 +328,7 @@ func (a *Agent) stepCheckin(ctx context.Context, m *machine) {
 	}
 	a.reachable.Store(err == nil)
 	if err == nil {
+		a.capability = capabilityDigest(w.CapabilitySHA256)
 		a.opt.Log.Printf("checked in as %s (tenant %s)", w.DeviceID, clean(string(w.TenantID)))
 		if a.trial {
 			if cerr := a.commit(); cerr != nil {
@@ -337,6 +342,18 @@ func (a *Agent) stepCheckin(ctx context.Context, m *machine) {
 	if err != nil && m.phase != phaseStop {
 		a.opt.Log.Printf("%v; next check-in at %s", err, m.checkinAt.Format(time.RFC3339))
 	}
+}
+
+// capabilityDigest checks what a check-in said of the development capability: "" or 64 hex
+// characters; anything else is taken as not said (the device then asks).
+func capabilityDigest(d *string) *string {
+	if d == nil || *d == "" {
+		return d
+	}
+	if len(*d) != 64 || strings.Trim(*d, "0123456789abcdef") != "" {
+		return nil
+	}
+	return d
 }
 
 // stepUpdate is UPDATE: an update cycle, then the development capability and the apps.

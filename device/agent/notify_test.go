@@ -51,3 +51,28 @@ func FuzzParseNotice(f *testing.F) {
 		}
 	})
 }
+
+// TestMalformedCapabilityDigestIsNotTrusted: what a check-in says of the development capability
+// is trusted only as "" (none) or 64 lowercase hex characters; anything else is taken as not
+// said, and the device asks for the capability as an older service would have it do.
+func TestMalformedCapabilityDigestIsNotTrusted(t *testing.T) {
+	s := func(v string) *string { return &v }
+	good := strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		in   *string
+		want *string
+	}{
+		{nil, nil},
+		{s(""), s("")},
+		{s(good), s(good)},
+		{s(strings.ToUpper(good)), nil},
+		{s(good[:63]), nil},
+		{s(good + "00"), nil},
+		{s(strings.Repeat("zz", 32)), nil},
+	} {
+		got := capabilityDigest(tc.in)
+		if (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+			t.Errorf("capabilityDigest(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
