@@ -376,7 +376,7 @@ var _ = []any{
 	(*Tx).AddRuntimeRelease, (*Tx).RuntimeReleases, (*Tx).RuntimeRelease, (*Tx).RuntimeReleasesBySHA512,
 	(*Tx).WithdrawRuntimeRelease,
 	// TUF metadata.
-	(*Tx).LockTUFRepo, (*Tx).TUFRepos, (*Tx).PutTUFMetadata, (*Tx).TUFMetadata, (*Tx).PruneTUFMetadata,
+	(*Tx).LockTUFRepo, (*Tx).TUFRepos, (*Tx).PutTUFMetadata, (*Tx).TUFMetadata, (*Tx).PruneTUFMetadata, (*Tx).TUFRolesNewest,
 	// Attestation: nonces, outcomes, failure counts.
 	(*Tx).AddNonce, (*Tx).TakeNonce, (*Tx).UseNonce, (*Tx).PurgeNonces,
 	(*Tx).RecordAttestation, (*Tx).AttestationFailures, (*Tx).AddFailureCounts, (*Tx).FailureCounts, (*Tx).CountRows,
