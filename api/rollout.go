@@ -94,6 +94,8 @@ type Rollout struct {
 	PreviousID ident.DeploymentID `json:"previous_deployment_id,omitempty"`
 	Reason     string             `json:"reason,omitempty"` // why it halted, paused or was cancelled
 	ChangedAt  time.Time          `json:"changed_at"`
+	// Revision grows with every change of the rollout.
+	Revision int64 `json:"revision"`
 }
 
 // Percent is the share of the group's devices the rollout targets now.
