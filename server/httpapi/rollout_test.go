@@ -139,6 +139,17 @@ func TestRolloutPromotesHealthyWave(t *testing.T) {
 		if first == 0 {
 			t.Fatal("no device in the first wave")
 		}
+		// Each device is shown targeted with what its bin is served.
+		for _, dev := range devices {
+			_, body := w.do(readerA, "GET", "/api/v1/devices/"+string(dev), nil)
+			want := w.a.image.ID
+			if api.RolloutBin(d.ID, dev) < 30 {
+				want = ids[0]
+			}
+			if got := decodeAs[api.Device](t, body); got.Updates == nil || len(got.Updates.Targeted) != 1 || got.Updates.Targeted[0] != want {
+				t.Fatalf("device %s (bin %d) targeted: %+v, want %s", dev, api.RolloutBin(d.ID, dev), got.Updates, want)
+			}
+		}
 		st := show(t, w, d.ID)
 		if len(st.Waves) != 2 || st.Waves[0].Targeted != first || st.Waves[0].Updated != first || !st.Waves[0].Reached ||
 			st.Waves[1].Reached || st.Waves[0].Targeted+st.Waves[1].Targeted != len(devices) {

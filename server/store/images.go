@@ -309,16 +309,58 @@ func (tx *Tx) RecordUpdateReport(tenantID ident.TenantID, id ident.DeviceID, rep
 	return nil
 }
 
+// groupTargets is what a group's devices are targeted with: its newest deployment's images,
+// or during a rollout (api.Rollout) those of the previous deployment for the devices whose bin
+// is not reached.
+type groupTargets struct {
+	newest   api.Deployment
+	percent  int
+	previous []ident.ImageID
+}
+
+// groupTargets reads what a group's devices are targeted with.
+func (tx *Tx) groupTargets(tenantID ident.TenantID, groupID ident.GroupID) (groupTargets, error) {
+	d, err := tx.LatestDeployment(tenantID, groupID)
+	if errors.Is(err, ErrNotFound) {
+		return groupTargets{percent: 100}, nil
+	}
+	if err != nil {
+		return groupTargets{}, err
+	}
+	g := groupTargets{newest: d, percent: d.Rollout.Percent()}
+	if g.percent < 100 && d.Rollout.PreviousID != "" {
+		prev, err := tx.Deployment(tenantID, d.Rollout.PreviousID)
+		if err != nil {
+			return groupTargets{}, err
+		}
+		g.previous = prev.ImageIDs
+	}
+	return g, nil
+}
+
+// of returns the images device is targeted with.
+func (g groupTargets) of(device ident.DeviceID) []ident.ImageID {
+	ids := g.newest.ImageIDs
+	if g.percent < 100 && api.RolloutBin(g.newest.ID, device) >= g.percent {
+		ids = g.previous
+	}
+	if ids == nil {
+		ids = []ident.ImageID{}
+	}
+	return ids
+}
+
 // updatesBatch is how many devices one query of DeviceUpdates reads.
 const updatesBatch = 500
 
 // DeviceUpdates returns, for each of ids that is a device of the tenant, what the service knows
 // of its updates: the images its group's newest deployment targets (none when it is in no group
-// or its group has no deployment), and what it last reported. Devices of other tenants, or of
+// or its group has no deployment; the previous deployment's while a rollout has not reached
+// it), and what it last reported. Devices of other tenants, or of
 // none, are left out.
 func (tx *Tx) DeviceUpdates(tenantID ident.TenantID, ids ...ident.DeviceID) (map[ident.DeviceID]api.DeviceUpdates, error) {
 	out := make(map[ident.DeviceID]api.DeviceUpdates, len(ids))
-	groups := map[ident.GroupID][]ident.ImageID{}
+	groups := map[ident.GroupID]groupTargets{}
 	for batch := range slices.Chunk(ids, updatesBatch) {
 		args := []any{tenantID}
 		marks := make([]string, len(batch))
@@ -338,18 +380,14 @@ func (tx *Tx) DeviceUpdates(tenantID ident.TenantID, ids ...ident.DeviceID) (map
 			return nil, fmt.Errorf("read device updates: %w", err)
 		}
 		for _, m := range members {
-			targeted, ok := groups[m.group]
+			g, ok := groups[m.group]
 			if !ok && m.group != "" {
-				d, err := tx.LatestDeployment(tenantID, m.group)
-				if err != nil && !errors.Is(err, ErrNotFound) {
+				if g, err = tx.groupTargets(tenantID, m.group); err != nil {
 					return nil, err
 				}
-				targeted = d.ImageIDs
-				groups[m.group] = targeted
+				groups[m.group] = g
 			}
-			if targeted == nil {
-				targeted = []ident.ImageID{}
-			}
+			targeted := g.of(m.id)
 			out[m.id] = api.DeviceUpdates{Targeted: targeted, Installed: []api.InstalledImage{}}
 		}
 		type report struct {
