@@ -195,6 +195,7 @@ const (
 const (
 	NoticeKeepAlive  = "keep-alive" // nothing to do: the channel is alive
 	NoticeDeployment = "deployment" // a new deployment for the device's group
+	NoticeRollout    = "rollout"    // its rollout moved: a wave promoted, paused, resumed, halted or cancelled
 	NoticeCheckNow   = "check-now"  // rampart device-group notify
 )
 

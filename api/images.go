@@ -54,12 +54,21 @@ type Deployment struct {
 	ImageIDs  []ident.ImageID    `json:"image_ids"`
 	CreatedAt time.Time          `json:"created_at"`
 	CreatedBy string             `json:"created_by"`
+	Rollout   *Rollout           `json:"rollout,omitempty"`
 }
 
 // CreateDeploymentRequest is the body of POST /api/v1/deployments.
 type CreateDeploymentRequest struct {
 	DeviceGroupID ident.GroupID   `json:"device_group_id"`
 	ImageIDs      []ident.ImageID `json:"image_ids"`
+	// Waves, if given, roll the deployment out in waves: cumulative percentages of the
+	// group's devices, increasing, the last 100 (api.Rollout). The other fields apply only
+	// with waves; left out, they are 3600 seconds, 5 percent and 20 devices.
+	Waves             []int    `json:"waves,omitempty"`
+	WaveWaitSeconds   *int64   `json:"wave_wait_seconds,omitempty"`
+	MaxFailurePercent *float64 `json:"max_failure_percent,omitempty"`
+	MinDevices        *int     `json:"min_devices,omitempty"`
+	RollbackOnHalt    bool     `json:"rollback_on_halt,omitempty"`
 }
 
 // The device update protocol. Every route needs mutual TLS with a device certificate, except

@@ -18,8 +18,10 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,6 +92,7 @@ func TestScripts(t *testing.T) {
 					"zipcat":     cmdZipcat,
 					"swtpm":      cmdSwtpm,
 					"swtpmca":    cmdSwtpmCA,
+					"fleet":      cmdFleet,
 				},
 			})
 		})
@@ -198,6 +201,133 @@ func cmdEventually(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("%s never printed a match for %q; last:\n%s%s", strings.Join(args[2:], " "), args[1], out, errOut)
+}
+
+// cmdFleet runs a fleet of real devices, each with a state folder of its own ($WORK/NAME-I):
+//
+//	fleet init NAME N          rampart-device init of N devices against $RAMPART_SERVER; their
+//	                           IDs go to $WORK/NAME.ids, one a line, and to $NAME_0, $NAME_1, …
+//	fleet each NAME PROG ARGS  runs PROG ARGS once for each device, two at a time, with {id} and
+//	                           {state} in ARGS replaced by its ID and state folder; fails if any
+//	                           run fails, with its output
+//	fleet start NAME PROG ARGS starts PROG ARGS for each device in the background (as each),
+//	                           its output in $WORK/NAME-I.log, until fleet stop NAME or the end
+//	                           of the script
+//	fleet stop NAME            interrupts them and waits for them to end
+func cmdFleet(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) == 2 && args[0] == "stop" {
+		stopFleet(ts, args[1])
+		return
+	}
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: fleet init NAME N | fleet each|start NAME PROGRAM ARGS... | fleet stop NAME")
+	}
+	name := args[1]
+	env := []string{"HOME=" + ts.Getenv("HOME")}
+	for _, k := range []string{"PATH", "XDG_CONFIG_HOME", "RAMPART_SERVER", "RAMPART_TOKEN", "RAMPART_CACERT"} {
+		env = append(env, k+"="+ts.Getenv(k))
+	}
+	run := func(prog string, args ...string) (string, error) {
+		cmd := exec.Command(lookPath(ts, prog), args...)
+		cmd.Env, cmd.Dir = env, ts.MkAbs(".")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	switch args[0] {
+	case "init":
+		n, err := strconv.Atoi(args[2])
+		ts.Check(err)
+		var ids []string
+		for i := range n {
+			state := ts.MkAbs(fmt.Sprintf("%s-%d", name, i))
+			if out, err := run("rampart-device", "init", "--state", state, "--server", ts.Getenv("RAMPART_SERVER"),
+				"--cacert", ts.Getenv("RAMPART_CACERT")); err != nil {
+				ts.Fatalf("init device %d: %v\n%s", i, err, out)
+			}
+			out, err := run("rampart-device", "id", "--state", state)
+			if err != nil {
+				ts.Fatalf("device %d id: %v\n%s", i, err, out)
+			}
+			id := strings.TrimSpace(out)
+			ts.Setenv(fmt.Sprintf("%s_%d", name, i), id)
+			ids = append(ids, id)
+		}
+		ts.Check(os.WriteFile(ts.MkAbs(name+".ids"), []byte(strings.Join(ids, "\n")+"\n"), 0o644))
+	case "start":
+		b, err := os.ReadFile(ts.MkAbs(name + ".ids"))
+		ts.Check(err)
+		var cmds []*exec.Cmd
+		for i, id := range strings.Fields(string(b)) {
+			r := strings.NewReplacer("{id}", id, "{state}", ts.MkAbs(fmt.Sprintf("%s-%d", name, i)))
+			a := make([]string, len(args)-3)
+			for j, arg := range args[3:] {
+				a[j] = r.Replace(arg)
+			}
+			log, err := os.Create(ts.MkAbs(fmt.Sprintf("%s-%d.log", name, i)))
+			ts.Check(err)
+			cmd := exec.Command(lookPath(ts, args[2]), a...)
+			cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, ts.MkAbs("."), log, log
+			ts.Check(cmd.Start())
+			log.Close()
+			cmds = append(cmds, cmd)
+		}
+		fleets.Lock()
+		fleets.m[ts.MkAbs(name)] = cmds
+		fleets.Unlock()
+		ts.Defer(func() { stopFleet(ts, name) })
+	case "each":
+		b, err := os.ReadFile(ts.MkAbs(name + ".ids"))
+		ts.Check(err)
+		ids := strings.Fields(string(b))
+		errs := make([]string, len(ids))
+		sem := make(chan struct{}, 2)
+		done := make(chan struct{})
+		for i, id := range ids {
+			go func() {
+				sem <- struct{}{}
+				defer func() { <-sem; done <- struct{}{} }()
+				r := strings.NewReplacer("{id}", id, "{state}", ts.MkAbs(fmt.Sprintf("%s-%d", name, i)))
+				a := make([]string, len(args)-3)
+				for j, arg := range args[3:] {
+					a[j] = r.Replace(arg)
+				}
+				if out, err := run(args[2], a...); err != nil {
+					errs[i] = fmt.Sprintf("device %d (%s): %v\n%s", i, id, err, out)
+				}
+			}()
+		}
+		for range ids {
+			<-done
+		}
+		if failed := strings.Join(slices.DeleteFunc(errs, func(s string) bool { return s == "" }), "\n"); failed != "" {
+			ts.Fatalf("%s", failed)
+		}
+	default:
+		ts.Fatalf("usage: fleet init NAME N | fleet each NAME PROGRAM ARGS...")
+	}
+}
+
+// fleets are the processes of fleet start, by $WORK/NAME.
+var fleets = struct {
+	sync.Mutex
+	m map[string][]*exec.Cmd
+}{m: map[string][]*exec.Cmd{}}
+
+// stopFleet interrupts the processes of fleet start NAME and waits for them, killing those
+// still running after 20 seconds.
+func stopFleet(ts *testscript.TestScript, name string) {
+	fleets.Lock()
+	cmds := fleets.m[ts.MkAbs(name)]
+	delete(fleets.m, ts.MkAbs(name))
+	fleets.Unlock()
+	for _, cmd := range cmds {
+		cmd.Process.Signal(os.Interrupt)
+	}
+	for _, cmd := range cmds {
+		t := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() })
+		cmd.Wait()
+		t.Stop()
+	}
 }
 
 // lookPath finds a program on the script's PATH (exec.Command would search the test's own).

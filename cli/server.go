@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -77,6 +78,7 @@ func (e *env) serverCmd() *cobra.Command {
 		"(on --listen only the operator's token reads it)")
 	f.IntVar(&cfg.ConnsPerSource, "max-conns-per-source", 0, "connections one address may hold open at once (default 64)")
 	f.IntVar(&cfg.MaxConns, "max-conns", 0, "connections held open at once in total (default 10000)")
+	f.DurationVar(&cfg.RolloutInterval, "rollout-interval", 30*time.Second, "how often the health gates of rolling deployments are evaluated")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd

@@ -546,8 +546,21 @@ func (c *Client) Deployments(ctx context.Context, groupID ident.GroupID) (ds []a
 }
 
 // Deployment returns a deployment.
-func (c *Client) Deployment(ctx context.Context, id ident.DeploymentID) (d api.Deployment, err error) {
+func (c *Client) Deployment(ctx context.Context, id ident.DeploymentID) (api.Deployment, error) {
+	d, err := c.DeploymentStatus(ctx, id)
+	return d.Deployment, err
+}
+
+// DeploymentStatus returns a deployment with its waves' progress.
+func (c *Client) DeploymentStatus(ctx context.Context, id ident.DeploymentID) (d api.DeploymentStatus, err error) {
 	err = c.do(ctx, "GET", "/api/v1/deployments/"+esc(id), nil, nil, &d)
+	return d, err
+}
+
+// ControlDeployment pauses, resumes, cancels or promotes a deployment's rollout
+// (api.RolloutPause, …; Administrator only).
+func (c *Client) ControlDeployment(ctx context.Context, id ident.DeploymentID, action string) (d api.Deployment, err error) {
+	err = c.do(ctx, "POST", "/api/v1/deployments/"+esc(id)+"/"+esc(action), nil, nil, &d)
 	return d, err
 }
 

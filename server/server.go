@@ -80,6 +80,9 @@ type Config struct {
 	// UploadStall is how long an upload may go without delivering another 64 KiB before it is
 	// dropped; 0 means 30 seconds.
 	UploadStall time.Duration
+	// RolloutInterval is how often the health gates of rolling deployments are evaluated; 0
+	// means 30 seconds.
+	RolloutInterval time.Duration
 }
 
 // Run serves until ctx ends, then shuts down gracefully.
@@ -190,6 +193,7 @@ func serve(ctx context.Context, cfg Config, srv *http.Server, ln net.Listener, u
 		func(ctx context.Context) { signAuditCheckpoints(ctx, st, keys, log) },
 		func(ctx context.Context) { purgeEvents(ctx, st, cfg.EventRetention, log) },
 		func(ctx context.Context) { flushFailures(ctx, service, log) },
+		func(ctx context.Context) { evaluateRollouts(ctx, service, cfg.RolloutInterval, log) },
 		func(ctx context.Context) { service.Notices().Run(ctx, time.Second) },
 	} {
 		wg.Add(1)
@@ -379,6 +383,27 @@ func purgeEvents(ctx context.Context, st *store.Store, retention time.Duration, 
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// evaluateRollouts runs the health gates of rolling deployments every interval (30 seconds if
+// 0). Every replica runs it: a rollout is changed only from the revision it was read at, so
+// replicas that decide together change it once.
+func evaluateRollouts(ctx context.Context, service *httpapi.API, interval time.Duration, log *slog.Logger) {
+	if interval <= 0 {
+		interval = 30 * time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := service.EvaluateRollouts(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("evaluate rollouts", "err", err)
 		}
 	}
 }

@@ -218,7 +218,7 @@ func (c *Client) appUpdate(ctx context.Context, group string, keys map[string]*e
 // deployedApps returns the app targets of the group repository r by component: at most
 // api.MaxDeploymentImages, one per component.
 func deployedApps(r *repo) (map[string]target, error) {
-	ts, err := r.listTargets(api.TargetImagePrefix, api.ImageApplication)
+	ts, err := r.listTargets(r.prefix, api.ImageApplication)
 	if err != nil {
 		return nil, err
 	}

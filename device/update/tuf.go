@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -46,6 +47,9 @@ func checkRepo(repo string) error {
 type repo struct {
 	name    string
 	targets map[string]*metadata.TargetFiles
+	// prefix is what the names of its image targets start with: api.TargetImagePrefix, or
+	// during a rollout the prefix of the device's bin.
+	prefix string
 }
 
 // refresh runs the TUF client workflow on the repository name (DESIGN section 5 step 5; TUF
@@ -101,7 +105,67 @@ func (c *Client) refresh(ctx context.Context, name string) (*repo, error) {
 			c.expires = exp
 		}
 	}
-	return &repo{name: name, targets: up.GetTopLevelTargets()}, nil
+	if kind, _, _ := strings.Cut(name, "/"); kind == "group" {
+		dev, err := c.Dir.ReadDevice()
+		if err != nil {
+			return nil, err
+		}
+		targets, prefix, err := RolloutTargets(up, dev.DeviceID)
+		if err != nil {
+			return nil, fmt.Errorf("TUF refresh of %s: %w", name, err)
+		}
+		return &repo{name: name, targets: targets, prefix: prefix}, nil
+	}
+	return &repo{name: name, targets: up.GetTopLevelTargets(), prefix: api.TargetImagePrefix}, nil
+}
+
+// RolloutTargets returns the targets the device follows in its group's refreshed repository,
+// and the prefix of their names. Without a rollout they are the top-level targets. During one
+// (the top-level targets name its deployment in api.TargetsRolloutField, signed), they are
+// those of the delegated role of the device's own bin, api.RolloutBin of the deployment and
+// the device ID: go-tuf loads that role, and only it, while it looks for a path of the bin,
+// checking it against the snapshot (version, length, hashes) and the delegation's key. Every
+// target of the role must be named in the bin's own paths, "bins/NN/…": a role's metadata
+// served as another bin's, or a delegation that would have the device follow another bin,
+// is refused.
+func RolloutTargets(up *updater.Updater, device ident.DeviceID) (map[string]*metadata.TargetFiles, string, error) {
+	top := up.GetTrustedMetadataSet().Targets[metadata.TARGETS]
+	raw, ok := top.Signed.UnrecognizedFields[api.TargetsRolloutField]
+	if !ok {
+		return top.Signed.Targets, api.TargetImagePrefix, nil
+	}
+	var meta api.RolloutMeta
+	b, err := json.Marshal(raw)
+	if err == nil {
+		err = strictjson.DecodeAnswer(b, &meta)
+	}
+	if err != nil || !ident.IsID(meta.DeploymentID) || meta.Bins != api.RolloutBins {
+		return nil, "", fmt.Errorf("%w: the targets metadata names an invalid rollout", ErrRefused)
+	}
+	bin := api.RolloutBin(ident.DeploymentID(meta.DeploymentID), device)
+	prefix, role := api.BinTargetPrefix(bin), api.BinRole(bin)
+	_, lookErr := up.GetTargetInfo(prefix + "index") // not a target: only loads the role
+	bt := up.GetTrustedMetadataSet().Targets[role]
+	if bt == nil {
+		if lookErr == nil || !isTUFRefusal(lookErr) {
+			return nil, "", fmt.Errorf("%w: no trusted metadata for rollout role %s: %v", ErrRefused, role, lookErr)
+		}
+		return nil, "", fmt.Errorf("%w: rollout role %s: %w", ErrRefused, role, lookErr)
+	}
+	for name := range bt.Signed.Targets {
+		if !strings.HasPrefix(name, prefix) || strings.Count(name, "/") != 2 {
+			return nil, "", fmt.Errorf("%w: rollout role %s names target %.120q, outside its bin's paths %s*", ErrRefused, role, name, prefix)
+		}
+	}
+	return bt.Signed.Targets, prefix, nil
+}
+
+// isTUFRefusal reports whether err says that metadata is not what it should be.
+func isTUFRefusal(err error) bool {
+	return errors.Is(err, &metadata.ErrRepository{}) || errors.Is(err, &metadata.ErrLengthOrHashMismatch{}) ||
+		errors.Is(err, &metadata.ErrDownloadLengthMismatch{}) || errors.Is(err, &metadata.ErrValue{}) ||
+		errors.Is(err, &metadata.ErrType{}) || errors.Is(err, &metadata.ErrUnsignedMetadata{}) ||
+		errors.Is(err, &metadata.ErrBadVersionNumber{}) || errors.Is(err, &metadata.ErrExpiredMetadata{})
 }
 
 // syncDir makes the files of dir and its entries durable, best effort.
@@ -201,7 +265,7 @@ func (r *repo) listTargets(prefix, want string) ([]target, error) {
 			return nil, fmt.Errorf("%w: target %.120s of %s has an invalid version", ErrRefused, name, r.name)
 		case want == api.ImageRuntime && cu.ComponentID != api.RuntimeComponentID:
 			return nil, fmt.Errorf("%w: target %.120s of %s is not of the runtime's component", ErrRefused, name, r.name)
-		case prefix == api.TargetImagePrefix && name != prefix+cu.ImageID,
+		case want == api.ImageApplication && name != prefix+cu.ImageID,
 			prefix == api.TargetRuntimePrefix && name != prefix+cu.Version:
 			return nil, fmt.Errorf("%w: target %.120s of %s names image %s version %s", ErrRefused, name, r.name, cu.ImageID, cu.Version)
 		case tf.Length <= 0 || tf.Length > api.MaxImageSize:

@@ -24,11 +24,23 @@ import (
 
 // Error is a deployment the rules refuse. Its text names only what the caller sent, so it is
 // safe to show.
-type Error struct{ msg string }
+type Error struct {
+	msg      string
+	conflict bool
+}
 
 func (e *Error) Error() string { return e.msg }
 
+// Conflict reports whether the request is refused because of the deployment's or group's
+// state (another rollout under way, an action its state does not allow) rather than its
+// content.
+func (e *Error) Conflict() bool { return e.conflict }
+
 func errorf(format string, args ...any) error { return &Error{msg: fmt.Sprintf(format, args...)} }
+
+func conflictf(format string, args ...any) error {
+	return &Error{msg: fmt.Sprintf(format, args...), conflict: true}
+}
 
 // Audit appends an entry to the tenant's audit log in tx, on behalf of whoever asked.
 type Audit func(tx *store.Tx, tenantID ident.TenantID, action, target, detail string) error
@@ -49,6 +61,13 @@ type Request struct {
 	ImageIDs []ident.ImageID
 	By       string    // the e-mail of who creates it
 	At       time.Time // when
+	// Waves, if not empty, roll it out in waves (api.Rollout), with the health gate's
+	// settings that follow.
+	Waves          []int
+	WaveWait       time.Duration
+	MaxFailure     float64 // percent
+	MinDevices     int
+	RollbackOnHalt bool
 }
 
 // Create checks the request, records the deployment and publishes the group's update metadata
@@ -60,6 +79,9 @@ func (s *Service) Create(ctx context.Context, req Request, audit Audit) (api.Dep
 	}
 	if req.GroupID == "" {
 		return api.Deployment{}, errorf("device_group_id: required")
+	}
+	if err := checkRollout(req); err != nil {
+		return api.Deployment{}, err
 	}
 	// The TUF keys are loaded (made on first use) outside the transaction that signs with them.
 	keys, err := s.tuf.PrepareGroup(ctx, req.TenantID)
@@ -79,16 +101,28 @@ func (s *Service) Create(ctx context.Context, req Request, audit Audit) (api.Dep
 		if err != nil {
 			return err
 		}
+		ro, err := newRollout(tx, req)
+		if err != nil {
+			return err
+		}
+		dep.Rollout = ro
 		if err := tx.AddDeployment(dep); err != nil {
 			return err
 		}
 		dep.GroupName = g.FullName()
-		if err := s.tuf.PublishGroup(ctx, tx, keys, g.ID, images); err != nil {
-			return fmt.Errorf("publish device group %s: %w", g.ID, err)
+		if err := s.publish(ctx, tx, keys, dep, images); err != nil {
+			return err
 		}
-		return audit(tx, req.TenantID, "deployment.create", "deployment/"+string(dep.ID),
-			"device group "+g.FullName()+": "+joinIDs(dep.ImageIDs))
+		detail := "device group " + g.FullName() + ": " + joinIDs(dep.ImageIDs)
+		if len(req.Waves) > 0 {
+			detail += fmt.Sprintf("; waves %s, wave wait %s, max failure %g%%, min devices %d, rollback on halt %t",
+				wavesText(req.Waves), req.WaveWait, req.MaxFailure, req.MinDevices, req.RollbackOnHalt)
+		}
+		return audit(tx, req.TenantID, "deployment.create", "deployment/"+string(dep.ID), detail)
 	})
+	if err == nil {
+		dep.Rollout.Revision = 1
+	}
 	return dep, err
 }
 

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/ident"
@@ -16,8 +18,25 @@ func (a *API) createDeployment(w http.ResponseWriter, r *http.Request, c *call) 
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	dep, err := a.deploy.Create(r.Context(), deploy.Request{TenantID: c.user.TenantID, GroupID: req.DeviceGroupID,
-		ImageIDs: req.ImageIDs, By: c.user.Email, At: c.now}, c.audit)
+	dreq := deploy.Request{TenantID: c.user.TenantID, GroupID: req.DeviceGroupID,
+		ImageIDs: req.ImageIDs, By: c.user.Email, At: c.now, Waves: req.Waves, RollbackOnHalt: req.RollbackOnHalt,
+		WaveWait: defaultWaveWait, MaxFailure: defaultMaxFailure, MinDevices: defaultMinDevices}
+	if len(req.Waves) == 0 && (req.WaveWaitSeconds != nil || req.MaxFailurePercent != nil || req.MinDevices != nil || req.RollbackOnHalt) {
+		return errorf(http.StatusBadRequest, "wave_wait_seconds, max_failure_percent, min_devices and rollback_on_halt apply only with waves")
+	}
+	if req.WaveWaitSeconds != nil {
+		if *req.WaveWaitSeconds < 0 || *req.WaveWaitSeconds > int64(api.MaxWaveWait/time.Second) {
+			return errorf(http.StatusBadRequest, "wave_wait_seconds: want 0 to %d", int64(api.MaxWaveWait/time.Second))
+		}
+		dreq.WaveWait = time.Duration(*req.WaveWaitSeconds) * time.Second
+	}
+	if req.MaxFailurePercent != nil {
+		dreq.MaxFailure = *req.MaxFailurePercent
+	}
+	if req.MinDevices != nil {
+		dreq.MinDevices = *req.MinDevices
+	}
+	dep, err := a.deploy.Create(r.Context(), dreq, c.audit)
 	if err != nil {
 		return err
 	}
@@ -55,19 +74,46 @@ func (a *API) listDeployments(w http.ResponseWriter, r *http.Request, c *call) e
 	return writeJSON(w, http.StatusOK, nonNil(ds))
 }
 
+// The gate settings of a deployment with waves that leaves them out.
+const (
+	defaultWaveWait   = time.Hour
+	defaultMaxFailure = 5.0
+	defaultMinDevices = 20
+)
+
+// showDeployment answers a deployment with its waves' progress (api.DeploymentStatus).
 func (a *API) showDeployment(w http.ResponseWriter, r *http.Request, c *call) error {
 	id := ident.DeploymentID(r.PathValue("deployment"))
 	if !ident.IsID(id) {
 		return errorf(http.StatusNotFound, "deployment %q not found", clip(id))
 	}
-	var d api.Deployment
-	err := a.store.View(r.Context(), func(tx *store.Tx) error {
-		var err error
-		d, err = tx.Deployment(c.user.TenantID, id)
-		return err
-	})
+	d, err := a.deploy.Status(r.Context(), c.user.TenantID, id, a.now())
 	if err != nil {
 		return notFound(err, "deployment %s not found", id)
 	}
 	return writeJSON(w, http.StatusOK, d)
 }
+
+// controlDeployment pauses, resumes, cancels or promotes a deployment's rollout. A body, if
+// any, is not read.
+func (a *API) controlDeployment(w http.ResponseWriter, r *http.Request, c *call) error {
+	id := ident.DeploymentID(r.PathValue("deployment"))
+	action := r.PathValue("action")
+	switch action {
+	case api.RolloutPause, api.RolloutResume, api.RolloutCancel, api.RolloutPromote:
+	default:
+		return errorf(http.StatusNotFound, "no such action %q: want pause, resume, cancel or promote", clip(action))
+	}
+	if !ident.IsID(id) {
+		return errorf(http.StatusNotFound, "deployment %q not found", clip(id))
+	}
+	d, err := a.deploy.Control(r.Context(), c.user.TenantID, id, action, c.user.Email, c.now, c.audit)
+	if err != nil {
+		return notFound(err, "deployment %s not found", id)
+	}
+	return writeJSON(w, http.StatusOK, d)
+}
+
+// EvaluateRollouts runs the health gates of the rolling deployments (deploy.Service.Evaluate);
+// the server calls it periodically.
+func (a *API) EvaluateRollouts(ctx context.Context) error { return a.deploy.Evaluate(ctx, a.now()) }

@@ -40,3 +40,12 @@ func FuzzCreateProduct(f *testing.F) {
 	fuzzRoute(f, "/api/v1/products",
 		`{"name":"Kettle"}`, `{"name":"Kettle","description":"hot"}`, `{"name":""}`, `{"name":"a","x":1}`, `null`)
 }
+
+func FuzzCreateDeployment(f *testing.F) {
+	const id = "3b281487-76e6-4106-b386-a20f6cc0455d"
+	fuzzRoute(f, "/api/v1/deployments",
+		`{"device_group_id":"`+id+`","image_ids":["`+id+`"]}`,
+		`{"device_group_id":"`+id+`","image_ids":["`+id+`"],"waves":[1,10,100],"wave_wait_seconds":3600,"max_failure_percent":5,"min_devices":20,"rollback_on_halt":true}`,
+		`{"device_group_id":"`+id+`","image_ids":["`+id+`"],"waves":[100,1]}`,
+		`{"waves":[1e300],"max_failure_percent":-1e308}`, `{"min_devices":3}`, `{"waves":null}`)
+}

@@ -376,6 +376,8 @@ func (a *API) errorStatus(r *http.Request, err error, tenant ident.TenantID) (in
 	switch {
 	case errors.As(err, &he):
 		return he.status, he.msg
+	case errors.As(err, &refused) && refused.Conflict():
+		return http.StatusConflict, refused.Error()
 	case errors.As(err, &refused):
 		return http.StatusBadRequest, refused.Error()
 	case errors.Is(err, store.ErrNotFound):

@@ -63,6 +63,7 @@ func (a *API) table() []Route {
 		{"POST", "/api/v1/deployments", accessAdministrator, a.createDeployment},
 		{"GET", "/api/v1/deployments", accessReader, a.listDeployments},
 		{"GET", "/api/v1/deployments/{deployment}", accessReader, a.showDeployment},
+		{"POST", "/api/v1/deployments/{deployment}/{action}", accessAdministrator, a.controlDeployment},
 
 		{"GET", "/api/v1/reports/errors", accessReader, a.reportErrors},
 		{"GET", "/api/v1/reports/summary", accessReader, a.reportSummary},

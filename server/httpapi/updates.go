@@ -163,11 +163,7 @@ func (a *API) publishRepos(ctx context.Context, tenantID ident.TenantID, groupID
 				continue
 			}
 			if repo == tufrepo.GroupRepo(groupID) {
-				images, err := latestImages(tx, tenantID, groupID)
-				if err != nil {
-					return err
-				}
-				if err := a.tuf.PublishGroup(ctx, tx, groupKeys, groupID, images); err != nil {
+				if err := a.deploy.PublishGroup(ctx, tx, groupKeys, tenantID, groupID); err != nil {
 					return fmt.Errorf("publish %s: %w", repo, err)
 				}
 				continue
@@ -183,26 +179,6 @@ func (a *API) publishRepos(ctx context.Context, tenantID ident.TenantID, groupID
 		}
 		return nil
 	})
-}
-
-// latestImages returns the images of a group's newest deployment, none if it has none.
-func latestImages(tx *store.Tx, tenantID ident.TenantID, groupID ident.GroupID) ([]api.Image, error) {
-	d, err := tx.LatestDeployment(tenantID, groupID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	images := make([]api.Image, len(d.ImageIDs))
-	for i, id := range d.ImageIDs {
-		im, err := tx.Image(tenantID, id)
-		if err != nil {
-			return nil, err
-		}
-		images[i] = im.Image
-	}
-	return images, nil
 }
 
 // deviceUpdateReport records what the calling device has installed and how its last update

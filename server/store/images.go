@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -122,17 +123,33 @@ func (tx *Tx) Images(tenantID ident.TenantID, f ImageFilter) ([]api.Image, error
 
 // deploymentSelect reads deployments with their group's `Product/Group` name; image IDs are read
 // apart.
-const deploymentSelect = `SELECT d.id, d.tenant_id, d.group_id, p.name || '/' || g.name, d.created_at, d.created_by
+const deploymentSelect = `SELECT d.id, d.tenant_id, d.group_id, p.name || '/' || g.name, d.created_at, d.created_by,
+	d.state, d.waves, d.wave, d.wave_started_at, d.wave_wait, d.max_failure, d.min_devices, d.rollback_on_halt,
+	d.previous_id, d.reason, d.changed_at, d.revision
 	FROM deployments d
 	JOIN device_groups g ON g.id = d.group_id
 	JOIN products p ON p.id = g.product_id`
 
 func scanDeployment(r scanner) (api.Deployment, error) {
 	var d api.Deployment
-	var created int64
-	err := r.Scan(&d.ID, &d.TenantID, &d.GroupID, &d.GroupName, &created, &d.CreatedBy)
+	var ro api.Rollout
+	var created, started, changed int64
+	var waves string
+	var maxFailure int
+	err := r.Scan(&d.ID, &d.TenantID, &d.GroupID, &d.GroupName, &created, &d.CreatedBy,
+		&ro.State, &waves, &ro.Wave, &started, &ro.WaveWaitSeconds, &maxFailure, &ro.MinDevices, &ro.RollbackOnHalt,
+		&ro.PreviousID, &ro.Reason, &changed, &ro.Revision)
+	if err != nil {
+		return d, err
+	}
 	d.CreatedAt = fromMicros(created)
-	return d, err
+	ro.WaveStartedAt, ro.ChangedAt = fromMicros(started), fromMicros(changed)
+	ro.MaxFailure = float64(maxFailure) / 100
+	if ro.Waves, err = parseWaves(waves); err != nil {
+		return d, fmt.Errorf("deployment %s: %w", d.ID, err)
+	}
+	d.Rollout = &ro
+	return d, nil
 }
 
 // AddDeployment stores a deployment of its tenant's images (in their order) to one of its
@@ -157,9 +174,17 @@ func (tx *Tx) AddDeployment(d api.Deployment) error {
 				return fmt.Errorf("image %s: %w", id, ErrNotFound)
 			}
 		}
-		n, err := tx.exec(`INSERT INTO deployments (id, tenant_id, group_id, created_at, created_by)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-			d.ID, d.TenantID, d.GroupID, micros(d.CreatedAt), d.CreatedBy)
+		ro := d.Rollout
+		if ro == nil {
+			ro = &api.Rollout{State: api.RolloutComplete, WaveStartedAt: d.CreatedAt, ChangedAt: d.CreatedAt}
+		}
+		n, err := tx.exec(`INSERT INTO deployments (id, tenant_id, group_id, created_at, created_by,
+				state, waves, wave, wave_started_at, wave_wait, max_failure, min_devices, rollback_on_halt,
+				previous_id, reason, changed_at, revision)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1) ON CONFLICT DO NOTHING`,
+			d.ID, d.TenantID, d.GroupID, micros(d.CreatedAt), d.CreatedBy,
+			ro.State, formatWaves(ro.Waves), ro.Wave, micros(ro.WaveStartedAt), ro.WaveWaitSeconds,
+			int(math.Round(ro.MaxFailure*100)), ro.MinDevices, ro.RollbackOnHalt, ro.PreviousID, ro.Reason, micros(ro.ChangedAt))
 		if err != nil {
 			return fmt.Errorf("add deployment: %w", err)
 		}
@@ -284,16 +309,58 @@ func (tx *Tx) RecordUpdateReport(tenantID ident.TenantID, id ident.DeviceID, rep
 	return nil
 }
 
+// groupTargets is what a group's devices are targeted with: its newest deployment's images,
+// or during a rollout (api.Rollout) those of the previous deployment for the devices whose bin
+// is not reached.
+type groupTargets struct {
+	newest   api.Deployment
+	percent  int
+	previous []ident.ImageID
+}
+
+// groupTargets reads what a group's devices are targeted with.
+func (tx *Tx) groupTargets(tenantID ident.TenantID, groupID ident.GroupID) (groupTargets, error) {
+	d, err := tx.LatestDeployment(tenantID, groupID)
+	if errors.Is(err, ErrNotFound) {
+		return groupTargets{percent: 100}, nil
+	}
+	if err != nil {
+		return groupTargets{}, err
+	}
+	g := groupTargets{newest: d, percent: d.Rollout.Percent()}
+	if g.percent < 100 && d.Rollout.PreviousID != "" {
+		prev, err := tx.Deployment(tenantID, d.Rollout.PreviousID)
+		if err != nil {
+			return groupTargets{}, err
+		}
+		g.previous = prev.ImageIDs
+	}
+	return g, nil
+}
+
+// of returns the images device is targeted with.
+func (g groupTargets) of(device ident.DeviceID) []ident.ImageID {
+	ids := g.newest.ImageIDs
+	if g.percent < 100 && api.RolloutBin(g.newest.ID, device) >= g.percent {
+		ids = g.previous
+	}
+	if ids == nil {
+		ids = []ident.ImageID{}
+	}
+	return ids
+}
+
 // updatesBatch is how many devices one query of DeviceUpdates reads.
 const updatesBatch = 500
 
 // DeviceUpdates returns, for each of ids that is a device of the tenant, what the service knows
 // of its updates: the images its group's newest deployment targets (none when it is in no group
-// or its group has no deployment), and what it last reported. Devices of other tenants, or of
+// or its group has no deployment; the previous deployment's while a rollout has not reached
+// it), and what it last reported. Devices of other tenants, or of
 // none, are left out.
 func (tx *Tx) DeviceUpdates(tenantID ident.TenantID, ids ...ident.DeviceID) (map[ident.DeviceID]api.DeviceUpdates, error) {
 	out := make(map[ident.DeviceID]api.DeviceUpdates, len(ids))
-	groups := map[ident.GroupID][]ident.ImageID{}
+	groups := map[ident.GroupID]groupTargets{}
 	for batch := range slices.Chunk(ids, updatesBatch) {
 		args := []any{tenantID}
 		marks := make([]string, len(batch))
@@ -313,18 +380,14 @@ func (tx *Tx) DeviceUpdates(tenantID ident.TenantID, ids ...ident.DeviceID) (map
 			return nil, fmt.Errorf("read device updates: %w", err)
 		}
 		for _, m := range members {
-			targeted, ok := groups[m.group]
+			g, ok := groups[m.group]
 			if !ok && m.group != "" {
-				d, err := tx.LatestDeployment(tenantID, m.group)
-				if err != nil && !errors.Is(err, ErrNotFound) {
+				if g, err = tx.groupTargets(tenantID, m.group); err != nil {
 					return nil, err
 				}
-				targeted = d.ImageIDs
-				groups[m.group] = targeted
+				groups[m.group] = g
 			}
-			if targeted == nil {
-				targeted = []ident.ImageID{}
-			}
+			targeted := g.of(m.id)
 			out[m.id] = api.DeviceUpdates{Targeted: targeted, Installed: []api.InstalledImage{}}
 		}
 		type report struct {

@@ -161,6 +161,7 @@ func TestDeploymentsNewestFirst(t *testing.T) {
 			}
 			want := d2
 			want.CreatedAt, want.GroupName = micro(now), "Toaster/Production"
+			want.Rollout = &api.Rollout{State: api.RolloutComplete, WaveStartedAt: micro(now), ChangedAt: micro(now), Revision: 1}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("Deployment:\n got %+v\nwant %+v", got, want)
 			}

@@ -371,12 +371,13 @@ var _ = []any{
 	(*Tx).AddSigningKey, (*Tx).AddFirstSigningKey, (*Tx).SigningKeys, (*Tx).AddCA, (*Tx).CAs, (*Tx).TenantsWithCA,
 	// Images, deployments, update reports, runtime releases.
 	(*Tx).AddImage, (*Tx).Image, (*Tx).Images,
-	(*Tx).AddDeployment, (*Tx).Deployments, (*Tx).Deployment, (*Tx).LatestDeployment,
+	(*Tx).AddDeployment, (*Tx).Deployments, (*Tx).Deployment, (*Tx).LatestDeployment, (*Tx).CurrentDeployment,
+	(*Tx).SetRollout, (*Tx).Rollouts, (*Tx).RolloutDevices,
 	(*Tx).RecordUpdateReport, (*Tx).DeviceUpdates,
 	(*Tx).AddRuntimeRelease, (*Tx).RuntimeReleases, (*Tx).RuntimeRelease, (*Tx).RuntimeReleasesBySHA512,
 	(*Tx).WithdrawRuntimeRelease,
 	// TUF metadata.
-	(*Tx).LockTUFRepo, (*Tx).TUFRepos, (*Tx).PutTUFMetadata, (*Tx).TUFMetadata, (*Tx).PruneTUFMetadata,
+	(*Tx).LockTUFRepo, (*Tx).TUFRepos, (*Tx).PutTUFMetadata, (*Tx).TUFMetadata, (*Tx).PruneTUFMetadata, (*Tx).TUFRolesNewest,
 	// Attestation: nonces, outcomes, failure counts.
 	(*Tx).AddNonce, (*Tx).TakeNonce, (*Tx).UseNonce, (*Tx).PurgeNonces,
 	(*Tx).RecordAttestation, (*Tx).AttestationFailures, (*Tx).AddFailureCounts, (*Tx).FailureCounts, (*Tx).CountRows,

@@ -102,3 +102,22 @@ func (tx *Tx) PruneTUFMetadata(repo, role string, below int64) (int64, error) {
 	}
 	return n, nil
 }
+
+// TUFRolesNewest returns the newest version of every role of a repository whose name starts
+// with prefix (a rollout's bin roles: "bin-"), in one query, by role name.
+func (tx *Tx) TUFRolesNewest(repo, prefix string) ([]TUFFile, error) {
+	fs, err := queryAll(tx, func(r scanner) (TUFFile, error) {
+		f := TUFFile{Repo: repo}
+		var expires int64
+		err := r.Scan(&f.Role, &f.Version, &f.Body, &expires)
+		f.Expires = fromMicros(expires)
+		return f, err
+	}, `SELECT m.role, m.version, m.body, m.expires FROM tuf_metadata m
+		WHERE m.repo = $1 AND substr(m.role, 1, $3) = $2
+		AND m.version = (SELECT MAX(n.version) FROM tuf_metadata n WHERE n.repo = m.repo AND n.role = m.role)
+		ORDER BY m.role`, repo, prefix, len(prefix))
+	if err != nil {
+		return nil, fmt.Errorf("read TUF roles %s* of %q: %w", prefix, repo, err)
+	}
+	return fs, nil
+}

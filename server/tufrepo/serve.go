@@ -81,7 +81,11 @@ func (q request) parseMetadata(file string) (request, bool) {
 	if !versioned {
 		version, role = "", version
 	}
-	if !strings.HasSuffix(file, ".json") || role != metadata.ROOT && role != metadata.SNAPSHOT && role != metadata.TARGETS {
+	_, bin := api.ParseBinRole(role)
+	if !strings.HasSuffix(file, ".json") || role != metadata.ROOT && role != metadata.SNAPSHOT && role != metadata.TARGETS && !bin {
+		return q, false
+	}
+	if bin && q.kind != "group" {
 		return q, false
 	}
 	q.role = role
@@ -128,9 +132,17 @@ func (s *Service) Open(ctx context.Context, dev api.Device, path string) (File, 
 	role := q.role
 	if role == "" {
 		role = metadata.TARGETS // a target of the newest targets metadata
+		if bin, ok := targetBin(q.target); ok {
+			role = api.BinRole(bin) // …or of the newest metadata of its bin
+		}
 	}
 	var f store.TUFFile
 	err := s.st.View(ctx, func(tx *store.Tx) error {
+		if bin, ok := api.ParseBinRole(role); ok {
+			if err := binAllowed(tx, q.repo(), dev.ID, bin); err != nil {
+				return err
+			}
+		}
 		var err error
 		f, err = tx.TUFMetadata(q.repo(), role, q.version)
 		return err
@@ -145,6 +157,37 @@ func (s *Service) Open(ctx context.Context, dev api.Device, path string) (File, 
 		return s.openTarget(q, f.Body)
 	}
 	return File{Metadata: f.Body, Newest: q.version == 0}, nil
+}
+
+// targetBin returns the bin of a target named "bins/NN/…", and whether it is one.
+func targetBin(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, "bins/")
+	if !ok || len(rest) < 3 || rest[2] != '/' {
+		return 0, false
+	}
+	return api.ParseBinRole("bin-" + rest[:2])
+}
+
+// binAllowed returns nil if device is in bin of the rollout that repo's newest targets name,
+// else store.ErrNotFound: a device reads its own bin's role and targets alone, so a device not
+// reached yet learns nothing of the deployment on its way (RATIONALE.md).
+func binAllowed(tx *store.Tx, repo string, device ident.DeviceID, bin int) error {
+	f, err := tx.TUFMetadata(repo, metadata.TARGETS, 0)
+	if err != nil {
+		return err
+	}
+	t, err := metadata.Targets().FromBytes(f.Body)
+	if err != nil {
+		return fmt.Errorf("TUF targets of %s: %w", repo, err)
+	}
+	r, err := rolloutOf(t)
+	if err != nil {
+		return err
+	}
+	if r == nil || api.RolloutBin(ident.DeploymentID(r.DeploymentID), device) != bin {
+		return store.ErrNotFound
+	}
+	return nil
 }
 
 // openTarget opens the target q asks for, of the targets metadata body.

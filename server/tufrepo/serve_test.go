@@ -37,6 +37,8 @@ func FuzzParse(f *testing.F) {
 		"feed/Retail/targets/runtime/1.2.3", "group/" + id + "/0.root.json", "group/" + id + "/01.root.json",
 		"group/" + id + "/1.timestamp.json", "group/" + strings.ToUpper(id) + "/root.json", "feed/Beta/root.json",
 		"group/" + id + "/targets/", "group/" + id + "//root.json", "",
+		"group/" + id + "/4.bin-07.json", "group/" + id + "/targets/bins/07/" + id, "feed/Retail/2.bin-07.json",
+		"group/" + id + "/1.bin-7.json", "group/" + id + "/1.bin-100.json",
 	} {
 		f.Add(p)
 	}

@@ -2,14 +2,17 @@ package tufrepo
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/server/store"
 )
 
@@ -34,6 +37,17 @@ type state struct {
 	timestamp *metadata.Metadata[metadata.TimestampType]
 
 	targetsBody, snapshotBody []byte // as stored, for the lengths and hashes that name them
+
+	// bins are the newest metadata of each rollout bin role, by role name: every bin role the
+	// repository ever had, since a snapshot must go on naming each (go-tuf refuses a snapshot
+	// that drops a role its predecessor named).
+	bins map[string]binFile
+}
+
+// binFile is a bin role's newest metadata and its body.
+type binFile struct {
+	md   *metadata.Metadata[metadata.TargetsType]
+	body []byte
 }
 
 // load reads repo's newest metadata.
@@ -69,10 +83,41 @@ func load(tx *store.Tx, repo string) (state, error) {
 	if err == nil && body != nil {
 		cur.timestamp, err = metadata.Timestamp().FromBytes(body)
 	}
+	if err == nil {
+		cur.bins, err = loadBins(tx, repo)
+	}
 	if err != nil {
 		return state{}, fmt.Errorf("load TUF metadata of %s: %w", repo, err)
 	}
 	return cur, nil
+}
+
+// loadBins reads the newest metadata of each of repo's bin roles.
+func loadBins(tx *store.Tx, repo string) (map[string]binFile, error) {
+	fs, err := tx.TUFRolesNewest(repo, "bin-")
+	if err != nil {
+		return nil, err
+	}
+	bins := make(map[string]binFile, len(fs))
+	for _, f := range fs {
+		if _, ok := api.ParseBinRole(f.Role); !ok {
+			continue
+		}
+		md, err := metadata.Targets().FromBytes(f.Body)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Role, err)
+		}
+		bins[f.Role] = binFile{md: md, body: f.Body}
+	}
+	return bins, nil
+}
+
+// plan is the content a change gives a group's repository: the top-level targets and, for a
+// rollout, the deployment it names and the targets of every bin role.
+type plan struct {
+	targets map[string]*metadata.TargetFiles
+	rollout *api.RolloutMeta
+	bins    map[string]map[string]*metadata.TargetFiles // by role name; with rollout only
 }
 
 // file is a signed metadata file to store.
@@ -86,29 +131,38 @@ type file struct {
 // advance returns the metadata that brings cur up to date at now, in the order to store it:
 // for each role, a new version if there is none yet, if it expires within its renewal margin,
 // or if it was signed with another key than keys holds; new targets (and so a new snapshot and
-// timestamp) if targets is not nil; and a new snapshot or timestamp whenever what it names
-// changed. Nothing if nothing is due. Versions only increase.
-func advance(cur state, keys roleKeys, now time.Time, targets map[string]*metadata.TargetFiles) ([]file, error) {
+// timestamp) if p is not nil, and new versions of the bin roles whose targets p changes; and a
+// new snapshot or timestamp whenever what it names changed. Nothing if nothing is due.
+// Versions only increase.
+func advance(cur state, keys roleKeys, now time.Time, p *plan) ([]file, error) {
 	a := advancer{now: now.UTC(), keys: keys}
 	// The root names every role's key.
 	if cur.root != nil && !names(cur.root, metadata.ROOT, keys) {
 		return nil, errRootKeyChanged
 	}
-	steps := []func(*state) (*file, error){
-		a.root,
-		func(cur *state) (*file, error) { return a.targets(cur, targets) },
-		a.snapshot,
-		a.timestamp,
+	one := func(step func(*state) (*file, error)) func(*state) ([]file, error) {
+		return func(cur *state) ([]file, error) {
+			f, err := step(cur)
+			if f == nil {
+				return nil, err
+			}
+			return []file{*f}, err
+		}
+	}
+	steps := []func(*state) ([]file, error){
+		one(a.root),
+		one(func(cur *state) (*file, error) { return a.targets(cur, p) }),
+		func(cur *state) ([]file, error) { return a.bins(cur, p) },
+		one(a.snapshot),
+		one(a.timestamp),
 	}
 	var out []file
 	for _, step := range steps {
-		f, err := step(&cur)
+		fs, err := step(&cur)
 		if err != nil {
 			return nil, err
 		}
-		if f != nil {
-			out = append(out, *f)
-		}
+		out = append(out, fs...)
 	}
 	return out, nil
 }
@@ -150,23 +204,37 @@ func (a *advancer) root(cur *state) (*file, error) {
 	return &f, err
 }
 
-// targets signs new targets if there are none, targets is not nil, or they are due; they are
-// targets, or the current ones.
-func (a *advancer) targets(cur *state, targets map[string]*metadata.TargetFiles) (*file, error) {
+// targets signs new targets if there are none, p is not nil, or they are due; they are p's, or
+// the current ones. Targets of a rollout delegate every bin to its role ([delegations]) and
+// name the deployment in api.TargetsRolloutField.
+func (a *advancer) targets(cur *state, p *plan) (*file, error) {
 	t := cur.targets
-	if t != nil && targets == nil && !a.due(metadata.TARGETS, t.Signed.Expires, t.Signatures) {
+	if t != nil && p == nil && !a.due(metadata.TARGETS, t.Signed.Expires, t.Signatures) {
 		return nil, nil
 	}
 	next := metadata.Targets(a.expires(metadata.TARGETS))
+	var targets map[string]*metadata.TargetFiles
+	var rollout *api.RolloutMeta
+	if p != nil {
+		targets, rollout = p.targets, p.rollout
+	}
 	if t != nil {
 		next.Signed.Version = t.Signed.Version + 1
-		if targets == nil {
+		if p == nil {
 			targets = t.Signed.Targets
+			var err error
+			if rollout, err = rolloutOf(t); err != nil {
+				return nil, err
+			}
 		}
 	}
 	next.Signed.Targets = maps.Clone(targets)
 	if next.Signed.Targets == nil {
 		next.Signed.Targets = map[string]*metadata.TargetFiles{}
+	}
+	if rollout != nil {
+		next.Signed.Delegations = a.delegations()
+		next.Signed.UnrecognizedFields = map[string]any{api.TargetsRolloutField: *rollout}
 	}
 	f, body, err := sign(next, metadata.TARGETS, next.Signed.Version, next.Signed.Expires, a.keys)
 	if err != nil {
@@ -188,6 +256,9 @@ func (a *advancer) snapshot(cur *state) (*file, error) {
 		next.Signed.Version = s.Signed.Version + 1
 	}
 	next.Signed.Meta = map[string]*metadata.MetaFiles{"targets.json": metaFile(cur.targets.Signed.Version, cur.targetsBody)}
+	for name, b := range cur.bins {
+		next.Signed.Meta[name+".json"] = metaFile(b.md.Signed.Version, b.body)
+	}
 	f, body, err := sign(next, metadata.SNAPSHOT, next.Signed.Version, next.Signed.Expires, a.keys)
 	if err != nil {
 		return nil, err
@@ -210,6 +281,91 @@ func (a *advancer) timestamp(cur *state) (*file, error) {
 	next.Signed.Meta = map[string]*metadata.MetaFiles{"snapshot.json": metaFile(cur.snapshot.Signed.Version, cur.snapshotBody)}
 	f, _, err := sign(next, metadata.TIMESTAMP, next.Signed.Version, next.Signed.Expires, a.keys)
 	return &f, err
+}
+
+// delegations delegates each rollout bin's target paths, "bins/NN/*", to its own role, signed
+// with the targets key. Each is terminating: a device of bin NN asks for a path of its own bin,
+// which only bin NN's role may answer.
+func (a *advancer) delegations() *metadata.Delegations {
+	k := a.keys[metadata.TARGETS]
+	d := &metadata.Delegations{Keys: map[string]*metadata.Key{k.id: k.key}}
+	for b := range api.RolloutBins {
+		d.Roles = append(d.Roles, metadata.DelegatedRole{Name: api.BinRole(b), KeyIDs: []string{k.id}, Threshold: 1,
+			Terminating: true, Paths: []string{api.BinTargetPrefix(b) + "*"}})
+	}
+	return d
+}
+
+// bins signs a new version of each bin role whose targets p changes, and of each that is due.
+func (a *advancer) bins(cur *state, p *plan) ([]file, error) {
+	var want map[string]map[string]*metadata.TargetFiles
+	if p != nil {
+		want = p.bins
+	}
+	names := slices.Sorted(maps.Keys(cur.bins))
+	for name := range want {
+		if _, ok := cur.bins[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	var out []file
+	for _, name := range names {
+		old, had := cur.bins[name]
+		targets, set := want[name]
+		due := had && a.due(metadata.TARGETS, old.md.Signed.Expires, old.md.Signatures)
+		switch {
+		case !set && !due:
+			continue
+		case !set:
+			targets = old.md.Signed.Targets
+		case had && !due && sameTargets(old.md.Signed.Targets, targets):
+			continue
+		}
+		next := metadata.Targets(a.expires(metadata.TARGETS))
+		if had {
+			next.Signed.Version = old.md.Signed.Version + 1
+		}
+		next.Signed.Targets = maps.Clone(targets)
+		if next.Signed.Targets == nil {
+			next.Signed.Targets = map[string]*metadata.TargetFiles{}
+		}
+		f, body, err := sign(next, metadata.TARGETS, next.Signed.Version, next.Signed.Expires, a.keys)
+		if err != nil {
+			return nil, err
+		}
+		f.role = name
+		if cur.bins == nil {
+			cur.bins = map[string]binFile{}
+		}
+		cur.bins[name] = binFile{md: next, body: body}
+		a.changed = true
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// sameTargets reports whether two targets maps say the same.
+func sameTargets(a, b map[string]*metadata.TargetFiles) bool {
+	ja, erra := json.Marshal(a)
+	jb, errb := json.Marshal(b)
+	return erra == nil && errb == nil && string(ja) == string(jb)
+}
+
+// rolloutOf returns the rollout that targets metadata names, nil if none.
+func rolloutOf(t *metadata.Metadata[metadata.TargetsType]) (*api.RolloutMeta, error) {
+	v, ok := t.Signed.UnrecognizedFields[api.TargetsRolloutField]
+	if !ok {
+		return nil, nil
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var r api.RolloutMeta
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("targets metadata: %s: %w", api.TargetsRolloutField, err)
+	}
+	return &r, nil
 }
 
 // names reports whether root names exactly keys' key for role.

@@ -31,6 +31,14 @@
 // ("targets/images/<sha256>.<image ID>", go-tuf's default) or without. The store keeps every
 // root, targets and snapshot version and the newest timestamp.
 //
+// # Rollouts
+//
+// [Service.PublishRollout] publishes a deployment part-way through its waves: the top-level
+// targets delegate each of api.RolloutBins bins to a role "bin-NN" whose targets,
+// "bins/NN/<image ID>", are the new or the previous deployment's images (RATIONALE.md,
+// "Rollout waves as delegated bin roles"). [Service.Open] serves a bin's role and targets only
+// to the devices of that bin. Snapshots name every bin role the repository ever had.
+//
 // # Transactions and keys
 //
 // [Service.PublishGroup] and [Service.PublishFeed] run inside the caller's store transaction, so
@@ -167,35 +175,80 @@ func (s *Service) prepare(ctx context.Context, owner ident.TenantID) (*ownerKeys
 }
 
 // PublishGroup makes the targets of a device group's repository the given images (the group's
-// newest deployment, which may be empty), inside tx: new targets, snapshot and timestamp
-// versions. Each image's package is the blob with its SHA256. The repository is made on first
-// use. keys, from PrepareGroup before tx began, name the tenant.
+// deployment, which may be empty), inside tx: new targets, snapshot and timestamp versions.
+// Each image's package is the blob with its SHA256. The repository is made on first use. keys,
+// from PrepareGroup before tx began, name the tenant.
 func (s *Service) PublishGroup(ctx context.Context, tx *store.Tx, keys GroupKeys, groupID ident.GroupID, images []api.Image) error {
 	if keys.k == nil {
 		return fmt.Errorf("publish group %s: %w", groupID, ErrNotPrepared)
 	}
-	tenantID := keys.k.owner
 	if !ident.IsID(groupID) {
 		return fmt.Errorf("publish group %q: not a group ID", groupID)
 	}
+	targets, err := imageTargets(keys.k.owner, images, api.TargetImagePrefix)
+	if err != nil {
+		return fmt.Errorf("publish group %s: %w", groupID, err)
+	}
+	return s.publish(tx, GroupRepo(groupID), keys.k, &plan{targets: targets})
+}
+
+// Rollout is a deployment part-way through its waves, as a group's repository publishes it.
+type Rollout struct {
+	DeploymentID ident.DeploymentID
+	Images       []api.Image // the deployment's
+	Previous     []api.Image // the previous deployment's, for the devices not reached yet
+	Percent      int         // bins 0 to Percent-1 have Images
+}
+
+// PublishRollout publishes a rollout in a device group's repository, inside tx: the top-level
+// targets have no targets of their own and delegate each of the api.RolloutBins bins to its
+// role; a bin below r.Percent has the deployment's images, the others the previous
+// deployment's, each named "bins/NN/" + image ID. Only the bin roles whose content changes get
+// new versions. keys come from PrepareGroup, before tx began.
+func (s *Service) PublishRollout(ctx context.Context, tx *store.Tx, keys GroupKeys, groupID ident.GroupID, r Rollout) error {
+	if keys.k == nil {
+		return fmt.Errorf("publish group %s: %w", groupID, ErrNotPrepared)
+	}
+	if !ident.IsID(groupID) || !ident.IsID(r.DeploymentID) || r.Percent < 0 || r.Percent > api.RolloutBins {
+		return fmt.Errorf("publish group %q: rollout of %q to %d%%: invalid", groupID, r.DeploymentID, r.Percent)
+	}
+	p := &plan{targets: map[string]*metadata.TargetFiles{},
+		rollout: &api.RolloutMeta{DeploymentID: string(r.DeploymentID), Bins: api.RolloutBins},
+		bins:    make(map[string]map[string]*metadata.TargetFiles, api.RolloutBins)}
+	for b := range api.RolloutBins {
+		images := r.Previous
+		if b < r.Percent {
+			images = r.Images
+		}
+		t, err := imageTargets(keys.k.owner, images, api.BinTargetPrefix(b))
+		if err != nil {
+			return fmt.Errorf("publish group %s: %w", groupID, err)
+		}
+		p.bins[api.BinRole(b)] = t
+	}
+	return s.publish(tx, GroupRepo(groupID), keys.k, p)
+}
+
+// imageTargets makes the targets of a tenant's images, named prefix + image ID.
+func imageTargets(tenantID ident.TenantID, images []api.Image, prefix string) (map[string]*metadata.TargetFiles, error) {
 	targets := make(map[string]*metadata.TargetFiles, len(images))
 	for _, img := range images {
 		if img.TenantID != "" && img.TenantID != tenantID {
-			return fmt.Errorf("publish group %s: image %s is another tenant's", groupID, img.ID)
+			return nil, fmt.Errorf("image %s is another tenant's", img.ID)
 		}
 		if !ident.IsID(img.ID) {
-			return fmt.Errorf("publish group %s: image %q: not an image ID", groupID, img.ID)
+			return nil, fmt.Errorf("image %q: not an image ID", img.ID)
 		}
 		custom := api.TargetCustom{ImageID: string(img.ID), ComponentID: string(img.ComponentID), Name: img.Name,
 			Version: img.Version, Type: img.Type}
-		name := api.TargetImagePrefix + string(img.ID)
+		name := prefix + string(img.ID)
 		t, err := target(name, img.Size, img.SHA256, custom)
 		if err != nil {
-			return fmt.Errorf("publish group %s: image %s: %w", groupID, img.ID, err)
+			return nil, fmt.Errorf("image %s: %w", img.ID, err)
 		}
 		targets[name] = t
 	}
-	return s.publish(tx, GroupRepo(groupID), keys.k, targets)
+	return targets, nil
 }
 
 // PublishFeed makes the targets of an OS feed's repository its runtime releases, inside tx.
@@ -233,7 +286,7 @@ func (s *Service) PublishFeed(ctx context.Context, tx *store.Tx, keys FeedKeys, 
 		}
 		targets[name] = t
 	}
-	return s.publish(tx, FeedRepo(feed), keys.k, targets)
+	return s.publish(tx, FeedRepo(feed), keys.k, &plan{targets: targets})
 }
 
 // target makes a target: a package of size bytes whose SHA-256 is sha256Hex.
@@ -253,17 +306,17 @@ func target(name string, size int64, sha256Hex string, custom api.TargetCustom) 
 	return &metadata.TargetFiles{Length: size, Hashes: metadata.Hashes{"sha256": d[:]}, Custom: &msg, Path: name}, nil
 }
 
-// publish makes targets the targets of repo, owned by keys' owner, inside tx.
-func (s *Service) publish(tx *store.Tx, repo string, keys *ownerKeys, targets map[string]*metadata.TargetFiles) error {
-	if err := s.change(tx, repo, keys.owner, keys.roles, targets); err != nil {
+// publish gives repo, owned by keys' owner, the content p, inside tx.
+func (s *Service) publish(tx *store.Tx, repo string, keys *ownerKeys, p *plan) error {
+	if err := s.change(tx, repo, keys.owner, keys.roles, p); err != nil {
 		return fmt.Errorf("publish %s: %w", repo, err)
 	}
 	return nil
 }
 
 // change locks repo (making it if needed) and writes the versions that bring it up to date:
-// targets if not nil, and renewals of whatever nears expiry or was signed with another key.
-func (s *Service) change(tx *store.Tx, repo string, owner ident.TenantID, keys roleKeys, targets map[string]*metadata.TargetFiles) error {
+// p's content if not nil, and renewals of whatever nears expiry or was signed with another key.
+func (s *Service) change(tx *store.Tx, repo string, owner ident.TenantID, keys roleKeys, p *plan) error {
 	now := s.now()
 	r, _, err := tx.LockTUFRepo(repo, owner, now)
 	if err != nil {
@@ -276,7 +329,7 @@ func (s *Service) change(tx *store.Tx, repo string, owner ident.TenantID, keys r
 	if err != nil {
 		return err
 	}
-	files, err := advance(cur, keys, now, targets)
+	files, err := advance(cur, keys, now, p)
 	if err != nil {
 		return err
 	}
