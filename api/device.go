@@ -196,6 +196,7 @@ const (
 	NoticeKeepAlive  = "keep-alive" // nothing to do: the channel is alive
 	NoticeDeployment = "deployment" // a new deployment for the device's group
 	NoticeRollout    = "rollout"    // its rollout moved: a wave promoted, paused, resumed, halted or cancelled
+	NoticeRelease    = "release"    // a runtime release of the device's OS feed was published or withdrawn
 	NoticeCheckNow   = "check-now"  // rampart device-group notify
 )
 

@@ -175,6 +175,7 @@ func (a *API) publishRelease(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
+	a.notifyFeed(r, "", feed)
 	return writeJSON(w, http.StatusCreated, rel)
 }
 
@@ -214,6 +215,7 @@ func (a *API) withdrawRelease(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return notFound(err, "%s has no release %s; see 'rampart os list'", req.Feed, clip(req.Version))
 	}
+	a.notifyFeed(r, "", req.Feed)
 	return writeJSON(w, http.StatusOK, rel)
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/server/notify"
 	"github.com/rampart-iot/rampart/server/store"
 )
 
@@ -20,7 +21,11 @@ func (a *API) deviceNotify(w http.ResponseWriter, r *http.Request, d deviceCall)
 	// The route's read deadline would end the request (net/http cancels its context when the
 	// connection's background read fails): the stream has no body to read.
 	_ = rc.SetReadDeadline(time.Time{})
-	wakes, unsubscribe := a.notices.Subscribe(d.GroupID)
+	keys, err := a.notifyKeys(r, d)
+	if err != nil {
+		return err
+	}
+	wakes, unsubscribe := a.notices.Subscribe(keys...)
 	defer unsubscribe()
 	a.metrics.notifyOpen.Inc()
 	defer a.metrics.notifyOpen.Dec()
@@ -66,6 +71,33 @@ func (a *API) deviceNotify(w http.ResponseWriter, r *http.Request, d deviceCall)
 		if !send(n) {
 			return nil
 		}
+	}
+}
+
+// notifyKeys returns what a device waits for: notices of its group, and of the OS feed it
+// follows (its group's, Retail without a group, as its update info says).
+func (a *API) notifyKeys(r *http.Request, d deviceCall) ([]ident.GroupID, error) {
+	if d.GroupID == "" {
+		return []ident.GroupID{notify.FeedKey(api.FeedRetail)}, nil
+	}
+	var feed string
+	err := a.store.View(r.Context(), func(tx *store.Tx) error {
+		g, err := tx.Group(d.TenantID, d.GroupID)
+		feed = g.OSFeed
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []ident.GroupID{d.GroupID, notify.FeedKey(feed)}, nil
+}
+
+// notifyFeed tells the devices that follow an OS feed, on every replica, that a release was
+// published or withdrawn: they check in (and install the newest release) within
+// notify.MaxFeedSpread. A failure is logged: devices learn of it at their interval.
+func (a *API) notifyFeed(r *http.Request, tenant ident.TenantID, feed string) {
+	if err := a.notices.Publish(r.Context(), tenant, notify.FeedKey(feed), api.NoticeRelease); err != nil {
+		a.log.Warn("notify the devices of a runtime release", "err", err, "feed", feed)
 	}
 }
 

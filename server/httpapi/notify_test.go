@@ -87,6 +87,17 @@ func TestNotifyReachesOnlyTheGroupsDevices(t *testing.T) {
 	if n, ok := nextNotice(t, b, 2*time.Second); ok {
 		t.Errorf("tenant B's device was notified of tenant A's group: %+v", n)
 	}
+
+	// A runtime release reaches every device that follows its feed, of every tenant.
+	status, body = w.do(operator, "POST", "/api/v1/os/releases?feed=Retail&version=9.9.9", "runtime bytes")
+	if status != http.StatusCreated {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	for name, lines := range map[string]<-chan api.DeviceNotice{"A": a, "B": b} {
+		if n, ok := nextNotice(t, lines, 10*time.Second); !ok || n.Reason != api.NoticeRelease {
+			t.Errorf("device %s after a release on its feed: %+v, %v", name, n, ok)
+		}
+	}
 }
 
 // updateAuditActions counts tenant A's audit entries of action.

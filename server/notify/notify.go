@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,11 +26,19 @@ const Margin = 30 * time.Second
 
 // Spread bounds the jitter: the devices of a group are told to check in within
 // min(n × PerDevice, MaxSpread) of a notice, n being how many wait on this replica, so that a
-// large group does not arrive at once.
+// large group does not arrive at once. A feed's notice (a runtime release published or
+// withdrawn) reaches every device that follows the feed, of every tenant, and each of them
+// downloads a runtime: it is spread over up to MaxFeedSpread.
 const (
-	PerDevice = 10 * time.Millisecond
-	MaxSpread = 30 * time.Second
+	PerDevice     = 10 * time.Millisecond
+	MaxSpread     = 30 * time.Second
+	MaxFeedSpread = 10 * time.Minute
 )
+
+// FeedKey is the key under which the devices that follow an OS feed wait, and under which a
+// notice for the feed is stored (in place of a group ID: the two never collide, a group ID
+// being a UUID).
+func FeedKey(feed string) ident.GroupID { return ident.GroupID("feed/" + feed) }
 
 // keep is how long notices stay in the store.
 const keep = time.Hour
@@ -71,17 +80,20 @@ func New(st *store.Store, log *slog.Logger, now func() time.Time) *Hub {
 func (h *Hub) Waiting() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	n := 0
+	devices := map[*waiter]bool{} // a device waits under its group and its feed
 	for _, ws := range h.waiters {
-		n += len(ws)
+		for w := range ws {
+			devices[w] = true
+		}
 	}
-	return n
+	return len(devices)
 }
 
-// Subscribe registers a device of group and returns the channel on which it is woken (at
-// most one wake is pending: a device that has not read the last one needs no second) and the
-// function that unregisters it. The channel is closed when the hub closes.
-func (h *Hub) Subscribe(group ident.GroupID) (<-chan Wake, func()) {
+// Subscribe registers a device under its keys — its group's ID (none if it is in none) and
+// [FeedKey] of its OS feed — and returns the channel on which it is woken (at most one wake is
+// pending: a device that has not read the last one needs no second) and the function that
+// unregisters it. The channel is closed when the hub closes.
+func (h *Hub) Subscribe(keys ...ident.GroupID) (<-chan Wake, func()) {
 	w := &waiter{ch: make(chan Wake, 1)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -89,22 +101,26 @@ func (h *Hub) Subscribe(group ident.GroupID) (<-chan Wake, func()) {
 		close(w.ch)
 		return w.ch, func() {}
 	}
-	ws := h.waiters[group]
-	if ws == nil {
-		ws = map[*waiter]struct{}{}
-		h.waiters[group] = ws
+	for _, k := range keys {
+		ws := h.waiters[k]
+		if ws == nil {
+			ws = map[*waiter]struct{}{}
+			h.waiters[k] = ws
+		}
+		ws[w] = struct{}{}
 	}
-	ws[w] = struct{}{}
-	return w.ch, func() { h.remove(group, w) }
+	return w.ch, func() { h.remove(keys, w) }
 }
 
-func (h *Hub) remove(group ident.GroupID, w *waiter) {
+func (h *Hub) remove(keys []ident.GroupID, w *waiter) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if ws := h.waiters[group]; ws != nil {
-		delete(ws, w)
-		if len(ws) == 0 {
-			delete(h.waiters, group)
+	for _, k := range keys {
+		if ws := h.waiters[k]; ws != nil {
+			delete(ws, w)
+			if len(ws) == 0 {
+				delete(h.waiters, k)
+			}
 		}
 	}
 }
@@ -140,7 +156,11 @@ func (h *Hub) deliver(ns []store.Notice) {
 		}
 		h.seen[n.Seq] = n.CreatedAt
 		ws := h.waiters[n.GroupID]
-		spread := min(time.Duration(len(ws))*PerDevice, MaxSpread)
+		limit := MaxSpread
+		if strings.HasPrefix(string(n.GroupID), "feed/") {
+			limit = MaxFeedSpread
+		}
+		spread := min(time.Duration(len(ws))*PerDevice, limit)
 		for w := range ws {
 			var delay time.Duration
 			if spread > 0 {

@@ -108,3 +108,31 @@ func TestNoticesPruned(t *testing.T) {
 		}
 	})
 }
+
+// TestFeedNoticeReachesItsFollowers: a device waits under its group and its OS feed; a notice
+// for the feed (a runtime release) wakes the devices that follow it, of any group, and not
+// those of another feed.
+func TestFeedNoticeReachesItsFollowers(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		h := notify.New(st, nil, nil)
+		retail, eval := notify.FeedKey("Retail"), notify.FeedKey("RetailEval")
+		a, unsubA := h.Subscribe(ident.GroupID(ident.NewID()), retail)
+		defer unsubA()
+		b, unsubB := h.Subscribe(ident.GroupID(ident.NewID()), eval)
+		defer unsubB()
+		if err := h.Publish(ctx, "", retail, "release"); err != nil {
+			t.Fatal(err)
+		}
+		if w, ok := wakeWithin(t, a, time.Second); !ok || w.Reason != "release" || w.Delay > notify.MaxFeedSpread {
+			t.Errorf("a follower of Retail: %+v, %v", w, ok)
+		}
+		if w, ok := wakeWithin(t, b, 100*time.Millisecond); ok {
+			t.Errorf("a follower of RetailEval was woken: %+v", w)
+		}
+		unsubA()
+		if n := h.Waiting(); n != 1 {
+			t.Errorf("%d devices wait after one of two left, want 1", n)
+		}
+	})
+}
