@@ -113,6 +113,9 @@ func (s *Service) Create(ctx context.Context, req Request, audit Audit) (api.Dep
 		if err := s.publish(ctx, tx, keys, dep, images); err != nil {
 			return err
 		}
+		if err := tx.NotifyGroup(req.TenantID, g.ID, req.At); err != nil {
+			return err
+		}
 		detail := "device group " + g.FullName() + ": " + joinIDs(dep.ImageIDs)
 		if len(req.Waves) > 0 {
 			detail += fmt.Sprintf("; waves %s, wave wait %s, max failure %g%%, min devices %d, rollback on halt %t",
