@@ -155,7 +155,9 @@ type Agent struct {
 	kick      chan struct{}               // a check-in worked: upload events
 	notified  chan struct{}               // the service asked for a check-in (push)
 	certified chan struct{}               // a certificate was set: the long poll may start
-	reachable atomic.Bool                 // the last check-in reached the service (apps' network readiness)
+
+	windowOpens time.Time   // an application update waits for the maintenance window, which opens then
+	reachable   atomic.Bool // the last check-in reached the service (apps' network readiness)
 }
 
 // New checks the handoff h against the state folder and returns an agent for it. It zeroes
@@ -358,6 +360,7 @@ func (a *Agent) stepUpdate(ctx context.Context, m *machine) {
 	for _, line := range append(res.Changed, res.Deferred...) {
 		a.opt.Log.Printf("update: %s", line)
 	}
+	a.windowOpens = res.WindowOpens
 	if res.Restart {
 		m.stop(ErrRestart)
 		return
@@ -392,6 +395,10 @@ func (a *Agent) sleep(ctx context.Context, m *machine) {
 		if end := a.deferralEnd(f.now); !end.IsZero() && end.Before(wake) {
 			wake, deferralEnds = end, true
 		}
+	}
+	if w := a.windowOpens; !w.IsZero() && w.Before(wake) {
+		wake, deferralEnds = w.Add(randN(time.Minute)), true // a group's devices spread over its first minute
+		a.windowOpens = time.Time{}
 	}
 	t := time.NewTimer(max(wake.Sub(f.now), minWait))
 	defer t.Stop()

@@ -30,3 +30,8 @@ CREATE INDEX events_image ON events (tenant_id, image_id, category);
 ALTER TABLE device_groups ADD COLUMN notify_seq INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE device_groups ADD COLUMN notify_at INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX device_groups_notify ON device_groups (notify_at);
+
+-- Maintenance windows (api.Window): a group's devices install application updates only inside
+-- its window ('' for none), unless the deployment is urgent.
+ALTER TABLE device_groups ADD COLUMN maintenance_window TEXT NOT NULL DEFAULT '';
+ALTER TABLE deployments ADD COLUMN urgent INTEGER NOT NULL DEFAULT 0;
