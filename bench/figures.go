@@ -11,11 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -130,54 +127,4 @@ func pgSize(ctx context.Context, url string) (int64, error) {
 	var n int64
 	err = c.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&n)
 	return n, err
-}
-
-// pushChannels is how many devices hold a push long poll open at once for pushMemory.
-const pushChannels = 1000
-
-// pushMemory measures the service's resident memory per idle push channel: the growth of its
-// RSS while pushChannels attested devices each hold a long poll open on their own mutual-TLS
-// connection, over its RSS with the same devices attested and checked in. No baseline: Go's
-// runtime and TLS stack are most of it.
-func pushMemory(ctx context.Context, o options, s *service, _ *baselines) (row, error) {
-	logf("push: %d idle channels", pushChannels)
-	if _, err := sim.Run(ctx, s.simConfig(pushChannels, 64, "checkin", 0)); err != nil {
-		return row{}, err
-	}
-	before, err := rss(s.cmd.Process.Pid)
-	if err != nil {
-		return row{}, err
-	}
-	hold := 15 * time.Second
-	done := make(chan error, 1)
-	go func() {
-		_, err := sim.Run(ctx, s.simConfig(pushChannels, pushChannels, "notify", hold))
-		done <- err
-	}()
-	time.Sleep(hold * 2 / 3)
-	during, err := rss(s.cmd.Process.Pid)
-	if werr := <-done; werr != nil {
-		return row{}, werr
-	}
-	if err != nil {
-		return row{}, err
-	}
-	per := float64(during-before) / pushChannels
-	return row{path: fmt.Sprintf("push: service memory per idle device channel (%d held)", pushChannels),
-		rampart: fmt.Sprintf("%.1f KiB", per/1024)}, nil
-}
-
-// rss returns a process's resident memory in bytes (Linux).
-func rss(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, errors.New("no VmRSS in /proc/PID/status")
 }

@@ -104,7 +104,7 @@ func run() error {
 		return nil
 	}
 	for _, f := range []func(context.Context, options, *service, *baselines) (row, error){
-		management, attestation, checkin, storm, download, pushMemory,
+		management, attestation, checkin, storm, download,
 	} {
 		if err := add(f(ctx, o, srv, base)); err != nil {
 			return err

@@ -405,28 +405,3 @@ func (r *runner) events(ctx context.Context, st *Stats, d *Device, hc *http.Clie
 	}
 	return nil
 }
-
-// notify holds a long poll of the device open (api.DevicePathNotify): the first request learns
-// the group's notification sequence, the second waits until the group is notified, the hold
-// ends, or the run does (then it is the idle channel the bench measures, not a failure).
-func (r *runner) notify(ctx context.Context, st *Stats, d *Device, hc *http.Client) error {
-	resp, err := r.call(ctx, st, hc, http.MethodGet, api.DevicePathNotify, "", nil)
-	if err != nil {
-		return err
-	}
-	var n api.Notification
-	if resp.Status != http.StatusOK || json.Unmarshal(resp.Body, &n) != nil {
-		return &StatusError{Status: resp.Status, What: "notify"}
-	}
-	resp, err = r.call(ctx, st, hc, http.MethodGet, api.DevicePathNotify+"?seq="+strconv.FormatInt(n.Seq, 10), "", nil)
-	if ctx.Err() != nil {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if resp.Status != http.StatusOK {
-		return &StatusError{Status: resp.Status, What: "notify"}
-	}
-	return nil
-}

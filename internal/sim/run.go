@@ -26,8 +26,7 @@
 //   - download: a download of the group's app image;
 //   - storm: after a first check-in, a check-in per device over a new mutual-TLS connection each
 //     time, resuming the device's TLS session when the service allows it;
-//   - notify: every device at once holds a push long poll open, for the duration (or one hold);
-//   - all: each of these in turn, but notify.
+//   - all: each of these in turn.
 //
 // Every scenario first claims what is missing and attests the devices that hold no certificate.
 // Without a duration a scenario makes one pass over the fleet (downloads: at most
@@ -63,11 +62,10 @@ const (
 	OpEvents       = "events"   // one error event uploaded
 	OpDownload     = "download" // the app image downloaded
 	OpStorm        = "storm"    // a check-in over a new connection
-	OpNotify       = "notify"   // a push long poll held open
 )
 
 // Scenarios lists the values of Config.Scenario.
-var Scenarios = []string{"claim", "attest", "checkin", "events", "download", "storm", "notify", "all"}
+var Scenarios = []string{"claim", "attest", "checkin", "events", "download", "storm", "all"}
 
 // MaxDownloadPass bounds the devices of a download pass without a duration.
 const MaxDownloadPass = 256
@@ -210,13 +208,11 @@ func phasesOf(scenario string) ([]phase, error) {
 		return append(base, (*runner).downloadAll), nil
 	case "storm":
 		return append(base, (*runner).stormAll), nil
-	case "notify":
-		return append(base, (*runner).notifyAll), nil
 	case "all":
 		return []phase{(*runner).claimAll, (*runner).attestAll, (*runner).checkinAll, (*runner).eventsAll,
 			(*runner).downloadAll, (*runner).stormAll}, nil
 	}
-	return nil, fmt.Errorf("unknown scenario %q: want one of claim, attest, checkin, events, download, storm, notify or all", scenario)
+	return nil, fmt.Errorf("unknown scenario %q: want one of claim, attest, checkin, events, download, storm or all", scenario)
 }
 
 func (r *runner) newStats(name string) *Stats {
@@ -396,20 +392,6 @@ func (r *runner) checkinAll(ctx context.Context) error {
 	st := r.newStats(OpCheckin)
 	r.each(ctx, st, r.devices, true, r.cfg.Concurrency, r.withCert(func(ctx context.Context, d *Device, hc *http.Client) error {
 		return r.checkin(ctx, st, d, hc)
-	}))
-	return nil
-}
-
-// notifyAll has every device hold a long poll open at once, until the duration is spent.
-func (r *runner) notifyAll(ctx context.Context) error {
-	if r.cfg.Duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.cfg.Duration)
-		defer cancel()
-	}
-	st := r.newStats(OpNotify)
-	r.each(ctx, st, r.devices, false, len(r.devices), r.withCert(func(ctx context.Context, d *Device, hc *http.Client) error {
-		return r.notify(ctx, st, d, hc)
 	}))
 	return nil
 }
