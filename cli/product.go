@@ -107,31 +107,8 @@ func (e *env) groupCmd() *cobra.Command {
 			[]string{api.PolicyAll, api.PolicyRuntimeOnly, api.PolicyNone}, cobra.ShellCompDirectiveNoFileComp))
 	}
 	cmd.AddCommand(e.addOutput(create), e.addOutput(e.groupListCmd()), e.addOutput(e.groupShowCmd()),
-		e.addOutput(update), e.groupDeleteCmd(), e.groupNotifyCmd())
+		e.addOutput(update), e.groupDeleteCmd())
 	return cmd
-}
-
-func (e *env) groupNotifyCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "notify PRODUCT/GROUP|ID",
-		Short: "Tell the group's online devices to check in now",
-		Long: "Tell the group's devices that keep a notification channel open (every running device does)\n" +
-			"to check in now, each after a random wait of a few seconds, rather than at their next\n" +
-			"check-in. A deployment and every change of its rollout notify the group by themselves.\n" +
-			"Needs the Contributor role; audited.",
-		Args: cobra.ExactArgs(1),
-		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-			g, err := findGroup(ctx, c, args[0])
-			if err != nil {
-				return err
-			}
-			if err := c.NotifyGroup(ctx, g.ID); err != nil {
-				return err
-			}
-			e.infof("Notified the devices of %s.", g.FullName())
-			return nil
-		}),
-	}
 }
 
 func (e *env) groupCreateCmd() *cobra.Command {

@@ -299,11 +299,6 @@ func (c *Client) UpdateGroup(ctx context.Context, id ident.GroupID, req api.Upda
 	return g, err
 }
 
-// NotifyGroup tells a device group's online devices to check in now (push; Contributor).
-func (c *Client) NotifyGroup(ctx context.Context, id ident.GroupID) error {
-	return c.do(ctx, "POST", "/api/v1/device-groups/"+esc(id)+"/notify", nil, nil, nil)
-}
-
 // DeleteGroup deletes an empty device group.
 func (c *Client) DeleteGroup(ctx context.Context, id ident.GroupID) (g api.DeviceGroup, err error) {
 	err = c.do(ctx, "DELETE", "/api/v1/device-groups/"+esc(id), nil, nil, &g)

@@ -34,8 +34,7 @@
 //   - UPDATE: the update cycle, the development capability, the apps; the next check-in is
 //     due after about Options.CheckinInterval, or after a backoff if the cycle failed other
 //     than by refusing an image.
-//   - SLEEP until the earliest due time, or until the service pushes a request to check in now
-//     (notify.go).
+//   - SLEEP until the earliest due time.
 //
 // The machine is data (phase and machine, machine.go): its transitions do no I/O and are
 // tested one by one; the agent's steps do the I/O and hand the transitions their outcome —
@@ -121,11 +120,8 @@ type Options struct {
 	CheckinInterval time.Duration // mean time between check-ins; DefaultCheckinInterval if 0
 	TrialTimeout    time.Duration // how long a runtime on trial may take to pass; DefaultTrialTimeout if 0
 	EventInterval   time.Duration // how often to try to upload queued events; events.DefaultInterval if 0
-	// NotifyJitter bounds the random delay before a check-in that the service pushed
-	// (DefaultNotifyJitter if 0; see notify.go).
-	NotifyJitter time.Duration
-	Log          *log.Logger // progress; nil for none
-	Now          func() time.Time
+	Log             *log.Logger   // progress; nil for none
+	Now             func() time.Time
 }
 
 // DefaultTrialTimeout is how long a runtime on trial may take to pass its health check.
@@ -153,8 +149,6 @@ type Agent struct {
 	events    *events.Queue
 	client    atomic.Pointer[http.Client] // mtls, for the event uploader's goroutine
 	kick      chan struct{}               // a check-in worked: upload events
-	notified  chan struct{}               // the service asked for a check-in (push)
-	certified chan struct{}               // a certificate was set: the long poll may start
 
 	windowOpens time.Time   // an application update waits for the maintenance window, which opens then
 	reachable   atomic.Bool // the last check-in reached the service (apps' network readiness)
@@ -201,9 +195,6 @@ func New(dir state.Dir, h *handoff.Handoff, opt Options) (*Agent, error) {
 	if opt.TrialTimeout <= 0 {
 		opt.TrialTimeout = DefaultTrialTimeout
 	}
-	if opt.NotifyJitter <= 0 {
-		opt.NotifyJitter = DefaultNotifyJitter
-	}
 	bc, err := dir.ReadBoot()
 	if err != nil {
 		return nil, err
@@ -213,8 +204,7 @@ func New(dir state.Dir, h *handoff.Handoff, opt Options) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{dir: dir, dev: dev, id: id, opt: opt, open: transport.NewClient(roots, nil), roots: roots,
-		trial: bc.Pending == id.Slot, events: q, kick: make(chan struct{}, 1), notified: make(chan struct{}, 1),
-		certified: make(chan struct{}, 1)}
+		trial: bc.Pending == id.Slot, events: q, kick: make(chan struct{}, 1)}
 	if a.status, err = dir.ReadStatus(); err != nil {
 		a.status = state.Status{}
 		a.opt.Log.Printf("status.json is unreadable, starting afresh: %v", err)
@@ -247,7 +237,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !a.opt.Once {
 		ctx, cancel := context.WithCancel(ctx)
 		defer a.startUploads(ctx)()
-		defer a.startNotify(ctx)()
 		defer cancel()
 	}
 	err = a.run(ctx)
@@ -414,9 +403,6 @@ func (a *Agent) sleep(ctx context.Context, m *machine) {
 		a.opt.Log.Printf("an app resumed a deferred update: checking in to install it")
 		m.updateDue(a.now())
 		m.wake(a.facts(m))
-	case <-a.notified:
-		m.updateDue(a.now())
-		m.wake(a.facts(m))
 	}
 }
 
@@ -481,10 +467,6 @@ func (a *Agent) setCertificate(c *Certificate) {
 	a.cert = c
 	a.mtls = transport.NewClient(a.roots, a.id.tlsCertificate(c))
 	a.client.Store(a.mtls)
-	select {
-	case a.certified <- struct{}{}: // the long poll starts now, before the check-in that follows
-	default:
-	}
 }
 
 func (a *Agent) recordPass(now time.Time) {

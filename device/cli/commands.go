@@ -213,7 +213,6 @@ type runFlags struct {
 	once, forceAttest bool
 	checkinInterval   time.Duration
 	eventInterval     time.Duration
-	notifyJitter      time.Duration
 }
 
 func (f *runFlags) add(cmd *cobra.Command) {
@@ -222,7 +221,6 @@ func (f *runFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.forceAttest, "force-attest", false, "attest even if the certificate is current")
 	fl.DurationVar(&f.checkinInterval, "checkin-interval", agent.DefaultCheckinInterval, "mean time between check-ins (jittered)")
 	fl.DurationVar(&f.eventInterval, "events-interval", events.DefaultInterval, "how often to try to upload queued error events (also after each check-in)")
-	fl.DurationVar(&f.notifyJitter, "notify-jitter", agent.DefaultNotifyJitter, "the longest random wait before a check-in the service pushed")
 }
 
 func (f *runFlags) check() error {
@@ -231,9 +229,6 @@ func (f *runFlags) check() error {
 	}
 	if f.eventInterval <= 0 {
 		return usage.Errorf("--events-interval must be positive")
-	}
-	if f.notifyJitter < 0 {
-		return usage.Errorf("--notify-jitter must not be negative")
 	}
 	return nil
 }
@@ -250,9 +245,6 @@ func (f *runFlags) args() []string {
 	if f.eventInterval != events.DefaultInterval {
 		// Only when set: a runtime older than the flag, booted from a slot, would refuse it.
 		a = append(a, "--events-interval="+f.eventInterval.String())
-	}
-	if f.notifyJitter != agent.DefaultNotifyJitter {
-		a = append(a, "--notify-jitter="+f.notifyJitter.String()) // only when set, as --events-interval
 	}
 	return a
 }
@@ -323,7 +315,7 @@ func (e *env) stage1Cmd() *cobra.Command {
 				logger.SetFlags(log.LstdFlags)
 			}
 			a, err := agent.New(d, h, agent.Options{Once: f.once, ForceAttest: f.forceAttest,
-				CheckinInterval: f.checkinInterval, EventInterval: f.eventInterval, NotifyJitter: f.notifyJitter, Log: logger})
+				CheckinInterval: f.checkinInterval, EventInterval: f.eventInterval, Log: logger})
 			if err != nil {
 				return err
 			}

@@ -141,7 +141,6 @@ func New(t testing.TB) *Service {
 	mux.HandleFunc("GET "+api.DevicePathTUF, s.serveTUF)
 	mux.HandleFunc("GET "+api.DevicePathCapability, s.capability)
 	mux.HandleFunc("POST "+api.DevicePathEvents, s.events)
-	mux.HandleFunc("GET "+api.DevicePathNotify, s.notify)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem("unexpected request %s %s", r.Method, r.URL.Path)
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such route"})
@@ -323,24 +322,6 @@ func (s *Service) whoami(w http.ResponseWriter, r *http.Request) {
 	s.Checkins = append(s.Checkins, id)
 	s.Unlock()
 	writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: id, TenantID: TenantID})
-}
-
-// notify is the push long poll: the stand-in never asks for a check-in, and holds the request
-// until the device gives up or the hold ends.
-func (s *Service) notify(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.device(w, r); !ok {
-		return
-	}
-	if r.URL.Query().Get("seq") != "" {
-		t := time.NewTimer(api.NotifyHold)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, api.Notification{})
 }
 
 // PublicKeyPEM encodes a public key as PEM.
