@@ -141,19 +141,3 @@ const (
 	RolloutCancel  = "cancel"
 	RolloutPromote = "promote"
 )
-
-// Push: a running device keeps a long poll open on DevicePathNotify over mutual TLS. The
-// service answers at once when ?seq= is missing or behind its group's notification sequence,
-// else when the sequence moves (a deployment, a wave promoted, a halt or cancel, `rampart
-// device-group notify`) or after NotifyHold. CheckIn says the device should check in now (after
-// a jitter); a lost or forged notification can do no harm: it only brings a check-in forward.
-const (
-	DevicePathNotify = "/device/v1/notify" // GET ?seq=N: Notification
-	NotifyHold       = 25 * time.Second    // below the device client's 30-second header timeout
-)
-
-// Notification is the answer of DevicePathNotify.
-type Notification struct {
-	Seq     int64 `json:"seq"`
-	CheckIn bool  `json:"check_in"`
-}

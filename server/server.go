@@ -194,7 +194,6 @@ func serve(ctx context.Context, cfg Config, srv *http.Server, ln net.Listener, u
 		func(ctx context.Context) { purgeEvents(ctx, st, cfg.EventRetention, log) },
 		func(ctx context.Context) { flushFailures(ctx, service, log) },
 		func(ctx context.Context) { evaluateRollouts(ctx, service, cfg.RolloutInterval, log) },
-		func(ctx context.Context) { pollNotifications(ctx, service, log) },
 	} {
 		wg.Add(1)
 		go func() { defer wg.Done(); work(ctx) }()
@@ -223,7 +222,6 @@ func serve(ctx context.Context, cfg Config, srv *http.Server, ln net.Listener, u
 		log.Info("shutting down")
 	}
 	cancel()
-	service.StopNotifications() // devices' long polls end now, not at their hold
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
 	defer stop()
 	if metricsSrv != nil {
@@ -405,24 +403,6 @@ func evaluateRollouts(ctx context.Context, service *httpapi.API, interval time.D
 		}
 		if err := service.EvaluateRollouts(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("evaluate rollouts", "err", err)
-		}
-	}
-}
-
-// pollNotifications wakes devices' long polls (push) for the groups whose notification
-// sequence moved, checking every second; when ctx ends it answers them all.
-func pollNotifications(ctx context.Context, service *httpapi.API, log *slog.Logger) {
-	defer service.StopNotifications()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		if err := service.PollNotifications(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("read device group notifications", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
 		}
 	}
 }

@@ -114,9 +114,6 @@ func (s *Service) Create(ctx context.Context, req Request, audit Audit) (api.Dep
 		if err := s.publish(ctx, tx, keys, dep, images); err != nil {
 			return err
 		}
-		if err := tx.NotifyGroup(req.TenantID, g.ID, req.At); err != nil {
-			return err
-		}
 		detail := "device group " + g.FullName() + ": " + joinIDs(dep.ImageIDs)
 		if dep.Urgent {
 			detail += "; urgent"

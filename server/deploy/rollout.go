@@ -157,8 +157,7 @@ func (s *Service) PublishGroup(ctx context.Context, tx *store.Tx, keys tufrepo.G
 }
 
 // change sets d's rollout to next if it is still at the revision read, re-publishes the
-// group, tells its devices to check in now (push) and audits action, in tx. It reports whether
-// it changed it.
+// group and audits action, in tx. It reports whether it changed it.
 func (s *Service) change(ctx context.Context, tx *store.Tx, keys tufrepo.GroupKeys, d api.Deployment, next api.Rollout,
 	audit func(tx *store.Tx) error) (bool, error) {
 	ok, err := tx.SetRollout(d.TenantID, d.ID, next)
@@ -171,9 +170,6 @@ func (s *Service) change(ctx context.Context, tx *store.Tx, keys tufrepo.GroupKe
 	}
 	d.Rollout = &next
 	if err := s.publish(ctx, tx, keys, d, images); err != nil {
-		return false, err
-	}
-	if err := tx.NotifyGroup(d.TenantID, d.GroupID, next.ChangedAt); err != nil {
 		return false, err
 	}
 	return true, audit(tx)

@@ -40,7 +40,6 @@ func (a *API) createDeployment(w http.ResponseWriter, r *http.Request, c *call) 
 	if err != nil {
 		return err
 	}
-	a.notifyNow(r.Context(), dep.GroupID)
 	return writeJSON(w, http.StatusCreated, dep)
 }
 
@@ -107,18 +106,7 @@ func (a *API) controlDeployment(w http.ResponseWriter, r *http.Request, c *call)
 	if err != nil {
 		return notFound(err, "deployment %s not found", id)
 	}
-	a.notifyNow(r.Context(), d.GroupID)
 	return writeJSON(w, http.StatusOK, d)
-}
-
-// notifyNow wakes this replica's long polls of group's devices after a change that moved its
-// notification sequence (the other replicas' wake at their next PollNotifications).
-func (a *API) notifyNow(ctx context.Context, group ident.GroupID) {
-	var seq int64
-	err := a.store.View(ctx, func(tx *store.Tx) (err error) { seq, err = tx.GroupNotifySeq(group); return err })
-	if err == nil {
-		a.notify.observe(group, seq)
-	}
 }
 
 // EvaluateRollouts runs the health gates of the rolling deployments (deploy.Service.Evaluate);

@@ -118,7 +118,6 @@ type API struct {
 	keys        *keyring.Keyring
 	tuf         *tufrepo.Service
 	deploy      *deploy.Service
-	notify      *hub // push: the groups' notification sequences, and the long polls waiting
 	log         *slog.Logger
 	now         func() time.Time
 	routes      []Route
@@ -190,7 +189,6 @@ func New(cfg Config) *API {
 	}
 	a.attest = attest.New(a.store, a.ca, a.log, a.now)
 	a.deploy = deploy.New(a.store, a.tuf)
-	a.notify = newHub()
 	a.routes = a.table()
 	return a
 }

@@ -1,9 +1,7 @@
 package store
 
 import (
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -146,55 +144,4 @@ func (tx *Tx) RolloutDevices(tenantID ident.TenantID, groupID ident.GroupID, ima
 		}
 	}
 	return ds, nil
-}
-
-// NotifyGroup records that a tenant's group's devices should check in now: it moves the
-// group's notification sequence on, stamped at. ErrNotFound if the tenant has no such group.
-func (tx *Tx) NotifyGroup(tenantID ident.TenantID, groupID ident.GroupID, at time.Time) error {
-	n, err := tx.exec(`UPDATE device_groups SET notify_seq = notify_seq + 1,
-			notify_at = CASE WHEN notify_at < $3 THEN $3 ELSE notify_at + 1 END
-		WHERE tenant_id = $1 AND id = $2`, tenantID, groupID, micros(at))
-	if err != nil {
-		return fmt.Errorf("notify device group %s: %w", groupID, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("device group %q: %w", groupID, ErrNotFound)
-	}
-	return nil
-}
-
-// GroupNotification is a group's notification sequence and when it last moved.
-type GroupNotification struct {
-	GroupID ident.GroupID
-	Seq     int64
-	At      time.Time
-}
-
-// GroupNotifications returns the groups (of every tenant) whose notification sequence moved at
-// or after since, in one indexed query.
-func (tx *Tx) GroupNotifications(since time.Time) ([]GroupNotification, error) {
-	ns, err := queryAll(tx, func(r scanner) (GroupNotification, error) {
-		var n GroupNotification
-		var at int64
-		err := r.Scan(&n.GroupID, &n.Seq, &at)
-		n.At = fromMicros(at)
-		return n, err
-	}, `SELECT id, notify_seq, notify_at FROM device_groups WHERE notify_at >= $1 ORDER BY notify_at`, micros(since))
-	if err != nil {
-		return nil, fmt.Errorf("read group notifications: %w", err)
-	}
-	return ns, nil
-}
-
-// GroupNotifySeq returns a group's notification sequence (0 if the group does not exist).
-func (tx *Tx) GroupNotifySeq(groupID ident.GroupID) (int64, error) {
-	var seq int64
-	err := tx.queryRow("SELECT notify_seq FROM device_groups WHERE id = $1", groupID).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read notification sequence of group %s: %w", groupID, err)
-	}
-	return seq, nil
 }

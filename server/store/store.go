@@ -373,7 +373,6 @@ var _ = []any{
 	(*Tx).AddImage, (*Tx).Image, (*Tx).Images,
 	(*Tx).AddDeployment, (*Tx).Deployments, (*Tx).Deployment, (*Tx).LatestDeployment, (*Tx).CurrentDeployment,
 	(*Tx).SetRollout, (*Tx).Rollouts, (*Tx).RolloutDevices,
-	(*Tx).NotifyGroup, (*Tx).GroupNotifications, (*Tx).GroupNotifySeq,
 	(*Tx).RecordUpdateReport, (*Tx).DeviceUpdates,
 	(*Tx).AddRuntimeRelease, (*Tx).RuntimeReleases, (*Tx).RuntimeRelease, (*Tx).RuntimeReleasesBySHA512,
 	(*Tx).WithdrawRuntimeRelease,

@@ -24,13 +24,6 @@ CREATE INDEX deployments_state ON deployments (state);
 -- Crashes of a deployment's images are counted per image.
 CREATE INDEX events_image ON events (tenant_id, image_id, category);
 
--- Push (api.DevicePathNotify): notify_seq grows whenever a group's devices should check in now
--- (a deployment, a wave promoted, a halt, 'rampart device-group notify'); notify_at is when, in
--- microseconds, so that every replica finds the groups that moved with one indexed query.
-ALTER TABLE device_groups ADD COLUMN notify_seq INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE device_groups ADD COLUMN notify_at INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX device_groups_notify ON device_groups (notify_at);
-
 -- Maintenance windows (api.Window): a group's devices install application updates only inside
 -- its window ('' for none), unless the deployment is urgent.
 ALTER TABLE device_groups ADD COLUMN maintenance_window TEXT NOT NULL DEFAULT '';
