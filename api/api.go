@@ -319,3 +319,11 @@ type AuditList struct {
 //
 //go:embed openapi.json
 var OpenAPI []byte
+
+// GroupNotice answers POST /api/v1/device-groups/{group}/notify: the group's devices that keep
+// a notification channel open are told to check in now, spread over up to 30 seconds.
+type GroupNotice struct {
+	DeviceGroupID   ident.GroupID `json:"device_group_id"`
+	DeviceGroupName string        `json:"device_group_name"`
+	At              time.Time     `json:"at"`
+}

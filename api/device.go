@@ -113,6 +113,11 @@ type DeviceWhoami struct {
 	DeviceID ident.DeviceID `json:"device_id"`
 	TenantID ident.TenantID `json:"tenant_id"`
 	GroupID  ident.GroupID  `json:"device_group_id,omitempty"`
+	// CapabilitySHA256 is the SHA-256, hex, of the development capability that
+	// DevicePathCapability would answer with, or "" when the device holds none: a device that
+	// holds that capability already need not ask for it. Absent from an older service, which
+	// the device then asks as before.
+	CapabilitySHA256 *string `json:"capability_sha256,omitempty"`
 }
 
 // CA is one of a tenant's certificate authorities for device certificates.
@@ -168,3 +173,42 @@ func AttestationFailureEventID(nonce []byte) string {
 	x := hex.EncodeToString(b)
 	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
 }
+
+// DevicePathNotify is the device's notification channel (GET, mutual TLS): a stream of
+// DeviceNotice lines (newline-delimited JSON) that the service writes when the device should check
+// in now (a new deployment for its group, `rampart device-group notify`), and a keep-alive line
+// every NotifyKeepAlive. The service ends the stream after NotifyStreamLife, so that a device
+// moved to another group or revoked is looked at again; the device opens it again at once, and
+// checks in on its interval whatever happens to the channel.
+const DevicePathNotify = "/device/v1/notify"
+
+// NotifyContentType is the media type of the notification stream.
+const NotifyContentType = "application/x-ndjson"
+
+// How often the service writes a keep-alive line, and how long a stream lasts.
+const (
+	NotifyKeepAlive  = 45 * time.Second
+	NotifyStreamLife = 10 * time.Minute
+)
+
+// The reasons of a DeviceNotice.
+const (
+	NoticeKeepAlive  = "keep-alive" // nothing to do: the channel is alive
+	NoticeDeployment = "deployment" // a new deployment for the device's group
+	NoticeRollout    = "rollout"    // its rollout moved: a wave promoted, paused, resumed, halted or cancelled
+	NoticeCheckNow   = "check-now"  // rampart device-group notify
+)
+
+// DeviceNotice is one line of the notification stream: check in after DelayMS milliseconds, a
+// jitter that spreads a large group's check-ins (nothing to do for NoticeKeepAlive).
+type DeviceNotice struct {
+	Reason  string `json:"reason"`
+	DelayMS int64  `json:"delay_ms,omitempty"`
+}
+
+// MaxNoticeLine bounds a line of the notification stream that a device reads; MaxNoticeDelay
+// the delay it accepts.
+const (
+	MaxNoticeLine  = 256
+	MaxNoticeDelay = 5 * time.Minute
+)

@@ -1,18 +1,26 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha512"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
+	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -70,9 +78,6 @@ func cryptoLoop(d time.Duration) (float64, error) {
 	return r, nil
 }
 
-// deviceRSS is not measured by this harness yet: see BENCHMARKS.md.
-func deviceRSS() (row, error) { return row{}, errors.New("not measured") }
-
 // fleetFigures starts a service on o.db (or SQLite), claims and attests o.fleet devices, and
 // measures check-in p99 with the fleet in the store, and the store's size.
 func fleetFigures(ctx context.Context, o options, bin, work string) ([]row, error) {
@@ -127,4 +132,134 @@ func pgSize(ctx context.Context, url string) (int64, error) {
 	var n int64
 	err = c.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&n)
 	return n, err
+}
+
+// notifyMemory starts a service of its own, attests o.listeners devices, then holds every
+// device's notification channel open, idle, each on a connection of its own, and measures how
+// much the service's resident memory grew per open channel (its peak while they are open,
+// against before). The baseline is the same number of idle streams held by a bare Go HTTPS
+// server (HTTP/2, a client certificate). Linux only: it reads /proc.
+func notifyMemory(ctx context.Context, o options, bin, work string, b *baselines) (row, error) {
+	logf("idle notification channels of %d devices", o.listeners)
+	srv, err := startService(ctx, bin, filepath.Join(work, "notify"), "")
+	if err != nil {
+		return row{}, err
+	}
+	defer srv.stop()
+	cfg := srv.simConfig(o.listeners, 32, "attest", 0)
+	cfg.Seed = sim.Seed("notify")
+	if _, err := sim.Run(ctx, cfg); err != nil {
+		return row{}, err
+	}
+	pid := srv.cmd.Process.Pid
+	before, err := residentKB(pid)
+	if err != nil {
+		return row{}, err
+	}
+	cfg.Scenario, cfg.Duration, cfg.Concurrency = "notify", 2*o.duration, 64
+	done := make(chan struct{})
+	var sum sim.Summary
+	var runErr error
+	go func() { defer close(done); sum, runErr = sim.Run(ctx, cfg) }()
+	peak := before
+	for t := time.NewTicker(250 * time.Millisecond); ; {
+		select {
+		case <-t.C:
+			if kb, err := residentKB(pid); err == nil && kb > peak {
+				peak = kb
+			}
+			continue
+		case <-done:
+			t.Stop()
+		}
+		break
+	}
+	if runErr != nil {
+		return row{}, runErr
+	}
+	r, err := simRow(sum, sim.OpNotify)
+	if err != nil {
+		return row{}, err
+	}
+	opened := r.OK
+	if opened == 0 {
+		return row{}, errors.New("no notification channel opened")
+	}
+	each := float64(peak-before) / float64(opened)
+	baseKB, err := b.idleStreams(ctx, o.listeners, 2*o.duration)
+	if err != nil {
+		return row{}, err
+	}
+	return row{path: fmt.Sprintf("idle notification channels, %d devices each on its own mTLS connection", opened),
+		rampart: fmt.Sprintf("%.1f KiB of service memory each (RSS %d → %d MiB); opening p99 %s, %d failed",
+			each, before>>10, peak>>10, msf(r.P99Ms), r.Errors),
+		baseline: fmt.Sprintf("bare Go HTTPS idle stream %.1f KiB each", baseKB), ratio: baseKB / each}, nil
+}
+
+// idleStreams holds n idle streams of the baseline server open for d, each on a connection of
+// its own, and returns how much the baseline process's resident memory grew per stream (peak).
+func (b *baselines) idleStreams(ctx context.Context, n int, d time.Duration) (float64, error) {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(b.caPEM)
+	pid := b.cmd.Process.Pid
+	before, err := residentKB(pid)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	opening := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	var opened atomic.Int64
+	for range n {
+		wg.Go(func() {
+			opening <- struct{}{}
+			tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{b.clientCert}},
+				ForceAttemptHTTP2: true}
+			defer tr.CloseIdleConnections()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.url+"/stream", nil)
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			if err != nil {
+				<-opening
+				return
+			}
+			defer resp.Body.Close()
+			_, err = bufio.NewReader(resp.Body).ReadSlice('\n')
+			<-opening
+			if err == nil {
+				opened.Add(1)
+				io.Copy(io.Discard, resp.Body)
+			}
+		})
+	}
+	peak := before
+	for t := time.NewTicker(250 * time.Millisecond); ctx.Err() == nil; <-t.C {
+		if kb, err := residentKB(pid); err == nil && kb > peak {
+			peak = kb
+		}
+	}
+	wg.Wait()
+	if opened.Load() == 0 {
+		return 0, errors.New("the baseline opened no stream")
+	}
+	return float64(peak-before) / float64(opened.Load()), nil
+}
+
+// residentKB reads a process's resident set size in KiB from /proc.
+func residentKB(pid int) (int64, error) { return procStatusKB(pid, "VmRSS:") }
+
+// procStatusKB reads a field in kB of a process's /proc status (VmRSS:, RssAnon:, RssFile:).
+func procStatusKB(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			var kb int64
+			_, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb)
+			return kb, err
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc status", field)
 }

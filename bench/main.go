@@ -36,6 +36,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -58,6 +59,8 @@ type options struct {
 	fleet     int
 	db        string
 	imageSize int64
+	listeners int    // devices whose idle notification channels are measured
+	only      string // -only: the figures to measure, comma-separated; all if empty
 	baseline  string // -serve-baseline DIR: serve the baselines (an internal mode)
 }
 
@@ -67,6 +70,8 @@ func run() error {
 	flag.IntVar(&o.fleet, "fleet", 0, "also measure check-in p99 with this many devices in the store (e.g. 10000, 1000000)")
 	flag.StringVar(&o.db, "db", "", "PostgreSQL URL for the fleet-size figures (default: SQLite)")
 	flag.Int64Var(&o.imageSize, "image-size", 20<<20, "size of the image downloaded")
+	flag.IntVar(&o.listeners, "listeners", 2000, "devices whose idle notification channels are held open to measure their memory")
+	flag.StringVar(&o.only, "only", "", "measure only these figures, comma-separated: management, attestation, checkin, storm, download, device, notify")
 	flag.StringVar(&o.baseline, "serve-baseline", "", "internal: serve the baselines with their files in this folder")
 	flag.Parse()
 	if o.baseline != "" {
@@ -103,15 +108,28 @@ func run() error {
 		printRow(os.Stderr, r)
 		return nil
 	}
-	for _, f := range []func(context.Context, options, *service, *baselines) (row, error){
-		management, attestation, checkin, storm, download,
+	for _, f := range []struct {
+		name string
+		run  func(context.Context, options, *service, *baselines) (row, error)
+	}{
+		{"management", management}, {"attestation", attestation}, {"checkin", checkin}, {"storm", storm}, {"download", download},
 	} {
-		if err := add(f(ctx, o, srv, base)); err != nil {
+		if !o.measures(f.name) {
+			continue
+		}
+		if err := add(f.run(ctx, o, srv, base)); err != nil {
 			return err
 		}
 	}
-	if r, err := deviceRSS(); err == nil {
-		rows = append(rows, r)
+	if o.measures("device") {
+		if err := add(deviceRSS(ctx, srv, bins, work)); err != nil {
+			return err
+		}
+	}
+	if o.listeners > 0 && o.measures("notify") {
+		if err := add(notifyMemory(ctx, o, filepath.Join(bins, "rampart"), work, base)); err != nil {
+			return err
+		}
 	}
 	if o.fleet > 0 {
 		fr, err := fleetFigures(ctx, o, filepath.Join(bins, "rampart"), work)
@@ -128,6 +146,11 @@ func run() error {
 		printRow(os.Stdout, r)
 	}
 	return nil
+}
+
+// measures reports whether the figure name is to be measured (-only).
+func (o options) measures(name string) bool {
+	return o.only == "" || slices.Contains(strings.Split(o.only, ","), name)
 }
 
 // row is one line of the table.
@@ -497,8 +520,8 @@ func startBaselines(work string, imageSize int64) (*baselines, error) {
 	return b, err
 }
 
-// serveBaselines serves, until killed: /json (a device's JSON) and /file/ (Go's FileServer)
-// over HTTPS, and a TLS listener that requires a client certificate and closes each connection
+// serveBaselines serves, until killed: /json (a device's JSON), /file/ (Go's FileServer) and
+// /stream (a line, then an idle stream until the client goes) over HTTPS, and a TLS listener that requires a client certificate and closes each connection
 // after its handshake.
 func serveBaselines(dir string) error {
 	cert, _, err := selfSigned(dir)
@@ -521,7 +544,13 @@ func serveBaselines(dir string) error {
 		json.NewEncoder(w).Encode(dev)
 	})
 	mux.Handle("GET /file/", http.StripPrefix("/file/", http.FileServer(http.Dir(filepath.Join(dir, "file")))))
-	srv := &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+	mux.HandleFunc("GET /stream", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		io.WriteString(w, `{"reason":"keep-alive"}`+"\n")
+		http.NewResponseController(w).Flush()
+		<-r.Context().Done()
+	})
+	srv := &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert}}
 	go srv.ServeTLS(ln, "", "")
 	mtls := tls.NewListener(mln, &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAnyClientCert,
 		SessionTicketsDisabled: true})

@@ -64,6 +64,7 @@ func (e *env) azsphereSpellings(root *cobra.Command) {
 	claimDeviceFlag(sub("device", "claim"))
 
 	flagAliases(sub("image", "add"), map[string]string{"image": "file"})
+	imageAddFlags(sub("image", "add"))
 	ca := sub("ca")
 	ca.Aliases = append(ca.Aliases, "ca-certificate")
 	flagAliases(sub("ca", "download"), map[string]string{"destination": "output"})
@@ -75,6 +76,26 @@ func (e *env) azsphereSpellings(root *cobra.Command) {
 
 	sub("tenant").AddCommand(e.downloadErrorReportCmd())
 	root.AddCommand(e.imagePackageCmd(), e.roleCmd())
+}
+
+// imageAddFlags gives `image add` azsphere's --force and --temporary. --force uploads an image
+// that uses a Beta API there; Rampart has none, so it is taken and changes nothing. --temporary
+// marks a factory image that may be deleted later; Rampart keeps every image for good, so it is
+// refused with why, not ignored: a script that relies on deleting the image would fill the quota.
+func imageAddFlags(cmd *cobra.Command) {
+	var force, temporary bool
+	cmd.Flags().BoolVar(&force, "force", false, "accepted for azsphere's scripts: Rampart has no Beta APIs, so nothing needs forcing")
+	cmd.Flags().BoolVar(&temporary, "temporary", false, "azsphere's temporary image: refused, Rampart keeps every image")
+	run := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if temporary {
+			return usage.Errorf("--temporary: Rampart keeps every image for good (no image is deleted later), so there are no temporary images; leave the flag out")
+		}
+		if force {
+			fmt.Fprintln(cmd.ErrOrStderr(), "--force: Rampart has no Beta APIs; the image is checked like any other")
+		}
+		return run(cmd, args)
+	}
 }
 
 // flagAliases lets cmd take each key of aliases as another name of the flag it maps to.

@@ -42,6 +42,7 @@ type env struct {
 	getenv         func(string) string
 
 	server, token, cacert string // global flags
+	tenant                string // global --tenant: checked against the token's (see tenantcheck.go)
 	output                string
 	query                 string // --query: a JMESPath expression (see output.go)
 }
@@ -81,6 +82,7 @@ func (e *env) root() *cobra.Command {
 	pf.StringVar(&e.server, "server", "", "address of the Rampart service, https://HOST:PORT (env RAMPART_SERVER)")
 	pf.StringVar(&e.token, "token", "", "API token (env RAMPART_TOKEN)")
 	pf.StringVar(&e.cacert, "cacert", "", "PEM file of the service's CA certificate (env RAMPART_CACERT)")
+	pf.StringVar(&e.tenant, "tenant", "", "the tenant, name or ID, the command must act in: checked against the token's (azsphere's flag)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usage.Error{Err: err} })
 	// Check --output before anything runs: a command that creates something and then could not
 	// print it would lose what it printed once (a new token).
@@ -89,9 +91,11 @@ func (e *env) root() *cobra.Command {
 			if allowed := f.Annotations[formatFlag]; !slices.Contains(allowed, f.Value.String()) {
 				return usage.Errorf("invalid --output %q: want %s", f.Value.String(), orList(allowed))
 			}
-			return e.checkQuery(cmd)
+			if err := e.checkQuery(cmd); err != nil {
+				return err
+			}
 		}
-		return nil
+		return e.checkTenant(cmd, pf.Lookup("tenant"))
 	}
 	root.AddCommand(
 		e.serverCmd(), e.loginCmd(), e.tenantCmd(), e.userCmd(), e.productCmd(), e.groupCmd(),

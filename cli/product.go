@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -107,8 +108,33 @@ func (e *env) groupCmd() *cobra.Command {
 			[]string{api.PolicyAll, api.PolicyRuntimeOnly, api.PolicyNone}, cobra.ShellCompDirectiveNoFileComp))
 	}
 	cmd.AddCommand(e.addOutput(create), e.addOutput(e.groupListCmd()), e.addOutput(e.groupShowCmd()),
-		e.addOutput(update), e.groupDeleteCmd())
+		e.addOutput(update), e.groupDeleteCmd(), e.addOutput(e.groupNotifyCmd()))
 	return cmd
+}
+
+func (e *env) groupNotifyCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "notify PRODUCT/GROUP|ID",
+		Short: "Ask the group's online devices to check in now",
+		Long: "Ask the group's devices to check in now, instead of at their check-in interval. Devices\n" +
+			"that keep their notification channel open (every running rampart-device does) check in\n" +
+			"within seconds, spread over up to 30 seconds in a large group; the others at their interval.\n" +
+			"A new deployment does this by itself.",
+		Args: cobra.ExactArgs(1),
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			g, err := findGroup(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			n, err := c.NotifyGroup(ctx, g.ID)
+			if err != nil {
+				return err
+			}
+			return e.print(n, func(w io.Writer) {
+				fmt.Fprintf(w, "Device group\t%s\nNotified\t%s\n", n.DeviceGroupName, n.At.UTC().Format(time.RFC3339))
+			})
+		}),
+	}
 }
 
 func (e *env) groupCreateCmd() *cobra.Command {

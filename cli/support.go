@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -105,7 +106,10 @@ func (e *env) writeSupportData(ctx context.Context, c *client.Client, w io.Write
 		return 0, err
 	}
 	if tenant != "" && !who.Operator {
-		return 0, fmt.Errorf("--tenant is for the operator; your support data is your tenant's (leave out --tenant)")
+		if !strings.EqualFold(tenant, who.TenantName) && !strings.EqualFold(tenant, string(who.TenantID)) {
+			return 0, fmt.Errorf("--tenant %s, but this token is of tenant %s; another tenant's support data is for the operator (leave out --tenant)", tenant, who.TenantName)
+		}
+		tenant = "" // azsphere's --tenant naming the caller's own tenant
 	}
 	if tenant == "" && who.TenantID == "" {
 		return 0, fmt.Errorf("the operator names the tenant: give --tenant NAME")

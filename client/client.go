@@ -299,6 +299,13 @@ func (c *Client) UpdateGroup(ctx context.Context, id ident.GroupID, req api.Upda
 	return g, err
 }
 
+// NotifyGroup asks the devices of a group that keep their notification channel open to check
+// in now.
+func (c *Client) NotifyGroup(ctx context.Context, id ident.GroupID) (n api.GroupNotice, err error) {
+	err = c.do(ctx, "POST", "/api/v1/device-groups/"+esc(id)+"/notify", nil, struct{}{}, &n)
+	return n, err
+}
+
 // DeleteGroup deletes an empty device group.
 func (c *Client) DeleteGroup(ctx context.Context, id ident.GroupID) (g api.DeviceGroup, err error) {
 	err = c.do(ctx, "DELETE", "/api/v1/device-groups/"+esc(id), nil, nil, &g)

@@ -194,6 +194,7 @@ func serve(ctx context.Context, cfg Config, srv *http.Server, ln net.Listener, u
 		func(ctx context.Context) { purgeEvents(ctx, st, cfg.EventRetention, log) },
 		func(ctx context.Context) { flushFailures(ctx, service, log) },
 		func(ctx context.Context) { evaluateRollouts(ctx, service, cfg.RolloutInterval, log) },
+		func(ctx context.Context) { service.Notices().Run(ctx, time.Second) },
 	} {
 		wg.Add(1)
 		go func() { defer wg.Done(); work(ctx) }()

@@ -101,6 +101,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -146,12 +147,16 @@ type Agent struct {
 	apps   *apps          // the app host, while Run runs
 	last   update.Checkin // what the last completed update cycle learnt (update.Client.Last)
 
-	events    *events.Queue
-	client    atomic.Pointer[http.Client] // mtls, for the event uploader's goroutine
-	kick      chan struct{}               // a check-in worked: upload events
+	events   *events.Queue
+	client   atomic.Pointer[http.Client] // mtls, for the event uploader's goroutine
+	kick     chan struct{}               // a check-in worked: upload events
+	notified chan api.DeviceNotice       // the service asks for a check-in (see notify.go)
+	// capability is what the last check-in said of the development capability: its SHA-256,
+	// "" for none, nil when the service did not say (see refreshCapability).
+	capability *string
+	reachable  atomic.Bool // the last check-in reached the service (apps' network readiness)
 
-	windowOpens time.Time   // an application update waits for the maintenance window, which opens then
-	reachable   atomic.Bool // the last check-in reached the service (apps' network readiness)
+	windowOpens time.Time // an application update waits for the maintenance window, which opens then
 }
 
 // New checks the handoff h against the state folder and returns an agent for it. It zeroes
@@ -204,7 +209,8 @@ func New(dir state.Dir, h *handoff.Handoff, opt Options) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{dir: dir, dev: dev, id: id, opt: opt, open: transport.NewClient(roots, nil), roots: roots,
-		trial: bc.Pending == id.Slot, events: q, kick: make(chan struct{}, 1)}
+		trial: bc.Pending == id.Slot, events: q, kick: make(chan struct{}, 1),
+		notified: make(chan api.DeviceNotice, 1)}
 	if a.status, err = dir.ReadStatus(); err != nil {
 		a.status = state.Status{}
 		a.opt.Log.Printf("status.json is unreadable, starting afresh: %v", err)
@@ -237,6 +243,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !a.opt.Once {
 		ctx, cancel := context.WithCancel(ctx)
 		defer a.startUploads(ctx)()
+		defer a.startNotify(ctx)()
 		defer cancel()
 	}
 	err = a.run(ctx)
@@ -323,6 +330,7 @@ func (a *Agent) stepCheckin(ctx context.Context, m *machine) {
 	}
 	a.reachable.Store(err == nil)
 	if err == nil {
+		a.capability = capabilityDigest(w.CapabilitySHA256)
 		a.opt.Log.Printf("checked in as %s (tenant %s)", w.DeviceID, clean(string(w.TenantID)))
 		if a.trial {
 			if cerr := a.commit(); cerr != nil {
@@ -336,6 +344,18 @@ func (a *Agent) stepCheckin(ctx context.Context, m *machine) {
 	if err != nil && m.phase != phaseStop {
 		a.opt.Log.Printf("%v; next check-in at %s", err, m.checkinAt.Format(time.RFC3339))
 	}
+}
+
+// capabilityDigest checks what a check-in said of the development capability: "" or 64 hex
+// characters; anything else is taken as not said (the device then asks).
+func capabilityDigest(d *string) *string {
+	if d == nil || *d == "" {
+		return d
+	}
+	if len(*d) != 64 || strings.Trim(*d, "0123456789abcdef") != "" {
+		return nil
+	}
+	return d
 }
 
 // stepUpdate is UPDATE: an update cycle, then the development capability and the apps.
@@ -401,6 +421,10 @@ func (a *Agent) sleep(ctx context.Context, m *machine) {
 		m.wake(a.facts(m))
 	case <-resumed:
 		a.opt.Log.Printf("an app resumed a deferred update: checking in to install it")
+		m.updateDue(a.now())
+		m.wake(a.facts(m))
+	case n := <-a.notified:
+		a.opt.Log.Printf("the service asks for a check-in (%s)", clean(n.Reason))
 		m.updateDue(a.now())
 		m.wake(a.facts(m))
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -199,11 +200,24 @@ func (s *apps) Sideload(r io.Reader) (api.InstalledImage, error) {
 
 // refreshCapability asks the service for the device's development capability (at each
 // check-in, DESIGN section 4): one that the tenant keys sign for this device is stored in
-// capability.json; a 404 removes the stored one; anything else leaves it as it is. It returns
+// capability.json; a 404 removes the stored one; anything else leaves it as it is. When the
+// check-in said which capability the device should hold (its SHA-256, or none), it asks only
+// if that is not the one it holds, and removes the held one without asking. It returns
 // ErrModeChanged when whether the device holds a valid capability no longer matches the mode
 // stage 0 booted it in.
 func (a *Agent) refreshCapability(ctx context.Context) error {
-	r, err := a.call(ctx, a.mtls, http.MethodGet, api.DevicePathCapability, "", nil)
+	var r transport.Response
+	var err error
+	switch held := a.heldCapability(); {
+	case a.capability == nil: // a service that does not say: ask
+		r, err = a.call(ctx, a.mtls, http.MethodGet, api.DevicePathCapability, "", nil)
+	case *a.capability == "": // none for this device: as a 404, without asking
+		r.Status = http.StatusNotFound
+	case *a.capability == held: // the one held: nothing to ask
+		return a.checkMode()
+	default:
+		r, err = a.call(ctx, a.mtls, http.MethodGet, api.DevicePathCapability, "", nil)
+	}
 	b := r.Body
 	switch {
 	case err != nil:
@@ -231,7 +245,23 @@ func (a *Agent) refreshCapability(ctx context.Context) error {
 			a.opt.Log.Printf("the device holds the development capability: developer-signed apps are accepted, sideloading is on, and it boots in Debug mode")
 		}
 	}
-	_, err = a.dir.Development(a.id.DeviceID)
+	return a.checkMode()
+}
+
+// heldCapability returns the SHA-256, hex, of the capability the device holds, or "".
+func (a *Agent) heldCapability() string {
+	b, err := a.dir.ReadCapability()
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// checkMode returns ErrModeChanged when whether the device holds a valid development
+// capability no longer matches the DICE mode it booted in.
+func (a *Agent) checkMode() error {
+	_, err := a.dir.Development(a.id.DeviceID)
 	held := err == nil
 	if held != (a.id.Measurements.Mode == dice.ModeDebug) {
 		return ErrModeChanged

@@ -120,3 +120,58 @@ func newTestKey(t *testing.T) *ecdsa.PrivateKey {
 	}
 	return k
 }
+
+// TestHeldCapabilityIsNotAskedAgain: when the check-in names the capability the device should
+// hold, the device asks for it only when it does not hold that one, and removes a withdrawn one
+// without asking: an up-to-date check-in makes no capability request.
+func TestHeldCapabilityIsNotAskedAgain(t *testing.T) {
+	t.Parallel()
+	svc := servicetest.New(t)
+	d := newDevice(t, svc)
+	id := d.agent(t, Options{}).id.DeviceID
+	asked := func() int {
+		svc.Lock()
+		defer svc.Unlock()
+		return svc.CapabilityRequests
+	}
+	svc.Lock()
+	svc.SayCapability = true
+	svc.Unlock()
+	if err := d.agent(t, Options{}).Run(context.Background()); err != nil {
+		t.Fatalf("run without a capability: %v", err)
+	}
+	if n := asked(); n != 0 {
+		t.Errorf("asked %d times for a capability the check-in said there is none of", n)
+	}
+
+	svc.Lock()
+	svc.Capability = svc.DevelopmentCapability(t, id, &newTestKey(t).PublicKey)
+	svc.Unlock()
+	if err := d.agent(t, Options{}).Run(context.Background()); !errors.Is(err, ErrModeChanged) {
+		t.Fatalf("run that receives the capability: %v, want ErrModeChanged", err)
+	}
+	if n := asked(); n != 1 {
+		t.Errorf("asked %d times for a new capability, want 1", n)
+	}
+	d.reboot(t)
+	if err := d.agent(t, Options{}).Run(context.Background()); err != nil {
+		t.Fatalf("run in Debug mode: %v", err)
+	}
+	if n := asked(); n != 1 {
+		t.Errorf("asked again (%d) for the capability the device holds", n)
+	}
+
+	svc.Lock()
+	svc.Capability = nil
+	svc.Unlock()
+	if err := d.agent(t, Options{}).Run(context.Background()); !errors.Is(err, ErrModeChanged) {
+		t.Fatalf("run that loses the capability: %v, want ErrModeChanged", err)
+	}
+	if _, err := os.Stat(d.dir.Path(state.FileCapability)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("capability.json after the check-in said none: %v", err)
+	}
+	if n := asked(); n != 1 {
+		t.Errorf("asked (%d) for a capability the check-in said was withdrawn", n)
+	}
+	noProblems(t, svc)
+}

@@ -129,13 +129,53 @@ func (a *Agent) handOver() error {
 	return r.seal(a.id.storageKey, values)
 }
 
+// resetSealed removes what was sealed under another storage key than this runtime's (apps'
+// storage and the event queue), logs why, and returns the AppStorage event that says so.
+func (a *Agent) resetSealed() *api.DeviceEvent {
+	e := events.New(api.EventAppStorage, api.ClassOS, api.TypeUnplanned,
+		"the app storage was reset: it was sealed under a storage key this runtime does not have (a runtime that was not handed it over, or another authority or mode)")
+	if a.leftFactoryImage() {
+		a.opt.Log.Printf("the first release after the factory image: the factory image's sealed data (apps' storage, event queue) does not carry over to a signed release, so they start anew")
+		e = events.New(api.EventAppStorage, api.ClassOS, api.TypePlanned,
+			"the app storage started anew at the first release after the factory image (the factory image's storage key does not carry over)")
+	} else {
+		a.opt.Log.Printf("the state folder's sealed data is under another storage key than this runtime's (it was not handed over to this runtime, or the runtime's authority or mode changed): resetting the apps' storage and the event queue")
+	}
+	if err := apphost.ResetStorage(string(a.dir)); err != nil {
+		a.opt.Log.Printf("%v", err)
+	}
+	if err := os.Remove(a.dir.Path(state.FileEvents)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		a.opt.Log.Printf("reset the event queue: %v", err)
+	}
+	return &e
+}
+
+// leftFactoryImage reports whether this runtime is the first release after the factory image:
+// it is on trial in a slot holding a release's package, moved to from an active slot that holds
+// none (the factory image pinned at init). The factory image boots under [boot.FactoryAuthority]
+// and a release under its signer's, so with the software root their sealing CDIs differ by
+// design (DICE's sealing CDI changes with the authority): what the factory image sealed is
+// expected to be unreadable then, and its reset is planned, not an alarm.
+func (a *Agent) leftFactoryImage() bool {
+	bc, err := a.dir.ReadBoot()
+	if err != nil || bc.Pending != a.id.Slot {
+		return false
+	}
+	if _, err := os.Stat(a.dir.Package(a.id.Slot)); err != nil {
+		return false
+	}
+	_, err = os.Stat(a.dir.Package(bc.Active))
+	return errors.Is(err, fs.ErrNotExist)
+}
+
 // sealAtRest readies what the runtime keeps sealed under its storage key — apps' storage and
 // the event queue — before anything uses it, by storage-key-id (state.FileStorageKeyID):
 //
 //   - none: the first runtime that seals; the apps' plain files are sealed in place;
 //   - another key's: the data was sealed under a key this runtime does not have (it was not
 //     handed over, or the authority or the DICE mode changed): every app's storage and the
-//     queue are unreadable, so they are removed, and an AppStorage event says so;
+//     queue are unreadable, so they are removed, and an AppStorage event says so (a planned
+//     one at the first release after the factory image, see [Agent.leftFactoryImage]);
 //   - this key's: files planted since are refused.
 //
 // Then stage 0's events join the queue, and each app file refused is an AppStorage event.
@@ -149,14 +189,9 @@ func (a *Agent) sealAtRest() {
 	if err != nil && !first {
 		a.opt.Log.Printf("%v", err)
 	}
+	var resetEvent *api.DeviceEvent
 	if reset {
-		a.opt.Log.Printf("the state folder's sealed data is under another storage key than this runtime's (it was not handed over to this runtime, or the runtime's authority or mode changed): resetting the apps' storage and the event queue")
-		if err := apphost.ResetStorage(string(a.dir)); err != nil {
-			a.opt.Log.Printf("%v", err)
-		}
-		if err := os.Remove(a.dir.Path(state.FileEvents)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			a.opt.Log.Printf("reset the event queue: %v", err)
-		}
+		resetEvent = a.resetSealed()
 	}
 	if err := a.events.Adopt(); err != nil {
 		a.opt.Log.Printf("%v", err)
@@ -177,9 +212,8 @@ func (a *Agent) sealAtRest() {
 		}
 		a.record(e)
 	}
-	if reset {
-		a.record(events.New(api.EventAppStorage, api.ClassOS, api.TypeUnplanned,
-			"the app storage was reset: it was sealed under a storage key this runtime does not have (a runtime that was not handed it over, or another authority or mode)"))
+	if resetEvent != nil {
+		a.record(*resetEvent)
 	}
 	if err == nil && got != want {
 		if err := a.dir.WriteStorageKeyID(want); err != nil {

@@ -99,3 +99,73 @@ func TestPlantedStorageFileIsRefusedAtStart(t *testing.T) {
 		t.Errorf("queued: %+v; want one AppStorage event naming the file", es)
 	}
 }
+
+// TestFirstReleaseAfterFactoryImageStartsStorageAnew (software root): the factory image boots
+// under the factory authority and a release under its signer's, so the first release's sealing
+// CDI differs by design. Its reset of the apps' storage is logged as the factory hand-over and
+// reported as a planned AppStorage event, not as an unplanned one that would alarm every new
+// device's owner; a reset of a release on trial after another release stays unplanned.
+func TestFirstReleaseAfterFactoryImageStartsStorageAnew(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		fromRelease bool
+		wantType    string
+		wantLog     string
+	}{
+		{"after the factory image", false, api.TypePlanned, "the first release after the factory image"},
+		{"after another release", true, api.TypeUnplanned, "resetting the apps' storage and the event queue"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			svc := servicetest.New(t)
+			d := newDevice(t, svc)
+			start := func(flip bool) (*Agent, *bytes.Buffer) {
+				var logged bytes.Buffer
+				ho := d.handoff(t)
+				if flip {
+					ho.CDISeal[0] ^= 1
+				}
+				a, err := New(d.dir, ho, Options{Once: true, Log: log.New(&logged, "", 0)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				a.sealAtRest()
+				return a, &logged
+			}
+			a, _ := start(false) // the factory image seals
+			bc, err := d.dir.ReadBoot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// An update put a release in the running slot and set it on trial; the active slot
+			// is the other one, with or without a release's package.
+			other := state.SlotB
+			if a.id.Slot == state.SlotB {
+				other = state.SlotA
+			}
+			bc.Active, bc.Pending, bc.Tries = other, a.id.Slot, 1
+			if err := d.dir.WriteBoot(bc); err != nil {
+				t.Fatal(err)
+			}
+			write := func(slot state.Slot) {
+				os.MkdirAll(filepath.Dir(d.dir.Package(slot)), 0o700)
+				if err := os.WriteFile(d.dir.Package(slot), []byte("a release's package header"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write(a.id.Slot)
+			if tc.fromRelease {
+				write(other)
+			}
+			a, logged := start(true) // the release: another authority, another CDI_Seal
+			if !strings.Contains(logged.String(), tc.wantLog) {
+				t.Errorf("log %q; want %q", logged, tc.wantLog)
+			}
+			es, _, _ := a.events.Events()
+			if len(es) != 1 || es[0].Category != api.EventAppStorage || es[0].Type != tc.wantType {
+				t.Errorf("queue: %+v; want one AppStorage event of type %s", es, tc.wantType)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -47,6 +48,12 @@ func (h *Host) Sync(ctx context.Context) error {
 		a.log.line("host", "uninstalled")
 		a.log.close()
 	}
+	loaded := false // an image compiled: its compiler's garbage is worth giving back at once
+	defer func() {
+		if loaded {
+			debug.FreeOSMemory()
+		}
+	}()
 	for _, cid := range slices.Sorted(maps.Keys(installed)) {
 		id := installed[cid]
 		h.mu.Lock()
@@ -73,6 +80,7 @@ func (h *Host) Sync(ctx context.Context) error {
 		}
 		a.halt()
 		a.closeImage()
+		loaded = true
 		img := h.loadImage(ctx, cid, id)
 		a.setImage(img)
 		a.mu.Lock()

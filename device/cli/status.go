@@ -37,6 +37,15 @@ type statusView struct {
 	LastUpdate      *updateView          `json:"last_update"`           // null before the first
 	RolledBack      *rollbackView        `json:"rolled_back,omitempty"` // the last runtime rolled back
 	Events          eventsView           `json:"events"`
+	// Notify is the notification channel's state while stage 1 runs (null if it never tried).
+	Notify *notifyView `json:"notify"`
+}
+
+// notifyView is the notification channel: open, or closed with the error, since At.
+type notifyView struct {
+	At    time.Time `json:"at"`
+	Open  bool      `json:"open"`
+	Error string    `json:"error,omitempty"`
 }
 
 // eventsView is the error-event queue: events waiting for upload, events dropped (the queue
@@ -128,6 +137,24 @@ func (e *env) statusCmd() *cobra.Command {
 	return cmd
 }
 
+// readChannels reads how the device talks to the service in the background: its error-event
+// queue and its notification channel.
+func (v *statusView) readChannels(d state.Dir) error {
+	es, err := events.Open(d).Stats()
+	if err != nil {
+		return err
+	}
+	v.Events = eventsView{Queued: es.Queued, Dropped: es.Dropped}
+	if !es.LastUpload.IsZero() {
+		v.Events.LastUpload = &es.LastUpload
+	}
+	n, err := d.ReadNotify()
+	if n != nil {
+		v.Notify = &notifyView{At: n.At, Open: n.Open, Error: n.Error}
+	}
+	return err
+}
+
 // readStatus gathers the status from the state folder, without reading the UDS.
 func readStatus(d state.Dir, now time.Time) (*statusView, error) {
 	dev, err := d.ReadDevice()
@@ -163,17 +190,13 @@ func readStatus(d state.Dir, now time.Time) (*statusView, error) {
 	if r := st.RolledBack; r != nil {
 		v.RolledBack = &rollbackView{At: r.At, Slot: string(r.Slot), ImageID: r.ImageID, Reason: r.Reason}
 	}
-	es, err := events.Open(d).Stats()
-	if err != nil {
+	if err := v.readChannels(d); err != nil {
 		return nil, err
-	}
-	v.Events = eventsView{Queued: es.Queued, Dropped: es.Dropped}
-	if !es.LastUpload.IsZero() {
-		v.Events.LastUpload = &es.LastUpload
 	}
 	if pin, ok := bc.Factory[bc.Active]; ok {
 		v.FactorySHA512 = pin.String()
 	}
+
 	if b := st.Boot; b != nil {
 		m := b.Measurements
 		v.Boot = &bootView{At: b.At, Slot: string(b.Slot), RuntimeSHA512: m.Runtime.String(),
@@ -263,6 +286,14 @@ func (v *statusView) table(w io.Writer) {
 		last = ts(*v.Events.LastUpload)
 	}
 	row("error events", "%d queued, %d dropped; last upload %s", v.Events.Queued, v.Events.Dropped, last)
+	switch n := v.Notify; {
+	case n == nil:
+		row("notification", "never opened (rampart-device run keeps it open)")
+	case n.Open:
+		row("notification", "open since %s", ts(n.At))
+	default:
+		row("notification", "closed since %s: %s", ts(n.At), n.Error)
+	}
 	if c := v.Certificate; c != nil {
 		state := "valid"
 		if c.Expired {

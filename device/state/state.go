@@ -40,6 +40,7 @@
 //	  boot-events.jsonl    0600  stage 0's error events, plain, until stage 1 adopts them ([FileBootEvents])
 //	  stage1.running       0600  present while stage 1 runs ([FileRunning])
 //	  control.sock         0600  stage 1's control socket (package control), while it runs
+//	  notify.json          0600  the notification channel: open or closed, since when ([Notify])
 //
 // # Writing and reading
 //
@@ -70,6 +71,7 @@ const (
 	FileBoot      = "boot.json"
 	FileCert      = "cert.pem"
 	FileStatus    = "status.json"
+	FileNotify    = "notify.json"
 	DirSlots      = "slots"
 	FileRuntime   = "runtime"     // in each slot's folder
 	FilePackage   = "package.hdr" // in a slot's or an app version's folder

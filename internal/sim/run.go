@@ -26,7 +26,9 @@
 //   - download: a download of the group's app image;
 //   - storm: after a first check-in, a check-in per device over a new mutual-TLS connection each
 //     time, resuming the device's TLS session when the service allows it;
-//   - all: each of these in turn.
+//   - all: each of these in turn;
+//   - notify: every device's notification channel opened, each on a connection of its own, and
+//     all held open, idle, for the duration (default [DefaultNotifyHold]); not part of all.
 //
 // Every scenario first claims what is missing and attests the devices that hold no certificate.
 // Without a duration a scenario makes one pass over the fleet (downloads: at most
@@ -65,7 +67,7 @@ const (
 )
 
 // Scenarios lists the values of Config.Scenario.
-var Scenarios = []string{"claim", "attest", "checkin", "events", "download", "storm", "all"}
+var Scenarios = []string{"claim", "attest", "checkin", "events", "download", "storm", "all", "notify"}
 
 // MaxDownloadPass bounds the devices of a download pass without a duration.
 const MaxDownloadPass = 256
@@ -208,11 +210,13 @@ func phasesOf(scenario string) ([]phase, error) {
 		return append(base, (*runner).downloadAll), nil
 	case "storm":
 		return append(base, (*runner).stormAll), nil
+	case "notify":
+		return append(base, (*runner).notifyAll), nil
 	case "all":
 		return []phase{(*runner).claimAll, (*runner).attestAll, (*runner).checkinAll, (*runner).eventsAll,
 			(*runner).downloadAll, (*runner).stormAll}, nil
 	}
-	return nil, fmt.Errorf("unknown scenario %q: want one of claim, attest, checkin, events, download, storm or all", scenario)
+	return nil, fmt.Errorf("unknown scenario %q: want one of claim, attest, checkin, events, download, storm, all or notify", scenario)
 }
 
 func (r *runner) newStats(name string) *Stats {

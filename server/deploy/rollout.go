@@ -157,7 +157,8 @@ func (s *Service) PublishGroup(ctx context.Context, tx *store.Tx, keys tufrepo.G
 }
 
 // change sets d's rollout to next if it is still at the revision read, re-publishes the
-// group and audits action, in tx. It reports whether it changed it.
+// group, leaves a notice for the group's devices to check in now (delivered by every replica's
+// notify.Hub within a second) and audits action, in tx. It reports whether it changed it.
 func (s *Service) change(ctx context.Context, tx *store.Tx, keys tufrepo.GroupKeys, d api.Deployment, next api.Rollout,
 	audit func(tx *store.Tx) error) (bool, error) {
 	ok, err := tx.SetRollout(d.TenantID, d.ID, next)
@@ -170,6 +171,14 @@ func (s *Service) change(ctx context.Context, tx *store.Tx, keys tufrepo.GroupKe
 	}
 	d.Rollout = &next
 	if err := s.publish(ctx, tx, keys, d, images); err != nil {
+		return false, err
+	}
+	at := next.ChangedAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	if _, err := tx.AddNotice(store.Notice{TenantID: d.TenantID, GroupID: d.GroupID, Reason: api.NoticeRollout,
+		CreatedAt: at}); err != nil {
 		return false, err
 	}
 	return true, audit(tx)

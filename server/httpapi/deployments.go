@@ -40,6 +40,11 @@ func (a *API) createDeployment(w http.ResponseWriter, r *http.Request, c *call) 
 	if err != nil {
 		return err
 	}
+	// Devices waiting on their notification channel check in now; the others at their
+	// interval, so a notice that is lost costs only time.
+	if err := a.notices.Publish(r.Context(), c.user.TenantID, dep.GroupID, api.NoticeDeployment); err != nil {
+		a.log.Warn("notify the devices of a new deployment", "err", err, "deployment", dep.ID)
+	}
 	return writeJSON(w, http.StatusCreated, dep)
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
@@ -417,4 +418,40 @@ func (d *rotDevice) evidence(t testing.TB, nonce []byte) []byte {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// TestWhoamiNamesTheCapability: a check-in says which development capability the device should
+// hold — the SHA-256 of what the capability route answers, or "" for none — so that a device
+// holding it asks no more; enabling and disabling move it.
+func TestWhoamiNamesTheCapability(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		w, srv := tlsWorldOn(t, backend)
+		c := ownClient(srv, issue(t, w, w.a.device))
+		whoami := func() string {
+			t.Helper()
+			status, body := get(t, c, srv.URL+api.DevicePathWhoami)
+			who := decodeAs[api.DeviceWhoami](t, body)
+			if status != http.StatusOK || who.CapabilitySHA256 == nil || who.DeviceID != w.a.device {
+				t.Fatalf("whoami: %d %s", status, body)
+			}
+			return *who.CapabilitySHA256
+		}
+		if d := whoami(); d != "" {
+			t.Errorf("before enabling: capability %q, want none", d)
+		}
+		if status, body := enableDevelopment(t, w, adminA, w.a.device, developerKeyPEM(t)); status != http.StatusOK {
+			t.Fatalf("enable: %d %s", status, body)
+		}
+		status, body := get(t, c, srv.URL+api.DevicePathCapability)
+		sum := sha256.Sum256([]byte(body))
+		if d := whoami(); status != http.StatusOK || d != hex.EncodeToString(sum[:]) {
+			t.Errorf("after enabling: capability %q, want the SHA-256 of the capability served (%d)", d, status)
+		}
+		if status, body := w.do(adminA, "POST", "/api/v1/devices/"+string(w.a.device)+"/disable-development", nil); status != http.StatusOK {
+			t.Fatalf("disable: %d %s", status, body)
+		}
+		if d := whoami(); d != "" {
+			t.Errorf("after disabling: capability %q, want none", d)
+		}
+	})
 }

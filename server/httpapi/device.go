@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -152,7 +154,24 @@ func (a *API) deviceAuth(r *http.Request) (api.Device, error) {
 }
 
 func (a *API) deviceWhoami(w http.ResponseWriter, r *http.Request, d deviceCall) error {
-	return writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: d.ID, TenantID: d.TenantID, GroupID: d.GroupID})
+	digest := "" // no capability: the device reads none, and needs no read of the store
+	if d.Development {
+		var body []byte
+		err := a.store.View(r.Context(), func(tx *store.Tx) error {
+			var err error
+			body, err = tx.DevelopmentCapability(d.TenantID, d.ID)
+			return err
+		})
+		switch {
+		case err == nil:
+			sum := sha256.Sum256(body)
+			digest = hex.EncodeToString(sum[:])
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: d.ID, TenantID: d.TenantID, GroupID: d.GroupID,
+		CapabilitySHA256: &digest})
 }
 
 // FlushAttestationFailures stores the counts of attestation failures of callers that are not a

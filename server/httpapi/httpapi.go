@@ -48,6 +48,7 @@ import (
 	"github.com/rampart-iot/rampart/server/keyring"
 	"github.com/rampart-iot/rampart/server/logring"
 	"github.com/rampart-iot/rampart/server/netlimit"
+	"github.com/rampart-iot/rampart/server/notify"
 	"github.com/rampart-iot/rampart/server/pki"
 	"github.com/rampart-iot/rampart/server/report"
 	"github.com/rampart-iot/rampart/server/store"
@@ -111,24 +112,26 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error
 
 // API serves the management API.
 type API struct {
-	store       *store.Store
-	ca          *pki.Authority
-	attest      *attest.Service
-	blobs       *blob.Store
-	keys        *keyring.Keyring
-	tuf         *tufrepo.Service
-	deploy      *deploy.Service
-	log         *slog.Logger
-	now         func() time.Time
-	routes      []Route
-	metrics     *metrics
-	events      *report.Limiter   // events per device, in this replica
-	reports     *report.Limiter   // failed update reports per device, in this replica
-	open        *netlimit.Limiter // requests to open routes per source, in this replica
-	certs       *certCache        // device certificates verified, in this replica
-	uploadStall time.Duration     // see Config.UploadStall
-	gather      prometheus.Gatherer
-	logs        *logring.Ring // recent log records by tenant; may be nil
+	store           *store.Store
+	ca              *pki.Authority
+	attest          *attest.Service
+	blobs           *blob.Store
+	keys            *keyring.Keyring
+	tuf             *tufrepo.Service
+	deploy          *deploy.Service
+	log             *slog.Logger
+	now             func() time.Time
+	routes          []Route
+	metrics         *metrics
+	events          *report.Limiter   // events per device, in this replica
+	reports         *report.Limiter   // failed update reports per device, in this replica
+	open            *netlimit.Limiter // requests to open routes per source, in this replica
+	certs           *certCache        // device certificates verified, in this replica
+	uploadStall     time.Duration     // see Config.UploadStall
+	gather          prometheus.Gatherer
+	logs            *logring.Ring // recent log records by tenant; may be nil
+	notices         *notify.Hub   // devices waiting on their notification channel, in this replica
+	notifyKeepAlive time.Duration // see Config.NotifyKeepAlive
 
 	maxImage int64 // the largest image package accepted: api.MaxImageSize, less in tests
 }
@@ -153,6 +156,9 @@ type Config struct {
 	// UploadStall is how long an upload may go without delivering another uploadChunk bytes
 	// before it is dropped; 0 means DefaultUploadStall.
 	UploadStall time.Duration
+	// NotifyKeepAlive is how often a device's notification stream carries a keep-alive line;
+	// 0 means api.NotifyKeepAlive.
+	NotifyKeepAlive time.Duration
 }
 
 // How many requests a second one source may make to the open routes, and in what bursts. A
@@ -189,9 +195,18 @@ func New(cfg Config) *API {
 	}
 	a.attest = attest.New(a.store, a.ca, a.log, a.now)
 	a.deploy = deploy.New(a.store, a.tuf)
+	a.notices = notify.New(a.store, a.log, a.now)
+	a.notifyKeepAlive = cfg.NotifyKeepAlive
+	if a.notifyKeepAlive <= 0 {
+		a.notifyKeepAlive = api.NotifyKeepAlive
+	}
 	a.routes = a.table()
 	return a
 }
+
+// Notices returns the hub of devices waiting on their notification channel: the server runs
+// its [notify.Hub.Run] so that notices from other replicas reach them.
+func (a *API) Notices() *notify.Hub { return a.notices }
 
 // Routes lists every route the API serves.
 func (a *API) Routes() []Route { return a.routes }

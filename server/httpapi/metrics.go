@@ -24,6 +24,8 @@ type metrics struct {
 	checkins     prometheus.Counter
 	updates      *prometheus.CounterVec
 	events       *prometheus.CounterVec
+	// notifyOpen counts the devices that keep their notification channel open on this replica.
+	notifyOpen prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -61,10 +63,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rampart_device_events_received_total",
 			Help: "Error events received from devices, by category.",
 		}, []string{"category"}),
+		notifyOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rampart_device_notify_open",
+			Help: "Devices keeping their notification channel (GET /device/v1/notify) open on this replica.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.limited, m.attestations, m.certificates, m.checkins,
-			m.updates, m.events)
+			m.updates, m.events, m.notifyOpen)
 	}
 	return m
 }

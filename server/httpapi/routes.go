@@ -31,6 +31,7 @@ func (a *API) table() []Route {
 		{"GET", "/api/v1/device-groups/{group}", accessReader, a.showGroup},
 		{"PATCH", "/api/v1/device-groups/{group}", accessContributor, a.updateGroup},
 		{"DELETE", "/api/v1/device-groups/{group}", accessContributor, a.deleteGroup},
+		{"POST", "/api/v1/device-groups/{group}/notify", accessContributor, a.notifyGroup},
 
 		{"POST", "/api/v1/devices/claim", accessContributor, a.claimDevices},
 		{"GET", "/api/v1/devices", accessReader, a.listDevices},
@@ -93,5 +94,6 @@ func (a *API) table() []Route {
 		{"GET", api.DevicePathTUF + "{path...}", accessDevice, device(a.deviceTUF)},
 		{"GET", api.DevicePathCapability, accessDevice, device(a.deviceCapability)},
 		{"POST", api.DevicePathEvents, accessDevice, device(a.deviceEvents)},
+		{"GET", api.DevicePathNotify, accessDevice, device(a.deviceNotify)},
 	}
 }

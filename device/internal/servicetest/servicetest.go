@@ -28,9 +28,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -99,6 +101,9 @@ type Service struct {
 	// makes one).
 	Capability         []byte
 	CapabilityRequests int
+	// SayCapability makes whoami name the capability (its SHA-256, or "" without one), as the
+	// service does; without it whoami is an older service's, which does not.
+	SayCapability bool
 	// EventStore holds the error events received (api.DevicePathEvents) and their faults.
 	EventStore EventStore
 	// Down makes the stand-in close every connection without an answer, as a service that
@@ -141,6 +146,7 @@ func New(t testing.TB) *Service {
 	mux.HandleFunc("GET "+api.DevicePathTUF, s.serveTUF)
 	mux.HandleFunc("GET "+api.DevicePathCapability, s.capability)
 	mux.HandleFunc("POST "+api.DevicePathEvents, s.events)
+	mux.HandleFunc("GET "+api.DevicePathNotify, s.notify)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem("unexpected request %s %s", r.Method, r.URL.Path)
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such route"})
@@ -320,8 +326,29 @@ func (s *Service) whoami(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Lock()
 	s.Checkins = append(s.Checkins, id)
+	who := api.DeviceWhoami{DeviceID: id, TenantID: TenantID}
+	if s.SayCapability {
+		digest := ""
+		if s.Capability != nil {
+			sum := sha256.Sum256(s.Capability)
+			digest = hex.EncodeToString(sum[:])
+		}
+		who.CapabilitySHA256 = &digest
+	}
 	s.Unlock()
-	writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: id, TenantID: TenantID})
+	writeJSON(w, http.StatusOK, who)
+}
+
+// notify is the notification channel as the service opens it: a keep-alive line, then nothing
+// until the device goes or the stand-in closes.
+func (s *Service) notify(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.device(w, r); !ok {
+		return
+	}
+	w.Header().Set("Content-Type", api.NotifyContentType)
+	io.WriteString(w, `{"reason":"`+api.NoticeKeepAlive+`"}`+"\n")
+	http.NewResponseController(w).Flush()
+	<-r.Context().Done()
 }
 
 // PublicKeyPEM encodes a public key as PEM.

@@ -23,8 +23,3 @@ CREATE INDEX deployments_state ON deployments (state);
 
 -- Crashes of a deployment's images are counted per image.
 CREATE INDEX events_image ON events (tenant_id, image_id, category);
-
--- Maintenance windows (api.Window): a group's devices install application updates only inside
--- its window ('' for none), unless the deployment is urgent.
-ALTER TABLE device_groups ADD COLUMN maintenance_window TEXT NOT NULL DEFAULT '';
-ALTER TABLE deployments ADD COLUMN urgent BOOLEAN NOT NULL DEFAULT false;

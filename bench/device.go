@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// deviceRSS runs a real device against the service as the README's tour does — rampart-device
+// init, claimed, in a group, the runtime published, blink and telemetry deployed — and
+// measures the resident memory of stage 0 and stage 1 once both apps run. Linux only: it reads
+// /proc.
+func deviceRSS(ctx context.Context, s *service, bins, work string) (row, error) {
+	logf("device runtime with blink and telemetry")
+	dir := filepath.Join(work, "device-rss")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return row{}, err
+	}
+	run := func(name string, args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, filepath.Join(bins, name), args...)
+		cmd.Env = append(os.Environ(), "RAMPART_SERVER="+s.url, "RAMPART_TOKEN="+s.token, "RAMPART_CACERT="+s.caPath,
+			"XDG_CONFIG_HOME="+dir, "RAMPART_DEVICE_STATE=")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, stderr.String())
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	state := filepath.Join(dir, "state")
+	var images []string
+	steps := []func() error{
+		func() error { _, err := run("rampart", "product", "create", "Bench-RSS"); return err },
+		func() error {
+			_, err := run("rampart", "os", "publish", "--feed", "Retail", "--version", "0.0.1-bench", "--file", filepath.Join(bins, "rampart-device"))
+			return err
+		},
+		func() error {
+			_, err := run("rampart-device", "init", "--state", state, "--server", s.url, "--cacert", s.caPath)
+			return err
+		},
+		func() error {
+			id, err := run("rampart-device", "id", "--state", state)
+			if err != nil {
+				return err
+			}
+			if _, err := run("rampart", "device", "claim", id); err != nil {
+				return err
+			}
+			_, err = run("rampart", "device", "update", id, "--device-group", "Bench-RSS/Production")
+			return err
+		},
+		func() error {
+			for _, app := range []string{"blink", "telemetry"} {
+				wasm := filepath.Join(dir, app+".wasm")
+				build := exec.CommandContext(ctx, "go", "build", "-o", wasm, "./examples/"+app)
+				build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+				if out, err := build.CombinedOutput(); err != nil {
+					return fmt.Errorf("build %s: %v: %s", app, err, out)
+				}
+				pkg := filepath.Join(dir, app+".rmpkg")
+				if _, err := run("rampart", "image", "pack", "--manifest", "examples/"+app+"/app_manifest.json", "--payload", wasm, "--output", pkg); err != nil {
+					return err
+				}
+				id, err := run("rampart", "image", "add", "--file", pkg, "--query", "id", "--output", "tsv")
+				if err != nil {
+					return err
+				}
+				images = append(images, id)
+			}
+			_, err := run("rampart", "deployment", "create", "--device-group", "Bench-RSS/Production", "--images", strings.Join(images, ","))
+			return err
+		},
+		func() error { _, err := run("rampart-device", "run", "--state", state, "--once"); return err },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return row{}, err
+		}
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(bins, "rampart-device"), "run", "--state", state)
+	cmd.Env = append(os.Environ(), "RAMPART_DEVICE_STATE=")
+	if err := cmd.Start(); err != nil {
+		return row{}, err
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGINT); cmd.Wait() }()
+	if err := waitApps(ctx, run, state, 2); err != nil {
+		return row{}, err
+	}
+	time.Sleep(10 * time.Second) // settle: the install's garbage collected, the apps in their loops
+	var stage0, stage1 int64
+	for range 5 {
+		s0, err := residentKB(cmd.Process.Pid)
+		if err != nil {
+			return row{}, err
+		}
+		var s1 int64
+		for _, child := range childrenOf(cmd.Process.Pid) {
+			if kb, err := residentKB(child); err == nil {
+				s1 += kb
+			}
+		}
+		stage0, stage1 = max(stage0, s0), max(stage1, s1)
+		time.Sleep(time.Second)
+	}
+	var anon, file int64 // stage 1's resident memory: its own (heaps, apps' memories, compiled code) and mapped files
+	for _, child := range childrenOf(cmd.Process.Pid) {
+		a, _ := procStatusKB(child, "RssAnon:")
+		f, _ := procStatusKB(child, "RssFile:")
+		anon, file = anon+a, file+f
+	}
+	mb := func(kb int64) float64 { return float64(kb) / 1024 }
+	total := mb(stage0 + stage1)
+	return row{path: "device runtime, blink and telemetry running (stage 0 + stage 1)",
+		rampart: fmt.Sprintf("%.1f MB RSS (stage 0 %.1f; stage 1 %.1f: %.1f anonymous, %.1f the binary and files)",
+			total, mb(stage0), mb(stage1), mb(anon), mb(file)),
+		baseline: "target 30 MB", ratio: 30 / total}, nil
+}
+
+// waitApps waits up to 90 seconds until n apps run on the device.
+func waitApps(ctx context.Context, run func(string, ...string) (string, error), state string, n int) error {
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		out, err := run("rampart-device", "app", "list", "--state", state, "--output", "json")
+		if err != nil {
+			continue // stage 1 not listening yet
+		}
+		var apps []struct{ State string }
+		if json.Unmarshal([]byte(out), &apps) != nil {
+			continue
+		}
+		running := 0
+		for _, a := range apps {
+			if a.State == "running" {
+				running++
+			}
+		}
+		if running >= n {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return errors.New("the device's apps did not start within 90 seconds")
+}
+
+// childrenOf lists a process's children, from /proc: those of every thread (Go starts a child
+// from whichever thread runs the goroutine).
+func childrenOf(pid int) []int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
