@@ -425,7 +425,7 @@ func (a *Agent) sleep(ctx context.Context, m *machine) {
 		m.wake(a.facts(m))
 	case n := <-a.notified:
 		a.opt.Log.Printf("the service asks for a check-in (%s)", clean(n.Reason))
-		m.updateDue(a.now())
+		m.checkNow(a.now())
 		m.wake(a.facts(m))
 	}
 }

@@ -195,6 +195,16 @@ func (m *machine) updated(f facts, o outcome, err error) {
 	}
 }
 
+// checkNow makes the check-in due at now because the service asked for one over the
+// notification channel: unlike updateDue it cuts short the backoff of earlier failures too,
+// since the service has just shown that it is reachable and wants the device (a failure of a
+// moment ago, such as metadata that moved during the last cycle, is then tried again at once).
+func (m *machine) checkNow(now time.Time) {
+	if m.checkinAt.After(now) {
+		m.checkinAt = now
+	}
+}
+
 // updateDue makes the check-in, and the update cycle after it, due at now: an app ended its
 // deferral of an update early, or a deferral ran out, so the update should go ahead now rather
 // than at the next check-in. A check-in waiting out a backoff after failures keeps waiting.

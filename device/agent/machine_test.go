@@ -319,3 +319,22 @@ func TestUpdateDueWhenDeferralEnds(t *testing.T) {
 		t.Errorf("in backoff: next check-in at %s, want the backoff's %s", m.checkinAt, t0.Add(time.Minute))
 	}
 }
+
+// TestNoticeCutsShortTheBackoff: when the service asks for a check-in over the notification
+// channel, the check-in is due at once, even in the backoff of an update that failed a moment
+// ago (the service is reachable and wants the device); with no failure it is due at once too.
+func TestNoticeCutsShortTheBackoff(t *testing.T) {
+	t.Parallel()
+	for _, failures := range []int{0, 3} {
+		m := newMachine(phaseSleep)
+		m.updateFailures, m.checkinAt = failures, t0.Add(20*time.Hour)
+		m.checkNow(t0)
+		if !m.checkinAt.Equal(t0) {
+			t.Errorf("%d update failures: next check-in at %s, want now (%s)", failures, m.checkinAt, t0)
+		}
+		m.wake(online)
+		if m.phase != phaseCheckin {
+			t.Errorf("%d update failures: woken to %s, want %s", failures, m.phase, phaseCheckin)
+		}
+	}
+}

@@ -274,3 +274,29 @@ func isMismatch(err error) bool {
 	}
 	return false
 }
+
+// TestRolloutBinRoleServedWhileItCompletes: a device walking the rollout's targets when the
+// rollout completes (plain targets are published) still reads its own bin's role of those
+// targets, so its refresh does not fail for a change it had not seen; a device of another bin
+// still reads no other bin's role, then or after.
+func TestRolloutBinRoleServedWhileItCompletes(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		r := newRollout(e)
+		inRole := api.BinRole(api.RolloutBin(r.rollout.DeploymentID, r.inside.dev.ID))
+		e.publishGroup(r.tenantID, r.groupID, r.new) // the rollout completes
+		if res := r.inside.get("1." + inRole + ".json"); res.StatusCode != http.StatusOK {
+			t.Errorf("the device of %s asked for its role of the targets before: %s", inRole, res.Status)
+		}
+		res := r.out.get("1." + inRole + ".json")
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("a device of another bin asked for %s: %s, want 404", inRole, res.Status)
+		}
+		e.publishGroup(r.tenantID, r.groupID, r.new) // and again: the rollout's targets are two versions back
+		res = r.inside.get("1." + inRole + ".json")
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("a bin role of targets two versions back: %s, want 404", res.Status)
+		}
+	})
+}

@@ -169,8 +169,11 @@ func targetBin(name string) (int, bool) {
 }
 
 // binAllowed returns nil if device is in bin of the rollout that repo's newest targets name,
-// else store.ErrNotFound: a device reads its own bin's role and targets alone, so a device not
-// reached yet learns nothing of the deployment on its way (RATIONALE.md).
+// or the targets just before them, else store.ErrNotFound: a device reads its own bin's role
+// and targets alone, so a device not reached yet learns nothing of the deployment on its way
+// (RATIONALE.md). The targets before the newest count too because a device may be walking them
+// when a rollout moves on (a promotion that completes it publishes targets without bins): its
+// refresh must not fail, and count as a failed install, for a change it did not see yet.
 func binAllowed(tx *store.Tx, repo string, device ident.DeviceID, bin int) error {
 	f, err := tx.TUFMetadata(repo, metadata.TARGETS, 0)
 	if err != nil {
@@ -180,14 +183,35 @@ func binAllowed(tx *store.Tx, repo string, device ident.DeviceID, bin int) error
 	if err != nil {
 		return fmt.Errorf("TUF targets of %s: %w", repo, err)
 	}
-	r, err := rolloutOf(t)
+	if ok, err := inBin(t, device, bin); ok || err != nil {
+		return err
+	}
+	if t.Signed.Version <= 1 {
+		return store.ErrNotFound
+	}
+	f, err = tx.TUFMetadata(repo, metadata.TARGETS, t.Signed.Version-1)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.ErrNotFound
+	}
 	if err != nil {
 		return err
 	}
-	if r == nil || api.RolloutBin(ident.DeploymentID(r.DeploymentID), device) != bin {
-		return store.ErrNotFound
+	if t, err = metadata.Targets().FromBytes(f.Body); err != nil {
+		return fmt.Errorf("TUF targets of %s: %w", repo, err)
 	}
-	return nil
+	if ok, err := inBin(t, device, bin); ok || err != nil {
+		return err
+	}
+	return store.ErrNotFound
+}
+
+// inBin reports whether device is in bin of the rollout that targets t name.
+func inBin(t *metadata.Metadata[metadata.TargetsType], device ident.DeviceID, bin int) (bool, error) {
+	r, err := rolloutOf(t)
+	if err != nil {
+		return false, err
+	}
+	return r != nil && api.RolloutBin(ident.DeploymentID(r.DeploymentID), device) == bin, nil
 }
 
 // openTarget opens the target q asks for, of the targets metadata body.
