@@ -171,7 +171,10 @@ type DeviceGroup struct {
 	UpdatePolicy    string          `json:"update_policy"`
 	AllowCrashDumps bool            `json:"allow_crash_dumps"`
 	RequireTPM      bool            `json:"require_tpm"` // only TPM evidence passes for its devices
-	CreatedAt       time.Time       `json:"created_at"`
+	// MaintenanceWindow is when its devices install application updates (api.Window; "" for
+	// any time); an urgent deployment does not wait for it.
+	MaintenanceWindow string    `json:"maintenance_window,omitempty"`
+	CreatedAt         time.Time `json:"created_at"`
 }
 
 // FullName is the `Product/Group` form the CLI accepts.
@@ -201,6 +204,8 @@ type CreateDeviceGroupRequest struct {
 	UpdatePolicy    string `json:"update_policy,omitempty"`
 	AllowCrashDumps bool   `json:"allow_crash_dumps,omitempty"`
 	RequireTPM      bool   `json:"require_tpm,omitempty"`
+	// MaintenanceWindow, e.g. "Sat 02:00-04:00 UTC" (api.Window).
+	MaintenanceWindow string `json:"maintenance_window,omitempty"`
 }
 
 // UpdateDeviceGroupRequest is the body of PATCH /api/v1/device-groups/{id}; nil fields are kept.
@@ -211,6 +216,8 @@ type UpdateDeviceGroupRequest struct {
 	UpdatePolicy    *string `json:"update_policy,omitempty"`
 	AllowCrashDumps *bool   `json:"allow_crash_dumps,omitempty"`
 	RequireTPM      *bool   `json:"require_tpm,omitempty"`
+	// MaintenanceWindow sets the window; "" removes it.
+	MaintenanceWindow *string `json:"maintenance_window,omitempty"`
 }
 
 // Device is a device claimed into a tenant.

@@ -55,6 +55,8 @@ type Deployment struct {
 	CreatedAt time.Time          `json:"created_at"`
 	CreatedBy string             `json:"created_by"`
 	Rollout   *Rollout           `json:"rollout,omitempty"`
+	// Urgent: its devices install it at once, whatever their group's maintenance window.
+	Urgent bool `json:"urgent,omitempty"`
 }
 
 // CreateDeploymentRequest is the body of POST /api/v1/deployments.
@@ -69,6 +71,8 @@ type CreateDeploymentRequest struct {
 	MaxFailurePercent *float64 `json:"max_failure_percent,omitempty"`
 	MinDevices        *int     `json:"min_devices,omitempty"`
 	RollbackOnHalt    bool     `json:"rollback_on_halt,omitempty"`
+	// Urgent deployments are installed outside the group's maintenance window too.
+	Urgent bool `json:"urgent,omitempty"`
 }
 
 // The device update protocol. Every route needs mutual TLS with a device certificate, except
@@ -104,6 +108,10 @@ type UpdateInfo struct {
 	GroupRepo    string `json:"group_repo,omitempty"` // "group/" + group ID; empty when in no group
 	FeedRepo     string `json:"feed_repo"`            // "feed/Retail" or "feed/RetailEval"
 	UpdatePolicy string `json:"update_policy"`
+	// MaintenanceWindow is the group's window (api.Window), "" for none: application updates
+	// wait for it unless the group's targets metadata says the deployment is urgent
+	// (TargetsUrgentField).
+	MaintenanceWindow string `json:"maintenance_window,omitempty"`
 	// ImageKeys are the PEM public keys whose signatures on image packages the device trusts:
 	// its tenant's image-signing keys, newest first.
 	ImageKeys []string `json:"image_keys"`

@@ -59,6 +59,10 @@ func ParseBinRole(name string) (int, bool) {
 // the rest of the targets metadata.
 const TargetsRolloutField = "rampart_rollout"
 
+// TargetsUrgentField, true in a group's top-level targets metadata (signed), says that the
+// deployment it serves is urgent: devices install it outside their maintenance window too.
+const TargetsUrgentField = "rampart_urgent"
+
 // RolloutMeta is the value of TargetsRolloutField.
 type RolloutMeta struct {
 	DeploymentID string `json:"deployment_id"`

@@ -77,22 +77,23 @@ func TestScripts(t *testing.T) {
 				},
 				Condition: condition(backend),
 				Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-					"waitfile":   cmdWaitfile,
-					"loadenv":    cmdLoadenv,
-					"jsonget":    cmdJSONGet,
-					"perm":       cmdPerm,
-					"dbexec":     cmdDBExec,
-					"concat":     cmdConcat,
-					"mosquitto":  cmdMosquitto,
-					"waitlog":    cmdWaitlog,
-					"writefile":  cmdWritefile,
-					"freeport":   cmdFreeport,
-					"eventually": cmdEventually,
-					"countlines": cmdCountLines,
-					"zipcat":     cmdZipcat,
-					"swtpm":      cmdSwtpm,
-					"swtpmca":    cmdSwtpmCA,
-					"fleet":      cmdFleet,
+					"waitfile":     cmdWaitfile,
+					"loadenv":      cmdLoadenv,
+					"jsonget":      cmdJSONGet,
+					"perm":         cmdPerm,
+					"dbexec":       cmdDBExec,
+					"concat":       cmdConcat,
+					"mosquitto":    cmdMosquitto,
+					"waitlog":      cmdWaitlog,
+					"writefile":    cmdWritefile,
+					"freeport":     cmdFreeport,
+					"eventually":   cmdEventually,
+					"countlines":   cmdCountLines,
+					"zipcat":       cmdZipcat,
+					"swtpm":        cmdSwtpm,
+					"swtpmca":      cmdSwtpmCA,
+					"fleet":        cmdFleet,
+					"closedwindow": cmdClosedWindow,
 				},
 			})
 		})
@@ -305,6 +306,16 @@ func cmdFleet(ts *testscript.TestScript, neg bool, args []string) {
 	default:
 		ts.Fatalf("usage: fleet init NAME N | fleet each NAME PROGRAM ARGS...")
 	}
+}
+
+// cmdClosedWindow sets NAME to a maintenance window that is closed now and for days: a minute
+// three days from today (UTC): closedwindow NAME
+func cmdClosedWindow(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: closedwindow NAME")
+	}
+	day := time.Now().UTC().AddDate(0, 0, 3).Weekday().String()[:3]
+	ts.Setenv(args[0], day+" 02:00-02:01 UTC")
 }
 
 // fleets are the processes of fleet start, by $WORK/NAME.

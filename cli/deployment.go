@@ -35,12 +35,13 @@ func (e *env) deploymentCreateCmd() *cobra.Command {
 	var group string
 	var images []string
 	var r rolloutFlags
+	var urgent bool
 	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
 		g, err := findGroup(ctx, c, group)
 		if err != nil {
 			return err
 		}
-		req := api.CreateDeploymentRequest{DeviceGroupID: g.ID, ImageIDs: imageIDs(images)}
+		req := api.CreateDeploymentRequest{DeviceGroupID: g.ID, ImageIDs: imageIDs(images), Urgent: urgent}
 		if err := r.apply(&req); err != nil {
 			return err
 		}
@@ -74,6 +75,7 @@ func (e *env) deploymentCreateCmd() *cobra.Command {
 	cmd.Flags().StringVar(&group, "device-group", "", "the device group, Product/Group or ID")
 	cmd.Flags().StringSliceVar(&images, "images", nil, "the image IDs, comma-separated (at most 10)")
 	r.add(cmd)
+	cmd.Flags().BoolVar(&urgent, "urgent", false, "devices install it at once, outside their group's maintenance window too")
 	cmd.MarkFlagRequired("device-group")
 	cmd.MarkFlagRequired("images")
 	return cmd
@@ -158,6 +160,9 @@ func deploymentTable(w io.Writer, d api.Deployment) {
 			label = "Images"
 		}
 		fmt.Fprintf(w, "%s\t%s\n", label, id)
+	}
+	if d.Urgent {
+		fmt.Fprintln(w, "Urgent\tyes: installed outside maintenance windows too")
 	}
 	r := d.Rollout
 	if r == nil {

@@ -172,6 +172,7 @@ func (e *env) groupCreateCmd() *cobra.Command {
 		"update policy: UpdateAll, NoApplicationUpdates or NoUpdates")
 	cmd.Flags().BoolVar(&req.AllowCrashDumps, "allow-crash-dumps", false, "let devices upload crash details")
 	cmd.Flags().BoolVar(&req.RequireTPM, "require-tpm", false, "pass only devices whose root of trust is a TPM")
+	cmd.Flags().StringVar(&req.MaintenanceWindow, "maintenance-window", "", "install application updates only then, e.g. 'Sat 02:00-04:00 UTC'")
 	return cmd
 }
 
@@ -234,7 +235,7 @@ func (e *env) groupUpdateCmd() *cobra.Command {
 			req = api.UpdateDeviceGroupRequest{}
 			f := cmd.Flags()
 			for flag, dst := range map[string]**string{"name": &req.Name, "description": &req.Description,
-				"os-feed": &req.OSFeed, "update-policy": &req.UpdatePolicy} {
+				"os-feed": &req.OSFeed, "update-policy": &req.UpdatePolicy, "maintenance-window": &req.MaintenanceWindow} {
 				if f.Changed(flag) {
 					v, _ := f.GetString(flag)
 					*dst = &v
@@ -248,7 +249,7 @@ func (e *env) groupUpdateCmd() *cobra.Command {
 			}
 			if req == (api.UpdateDeviceGroupRequest{}) {
 				return usage.Errorf("nothing to change: give --name, --description, --os-feed, --update-policy, " +
-					"--allow-crash-dumps or --require-tpm")
+					"--allow-crash-dumps, --require-tpm or --maintenance-window")
 			}
 			return run(cmd, args)
 		},
@@ -260,6 +261,7 @@ func (e *env) groupUpdateCmd() *cobra.Command {
 	f.String("update-policy", "", "update policy: UpdateAll, NoApplicationUpdates or NoUpdates")
 	f.BoolVar(&crash, "allow-crash-dumps", false, "let devices upload crash details")
 	f.BoolVar(&requireTPM, "require-tpm", false, "pass only devices whose root of trust is a TPM (--require-tpm=false to allow software again)")
+	f.String("maintenance-window", "", "install application updates only then, e.g. 'Sat 02:00-04:00 UTC' ('' for any time); urgent deployments do not wait")
 	return cmd
 }
 
@@ -285,4 +287,7 @@ func (e *env) groupDeleteCmd() *cobra.Command {
 func groupTable(w io.Writer, g api.DeviceGroup) {
 	fmt.Fprintf(w, "ID\t%s\nName\t%s\nDescription\t%s\nOS feed\t%s\nUpdate policy\t%s\nCrash dumps\t%t\nRequire TPM\t%t\n",
 		g.ID, g.FullName(), g.Description, g.OSFeed, g.UpdatePolicy, g.AllowCrashDumps, g.RequireTPM)
+	if g.MaintenanceWindow != "" {
+		fmt.Fprintf(w, "Maintenance window\t%s\n", g.MaintenanceWindow)
+	}
 }

@@ -155,6 +155,8 @@ type Agent struct {
 	// "" for none, nil when the service did not say (see refreshCapability).
 	capability *string
 	reachable  atomic.Bool // the last check-in reached the service (apps' network readiness)
+
+	windowOpens time.Time // an application update waits for the maintenance window, which opens then
 }
 
 // New checks the handoff h against the state folder and returns an agent for it. It zeroes
@@ -367,6 +369,7 @@ func (a *Agent) stepUpdate(ctx context.Context, m *machine) {
 	for _, line := range append(res.Changed, res.Deferred...) {
 		a.opt.Log.Printf("update: %s", line)
 	}
+	a.windowOpens = res.WindowOpens
 	if res.Restart {
 		m.stop(ErrRestart)
 		return
@@ -401,6 +404,10 @@ func (a *Agent) sleep(ctx context.Context, m *machine) {
 		if end := a.deferralEnd(f.now); !end.IsZero() && end.Before(wake) {
 			wake, deferralEnds = end, true
 		}
+	}
+	if w := a.windowOpens; !w.IsZero() && w.Before(wake) {
+		wake, deferralEnds = w.Add(randN(time.Minute)), true // a group's devices spread over its first minute
+		a.windowOpens = time.Time{}
 	}
 	t := time.NewTimer(max(wake.Sub(f.now), minWait))
 	defer t.Stop()

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/boot"
@@ -177,7 +178,7 @@ func openPackage(path string, t target, trusted map[string]*ecdsa.PublicKey) (*o
 
 // appUpdate makes the installed apps the targets of the group repository: it installs each one
 // missing and removes apps that are no longer deployed.
-func (c *Client) appUpdate(ctx context.Context, group string, keys map[string]*ecdsa.PublicKey, res *Result) error {
+func (c *Client) appUpdate(ctx context.Context, group, window string, keys map[string]*ecdsa.PublicKey, res *Result) error {
 	r, err := c.refresh(ctx, group)
 	if err != nil {
 		return err
@@ -189,6 +190,12 @@ func (c *Client) appUpdate(ctx context.Context, group string, keys map[string]*e
 	todo, remove, err := c.appChanges(want)
 	if err != nil || len(todo) == 0 && len(remove) == 0 {
 		return err
+	}
+	if opens := c.windowOpens(window, r.urgent); !opens.IsZero() {
+		res.Deferred = append(res.Deferred, fmt.Sprintf("application update waits for the maintenance window %s, which opens at %s",
+			clean(window), opens.Format(time.RFC3339)))
+		res.WindowOpens = opens
+		return nil
 	}
 	if until := c.deferred(ctx, KindApplication); !until.IsZero() {
 		res.Deferred = append(res.Deferred, deferredLine("application", until))
@@ -213,6 +220,20 @@ func (c *Client) appUpdate(ctx context.Context, group string, keys map[string]*e
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// windowOpens returns when the maintenance window next opens if an application update must
+// wait for it now, else the zero time: no window, an urgent deployment, or the window is open.
+func (c *Client) windowOpens(window string, urgent bool) time.Time {
+	w, ok, err := api.ParseWindow(window)
+	if err != nil {
+		c.logf("ignoring the maintenance window the service sent: %v", err)
+	}
+	now := c.now()
+	if !ok || urgent || w.Contains(now) {
+		return time.Time{}
+	}
+	return w.Next(now)
 }
 
 // deployedApps returns the app targets of the group repository r by component: at most

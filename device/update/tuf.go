@@ -50,6 +50,7 @@ type repo struct {
 	// prefix is what the names of its image targets start with: api.TargetImagePrefix, or
 	// during a rollout the prefix of the device's bin.
 	prefix string
+	urgent bool // the signed top-level targets say the deployment is urgent
 }
 
 // refresh runs the TUF client workflow on the repository name (DESIGN section 5 step 5; TUF
@@ -114,7 +115,8 @@ func (c *Client) refresh(ctx context.Context, name string) (*repo, error) {
 		if err != nil {
 			return nil, fmt.Errorf("TUF refresh of %s: %w", name, err)
 		}
-		return &repo{name: name, targets: targets, prefix: prefix}, nil
+		urgent := up.GetTrustedMetadataSet().Targets[metadata.TARGETS].Signed.UnrecognizedFields[api.TargetsUrgentField] == true
+		return &repo{name: name, targets: targets, prefix: prefix, urgent: urgent}, nil
 	}
 	return &repo{name: name, targets: up.GetTopLevelTargets(), prefix: api.TargetImagePrefix}, nil
 }

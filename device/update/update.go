@@ -53,6 +53,14 @@
 // size and SHA-256 of the manifest. A failure of any of these is of class [ErrRefused]: the
 // image is not installed, the download is discarded, and the failure is reported.
 //
+// # Maintenance windows
+//
+// The update info names the group's maintenance window (api.Window), if it has one. An
+// application update found outside it is not installed: the cycle reports it deferred and sets
+// Result.WindowOpens, for stage 1 to check in again then; unless the group's signed targets
+// metadata says the deployment is urgent (api.TargetsUrgentField). Runtime updates do not wait
+// for the window. A window the device cannot parse is ignored, and logged.
+//
 // # Up-to-date check-ins
 //
 // After a cycle that completed (nothing failed, nothing deferred, no runtime pending) the
@@ -162,6 +170,9 @@ type Result struct {
 	// Restart is set when a runtime is pending in the other slot: stage 1 must exit with
 	// boot.ExitRestart for stage 0 to try it.
 	Restart bool
+	// WindowOpens, if not zero, is when the group's maintenance window next opens: an
+	// application update waits for it (see "Maintenance windows").
+	WindowOpens time.Time
 }
 
 func (c *Client) logf(format string, args ...any) {
@@ -218,7 +229,7 @@ func (c *Client) Cycle(ctx context.Context) (Result, error) {
 		}
 	}
 	if info.UpdatePolicy == api.PolicyAll && info.GroupRepo != "" {
-		if err := c.appUpdate(ctx, info.GroupRepo, c.trustedAppKeys(imageKeys), &res); err != nil {
+		if err := c.appUpdate(ctx, info.GroupRepo, info.MaintenanceWindow, c.trustedAppKeys(imageKeys), &res); err != nil {
 			errs = append(errs, fmt.Errorf("app update: %w", err))
 		}
 	}

@@ -593,3 +593,41 @@ func TestRollbackReportSurvivesOutage(t *testing.T) {
 		t.Errorf("reports %+v: want the rollback, then the app install", d.svc.Reports)
 	}
 }
+
+// TestUpdateWaitsForMaintenanceWindow: outside the group's window an app update is deferred,
+// with when the window opens; inside it, or for an urgent deployment, it installs.
+func TestUpdateWaitsForMaintenanceWindow(t *testing.T) {
+	t.Parallel()
+	d := newDevice(t)
+	v1 := servicetest.App(t, "", "Toaster", "1.0.0", wasm("v1"), d.svc.ImageKey)
+	d.group(v1)
+	d.svc.Lock()
+	d.svc.Updates.MaintenanceWindow = "Sat 02:00-04:00 UTC"
+	d.svc.Unlock()
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC) // a Saturday, after the window
+	c := d.client(t)
+	c.Now = func() time.Time { return now }
+	res, err := c.Cycle(context.Background())
+	if err != nil || len(res.Changed) != 0 || len(res.Deferred) != 1 || !strings.Contains(res.Deferred[0], "maintenance window") ||
+		!res.WindowOpens.Equal(time.Date(2026, 12, 12, 2, 0, 0, 0, time.UTC)) {
+		t.Fatalf("outside the window: %+v, %v", res, err)
+	}
+	if got := d.apps(t); len(got) != 0 {
+		t.Fatalf("installed outside the window: %v", got)
+	}
+
+	// Urgent: installed at once.
+	d.edit(servicetest.GroupRepo, func(r *servicetest.Repo) { r.SetUrgent(true) })
+	if res, err := c.Cycle(context.Background()); err != nil || len(res.Changed) != 1 || !res.WindowOpens.IsZero() {
+		t.Fatalf("an urgent deployment outside the window: %+v, %v", res, err)
+	}
+
+	// Not urgent, inside the window: installed.
+	v2 := servicetest.App(t, v1.Custom.ComponentID, "Toaster", "2.0.0", wasm("v2"), d.svc.ImageKey)
+	d.edit(servicetest.GroupRepo, func(r *servicetest.Repo) { r.SetUrgent(false) })
+	d.group(v2)
+	now = time.Date(2026, 12, 12, 3, 0, 0, 0, time.UTC)
+	if res, err := c.Cycle(context.Background()); err != nil || len(res.Changed) != 1 {
+		t.Fatalf("inside the window: %+v, %v", res, err)
+	}
+}

@@ -68,6 +68,7 @@ type Request struct {
 	MaxFailure     float64 // percent
 	MinDevices     int
 	RollbackOnHalt bool
+	Urgent         bool // installed outside the group's maintenance window too
 }
 
 // Create checks the request, records the deployment and publishes the group's update metadata
@@ -89,7 +90,7 @@ func (s *Service) Create(ctx context.Context, req Request, audit Audit) (api.Dep
 		return api.Deployment{}, err
 	}
 	dep := api.Deployment{ID: ident.DeploymentID(ident.NewID()), TenantID: req.TenantID, GroupID: req.GroupID,
-		ImageIDs: req.ImageIDs, CreatedAt: req.At, CreatedBy: req.By}
+		ImageIDs: req.ImageIDs, CreatedAt: req.At, CreatedBy: req.By, Urgent: req.Urgent}
 	err = s.store.Update(ctx, func(tx *store.Tx) error {
 		g, err := tx.Group(req.TenantID, req.GroupID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -114,6 +115,9 @@ func (s *Service) Create(ctx context.Context, req Request, audit Audit) (api.Dep
 			return err
 		}
 		detail := "device group " + g.FullName() + ": " + joinIDs(dep.ImageIDs)
+		if dep.Urgent {
+			detail += "; urgent"
+		}
 		if len(req.Waves) > 0 {
 			detail += fmt.Sprintf("; waves %s, wave wait %s, max failure %g%%, min devices %d, rollback on halt %t",
 				wavesText(req.Waves), req.WaveWait, req.MaxFailure, req.MinDevices, req.RollbackOnHalt)

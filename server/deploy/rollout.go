@@ -110,7 +110,11 @@ func (s *Service) publish(ctx context.Context, tx *store.Tx, keys tufrepo.GroupK
 	r := d.Rollout
 	var err error
 	if r == nil || len(r.Waves) == 0 || r.State == api.RolloutComplete {
-		err = s.tuf.PublishGroup(ctx, tx, keys, d.GroupID, images)
+		publish := s.tuf.PublishGroup
+		if d.Urgent {
+			publish = s.tuf.PublishUrgent
+		}
+		err = publish(ctx, tx, keys, d.GroupID, images)
 	} else {
 		var previous []api.Image
 		if r.PreviousID != "" {
@@ -126,7 +130,7 @@ func (s *Service) publish(ctx context.Context, tx *store.Tx, keys tufrepo.GroupK
 			err = s.tuf.PublishGroup(ctx, tx, keys, d.GroupID, previous)
 		} else {
 			err = s.tuf.PublishRollout(ctx, tx, keys, d.GroupID, tufrepo.Rollout{DeploymentID: d.ID, Images: images,
-				Previous: previous, Percent: p})
+				Previous: previous, Percent: p, Urgent: d.Urgent})
 		}
 	}
 	if err != nil {

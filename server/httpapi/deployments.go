@@ -20,7 +20,7 @@ func (a *API) createDeployment(w http.ResponseWriter, r *http.Request, c *call) 
 	}
 	dreq := deploy.Request{TenantID: c.user.TenantID, GroupID: req.DeviceGroupID,
 		ImageIDs: req.ImageIDs, By: c.user.Email, At: c.now, Waves: req.Waves, RollbackOnHalt: req.RollbackOnHalt,
-		WaveWait: defaultWaveWait, MaxFailure: defaultMaxFailure, MinDevices: defaultMinDevices}
+		WaveWait: defaultWaveWait, MaxFailure: defaultMaxFailure, MinDevices: defaultMinDevices, Urgent: req.Urgent}
 	if len(req.Waves) == 0 && (req.WaveWaitSeconds != nil || req.MaxFailurePercent != nil || req.MinDevices != nil || req.RollbackOnHalt) {
 		return errorf(http.StatusBadRequest, "wave_wait_seconds, max_failure_percent, min_devices and rollback_on_halt apply only with waves")
 	}

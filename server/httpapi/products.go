@@ -176,6 +176,9 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, c *call) error
 	if err := validateGroupSettings(req.OSFeed, req.UpdatePolicy); err != nil {
 		return err
 	}
+	if _, _, err := api.ParseWindow(req.MaintenanceWindow); err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
 	var g api.DeviceGroup
 	err := a.store.Update(r.Context(), func(tx *store.Tx) error {
 		p, err := tx.Product(c.user.TenantID, req.Product)
@@ -185,13 +188,16 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, c *call) error
 		g = api.DeviceGroup{ID: ident.GroupID(ident.NewID()), TenantID: p.TenantID, ProductID: p.ID, ProductName: p.Name,
 			Name: req.Name, Description: req.Description, OSFeed: req.OSFeed,
 			UpdatePolicy: req.UpdatePolicy, AllowCrashDumps: req.AllowCrashDumps, RequireTPM: req.RequireTPM,
-			CreatedAt: c.now}
+			MaintenanceWindow: req.MaintenanceWindow, CreatedAt: c.now}
 		if err := tx.CreateGroup(g); err != nil {
 			return err
 		}
 		detail := g.FullName()
 		if g.RequireTPM {
 			detail += " require_tpm=true"
+		}
+		if g.MaintenanceWindow != "" {
+			detail += fmt.Sprintf(" maintenance_window=%q", g.MaintenanceWindow)
 		}
 		return c.audit(tx, g.TenantID, "device-group.create", "device-group/"+string(g.ID), detail)
 	})
@@ -238,6 +244,12 @@ func (a *API) updateGroup(w http.ResponseWriter, r *http.Request, c *call) error
 		set("description", &g.Description, req.Description)
 		set("os_feed", &g.OSFeed, req.OSFeed)
 		set("update_policy", &g.UpdatePolicy, req.UpdatePolicy)
+		if req.MaintenanceWindow != nil {
+			if _, _, err := api.ParseWindow(*req.MaintenanceWindow); err != nil {
+				return errorf(http.StatusBadRequest, "%v", err)
+			}
+		}
+		set("maintenance_window", &g.MaintenanceWindow, req.MaintenanceWindow)
 		if req.AllowCrashDumps != nil && *req.AllowCrashDumps != g.AllowCrashDumps {
 			g.AllowCrashDumps = *req.AllowCrashDumps
 			changes = append(changes, fmt.Sprintf("allow_crash_dumps=%t", g.AllowCrashDumps))

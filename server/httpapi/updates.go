@@ -64,6 +64,7 @@ func (a *API) deviceUpdates(w http.ResponseWriter, r *http.Request, d deviceCall
 			info.GroupRepo = tufrepo.GroupRepo(g.ID)
 			info.FeedRepo = tufrepo.FeedRepo(g.OSFeed)
 			info.UpdatePolicy = g.UpdatePolicy
+			info.MaintenanceWindow = g.MaintenanceWindow
 		}
 		for _, repo := range []string{info.GroupRepo, info.FeedRepo} {
 			ts, ok, err := timestamp(tx, repo)

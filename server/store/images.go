@@ -125,7 +125,7 @@ func (tx *Tx) Images(tenantID ident.TenantID, f ImageFilter) ([]api.Image, error
 // apart.
 const deploymentSelect = `SELECT d.id, d.tenant_id, d.group_id, p.name || '/' || g.name, d.created_at, d.created_by,
 	d.state, d.waves, d.wave, d.wave_started_at, d.wave_wait, d.max_failure, d.min_devices, d.rollback_on_halt,
-	d.previous_id, d.reason, d.changed_at, d.revision
+	d.previous_id, d.reason, d.changed_at, d.revision, d.urgent
 	FROM deployments d
 	JOIN device_groups g ON g.id = d.group_id
 	JOIN products p ON p.id = g.product_id`
@@ -138,7 +138,7 @@ func scanDeployment(r scanner) (api.Deployment, error) {
 	var maxFailure int
 	err := r.Scan(&d.ID, &d.TenantID, &d.GroupID, &d.GroupName, &created, &d.CreatedBy,
 		&ro.State, &waves, &ro.Wave, &started, &ro.WaveWaitSeconds, &maxFailure, &ro.MinDevices, &ro.RollbackOnHalt,
-		&ro.PreviousID, &ro.Reason, &changed, &ro.Revision)
+		&ro.PreviousID, &ro.Reason, &changed, &ro.Revision, &d.Urgent)
 	if err != nil {
 		return d, err
 	}
@@ -180,11 +180,11 @@ func (tx *Tx) AddDeployment(d api.Deployment) error {
 		}
 		n, err := tx.exec(`INSERT INTO deployments (id, tenant_id, group_id, created_at, created_by,
 				state, waves, wave, wave_started_at, wave_wait, max_failure, min_devices, rollback_on_halt,
-				previous_id, reason, changed_at, revision)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1) ON CONFLICT DO NOTHING`,
+				previous_id, reason, changed_at, revision, urgent)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, $17) ON CONFLICT DO NOTHING`,
 			d.ID, d.TenantID, d.GroupID, micros(d.CreatedAt), d.CreatedBy,
 			ro.State, formatWaves(ro.Waves), ro.Wave, micros(ro.WaveStartedAt), ro.WaveWaitSeconds,
-			int(math.Round(ro.MaxFailure*100)), ro.MinDevices, ro.RollbackOnHalt, ro.PreviousID, ro.Reason, micros(ro.ChangedAt))
+			int(math.Round(ro.MaxFailure*100)), ro.MinDevices, ro.RollbackOnHalt, ro.PreviousID, ro.Reason, micros(ro.ChangedAt), d.Urgent)
 		if err != nil {
 			return fmt.Errorf("add deployment: %w", err)
 		}

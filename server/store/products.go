@@ -84,14 +84,14 @@ func (tx *Tx) DeleteProduct(tenantID ident.TenantID, id ident.ProductID) error {
 
 // groupSelect reads device groups with their product's name.
 const groupSelect = `SELECT g.id, g.tenant_id, g.product_id, p.name, g.name, g.description,
-	g.os_feed, g.update_policy, g.allow_crash_dumps, g.created_at, g.require_tpm
+	g.os_feed, g.update_policy, g.allow_crash_dumps, g.created_at, g.require_tpm, g.maintenance_window
 	FROM device_groups g JOIN products p ON p.id = g.product_id`
 
 func scanGroup(r scanner) (api.DeviceGroup, error) {
 	var g api.DeviceGroup
 	var created int64
 	err := r.Scan(&g.ID, &g.TenantID, &g.ProductID, &g.ProductName, &g.Name, &g.Description,
-		&g.OSFeed, &g.UpdatePolicy, &g.AllowCrashDumps, &created, &g.RequireTPM)
+		&g.OSFeed, &g.UpdatePolicy, &g.AllowCrashDumps, &created, &g.RequireTPM, &g.MaintenanceWindow)
 	g.CreatedAt = fromMicros(created)
 	return g, err
 }
@@ -106,10 +106,10 @@ func (tx *Tx) CreateGroup(g api.DeviceGroup) error {
 		return fmt.Errorf("product %q: %w", g.ProductID, ErrNotFound)
 	}
 	n, err := tx.exec(`INSERT INTO device_groups (id, tenant_id, product_id, name, name_key, description,
-			os_feed, update_policy, allow_crash_dumps, created_at, require_tpm)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
+			os_feed, update_policy, allow_crash_dumps, created_at, require_tpm, maintenance_window)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
 		g.ID, g.TenantID, g.ProductID, g.Name, ident.NameKey(g.Name), g.Description,
-		g.OSFeed, g.UpdatePolicy, g.AllowCrashDumps, micros(g.CreatedAt), g.RequireTPM)
+		g.OSFeed, g.UpdatePolicy, g.AllowCrashDumps, micros(g.CreatedAt), g.RequireTPM, g.MaintenanceWindow)
 	if err != nil {
 		return fmt.Errorf("create device group %q: %w", g.Name, err)
 	}
@@ -157,10 +157,10 @@ func (tx *Tx) UpdateGroup(g api.DeviceGroup) error {
 		return fmt.Errorf("device group %q: %w", g.Name, ErrExists)
 	}
 	n, err := tx.exec(`UPDATE device_groups SET name = $3, name_key = $4, description = $5,
-			os_feed = $6, update_policy = $7, allow_crash_dumps = $8, require_tpm = $9
+			os_feed = $6, update_policy = $7, allow_crash_dumps = $8, require_tpm = $9, maintenance_window = $10
 		WHERE tenant_id = $1 AND id = $2`,
 		g.TenantID, g.ID, g.Name, ident.NameKey(g.Name), g.Description,
-		g.OSFeed, g.UpdatePolicy, g.AllowCrashDumps, g.RequireTPM)
+		g.OSFeed, g.UpdatePolicy, g.AllowCrashDumps, g.RequireTPM, g.MaintenanceWindow)
 	if tx.dialect.isUnique(err) { // a concurrent change won the name
 		return fmt.Errorf("device group %q: %w", g.Name, ErrExists)
 	}

@@ -118,6 +118,7 @@ type plan struct {
 	targets map[string]*metadata.TargetFiles
 	rollout *api.RolloutMeta
 	bins    map[string]map[string]*metadata.TargetFiles // by role name; with rollout only
+	urgent  bool                                        // api.TargetsUrgentField
 }
 
 // file is a signed metadata file to store.
@@ -215,13 +216,15 @@ func (a *advancer) targets(cur *state, p *plan) (*file, error) {
 	next := metadata.Targets(a.expires(metadata.TARGETS))
 	var targets map[string]*metadata.TargetFiles
 	var rollout *api.RolloutMeta
+	var urgent bool
 	if p != nil {
-		targets, rollout = p.targets, p.rollout
+		targets, rollout, urgent = p.targets, p.rollout, p.urgent
 	}
 	if t != nil {
 		next.Signed.Version = t.Signed.Version + 1
 		if p == nil {
 			targets = t.Signed.Targets
+			urgent = t.Signed.UnrecognizedFields[api.TargetsUrgentField] == true
 			var err error
 			if rollout, err = rolloutOf(t); err != nil {
 				return nil, err
@@ -235,6 +238,12 @@ func (a *advancer) targets(cur *state, p *plan) (*file, error) {
 	if rollout != nil {
 		next.Signed.Delegations = a.delegations()
 		next.Signed.UnrecognizedFields = map[string]any{api.TargetsRolloutField: *rollout}
+	}
+	if urgent {
+		if next.Signed.UnrecognizedFields == nil {
+			next.Signed.UnrecognizedFields = map[string]any{}
+		}
+		next.Signed.UnrecognizedFields[api.TargetsUrgentField] = true
 	}
 	f, body, err := sign(next, metadata.TARGETS, next.Signed.Version, next.Signed.Expires, a.keys)
 	if err != nil {

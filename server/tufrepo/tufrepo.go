@@ -179,6 +179,16 @@ func (s *Service) prepare(ctx context.Context, owner ident.TenantID) (*ownerKeys
 // Each image's package is the blob with its SHA256. The repository is made on first use. keys,
 // from PrepareGroup before tx began, name the tenant.
 func (s *Service) PublishGroup(ctx context.Context, tx *store.Tx, keys GroupKeys, groupID ident.GroupID, images []api.Image) error {
+	return s.publishGroup(tx, keys, groupID, images, false)
+}
+
+// PublishUrgent is PublishGroup for an urgent deployment: the top-level targets say so
+// (api.TargetsUrgentField), and devices install it outside their maintenance window too.
+func (s *Service) PublishUrgent(ctx context.Context, tx *store.Tx, keys GroupKeys, groupID ident.GroupID, images []api.Image) error {
+	return s.publishGroup(tx, keys, groupID, images, true)
+}
+
+func (s *Service) publishGroup(tx *store.Tx, keys GroupKeys, groupID ident.GroupID, images []api.Image, urgent bool) error {
 	if keys.k == nil {
 		return fmt.Errorf("publish group %s: %w", groupID, ErrNotPrepared)
 	}
@@ -189,7 +199,7 @@ func (s *Service) PublishGroup(ctx context.Context, tx *store.Tx, keys GroupKeys
 	if err != nil {
 		return fmt.Errorf("publish group %s: %w", groupID, err)
 	}
-	return s.publish(tx, GroupRepo(groupID), keys.k, &plan{targets: targets})
+	return s.publish(tx, GroupRepo(groupID), keys.k, &plan{targets: targets, urgent: urgent})
 }
 
 // Rollout is a deployment part-way through its waves, as a group's repository publishes it.
@@ -198,6 +208,7 @@ type Rollout struct {
 	Images       []api.Image // the deployment's
 	Previous     []api.Image // the previous deployment's, for the devices not reached yet
 	Percent      int         // bins 0 to Percent-1 have Images
+	Urgent       bool        // the deployment is urgent (api.TargetsUrgentField)
 }
 
 // PublishRollout publishes a rollout in a device group's repository, inside tx: the top-level
@@ -214,7 +225,7 @@ func (s *Service) PublishRollout(ctx context.Context, tx *store.Tx, keys GroupKe
 	}
 	p := &plan{targets: map[string]*metadata.TargetFiles{},
 		rollout: &api.RolloutMeta{DeploymentID: string(r.DeploymentID), Bins: api.RolloutBins},
-		bins:    make(map[string]map[string]*metadata.TargetFiles, api.RolloutBins)}
+		bins:    make(map[string]map[string]*metadata.TargetFiles, api.RolloutBins), urgent: r.Urgent}
 	for b := range api.RolloutBins {
 		images := r.Previous
 		if b < r.Percent {

@@ -112,6 +112,16 @@ func sign[T metadata.Roles](md *metadata.Metadata[T], signer signature.Signer) [
 }
 
 // SetTargets makes ts the repository's targets: new targets, snapshot and timestamp versions.
+// SetUrgent marks the targets urgent (api.TargetsUrgentField), or not, and publishes them.
+func (r *Repo) SetUrgent(urgent bool) {
+	if urgent {
+		r.targets.Signed.UnrecognizedFields = map[string]any{api.TargetsUrgentField: true}
+	} else {
+		r.targets.Signed.UnrecognizedFields = nil
+	}
+	r.publish()
+}
+
 func (r *Repo) SetTargets(ts ...Target) {
 	r.targets.Signed.Targets = map[string]*metadata.TargetFiles{}
 	r.blobs = map[string][]byte{}
