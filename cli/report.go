@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,11 +13,6 @@ import (
 	"github.com/rampart-iot/rampart/internal/usage"
 	"github.com/rampart-iot/rampart/server/report"
 )
-
-// errorCSVHeader is `report errors --output csv`'s header: Azure Sphere's download-error-report
-// columns, then the device group.
-var errorCSVHeader = []string{"device_id", "event_category", "event_class", "event_type", "event_count",
-	"description", "component_id", "image_id", "start_time", "end_time", "device_group"}
 
 func (e *env) reportCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "report", Short: "Read error reports: crashes, exits, failed updates and attestations"}
@@ -40,7 +33,7 @@ func (e *env) reportErrorsCmd() *cobra.Command {
 			return err
 		}
 		if e.output == "csv" {
-			return writeErrorCSV(e.stdout, all)
+			return api.WriteErrorCSV(e.stdout, all)
 		}
 		return e.print(nonNil(all), func(w io.Writer) {
 			fmt.Fprintln(w, "END TIME\tDEVICE\tDEVICE GROUP\tCATEGORY\tCLASS\tTYPE\tCOUNT\tDESCRIPTION")
@@ -146,25 +139,6 @@ func allErrorEvents(ctx context.Context, c *client.Client, q client.ReportQuery)
 		}
 		q.PageToken = l.NextPageToken
 	}
-}
-
-// writeErrorCSV writes events as CSV with a header row. A cell that a spreadsheet would take for
-// a formula (=, +, -, @, tab, CR first) is prefixed with ', since descriptions come from devices.
-func writeErrorCSV(w io.Writer, events []api.ErrorEvent) error {
-	cw := csv.NewWriter(w)
-	cw.Write(errorCSVHeader)
-	for _, ev := range events {
-		row := []string{string(ev.DeviceID), ev.Category, ev.Class, ev.Type, fmt.Sprint(ev.Count), ev.Description,
-			string(ev.ComponentID), string(ev.ImageID), ev.FirstAt.Format(time.RFC3339), ev.LastAt.Format(time.RFC3339), ev.DeviceGroup}
-		for i, cell := range row {
-			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
-				row[i] = "'" + cell
-			}
-		}
-		cw.Write(row)
-	}
-	cw.Flush()
-	return cw.Error()
 }
 
 // dash shows an empty cell as "-".
