@@ -15,7 +15,12 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	// A browser that loads the form twice (two tabs, a request of its own in between) keeps
+	// one token, so that either form works.
 	tok := randomToken()
+	if ck, err := r.Cookie(loginCookie); err == nil && len(ck.Value) == len(tok) {
+		tok = ck.Value
+	}
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: tok, Path: "/", HttpOnly: true, Secure: true,
 		SameSite: http.SameSiteStrictMode, MaxAge: 600})
 	w.Header().Set("Cache-Control", "no-store")

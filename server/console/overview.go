@@ -23,6 +23,7 @@ type overviewData struct {
 	Total    int
 	Groups   []count
 	Passing  int
+	FailingN int
 	Never    int
 	Failing  []count // by reason
 	Runtimes []count
@@ -68,6 +69,7 @@ func summarise(counts []api.FleetCount) overviewData {
 			}
 			add(runtimes, fc.RuntimeSHA512, v, "/devices?runtime="+fc.RuntimeSHA512, fc.Devices)
 		case api.AttestFail:
+			d.FailingN += fc.Devices
 			reason := fc.AttestReason
 			if reason == "" {
 				reason = "(no reason)"
