@@ -16,6 +16,7 @@ import (
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/rampart-iot/rampart/api"
@@ -249,6 +250,17 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("the product page holds %d script elements from user text", n)
 	}
 	b.shot("product")
+	// console.js, allowed by the policy, showed the times in the browser's zone (UTC stays in
+	// the title).
+	b.open("/products")
+	if !eval[bool](b, `[...document.querySelectorAll("main time")].every(t => t.title.endsWith("UTC") && !t.textContent.endsWith("UTC"))`) {
+		t.Errorf("times not localised: %s", eval[string](b, `document.querySelector("main time")?.outerHTML ?? "no time"`))
+	}
+	// The keyboard reaches the skip link first, and it leads to the content.
+	b.do("tab to the skip link", chromedp.KeyEvent("\t"))
+	if cls := eval[string](b, `document.activeElement.className`); cls != "skip" {
+		t.Errorf("the first Tab focuses %q, want the skip link", cls)
+	}
 
 	// Claim a device with its claim code into the simulator's group, and see it appear.
 	d := sim.DeviceOf(cfg.Seed, 2)
@@ -284,6 +296,12 @@ func TestConsoleInChromium(t *testing.T) {
 	b.open("/")
 	mustContain(t, "overview", b.text(), "3\ndevices", "Devices by group", "Runtime versions", "Failures over the last 14 days")
 	b.shot("overview")
+	b.dark(true)
+	if bg := eval[string](b, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(13, 17, 23)" {
+		t.Errorf("dark scheme: body background %s", bg)
+	}
+	b.shot("overview-dark")
+	b.dark(false)
 
 	b.open("/deployments")
 	mustContain(t, "deployments", b.text(), sim.ProductName+"/"+sim.GroupName)
@@ -358,6 +376,20 @@ func TestConsoleInChromium(t *testing.T) {
 	b.signOut()
 	b.signIn(adminToken)
 	b.shot("overview-narrow")
+}
+
+// dark makes the page prefer the dark colour scheme, or the light one.
+func (b *tab) dark(on bool) {
+	b.t.Helper()
+	scheme := "light"
+	if on {
+		scheme = "dark"
+	}
+	_, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+	if err != nil {
+		b.t.Fatalf("emulate %s scheme: %v", scheme, err)
+	}
 }
 
 // download clicks a download link and returns what was saved.

@@ -30,7 +30,7 @@ const origin = "https://rampart.test"
 // world is a service with its console and two tenants: A (an Administrator, a Contributor and
 // a Reader, a product with a group and a device) and B (an Administrator).
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	st     *store.Store
 	h      http.Handler
 	tokens map[string]string
@@ -43,7 +43,7 @@ type world struct {
 	}
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	st := storetest.Open(t, "sqlite")
 	kek, err := pki.ParseKEK(strings.Repeat("42", 32))
@@ -477,4 +477,38 @@ func TestConsoleDeviceFilters(t *testing.T) {
 	if a := b.get("/devices?search=" + string(w.a.device)); a.status != http.StatusSeeOther {
 		t.Errorf("search by full ID: %d, want a redirect to the device", a.status)
 	}
+}
+
+// FuzzConsoleChangeForms posts arbitrary form bodies, with a valid session and CSRF token, to
+// every change the console makes: each is refused with a 4xx or done, never a 5xx or a panic.
+func FuzzConsoleChangeForms(f *testing.F) {
+	w := newWorld(f)
+	b := w.signIn("adminA")
+	paths := []string{"/products", "/device-groups/" + string(w.a.group.ID), "/devices/claim",
+		"/devices/" + string(w.a.device) + "/revoke", "/deployments", "/users", "/users/nobody/remove"}
+	for i := range paths {
+		f.Add(uint8(i), "name=Kettle&description=%3Cscript%3E")
+	}
+	f.Add(uint8(1), "os_feed=Retail&update_policy=NoUpdates&allow_crash_dumps=on")
+	f.Add(uint8(2), "device_id=00&claim_code=x&group=y")
+	f.Add(uint8(4), "group=x&image=a&image=b")
+	f.Add(uint8(5), "email=a%40b&role=Root&expires_in=-1d")
+	f.Add(uint8(0), "name=%ff%fe&description="+strings.Repeat("x", 600))
+	f.Fuzz(func(t *testing.T, route uint8, body string) {
+		form, err := url.ParseQuery(body)
+		if err != nil {
+			return
+		}
+		form.Set("csrf", b.csrf)
+		fw := *w
+		fw.t = t
+		fb := &browser{w: &fw, cookies: map[string]*http.Cookie{}, csrf: b.csrf}
+		for k, c := range b.cookies {
+			fb.cookies[k] = c
+		}
+		a := fb.send("POST", paths[int(route)%len(paths)], form, nil)
+		if a.status >= 500 {
+			t.Errorf("POST %s %q: %d %s", paths[int(route)%len(paths)], body, a.status, a.body)
+		}
+	})
 }
