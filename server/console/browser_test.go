@@ -303,9 +303,21 @@ func TestConsoleInChromium(t *testing.T) {
 	b.shot("overview-dark")
 	b.dark(false)
 
+	// Watch the deployment's progress: the claimed device has attested but not checked in, so
+	// 2 of 3 have updated; when it checks in, the open page follows without a reload.
 	b.open("/deployments")
-	mustContain(t, "deployments", b.text(), sim.ProductName+"/"+sim.GroupName)
+	mustContain(t, "deployments", b.text(), sim.ProductName+"/"+sim.GroupName, "2 of 3 devices updated")
 	b.shot("deployments")
+	eval[bool](b, `window.__old = true`)
+	cfg.Scenario = "checkin"
+	if _, err := sim.Run(ctx, cfg); err != nil {
+		t.Fatalf("check in: %v", err)
+	}
+	b.waitText("3 of 3 devices updated", 40*time.Second)
+	if !eval[bool](b, `window.__old === true`) {
+		t.Error("the deployments page was reloaded, not updated in place")
+	}
+	b.shot("deployments-progress")
 	b.open("/images")
 	b.shot("images")
 
@@ -376,6 +388,19 @@ func TestConsoleInChromium(t *testing.T) {
 	b.signOut()
 	b.signIn(adminToken)
 	b.shot("overview-narrow")
+}
+
+// waitText waits until the page shows text, without navigating.
+func (b *tab) waitText(text string, limit time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if strings.Contains(b.text(), text) {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	b.t.Fatalf("%q not shown within %s:\n%s", text, limit, b.text())
 }
 
 // dark makes the page prefer the dark colour scheme, or the light one.

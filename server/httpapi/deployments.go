@@ -41,8 +41,10 @@ func (a *API) listDeployments(w http.ResponseWriter, r *http.Request, c *call) e
 			}
 		}
 		var err error
-		ds, err = tx.Deployments(c.user.TenantID, groupID, limit)
-		return err
+		if ds, err = tx.Deployments(c.user.TenantID, groupID, limit); err != nil {
+			return err
+		}
+		return withProgress(tx, c.user.TenantID, ds)
 	})
 	if err != nil {
 		return err
@@ -58,11 +60,42 @@ func (a *API) showDeployment(w http.ResponseWriter, r *http.Request, c *call) er
 	var d api.Deployment
 	err := a.store.View(r.Context(), func(tx *store.Tx) error {
 		var err error
-		d, err = tx.Deployment(c.user.TenantID, id)
+		if d, err = tx.Deployment(c.user.TenantID, id); err != nil {
+			return notFound(err, "deployment %s not found", id)
+		}
+		ds := []api.Deployment{d}
+		err = withProgress(tx, c.user.TenantID, ds)
+		d = ds[0]
 		return err
 	})
 	if err != nil {
-		return notFound(err, "deployment %s not found", id)
+		return err
 	}
 	return writeJSON(w, http.StatusOK, d)
+}
+
+
+// withProgress gives each deployment that is its group's newest its progress.
+func withProgress(tx *store.Tx, tenantID ident.TenantID, ds []api.Deployment) error {
+	latest := map[ident.GroupID]ident.DeploymentID{}
+	for i, d := range ds {
+		id, ok := latest[d.GroupID]
+		if !ok {
+			l, err := tx.LatestDeployment(tenantID, d.GroupID)
+			if err != nil {
+				return err
+			}
+			id = l.ID
+			latest[d.GroupID] = id
+		}
+		if id != d.ID {
+			continue
+		}
+		p, err := tx.DeploymentProgress(tenantID, d.GroupID, d.CreatedAt)
+		if err != nil {
+			return err
+		}
+		ds[i].Progress = &p
+	}
+	return nil
 }

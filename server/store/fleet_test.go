@@ -113,3 +113,45 @@ func TestDeviceFilterByAttestationRuntimeAndLastSeen(t *testing.T) {
 		}
 	})
 }
+
+func TestDeploymentProgressCountsReportsSinceTheDeployment(t *testing.T) {
+	each(t, func(t *testing.T, s *store.Store) {
+		a, b := newTenant(t, s, "A"), newTenant(t, s, "B")
+		_, groups := newProduct(t, s, a.ID, "Widget")
+		g := groups[1]
+		ids := []ident.DeviceID{deviceID(0), deviceID(1), deviceID(2), deviceID(3), deviceID(4)}
+		claim(t, s, a.ID, ids...)
+		claim(t, s, b.ID, deviceID(9))
+		since := now.Add(-time.Hour)
+		update(t, s, func(tx *store.Tx) error {
+			for _, id := range ids {
+				if err := tx.SetDeviceGroup(a.ID, id, g.ID); err != nil {
+					return err
+				}
+			}
+			for id, rep := range map[ident.DeviceID]struct {
+				result string
+				at     time.Time
+			}{
+				ids[0]: {api.UpdateOK, now},                     // updated
+				ids[1]: {api.UpdateFailed, now},                 // failed
+				ids[2]: {api.UpdateOK, since.Add(-time.Minute)}, // received before the deployment
+				ids[4]: {api.UpdateOK, now},                     // revoked: not counted
+			} {
+				if err := tx.RecordUpdateReport(a.ID, id, api.UpdateReport{Result: rep.result, At: rep.at}, rep.at); err != nil {
+					return err
+				}
+			}
+			return tx.RevokeDevice(a.ID, ids[4], now)
+		})
+		var p api.DeploymentProgress
+		view(t, s, func(tx *store.Tx) (err error) { p, err = tx.DeploymentProgress(a.ID, g.ID, since); return err })
+		if p != (api.DeploymentProgress{Devices: 4, Updated: 1, Failed: 1}) {
+			t.Errorf("progress %+v, want 4 devices, 1 updated, 1 failed", p)
+		}
+		view(t, s, func(tx *store.Tx) (err error) { p, err = tx.DeploymentProgress(b.ID, g.ID, since); return err })
+		if p != (api.DeploymentProgress{}) {
+			t.Errorf("another tenant's group: %+v, want nothing counted", p)
+		}
+	})
+}
