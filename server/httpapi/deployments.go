@@ -74,7 +74,6 @@ func (a *API) showDeployment(w http.ResponseWriter, r *http.Request, c *call) er
 	return writeJSON(w, http.StatusOK, d)
 }
 
-
 // withProgress gives each deployment that is its group's newest its progress.
 func withProgress(tx *store.Tx, tenantID ident.TenantID, ds []api.Deployment) error {
 	latest := map[ident.GroupID]ident.DeploymentID{}
