@@ -88,6 +88,7 @@ func (c *Console) routes() {
 	c.mux.Handle("GET /products", c.read(c.products))
 	c.mux.Handle("POST /products", c.change(c.createProduct))
 	c.mux.Handle("GET /products/{product}", c.read(c.product))
+	c.mux.Handle("POST /products/{product}/device-groups", c.change(c.createGroup))
 	c.mux.Handle("POST /device-groups/{group}", c.change(c.updateGroup))
 	c.mux.Handle("GET /devices", c.read(c.devices))
 	c.mux.Handle("POST /devices/claim", c.change(c.claimDevice))

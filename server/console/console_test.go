@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -484,7 +485,7 @@ func TestConsoleDeviceFilters(t *testing.T) {
 func FuzzConsoleChangeForms(f *testing.F) {
 	w := newWorld(f)
 	b := w.signIn("adminA")
-	paths := []string{"/products", "/device-groups/" + string(w.a.group.ID), "/devices/claim",
+	paths := []string{"/products", "/device-groups/" + string(w.a.group.ID), "/devices/claim", "/products/" + string(w.a.product.ID) + "/device-groups",
 		"/devices/" + string(w.a.device) + "/revoke", "/deployments", "/users", "/users/nobody/remove"}
 	for i := range paths {
 		f.Add(uint8(i), "name=Kettle&description=%3Cscript%3E")
@@ -519,6 +520,63 @@ func TestConsoleStaticAssetsServedWithoutListing(t *testing.T) {
 	for path, want := range map[string]int{"/static/console.css": 200, "/static/console.js": 200, "/static/": 303, "/static/nothing.js": 404} {
 		if a := b.get(path); a.status != want {
 			t.Errorf("GET %s: %d, want %d", path, a.status, want)
+		}
+	}
+}
+
+func TestConsoleCreatesDeviceGroup(t *testing.T) {
+	w := newWorld(t)
+	b := w.signIn("contribA")
+	b.get("/products/" + string(w.a.product.ID))
+	a := b.post("/products/"+string(w.a.product.ID)+"/device-groups", url.Values{"name": {"Beta"}, "os_feed": {api.FeedRetailEval},
+		"update_policy": {api.PolicyNone}, "allow_crash_dumps": {"on"}})
+	if a.status != http.StatusSeeOther {
+		t.Fatalf("create group: %d %s", a.status, a.body)
+	}
+	if a := b.get("/products/" + string(w.a.product.ID)); !strings.Contains(a.body, "Device group Toaster/Beta created.") {
+		t.Errorf("product page after creating a group: %s", a.body)
+	}
+	if a := w.signIn("adminB").post("/products/"+string(w.a.product.ID)+"/device-groups", url.Values{"name": {"Gamma"}}); a.status != http.StatusNotFound {
+		t.Errorf("create a group in another tenant's product: %d", a.status)
+	}
+}
+
+// TestConsoleDevicePagingFollowsCursor: the device list reads one page of the store's cursor at
+// a time and its Next link leads through every device once.
+func TestConsoleDevicePagingFollowsCursor(t *testing.T) {
+	w := newWorld(t)
+	var ids []ident.DeviceID
+	for i := range 120 {
+		ids = append(ids, ident.DeviceIDFromPublicKey(fmt.Appendf(nil, "paged-%d", i)))
+	}
+	err := w.st.Update(context.Background(), func(tx *store.Tx) error {
+		_, err := tx.ClaimDevices(w.a.tenant.ID, ids, time.Now())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := w.signIn("readerA")
+	next := regexp.MustCompile(`<a rel="next" href="([^"]+)"`)
+	row := regexp.MustCompile(`href="/devices/([0-9a-f]{64})"`)
+	seen := map[string]int{}
+	path, pages := "/devices", 0
+	for ; path != "" && pages < 10; pages++ {
+		a := b.get(path)
+		for _, m := range row.FindAllStringSubmatch(a.body, -1) {
+			seen[m[1]]++
+		}
+		path = ""
+		if m := next.FindStringSubmatch(a.body); m != nil {
+			path = "/devices" + strings.ReplaceAll(m[1], "&amp;", "&")
+		}
+	}
+	if pages != 3 || len(seen) != 121 {
+		t.Errorf("%d pages, %d devices; want 3 pages of the 121 devices", pages, len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("device %s listed %d times", id, n)
 		}
 	}
 }

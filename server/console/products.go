@@ -55,6 +55,16 @@ func (c *Console) product(w http.ResponseWriter, r *http.Request, s *request) er
 	return nil
 }
 
+func (c *Console) createGroup(w http.ResponseWriter, r *http.Request, s *request) error {
+	g, err := s.api.CreateGroup(s.ctx, api.CreateDeviceGroupRequest{Product: r.PathValue("product"), Name: r.PostFormValue("name"),
+		Description: r.PostFormValue("description"), OSFeed: r.PostFormValue("os_feed"), UpdatePolicy: r.PostFormValue("update_policy"),
+		AllowCrashDumps: r.PostFormValue("allow_crash_dumps") == "on", RequireTPM: r.PostFormValue("require_tpm") == "on"})
+	if err != nil {
+		return err
+	}
+	return c.done(w, r, s, "/products/"+url.PathEscape(string(g.ProductID)), "Device group "+g.FullName()+" created.")
+}
+
 // updateGroup changes a device group's settings: the form sends all of them.
 func (c *Console) updateGroup(w http.ResponseWriter, r *http.Request, s *request) error {
 	feed, policy := r.PostFormValue("os_feed"), r.PostFormValue("update_policy")

@@ -88,6 +88,12 @@ func (c *Console) errorEvents(w http.ResponseWriter, r *http.Request, s *request
 		}
 		q.PageToken = l.NextPageToken
 	}
+	sortBy(r, d.Events, map[string]func(a, b api.ErrorEvent) int{
+		"device":   by(func(e api.ErrorEvent) string { return e.DeviceID }),
+		"category": by(func(e api.ErrorEvent) string { return e.Category }),
+		"count":    by(func(e api.ErrorEvent) int { return e.Count }),
+		"last":     by(func(e api.ErrorEvent) int64 { return e.LastAt.UnixMicro() }),
+	})
 	c.render(w, r, s, http.StatusOK, "events", "Error events", d)
 	return nil
 }
