@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,7 +17,7 @@ import (
 
 func (e *env) reportCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "report", Short: "Read error reports: crashes, exits, failed updates and attestations"}
-	cmd.AddCommand(e.addFormats(e.reportErrorsCmd(), "table", "json", "csv"), e.addOutput(e.reportSummaryCmd()))
+	cmd.AddCommand(e.addFormats(e.reportErrorsCmd(), "table", "json", "csv"), e.addOutput(e.reportSummaryCmd()), e.addOutput(e.reportFleetCmd()))
 	return cmd
 }
 
@@ -102,6 +103,38 @@ func (e *env) reportSummaryCmd() *cobra.Command {
 	summary.Flags().StringVar(&since, "since", "", "only events that ended since: a duration (7d, 24h) or a date (2026-01-02)")
 	summary.Flags().StringVar(&group, "device-group", "", "only this group's events (Product/Group or ID)")
 	return summary
+}
+
+func (e *env) reportFleetCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "fleet",
+		Short: "Count the devices by group, last attestation and runtime",
+		Long: "Count the tenant's devices by device group, the result and reason of their last attestation\n" +
+			"(never: not attested yet) and the runtime they last attested with, largest counts first.",
+		Args: cobra.NoArgs,
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			f, err := c.Fleet(ctx)
+			if err != nil {
+				return err
+			}
+			return e.print(f.Counts, func(w io.Writer) {
+				fmt.Fprintln(w, "DEVICES\tDEVICE GROUP\tATTESTATION\tREASON\tRUNTIME")
+				for _, fc := range f.Counts {
+					group, result, runtime := "-", fc.AttestResult, strings.Join(fc.RuntimeVersions, ", ")
+					if fc.GroupID != "" {
+						group = fc.ProductName + "/" + fc.GroupName
+					}
+					if result == "" {
+						result = "never"
+					}
+					if runtime == "" && fc.RuntimeSHA512 != "" {
+						runtime = fc.RuntimeSHA512[:min(16, len(fc.RuntimeSHA512))] + "…"
+					}
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", fc.Devices, group, result, dash(fc.AttestReason), dash(runtime))
+				}
+			})
+		}),
+	}
 }
 
 // checkSince refuses a malformed --since before anything is sent.
