@@ -121,6 +121,29 @@ type ErrorSummaryList struct {
 	Summary []ErrorSummary `json:"summary"`
 }
 
+// FleetSummary is the body of GET /api/v1/reports/fleet: the tenant's devices counted by group,
+// last attestation and runtime.
+type FleetSummary struct {
+	Counts []FleetCount `json:"counts"`
+}
+
+// FleetCount is how many of the tenant's devices share a device group, a last attestation
+// result and reason ("" for never attested) and a runtime. RuntimeVersions are the published
+// releases whose SHA-512 the runtime has (empty for a runtime no release names).
+type FleetCount struct {
+	GroupID         ident.GroupID `json:"device_group_id,omitempty"`
+	GroupName       string        `json:"device_group_name,omitempty"`
+	ProductName     string        `json:"product_name,omitempty"`
+	AttestResult    string        `json:"last_attest_result"`
+	AttestReason    string        `json:"last_attest_reason"`
+	RuntimeSHA512   string        `json:"runtime_sha512"`
+	RuntimeVersions []string      `json:"runtime_versions"`
+	Devices         int           `json:"devices"`
+}
+
+// MaxFleetCounts bounds the rows of a FleetSummary; the largest counts come first.
+const MaxFleetCounts = 10000
+
 // ErrorSummary is one line of `rampart report summary`: every event of one signature (category,
 // component, normalised description), with counts.
 type ErrorSummary struct {

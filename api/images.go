@@ -57,6 +57,18 @@ type Deployment struct {
 	Rollout   *Rollout           `json:"rollout,omitempty"`
 	// Urgent: its devices install it at once, whatever their group's maintenance window.
 	Urgent bool `json:"urgent,omitempty"`
+	// Progress is given for the newest deployment of its group (the one its devices converge
+	// to), nil for one that a newer deployment replaced.
+	Progress *DeploymentProgress `json:"progress,omitempty"`
+}
+
+// DeploymentProgress counts a deployment's group's devices (revoked ones left out), those whose
+// last update report since the deployment was made says it succeeded, and those for which it
+// says it failed; the rest have not reported since.
+type DeploymentProgress struct {
+	Devices int `json:"devices"`
+	Updated int `json:"updated"`
+	Failed  int `json:"failed"`
 }
 
 // CreateDeploymentRequest is the body of POST /api/v1/deployments.

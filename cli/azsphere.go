@@ -201,7 +201,7 @@ func (e *env) downloadErrorReportCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := writeAtomic(dest, func(w io.Writer) error { return writeErrorCSV(w, all) }); err != nil {
+				if err := writeAtomic(dest, func(w io.Writer) error { return api.WriteErrorCSV(w, all) }); err != nil {
 					return err
 				}
 				e.infof("Wrote %s to %s.", plural(len(all), "error event"), dest)

@@ -37,7 +37,7 @@ func (e *env) deviceCmd() *cobra.Command {
 }
 
 func (e *env) deviceListCmd() *cobra.Command {
-	var q struct{ product, group, pageToken string }
+	var q struct{ product, group, pageToken, attestation, runtime, seenSince, notSeenSince string }
 	var limit int
 	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
 		var group ident.GroupID
@@ -48,7 +48,9 @@ func (e *env) deviceListCmd() *cobra.Command {
 			}
 			group = g.ID
 		}
-		l, err := c.Devices(ctx, deviceQuery(q.product, group, limit, q.pageToken))
+		dq := deviceQuery(q.product, group, limit, q.pageToken)
+		dq.Attestation, dq.Runtime, dq.SeenSince, dq.NotSeenSince = q.attestation, q.runtime, q.seenSince, q.notSeenSince
+		l, err := c.Devices(ctx, dq)
 		if err != nil {
 			return err
 		}
@@ -59,7 +61,7 @@ func (e *env) deviceListCmd() *cobra.Command {
 		return err
 	})
 	list := &cobra.Command{
-		Use:   "list [--product P] [--device-group P/G]",
+		Use:   "list [--product P] [--device-group P/G] [--attestation pass|fail|never] [--runtime SHA512] [--seen-since T] [--not-seen-since T]",
 		Short: "List devices, a page at a time",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -71,6 +73,10 @@ func (e *env) deviceListCmd() *cobra.Command {
 	}
 	list.Flags().StringVar(&q.product, "product", "", "only this product's devices (name or ID)")
 	list.Flags().StringVar(&q.group, "device-group", "", "only this group's devices (Product/Group or ID)")
+	list.Flags().StringVar(&q.attestation, "attestation", "", "only devices whose last attestation passed (pass), failed (fail), or that never attested (never)")
+	list.Flags().StringVar(&q.runtime, "runtime", "", "only devices that last attested with this runtime (its SHA-512, as device show prints it)")
+	list.Flags().StringVar(&q.seenSince, "seen-since", "", "only devices seen (or attested) since: 7d, 24h, a date or an RFC 3339 time")
+	list.Flags().StringVar(&q.notSeenSince, "not-seen-since", "", "only devices not seen (nor attested) since: 7d, 24h, a date or an RFC 3339 time")
 	list.Flags().IntVar(&limit, "limit", api.DefaultPageSize, fmt.Sprintf("devices a page (1 to %d)", api.MaxPageSize))
 	list.Flags().StringVar(&q.pageToken, "page-token", "", "continue after this page token")
 	return list

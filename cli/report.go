@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"strings"
@@ -16,14 +15,9 @@ import (
 	"github.com/rampart-iot/rampart/server/report"
 )
 
-// errorCSVHeader is `report errors --output csv`'s header: Azure Sphere's download-error-report
-// columns, then the device group.
-var errorCSVHeader = []string{"device_id", "event_category", "event_class", "event_type", "event_count",
-	"description", "component_id", "image_id", "start_time", "end_time", "device_group"}
-
 func (e *env) reportCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "report", Short: "Read error reports: crashes, exits, failed updates and attestations"}
-	cmd.AddCommand(e.addFormats(e.reportErrorsCmd(), "table", "json", "csv"), e.addOutput(e.reportSummaryCmd()))
+	cmd.AddCommand(e.addFormats(e.reportErrorsCmd(), "table", "json", "csv"), e.addOutput(e.reportSummaryCmd()), e.addOutput(e.reportFleetCmd()))
 	return cmd
 }
 
@@ -40,7 +34,7 @@ func (e *env) reportErrorsCmd() *cobra.Command {
 			return err
 		}
 		if e.output == "csv" {
-			return writeErrorCSV(e.stdout, all)
+			return api.WriteErrorCSV(e.stdout, all)
 		}
 		return e.print(nonNil(all), func(w io.Writer) {
 			fmt.Fprintln(w, "END TIME\tDEVICE\tDEVICE GROUP\tCATEGORY\tCLASS\tTYPE\tCOUNT\tDESCRIPTION")
@@ -111,6 +105,38 @@ func (e *env) reportSummaryCmd() *cobra.Command {
 	return summary
 }
 
+func (e *env) reportFleetCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "fleet",
+		Short: "Count the devices by group, last attestation and runtime",
+		Long: "Count the tenant's devices by device group, the result and reason of their last attestation\n" +
+			"(never: not attested yet) and the runtime they last attested with, largest counts first.",
+		Args: cobra.NoArgs,
+		RunE: e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			f, err := c.Fleet(ctx)
+			if err != nil {
+				return err
+			}
+			return e.print(f.Counts, func(w io.Writer) {
+				fmt.Fprintln(w, "DEVICES\tDEVICE GROUP\tATTESTATION\tREASON\tRUNTIME")
+				for _, fc := range f.Counts {
+					group, result, runtime := "-", fc.AttestResult, strings.Join(fc.RuntimeVersions, ", ")
+					if fc.GroupID != "" {
+						group = fc.ProductName + "/" + fc.GroupName
+					}
+					if result == "" {
+						result = "never"
+					}
+					if runtime == "" && fc.RuntimeSHA512 != "" {
+						runtime = fc.RuntimeSHA512[:min(16, len(fc.RuntimeSHA512))] + "…"
+					}
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", fc.Devices, group, result, dash(fc.AttestReason), dash(runtime))
+				}
+			})
+		}),
+	}
+}
+
 // checkSince refuses a malformed --since before anything is sent.
 func checkSince(since string) error {
 	if _, err := report.ParseSince(since, time.Now()); err != nil {
@@ -146,25 +172,6 @@ func allErrorEvents(ctx context.Context, c *client.Client, q client.ReportQuery)
 		}
 		q.PageToken = l.NextPageToken
 	}
-}
-
-// writeErrorCSV writes events as CSV with a header row. A cell that a spreadsheet would take for
-// a formula (=, +, -, @, tab, CR first) is prefixed with ', since descriptions come from devices.
-func writeErrorCSV(w io.Writer, events []api.ErrorEvent) error {
-	cw := csv.NewWriter(w)
-	cw.Write(errorCSVHeader)
-	for _, ev := range events {
-		row := []string{string(ev.DeviceID), ev.Category, ev.Class, ev.Type, fmt.Sprint(ev.Count), ev.Description,
-			string(ev.ComponentID), string(ev.ImageID), ev.FirstAt.Format(time.RFC3339), ev.LastAt.Format(time.RFC3339), ev.DeviceGroup}
-		for i, cell := range row {
-			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
-				row[i] = "'" + cell
-			}
-		}
-		cw.Write(row)
-	}
-	cw.Flush()
-	return cw.Error()
 }
 
 // dash shows an empty cell as "-".

@@ -59,6 +59,17 @@ func New(server, token string, caPEM []byte) (*Client, error) {
 	return &Client{base: u, token: token, hc: &http.Client{Transport: tr}}, nil
 }
 
+// NewWithHTTPClient returns a client of the service at server that sends its requests with hc
+// (its transport decides what the client trusts). The console uses it to call the API in the
+// same process.
+func NewWithHTTPClient(server, token string, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(server)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("invalid server address %q: want https://HOST[:PORT]", server)
+	}
+	return &Client{base: u, token: token, hc: hc}, nil
+}
+
 // RequestTimeout bounds a request that sends and receives JSON only. StallTimeout bounds how
 // long an upload or a download may go without moving a byte: a 256 MiB image over a slow link
 // takes as long as it takes, a stalled one fails.
@@ -333,17 +344,24 @@ func (c *Client) ReleaseDevice(ctx context.Context, id string) (d api.Device, er
 }
 
 // DeviceQuery selects a page of devices. Product and Group are IDs (or a product name).
+// Attestation is pass, fail or never; Runtime a runtime's SHA-512; SeenSince and NotSeenSince
+// what `since` reads in reports (7d, 24h, a time); empty fields do not filter.
 type DeviceQuery struct {
-	Product   string
-	Group     ident.GroupID
-	Limit     int
-	PageToken string
+	Product      string
+	Group        ident.GroupID
+	Attestation  string
+	Runtime      string
+	SeenSince    string
+	NotSeenSince string
+	Limit        int
+	PageToken    string
 }
 
 // Devices returns one page of the tenant's devices.
 func (c *Client) Devices(ctx context.Context, q DeviceQuery) (l api.DeviceList, err error) {
 	v := url.Values{}
-	for k, s := range map[string]string{"product": q.Product, "device_group": string(q.Group), "page_token": q.PageToken} {
+	for k, s := range map[string]string{"product": q.Product, "device_group": string(q.Group), "page_token": q.PageToken,
+		"attestation": q.Attestation, "runtime": q.Runtime, "seen_since": q.SeenSince, "not_seen_since": q.NotSeenSince} {
 		if s != "" {
 			v.Set(k, s)
 		}
@@ -614,4 +632,10 @@ func (c *Client) ErrorSummary(ctx context.Context, q ReportQuery) (l api.ErrorSu
 	q.Device, q.PageToken = "", ""
 	err = c.do(ctx, "GET", "/api/v1/reports/summary", q.values(), nil, &l)
 	return l, err
+}
+
+// Fleet counts the tenant's devices by device group, last attestation and runtime.
+func (c *Client) Fleet(ctx context.Context) (f api.FleetSummary, err error) {
+	err = c.do(ctx, "GET", "/api/v1/reports/fleet", nil, nil, &f)
+	return f, err
 }

@@ -1,6 +1,7 @@
 // Package server assembles the Rampart security service: it opens the store, makes or loads the
 // service's TLS identity, bootstraps the operator (and with --dev a ready-to-use tenant), and
-// serves the management API, /healthz and /metrics over HTTPS until its context ends.
+// serves the management API, the web console (package console), /healthz and /metrics over
+// HTTPS until its context ends.
 package server
 
 import (
@@ -28,6 +29,7 @@ import (
 	"github.com/rampart-iot/rampart/server/auth"
 	"github.com/rampart-iot/rampart/server/blob"
 	"github.com/rampart-iot/rampart/server/checkpoint"
+	"github.com/rampart-iot/rampart/server/console"
 	"github.com/rampart-iot/rampart/server/httpapi"
 	"github.com/rampart-iot/rampart/server/keyring"
 	"github.com/rampart-iot/rampart/server/logring"
@@ -156,6 +158,8 @@ func Run(ctx context.Context, cfg Config) error {
 	service := httpapi.New(httpapi.Config{Store: st, CA: authority, Blobs: blobs, Keys: keys, TUF: tuf,
 		Logger: log, Registry: reg, Gatherer: reg, UploadStall: cfg.UploadStall, Logs: logs})
 	service.Register(mux)
+	// The web console: every path the API does not serve. It calls the API through mux.
+	mux.Handle("/", console.New(console.Config{API: mux, Logger: log}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.SecurityHeaders(w.Header())
 		if err := st.Ping(r.Context()); err != nil {

@@ -65,8 +65,10 @@ func (a *API) listDeployments(w http.ResponseWriter, r *http.Request, c *call) e
 			}
 		}
 		var err error
-		ds, err = tx.Deployments(c.user.TenantID, groupID, limit)
-		return err
+		if ds, err = tx.Deployments(c.user.TenantID, groupID, limit); err != nil {
+			return err
+		}
+		return withProgress(tx, c.user.TenantID, ds)
 	})
 	if err != nil {
 		return err
@@ -90,6 +92,15 @@ func (a *API) showDeployment(w http.ResponseWriter, r *http.Request, c *call) er
 	d, err := a.deploy.Status(r.Context(), c.user.TenantID, id, a.now())
 	if err != nil {
 		return notFound(err, "deployment %s not found", id)
+	}
+	err = a.store.View(r.Context(), func(tx *store.Tx) error {
+		ds := []api.Deployment{d.Deployment}
+		err := withProgress(tx, c.user.TenantID, ds)
+		d.Deployment = ds[0]
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	return writeJSON(w, http.StatusOK, d)
 }
@@ -117,3 +128,28 @@ func (a *API) controlDeployment(w http.ResponseWriter, r *http.Request, c *call)
 // EvaluateRollouts runs the health gates of the rolling deployments (deploy.Service.Evaluate);
 // the server calls it periodically.
 func (a *API) EvaluateRollouts(ctx context.Context) error { return a.deploy.Evaluate(ctx, a.now()) }
+
+// withProgress gives each deployment that is its group's newest its progress.
+func withProgress(tx *store.Tx, tenantID ident.TenantID, ds []api.Deployment) error {
+	latest := map[ident.GroupID]ident.DeploymentID{}
+	for i, d := range ds {
+		id, ok := latest[d.GroupID]
+		if !ok {
+			l, err := tx.LatestDeployment(tenantID, d.GroupID)
+			if err != nil {
+				return err
+			}
+			id = l.ID
+			latest[d.GroupID] = id
+		}
+		if id != d.ID {
+			continue
+		}
+		p, err := tx.DeploymentProgress(tenantID, d.GroupID, d.CreatedAt)
+		if err != nil {
+			return err
+		}
+		ds[i].Progress = &p
+	}
+	return nil
+}

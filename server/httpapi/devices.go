@@ -1,10 +1,14 @@
 package httpapi
 
 import (
+	"encoding/hex"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/ident"
+	"github.com/rampart-iot/rampart/server/report"
 	"github.com/rampart-iot/rampart/server/store"
 )
 
@@ -96,6 +100,9 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request, c *call) error
 		return err
 	}
 	f := store.DeviceFilter{Limit: limit + 1}
+	if err := deviceFilter(r, c.now, &f); err != nil {
+		return err
+	}
 	if tok := q.Get("page_token"); tok != "" {
 		if f.After, err = ident.ParseDeviceID(tok); err != nil {
 			return errorf(http.StatusBadRequest, "invalid page_token")
@@ -132,6 +139,38 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request, c *call) error
 	}
 	list.Devices = nonNil(list.Devices)
 	return writeJSON(w, http.StatusOK, list)
+}
+
+// deviceFilter reads the attestation, runtime, seen_since and not_seen_since filters of a
+// device listing; the times are what report.ParseSince reads (7d, 24h, an RFC 3339 time, a date).
+func deviceFilter(r *http.Request, now time.Time, f *store.DeviceFilter) error {
+	q := r.URL.Query()
+	switch f.Attestation = q.Get("attestation"); f.Attestation {
+	case "", api.AttestPass, api.AttestFail, store.AttestNever:
+	default:
+		return errorf(http.StatusBadRequest, "invalid attestation %q: want %s, %s or %s", clip(f.Attestation),
+			api.AttestPass, api.AttestFail, store.AttestNever)
+	}
+	if f.RuntimeSHA512 = strings.ToLower(q.Get("runtime")); f.RuntimeSHA512 != "" && !isHex(f.RuntimeSHA512, 128) {
+		return errorf(http.StatusBadRequest, "invalid runtime %q: want the runtime's SHA-512 in hex", clip(f.RuntimeSHA512))
+	}
+	for name, t := range map[string]*time.Time{"seen_since": &f.SeenSince, "not_seen_since": &f.NotSeenSince} {
+		if s := q.Get(name); s != "" {
+			var err error
+			if *t, err = report.ParseSince(s, now); err != nil {
+				return errorf(http.StatusBadRequest, "invalid %s: %v", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 // deviceRef parses the {device} path value; a malformed ID cannot name any device, so it is a 404

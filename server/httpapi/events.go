@@ -158,3 +158,34 @@ func (a *API) reportSummary(w http.ResponseWriter, r *http.Request, c *call) err
 	list.Summary = nonNil(list.Summary)
 	return writeJSON(w, http.StatusOK, list)
 }
+
+// reportFleet counts the tenant's devices by group, last attestation and runtime, naming each
+// runtime's published versions.
+func (a *API) reportFleet(w http.ResponseWriter, r *http.Request, c *call) error {
+	var sum api.FleetSummary
+	err := a.store.View(r.Context(), func(tx *store.Tx) error {
+		var err error
+		if sum.Counts, err = tx.FleetCounts(c.user.TenantID, api.MaxFleetCounts); err != nil {
+			return err
+		}
+		versions := map[string][]string{}
+		for i, fc := range sum.Counts {
+			if _, ok := versions[fc.RuntimeSHA512]; !ok && fc.RuntimeSHA512 != "" {
+				rels, err := tx.RuntimeReleasesBySHA512(fc.RuntimeSHA512)
+				if err != nil {
+					return err
+				}
+				for _, rel := range rels {
+					versions[fc.RuntimeSHA512] = append(versions[fc.RuntimeSHA512], rel.Feed+" "+rel.Version)
+				}
+			}
+			sum.Counts[i].RuntimeVersions = nonNil(versions[fc.RuntimeSHA512])
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sum.Counts = nonNil(sum.Counts)
+	return writeJSON(w, http.StatusOK, sum)
+}

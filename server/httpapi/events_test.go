@@ -419,3 +419,43 @@ func TestReportErrorsPaged(t *testing.T) {
 		}
 	})
 }
+
+func TestReportFleetCountsOwnTenantOnly(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		w := newWorld(t, backend)
+		status, body := w.do(readerA, "GET", "/api/v1/reports/fleet", nil)
+		var sum api.FleetSummary
+		if status != http.StatusOK || json.Unmarshal([]byte(body), &sum) != nil {
+			t.Fatalf("fleet: %d %s", status, body)
+		}
+		if len(sum.Counts) != 1 || sum.Counts[0].GroupID != w.a.group.ID || sum.Counts[0].Devices != 1 ||
+			sum.Counts[0].AttestResult != "" || sum.Counts[0].RuntimeVersions == nil {
+			t.Errorf("fleet of tenant A: %+v, want its one never-attested device in %s", sum.Counts, w.a.group.ID)
+		}
+	})
+}
+
+func TestDeviceListFilters(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		w := newWorld(t, backend)
+		for _, tc := range []struct {
+			query  string
+			status int
+			found  bool
+		}{
+			{"attestation=never", http.StatusOK, true},
+			{"attestation=pass", http.StatusOK, false},
+			{"not_seen_since=1h", http.StatusOK, true},
+			{"seen_since=1h", http.StatusOK, false},
+			{"runtime=" + strings.Repeat("ab", 64), http.StatusOK, false},
+			{"attestation=maybe", http.StatusBadRequest, false},
+			{"runtime=abc", http.StatusBadRequest, false},
+			{"seen_since=soon", http.StatusBadRequest, false},
+		} {
+			status, body := w.do(readerA, "GET", "/api/v1/devices?"+tc.query, nil)
+			if status != tc.status || strings.Contains(body, string(w.a.device)) != tc.found {
+				t.Errorf("?%s: %d %s, want %d and the device listed %v", tc.query, status, body, tc.status, tc.found)
+			}
+		}
+	})
+}

@@ -542,3 +542,28 @@ func FuzzAddImage(f *testing.F) {
 		}
 	})
 }
+
+func TestDeploymentShowsProgressOfNewestOnly(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		w := newWorld(t, backend)
+		status, body := w.do(readerA, "GET", "/api/v1/deployments", nil)
+		ds := decodeAs[[]api.Deployment](t, body)
+		if status != http.StatusOK || len(ds) != 1 || ds[0].Progress == nil ||
+			*ds[0].Progress != (api.DeploymentProgress{Devices: 1}) {
+			t.Fatalf("deployments: %d %s, want one with its group's one device, not yet updated", status, body)
+		}
+		status, body = w.do(readerA, "GET", "/api/v1/deployments/"+string(w.a.deploy.ID), nil)
+		if d := decodeAs[api.Deployment](t, body); status != http.StatusOK || d.Progress == nil || d.Progress.Devices != 1 {
+			t.Errorf("show deployment: %d %s", status, body)
+		}
+		status, body = w.do(adminA, "POST", "/api/v1/deployments", api.CreateDeploymentRequest{DeviceGroupID: w.a.group.ID, ImageIDs: []ident.ImageID{w.a.image.ID}})
+		if status != http.StatusCreated {
+			t.Fatalf("new deployment: %d %s", status, body)
+		}
+		_, body = w.do(readerA, "GET", "/api/v1/deployments", nil)
+		ds = decodeAs[[]api.Deployment](t, body)
+		if len(ds) != 2 || ds[0].Progress == nil || ds[1].Progress != nil {
+			t.Errorf("after a newer deployment: %s, want progress on the newest only", body)
+		}
+	})
+}

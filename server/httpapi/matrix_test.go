@@ -72,6 +72,7 @@ func cases(w *world) map[string]routeCase {
 			except: map[string]int{adminA: http.StatusConflict}},
 		"GET /api/v1/reports/errors":        {path: "/api/v1/reports/errors?since=7d&device=" + dev, object: true},
 		"GET /api/v1/reports/summary":       {path: "/api/v1/reports/summary?device_group=" + string(a.group.ID), object: true},
+		"GET /api/v1/reports/fleet":         {path: "/api/v1/reports/fleet"},
 		"GET /api/v1/support/logs":          {path: "/api/v1/support/logs?since=1h"},
 		"GET /api/v1/operator/support/logs": {path: "/api/v1/operator/support/logs?tenant=" + string(a.tenant.ID)},
 		"POST /api/v1/os/releases":          {path: "/api/v1/os/releases?feed=Retail&version=1.0.0", body: "runtime bytes"},

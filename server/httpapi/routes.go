@@ -67,6 +67,7 @@ func (a *API) table() []Route {
 
 		{"GET", "/api/v1/reports/errors", accessReader, a.reportErrors},
 		{"GET", "/api/v1/reports/summary", accessReader, a.reportSummary},
+		{"GET", "/api/v1/reports/fleet", accessReader, a.reportFleet},
 
 		{"GET", "/api/v1/support/logs", accessAdministrator, a.supportLogs},
 		{"GET", "/api/v1/operator/support/logs", accessOperator, a.operatorSupportLogs},

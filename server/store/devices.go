@@ -179,6 +179,7 @@ func (tx *Tx) Devices(tenantID ident.TenantID, f DeviceFilter) ([]api.Device, er
 	if f.GroupID != "" {
 		q += " AND d.group_id = " + param(f.GroupID)
 	}
+	q += deviceConditions(f, param)
 	if f.After != "" {
 		q += " AND d.id > " + param(string(f.After))
 	}
@@ -188,6 +189,50 @@ func (tx *Tx) Devices(tenantID ident.TenantID, f DeviceFilter) ([]api.Device, er
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
 	return ds, nil
+}
+
+// deviceConditions is the SQL of f's attestation, runtime and last-seen filters.
+func deviceConditions(f DeviceFilter, param func(any) string) string {
+	var q string
+	switch f.Attestation {
+	case "":
+	case AttestNever:
+		q += " AND d.last_attest_result = ''"
+	default:
+		q += " AND d.last_attest_result = " + param(f.Attestation)
+	}
+	if f.RuntimeSHA512 != "" {
+		q += " AND d.runtime_sha512 = " + param(f.RuntimeSHA512)
+	}
+	if !f.SeenSince.IsZero() {
+		q += " AND COALESCE(d.last_seen_at, d.last_attested_at) >= " + param(micros(f.SeenSince))
+	}
+	if !f.NotSeenSince.IsZero() {
+		q += " AND COALESCE(d.last_seen_at, d.last_attested_at, 0) < " + param(micros(f.NotSeenSince))
+	}
+	return q
+}
+
+// FleetCounts counts a tenant's devices by group, last attestation result and reason, and
+// runtime: at most limit rows, the largest counts first. The rows are as many as the distinct
+// combinations, not as the devices.
+func (tx *Tx) FleetCounts(tenantID ident.TenantID, limit int) ([]api.FleetCount, error) {
+	rows, err := queryAll(tx, func(r scanner) (c api.FleetCount, err error) {
+		return c, r.Scan((*string)(&c.GroupID), &c.GroupName, &c.ProductName, &c.AttestResult, &c.AttestReason,
+			&c.RuntimeSHA512, &c.Devices)
+	}, `SELECT COALESCE(d.group_id, ''), COALESCE(g.name, ''), COALESCE(p.name, ''), d.last_attest_result,
+			d.last_attest_reason, d.runtime_sha512, COUNT(*)
+		FROM devices d
+		LEFT JOIN device_groups g ON g.id = d.group_id
+		LEFT JOIN products p ON p.id = g.product_id
+		WHERE d.tenant_id = $1
+		GROUP BY COALESCE(d.group_id, ''), COALESCE(g.name, ''), COALESCE(p.name, ''), d.last_attest_result,
+			d.last_attest_reason, d.runtime_sha512
+		ORDER BY COUNT(*) DESC, 1, 4, 5, 6 LIMIT $2`, tenantID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("count devices: %w", err)
+	}
+	return rows, nil
 }
 
 // Device returns a tenant's device, with its product and group names.

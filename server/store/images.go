@@ -244,6 +244,19 @@ func (tx *Tx) Deployments(tenantID ident.TenantID, groupID ident.GroupID, limit 
 	return tx.withImages(ds)
 }
 
+// DeploymentProgress counts the devices of a tenant's group (revoked ones left out) and, of
+// them, those whose last update report at or after since succeeded, and those for which it failed.
+func (tx *Tx) DeploymentProgress(tenantID ident.TenantID, groupID ident.GroupID, since time.Time) (api.DeploymentProgress, error) {
+	return queryOne(tx, func(r scanner) (p api.DeploymentProgress, err error) {
+		return p, r.Scan(&p.Devices, &p.Updated, &p.Failed)
+	}, fmt.Sprintf("progress of device group %q", groupID), `SELECT COUNT(*),
+			COALESCE(SUM(CASE WHEN u.reported_at >= $3 AND u.last_update_result = $4 THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN u.reported_at >= $3 AND u.last_update_result <> $4 THEN 1 ELSE 0 END), 0)
+		FROM devices d LEFT JOIN device_updates u ON u.device_id = d.id
+		WHERE d.tenant_id = $1 AND d.group_id = $2 AND d.state <> $5`,
+		tenantID, groupID, micros(since), api.UpdateOK, api.DeviceRevoked)
+}
+
 // Deployment returns a tenant's deployment.
 func (tx *Tx) Deployment(tenantID ident.TenantID, id ident.DeploymentID) (api.Deployment, error) {
 	d, err := queryOne(tx, scanDeployment, fmt.Sprintf("deployment %s", id),

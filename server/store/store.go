@@ -335,9 +335,21 @@ func pageSize(limit int) int {
 type DeviceFilter struct {
 	ProductID ident.ProductID
 	GroupID   ident.GroupID
-	After     ident.DeviceID
-	Limit     int
+	// Attestation is the last attestation's result: api.AttestPass, api.AttestFail, or
+	// AttestNever for a device that never attested; "" does not filter.
+	Attestation string
+	// RuntimeSHA512 is the runtime the device last passed attestation with; "" does not filter.
+	RuntimeSHA512 string
+	// SeenSince and NotSeenSince keep devices last seen (or, failing that, last attested) at or
+	// after, or not since, a time (never seen counts as not seen); zero does not filter.
+	SeenSince    time.Time
+	NotSeenSince time.Time
+	After        ident.DeviceID
+	Limit        int
 }
+
+// AttestNever is the DeviceFilter.Attestation of devices that never attested.
+const AttestNever = "never"
 
 // Token is an API token as stored: only its SHA-256 hash, and what the service knows of it.
 // ExpiresAt, LastUsedAt and RevokedAt are nil for never.
