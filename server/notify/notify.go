@@ -235,10 +235,14 @@ func (h *Hub) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
-	for g, ws := range h.waiters {
+	closed := map[*waiter]bool{} // a device waits under two keys: its channel closes once
+	for k, ws := range h.waiters {
 		for w := range ws {
-			close(w.ch)
+			if !closed[w] {
+				closed[w] = true
+				close(w.ch)
+			}
 		}
-		delete(h.waiters, g)
+		delete(h.waiters, k)
 	}
 }

@@ -134,5 +134,15 @@ func TestFeedNoticeReachesItsFollowers(t *testing.T) {
 		if n := h.Waiting(); n != 1 {
 			t.Errorf("%d devices wait after one of two left, want 1", n)
 		}
+
+		// A replica that stops closes the channel of a device waiting under two keys once.
+		ctx, cancel := context.WithCancel(ctx)
+		stopped := make(chan struct{})
+		go func() { defer close(stopped); h.Run(ctx, time.Hour) }()
+		cancel()
+		<-stopped
+		if _, ok := <-b; ok {
+			t.Error("the channel stays open after the replica stopped")
+		}
 	})
 }
