@@ -1,6 +1,7 @@
 package console
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/rampart-iot/rampart/api"
@@ -38,5 +39,26 @@ func TestSummariseCountsStatesReasonsAndRuntimes(t *testing.T) {
 	if len(d.Runtimes) != 2 || d.Runtimes[0].Label != "Retail 1.0" || d.Runtimes[0].N != 7 ||
 		d.Runtimes[1].Label != "unpublished runtime bbbbbbbbbbbb…" || d.Runtimes[1].N != 1 {
 		t.Errorf("runtimes %+v", d.Runtimes)
+	}
+}
+
+// TestDeploymentsPageShowsRolloutState: a deployment in waves shows its state, the wave it
+// reached and why it stopped; one without waves says it went to every device at once.
+func TestDeploymentsPageShowsRolloutState(t *testing.T) {
+	pages := parsePages()
+	ds := []api.Deployment{
+		{ID: "d1", GroupName: "Toaster/Fleet", Rollout: &api.Rollout{State: api.RolloutHalted, Waves: []int{50, 100},
+			Reason: "3 of 3 devices failed or crashed"}},
+		{ID: "d2", GroupName: "Toaster/Production", Rollout: &api.Rollout{State: api.RolloutComplete}},
+	}
+	var b strings.Builder
+	err := pages["deployments"].ExecuteTemplate(&b, "layout", page{Title: "Deployments", Data: deploymentsData{Deployments: ds}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<span class="tag">halted</span> wave 1 of 2, 50% of the devices: 3 of 3 devices failed or crashed`, "all at once"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the page lacks %q:\n%s", want, b.String())
+		}
 	}
 }

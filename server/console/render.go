@@ -47,6 +47,7 @@ var funcs = template.FuncMap{
 		tm = tm.UTC()
 		return template.HTML(`<time datetime="` + tm.Format(time.RFC3339) + `">` + tm.Format("2006-01-02 15:04 UTC") + `</time>`)
 	},
+	"inc": func(i int) int { return i + 1 },
 	"short": func(s any) string {
 		str := fmt.Sprint(s)
 		if len(str) > 12 {
