@@ -4,51 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/rampart-iot/rampart/client"
+	"github.com/rampart-iot/rampart/internal/devserver"
 	"github.com/rampart-iot/rampart/internal/sim"
-	"github.com/rampart-iot/rampart/server"
 )
 
 // devServer starts a --dev service in a temporary folder and returns the simulator's settings
 // for it.
 func devServer(t *testing.T) sim.Config {
 	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- server.Run(ctx, server.Config{DataDir: dir, Dev: true, Listen: "127.0.0.1:0", Stdout: &strings.Builder{}})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("the service did not stop")
-		}
-	})
-	env := map[string]string{}
-	for i := 0; i < 300 && env["RAMPART_CACERT"] == ""; i++ {
-		time.Sleep(50 * time.Millisecond)
-		b, _ := os.ReadFile(filepath.Join(dir, server.DevEnvFile))
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok {
-				env[k] = v
-			}
-		}
-	}
-	ca, err := os.ReadFile(env["RAMPART_CACERT"])
-	if err != nil {
-		t.Fatalf("the dev service did not start: %v", err)
-	}
-	return sim.Config{Server: env["RAMPART_SERVER"], Token: env["RAMPART_TOKEN"], CAPEM: ca, Devices: 4, Concurrency: 2,
+	s := devserver.Start(t)
+	return sim.Config{Server: s.URL, Token: s.Token, CAPEM: s.CA, Devices: 4, Concurrency: 2,
 		Scenario: "all", Seed: sim.Seed(t.Name()), ImageSize: 4096}
 }
 

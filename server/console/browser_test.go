@@ -21,8 +21,8 @@ import (
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/client"
+	"github.com/rampart-iot/rampart/internal/devserver"
 	"github.com/rampart-iot/rampart/internal/sim"
-	"github.com/rampart-iot/rampart/server"
 )
 
 // ArtifactsEnv names the folder where the browser test writes its screenshots; without it they
@@ -36,35 +36,8 @@ const chromiumPath = "/usr/bin/chromium"
 // URL, the dev Administrator's token and its CA.
 func devService(t *testing.T) (string, string, []byte) {
 	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- server.Run(ctx, server.Config{DataDir: dir, Dev: true, Listen: "127.0.0.1:0", Stdout: &strings.Builder{}})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("the service did not stop")
-		}
-	})
-	env := map[string]string{}
-	for i := 0; i < 300 && env["RAMPART_CACERT"] == ""; i++ {
-		time.Sleep(50 * time.Millisecond)
-		b, _ := os.ReadFile(filepath.Join(dir, server.DevEnvFile))
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok {
-				env[k] = v
-			}
-		}
-	}
-	ca, err := os.ReadFile(env["RAMPART_CACERT"])
-	if err != nil {
-		t.Fatalf("the dev service did not start: %v", err)
-	}
-	return env["RAMPART_SERVER"], env["RAMPART_TOKEN"], ca
+	s := devserver.Start(t)
+	return s.URL, s.Token, s.CA
 }
 
 // serverSPKI is the base64 SHA-256 of the service's TLS key, the one certificate Chromium is
