@@ -1,38 +1,24 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/rampart-iot/rampart/server"
+	"github.com/rampart-iot/rampart/internal/devserver"
 )
 
-// devEnv starts a --dev service and returns its dev.env settings.
+// devEnv starts a --dev service and returns its settings as dev.env names them.
 func devEnv(t *testing.T) map[string]string {
 	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- server.Run(ctx, server.Config{DataDir: dir, Dev: true, Listen: "127.0.0.1:0", Stdout: &strings.Builder{}})
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	env := map[string]string{}
-	for i := 0; i < 300 && env["RAMPART_CACERT"] == ""; i++ {
-		time.Sleep(50 * time.Millisecond)
-		b, _ := os.ReadFile(filepath.Join(dir, server.DevEnvFile))
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok {
-				env[k] = v
-			}
-		}
+	s := devserver.Start(t)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, s.CA, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	return env
+	return map[string]string{"RAMPART_SERVER": s.URL, "RAMPART_TOKEN": s.Token, "RAMPART_CACERT": ca}
 }
 
 // TestJSONSummaryShape: --output json prints one object with the run's settings and, for each

@@ -259,8 +259,13 @@ func (tx *Tx) DeploymentProgress(tenantID ident.TenantID, groupID ident.GroupID,
 
 // Deployment returns a tenant's deployment.
 func (tx *Tx) Deployment(tenantID ident.TenantID, id ident.DeploymentID) (api.Deployment, error) {
-	d, err := queryOne(tx, scanDeployment, fmt.Sprintf("deployment %s", id),
-		deploymentSelect+" WHERE d.tenant_id = $1 AND d.id = $2", tenantID, id)
+	return tx.oneDeployment(fmt.Sprintf("deployment %s", id), " WHERE d.tenant_id = $1 AND d.id = $2", tenantID, id)
+}
+
+// oneDeployment returns the deployment that deploymentSelect+where selects, with its images;
+// ErrNotFound, naming what, if there is none.
+func (tx *Tx) oneDeployment(what, where string, args ...any) (api.Deployment, error) {
+	d, err := queryOne(tx, scanDeployment, what, deploymentSelect+where, args...)
 	if err != nil {
 		return d, err
 	}
@@ -274,16 +279,8 @@ func (tx *Tx) Deployment(tenantID ident.TenantID, id ident.DeploymentID) (api.De
 // LatestDeployment returns the newest deployment of a tenant's device group: what its devices
 // converge to. ErrNotFound if the group has none (or is not the tenant's).
 func (tx *Tx) LatestDeployment(tenantID ident.TenantID, groupID ident.GroupID) (api.Deployment, error) {
-	d, err := queryOne(tx, scanDeployment, fmt.Sprintf("deployment of device group %q", groupID),
-		deploymentSelect+" WHERE d.tenant_id = $1 AND d.group_id = $2 ORDER BY d.seq DESC LIMIT 1", tenantID, groupID)
-	if err != nil {
-		return d, err
-	}
-	ds, err := tx.withImages([]api.Deployment{d})
-	if err != nil {
-		return api.Deployment{}, err
-	}
-	return ds[0], nil
+	return tx.oneDeployment(fmt.Sprintf("deployment of device group %q", groupID),
+		" WHERE d.tenant_id = $1 AND d.group_id = $2 ORDER BY d.seq DESC LIMIT 1", tenantID, groupID)
 }
 
 // RecordUpdateReport stores what a tenant's device reported at receivedAt: the images it has

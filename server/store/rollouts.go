@@ -66,17 +66,9 @@ func (tx *Tx) Rollouts(state string) ([]api.Deployment, error) {
 // complete: what the group's devices have unless a rollout says otherwise, and what a new
 // rollout's devices keep until their wave. ErrNotFound if it has none.
 func (tx *Tx) CurrentDeployment(tenantID ident.TenantID, groupID ident.GroupID) (api.Deployment, error) {
-	d, err := queryOne(tx, scanDeployment, fmt.Sprintf("complete deployment of device group %q", groupID),
-		deploymentSelect+" WHERE d.tenant_id = $1 AND d.group_id = $2 AND d.state = $3 ORDER BY d.seq DESC LIMIT 1",
+	return tx.oneDeployment(fmt.Sprintf("complete deployment of device group %q", groupID),
+		" WHERE d.tenant_id = $1 AND d.group_id = $2 AND d.state = $3 ORDER BY d.seq DESC LIMIT 1",
 		tenantID, groupID, api.RolloutComplete)
-	if err != nil {
-		return d, err
-	}
-	ds, err := tx.withImages([]api.Deployment{d})
-	if err != nil {
-		return api.Deployment{}, err
-	}
-	return ds[0], nil
 }
 
 // RolloutDevice is what a rollout's health gate reads of one device of the group: what it
