@@ -10,7 +10,7 @@
 // (about 0.2 ms).
 //
 // The devices speak the device protocol through package transport, as device/agent and
-// device/update speak it: nonce and evidence, whoami, the update info, TUF metadata, update
+// device/update speak it: nonce and evidence, the update info, TUF metadata, update
 // reports, image downloads and error events, over real mutual TLS with the certificate the
 // service issued. The administrator's side (claims, the product, the runtime release, the app
 // image and its deployment) goes through package client.
@@ -58,7 +58,7 @@ const (
 	OpClaim    = "claim"     // one claim request of a batch (rate: devices a second)
 	OpAssign   = "assign"    // putting one device in the group
 	OpAttest   = "attest"    // nonce and attestation, over a new connection
-	OpCheckin  = "checkin"   // whoami, update info, TUF refresh (kept-alive connection)
+	OpCheckin  = "checkin"   // update info, TUF refresh when it moved (kept-alive connection)
 	// OpFirstCheckin is a device's first check-in of the run, which fetches every TUF file.
 	OpFirstCheckin = "first-checkin"
 	OpEvents       = "events"   // one error event uploaded
