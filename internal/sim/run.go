@@ -97,6 +97,9 @@ type Config struct {
 	Spread Spread
 	// Progress, if not nil, receives a line of progress every half second.
 	Progress io.Writer
+	// Timed, if not nil, is called as an operation that runs for Duration starts, with its
+	// name (one of the Op… constants): a caller can watch the service while it is under load.
+	Timed func(op string)
 }
 
 // Spread says whether devices connect from addresses of their own.
@@ -233,6 +236,9 @@ func (r *runner) each(ctx context.Context, st *Stats, devs []*Device, cycle bool
 	if cycle && r.cfg.Duration > 0 {
 		ctx, cancel = context.WithTimeout(ctx, r.cfg.Duration)
 		defer cancel()
+		if r.cfg.Timed != nil {
+			r.cfg.Timed(st.name)
+		}
 	}
 	stop := r.progress(st, len(devs))
 	defer stop()
