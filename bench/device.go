@@ -112,18 +112,74 @@ func deviceRSS(ctx context.Context, s *service, bins, work string) (row, error) 
 		stage0, stage1 = max(stage0, s0), max(stage1, s1)
 		time.Sleep(time.Second)
 	}
-	var anon, file int64 // stage 1's resident memory: its own (heaps, apps' memories, compiled code) and mapped files
+	// Where stage 1's memory is, and both stages' proportional share (PSS): they run the same
+	// binary, whose pages RSS counts once in each.
+	var m1 memoryMap
 	for _, child := range childrenOf(cmd.Process.Pid) {
-		a, _ := procStatusKB(child, "RssAnon:")
-		f, _ := procStatusKB(child, "RssFile:")
-		anon, file = anon+a, file+f
+		m, err := smapsOf(child)
+		if err != nil {
+			return row{}, err
+		}
+		m1.add(m)
+	}
+	m0, err := smapsOf(cmd.Process.Pid)
+	if err != nil {
+		return row{}, err
 	}
 	mb := func(kb int64) float64 { return float64(kb) / 1024 }
 	total := mb(stage0 + stage1)
 	return row{path: "device runtime, blink and telemetry running (stage 0 + stage 1)",
-		rampart: fmt.Sprintf("%.1f MB RSS (stage 0 %.1f; stage 1 %.1f: %.1f anonymous, %.1f the binary and files)",
-			total, mb(stage0), mb(stage1), mb(anon), mb(file)),
+		rampart: fmt.Sprintf("%.1f MB RSS, %.1f MB PSS (stage 0 %.1f; stage 1 %.1f: the apps' compiled code %.1f, "+
+			"heaps and the apps' memories %.1f, the binary and files %.1f)",
+			total, mb(m0.pss+m1.pss), mb(stage0), mb(stage1), mb(m1.anonExec), mb(m1.anonData), mb(m1.file)),
 		baseline: "target 30 MB", ratio: 30 / total}, nil
+}
+
+// memoryMap is a process's resident memory by kind, in kB, from /proc/PID/smaps.
+type memoryMap struct {
+	pss      int64 // proportional: a page shared by n processes counts 1/n
+	anonExec int64 // anonymous and executable: code compiled at run time (the apps', by wazero)
+	anonData int64 // anonymous otherwise: heaps, stacks, the apps' linear memories
+	file     int64 // mapped files: the binary, libraries
+}
+
+func (m *memoryMap) add(o memoryMap) {
+	m.pss, m.anonExec, m.anonData, m.file = m.pss+o.pss, m.anonExec+o.anonExec, m.anonData+o.anonData, m.file+o.file
+}
+
+// smapsOf reads a process's memory map.
+func smapsOf(pid int) (memoryMap, error) {
+	var m memoryMap
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return m, err
+	}
+	exec, anon := false, false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		if !strings.HasSuffix(f[0], ":") { // a mapping's header: range perms offset dev inode [path]
+			exec, anon = strings.Contains(f[1], "x"), len(f) < 6 || strings.HasPrefix(f[5], "[") // [heap], [stack]
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "Pss:":
+			m.pss += kb
+		case "Rss:":
+			switch {
+			case !anon:
+				m.file += kb
+			case exec:
+				m.anonExec += kb
+			default:
+				m.anonData += kb
+			}
+		}
+	}
+	return m, nil
 }
 
 // waitApps waits up to 90 seconds until n apps run on the device.
