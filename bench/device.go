@@ -129,9 +129,9 @@ func deviceRSS(ctx context.Context, s *service, bins, work string) (row, error) 
 	mb := func(kb int64) float64 { return float64(kb) / 1024 }
 	total := mb(stage0 + stage1)
 	return row{path: "device runtime, blink and telemetry running (stage 0 + stage 1)",
-		rampart: fmt.Sprintf("%.1f MB RSS, %.1f MB PSS (stage 0 %.1f; stage 1 %.1f: the apps' compiled code %.1f, "+
-			"heaps and the apps' memories %.1f, the binary and files %.1f)",
-			total, mb(m0.pss+m1.pss), mb(stage0), mb(stage1), mb(m1.anonExec), mb(m1.anonData), mb(m1.file)),
+		rampart: fmt.Sprintf("%.1f MB RSS, %.1f MB PSS (stage 0 %.1f: %.1f its heap, %.1f the binary and files; stage 1 %.1f: "+
+			"the apps' compiled code %.1f, heaps and the apps' memories %.1f, the binary and files %.1f)",
+			total, mb(m0.pss+m1.pss), mb(stage0), mb(m0.anonData+m0.anonExec), mb(m0.file), mb(stage1), mb(m1.anonExec), mb(m1.anonData), mb(m1.file)),
 		baseline: "target 30 MB", ratio: 30 / total}, nil
 }
 
