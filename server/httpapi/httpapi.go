@@ -384,8 +384,8 @@ func (a *API) errorStatus(r *http.Request, err error, tenant ident.TenantID) (in
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrAlreadyClaimed), errors.Is(err, store.ErrInUse):
 		return http.StatusConflict, err.Error()
-	case errors.Is(err, context.Canceled):
-		return 499, "request canceled"
+	case errors.Is(err, context.Canceled), r.Context().Err() != nil:
+		return 499, "request canceled" // the client went away: nothing for the operator to see
 	}
 	if tenant != "" {
 		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err, "tenant", tenant)

@@ -219,6 +219,11 @@ func (s *Store) run(ctx context.Context, db *sql.DB, stmts *stmtCache, opts *sql
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
+		if ctx.Err() != nil {
+			// database/sql rolled the transaction back when ctx ended (the client went away):
+			// say so, rather than that it was already done.
+			return fmt.Errorf("commit transaction: %w", ctx.Err())
+		}
 		return fmt.Errorf("commit transaction: %w", err)
 	}
 	return nil

@@ -1003,3 +1003,25 @@ func TestFullPageTellsAnotherFollows(t *testing.T) {
 		})
 	})
 }
+
+// TestTransactionOfAClientThatWentAwayIsCanceled: when a request's context ends during its
+// transaction, database/sql rolls the transaction back; the store says the context ended, so
+// that the service answers 499 and logs nothing, not that the transaction was already done.
+func TestTransactionOfAClientThatWentAwayIsCanceled(t *testing.T) {
+	each(t, func(t *testing.T, s *store.Store) {
+		for _, run := range []func(context.Context, func(*store.Tx) error) error{s.View, s.Update} {
+			ctx, cancel := context.WithCancel(context.Background())
+			err := run(ctx, func(tx *store.Tx) error {
+				if _, err := tx.Tenant("00000000-0000-4000-8000-000000000000"); !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				cancel()
+				time.Sleep(50 * time.Millisecond) // database/sql rolls back in a goroutine of its own
+				return nil
+			})
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("a transaction whose context ended: %v, want context.Canceled", err)
+			}
+		}
+	})
+}
