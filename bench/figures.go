@@ -25,6 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/rot"
 	"github.com/rampart-iot/rampart/format/evidence"
 	"github.com/rampart-iot/rampart/internal/sim"
@@ -78,49 +79,102 @@ func cryptoLoop(d time.Duration) (float64, error) {
 	return r, nil
 }
 
-// fleetFigures starts a service on o.db (or SQLite), claims and attests o.fleet devices, and
-// measures check-in p99 with the fleet in the store, and the store's size.
+// fleetStep is what the fleet figures measured with one fleet size in the store.
+type fleetStep struct {
+	devices    int
+	claimTime  time.Duration
+	checkin    sim.Row
+	rssKB, hwm int64 // the service's VmRSS after the check-ins, and its VmHWM
+	storeBytes int64 // 0: not known (SQLite)
+}
+
+// fleetFigures starts one service on o.db (or SQLite) and grows one fleet in its store through
+// the sizes of -fleet, smallest first: at each size it claims (straight into the group) the
+// devices the store does not have yet, then measures the check-ins of 256 of them, c=32, the
+// service's memory after them and the store's size. With two sizes or more it prints how the
+// largest compares with the smallest: check-in p99 and the service's memory.
 func fleetFigures(ctx context.Context, o options, bin, work string) ([]row, error) {
-	logf("fleet of %d devices", o.fleet)
-	srv, err := startService(ctx, bin, filepath.Join(work, fmt.Sprintf("fleet-%d", o.fleet)), o.db)
+	srv, err := startService(ctx, bin, filepath.Join(work, "fleet"), o.db)
 	if err != nil {
 		return nil, err
 	}
 	defer srv.stop()
-	cfg := srv.simConfig(o.fleet, 32, "claim", 0)
-	cfg.Seed = sim.Seed(fmt.Sprintf("fleet-%d", o.fleet))
-	start := time.Now()
-	if _, err := sim.Run(ctx, cfg); err != nil {
-		return nil, err
-	}
-	claimTime := time.Since(start)
-	// Check-ins of 256 of the devices, with the whole fleet in the store.
-	cfg.Devices, cfg.Scenario, cfg.Duration = 256, "checkin", 0
-	if _, err := sim.Run(ctx, cfg); err != nil {
-		return nil, err
-	}
-	cfg.Duration = o.duration
-	sum, err := sim.Run(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	r, err := simRow(sum, sim.OpCheckin)
-	if err != nil {
-		return nil, err
-	}
+	pid := srv.cmd.Process.Pid
 	store := "SQLite"
-	size := "—"
 	if o.db != "" {
 		store = "PostgreSQL"
-		if n, err := pgSize(ctx, o.db); err == nil {
-			size = fmt.Sprintf("%.1f MB (%.1f kB a device)", float64(n)/1e6, float64(n)/1e3/float64(o.fleet))
-		}
 	}
-	return []row{
-		{path: fmt.Sprintf("check-in with %d devices in the store (%s), c=32", o.fleet, store),
-			rampart: fmt.Sprintf("%s/s, p50 %s, p99 %s", rate(r.PerSecond), msf(r.P50Ms), msf(r.P99Ms))},
-		{path: fmt.Sprintf("%d devices claimed and grouped", o.fleet), rampart: fmt.Sprintf("in %s; store %s", claimTime.Round(time.Second), size)},
-	}, nil
+	var rows []row
+	var steps []fleetStep
+	for _, n := range o.fleet {
+		logf("fleet of %d devices", n)
+		st := fleetStep{devices: n}
+		cfg := srv.simConfig(n, 32, "claim", 0)
+		cfg.Seed = sim.Seed("fleet")
+		cfg.ClaimBatch = api.MaxClaimBatch
+		cfg.Progress = os.Stderr
+		start := time.Now()
+		sum, err := sim.Run(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		st.claimTime = time.Since(start)
+		for _, r := range sum.Operations {
+			if r.Errors > 0 {
+				return nil, fmt.Errorf("fleet of %d: %s: %d errors %v", n, r.Operation, r.Errors, r.ErrorsByKind)
+			}
+		}
+		logf("fleet of %d devices claimed in %s", n, st.claimTime.Round(time.Second))
+		// Check-ins of 256 of the devices, with the whole fleet in the store.
+		cfg.Devices, cfg.Scenario, cfg.Duration, cfg.Progress = 256, "checkin", 0, nil
+		if _, err := sim.Run(ctx, cfg); err != nil {
+			return nil, err
+		}
+		cfg.Duration = o.duration
+		sum, err = sim.Run(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		if st.checkin, err = simRow(sum, sim.OpCheckin); err != nil {
+			return nil, err
+		}
+		if st.rssKB, err = residentKB(pid); err != nil {
+			return nil, err
+		}
+		if st.hwm, err = procStatusKB(pid, "VmHWM:"); err != nil {
+			return nil, err
+		}
+		size := "—"
+		if o.db != "" {
+			if st.storeBytes, err = pgSize(ctx, o.db); err != nil {
+				return nil, err
+			}
+			size = fmt.Sprintf("%.1f MB (%.1f kB a device)", float64(st.storeBytes)/1e6, float64(st.storeBytes)/1e3/float64(n))
+		}
+		r := st.checkin
+		step := []row{
+			{path: fmt.Sprintf("check-in with %d devices in the store (%s), c=32", n, store),
+				rampart: fmt.Sprintf("%s/s, p50 %s, p99 %s", rate(r.PerSecond), msf(r.P50Ms), msf(r.P99Ms))},
+			{path: fmt.Sprintf("%d devices claimed into their group", n),
+				rampart: fmt.Sprintf("in %s (since the last size); store %s", st.claimTime.Round(time.Second), size)},
+			{path: fmt.Sprintf("service memory with %d devices in the store, after the check-ins", n),
+				rampart: fmt.Sprintf("RSS %d MiB (peak since start %d MiB)", st.rssKB>>10, st.hwm>>10)},
+		}
+		for _, r := range step {
+			printRow(os.Stderr, r)
+		}
+		rows = append(rows, step...)
+		steps = append(steps, st)
+	}
+	if len(steps) > 1 {
+		a, b := steps[0], steps[len(steps)-1]
+		rows = append(rows, row{path: fmt.Sprintf("check-in p99 with %d devices against %d", b.devices, a.devices),
+			rampart: fmt.Sprintf("%s against %s; service RSS %d against %d MiB (%.2f×)", msf(b.checkin.P99Ms), msf(a.checkin.P99Ms),
+				b.rssKB>>10, a.rssKB>>10, float64(b.rssKB)/float64(a.rssKB)),
+			ratio: b.checkin.P99Ms / a.checkin.P99Ms})
+		printRow(os.Stderr, rows[len(rows)-1])
+	}
+	return rows, nil
 }
 
 func pgSize(ctx context.Context, url string) (int64, error) {
