@@ -153,7 +153,7 @@ func fleetFigures(ctx context.Context, o options, bin, work string) ([]row, erro
 		}
 		r := st.checkin
 		step := []row{
-			{path: fmt.Sprintf("check-in with %d devices in the store (%s), c=32", n, store),
+			{path: fmt.Sprintf("up-to-date check-in (%.0f requests) with %d devices in the store (%s), c=32", r.RequestsPerOp, n, store),
 				rampart: fmt.Sprintf("%s/s, p50 %s, p99 %s", rate(r.PerSecond), msf(r.P50Ms), msf(r.P99Ms))},
 			{path: fmt.Sprintf("%d devices claimed into their group", n),
 				rampart: fmt.Sprintf("in %s (since the last size); store %s", st.claimTime.Round(time.Second), size)},
