@@ -70,12 +70,13 @@ func run() error {
 	var o options
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each figure is measured")
 	flag.Func("fleet", "also measure check-in p99 and the service's memory with this many devices in the store; "+
-		"sizes comma-separated grow one store (e.g. 10000,1000000)", func(v string) error {
+		"sizes comma-separated, ascending, are measured in turn and compared (e.g. 10000,1000000)", func(v string) error {
 		var err error
 		o.fleet, err = parseSizes(v)
 		return err
 	})
-	flag.StringVar(&o.db, "db", "", "PostgreSQL URL for the fleet-size figures (default: SQLite)")
+	flag.StringVar(&o.db, "db", "", "PostgreSQL URL for the fleet-size figures (default: SQLite); each size gets a new database, "+
+		"named as the URL's with _SIZE appended")
 	flag.Int64Var(&o.imageSize, "image-size", 20<<20, "size of the image downloaded")
 	flag.IntVar(&o.listeners, "listeners", 2000, "devices whose idle notification channels are held open to measure their memory")
 	flag.StringVar(&o.only, "only", "", "measure only these figures, comma-separated: management, attestation, checkin, storm, download, device, notify, fleet")
