@@ -127,6 +127,10 @@ type UpdateInfo struct {
 	// ImageKeys are the PEM public keys whose signatures on image packages the device trusts:
 	// its tenant's image-signing keys, newest first.
 	ImageKeys []string `json:"image_keys"`
+	// Device is who the calling device is, as DevicePathWhoami answers: the update info is the
+	// device's whole check-in, so an up-to-date one is a single conditional request. Absent
+	// from an older service, whose devices ask whoami as well.
+	Device *DeviceWhoami `json:"device,omitempty"`
 }
 
 // RuntimeKeys are the operator's runtime-signing public keys (PEM), newest first: stage 0 boots

@@ -64,6 +64,7 @@ type options struct {
 	listeners int    // devices whose idle notification channels are measured
 	only      string // -only: the figures to measure, comma-separated; all if empty
 	baseline  string // -serve-baseline DIR: serve the baselines (an internal mode)
+	profile   string // -profile DIR: CPU profiles of the service under each figure's load
 }
 
 func run() error {
@@ -80,6 +81,7 @@ func run() error {
 	flag.Int64Var(&o.imageSize, "image-size", 20<<20, "size of the image downloaded")
 	flag.IntVar(&o.listeners, "listeners", 2000, "devices whose idle notification channels are held open to measure their memory")
 	flag.StringVar(&o.only, "only", "", "measure only these figures, comma-separated: management, attestation, checkin, storm, download, device, notify, fleet")
+	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of the service under each figure's load to this folder")
 	flag.StringVar(&o.baseline, "serve-baseline", "", "internal: serve the baselines with their files in this folder")
 	flag.Parse()
 	if o.baseline != "" {
@@ -101,6 +103,12 @@ func run() error {
 		return err
 	}
 	defer srv.stop()
+	if o.profile != "" {
+		if srv.prof, err = newProfiler(o, srv.pprof); err != nil {
+			return err
+		}
+		defer srv.prof.finish()
+	}
 	base, err := startBaselines(work, o.imageSize)
 	if err != nil {
 		return err
@@ -211,9 +219,11 @@ func loadAverage() string {
 
 // service is a running `rampart server --dev`.
 type service struct {
+	prof               *profiler // nil without -profile
 	cmd                *exec.Cmd
 	url, token, caPath string
 	caPEM              []byte
+	pprof              string // the address of its profiler
 }
 
 func (s *service) stop() {
@@ -236,7 +246,12 @@ func startService(ctx context.Context, bin, dir, db string) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"server", "--dev", "--data", dir, "--listen", addr, "--log-level", "warn", "--max-conns-per-source", "10000"}
+	pprofAddr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"server", "--dev", "--data", dir, "--listen", addr, "--log-level", "warn", "--max-conns-per-source", "10000",
+		"--pprof-listen", pprofAddr}
 	if db != "" {
 		args = append(args, "--db", db)
 	}
@@ -245,7 +260,7 @@ func startService(ctx context.Context, bin, dir, db string) (*service, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &service{cmd: cmd}
+	s := &service{cmd: cmd, pprof: pprofAddr}
 	for range 600 {
 		time.Sleep(50 * time.Millisecond)
 		b, err := os.ReadFile(filepath.Join(dir, "dev.env"))
@@ -271,7 +286,7 @@ func startService(ctx context.Context, bin, dir, db string) (*service, error) {
 
 func (s *service) simConfig(devices, concurrency int, scenario string, d time.Duration) sim.Config {
 	return sim.Config{Server: s.url, Token: s.token, CAPEM: s.caPEM, Devices: devices, Concurrency: concurrency,
-		Scenario: scenario, Duration: d, Seed: sim.Seed("bench"), ImageSize: 0, ClaimBatch: 1000}
+		Scenario: scenario, Duration: d, Seed: sim.Seed("bench"), ImageSize: 0, ClaimBatch: 1000, Timed: s.prof.start}
 }
 
 func simRow(sum sim.Summary, op string) (sim.Row, error) {
@@ -354,6 +369,7 @@ func management(ctx context.Context, o options, s *service, b *baselines) (row, 
 			return nil
 		}
 	}
+	s.prof.start("management")
 	r, _, p99, errs := load(o.duration, 64, get(s.url+"/api/v1/devices/"+string(id), s.token))
 	if errs > 0 {
 		logf("management GET: %d errors", errs)

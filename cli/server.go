@@ -76,6 +76,7 @@ func (e *env) serverCmd() *cobra.Command {
 	f.DurationVar(&cfg.EventRetention, "event-retention", api.DefaultEventLifetime, "how long error events are kept (e.g. 336h)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "also serve /metrics over plain HTTP without a token on this private host:port "+
 		"(on --listen only the operator's token reads it)")
+	f.StringVar(&cfg.PprofListen, "pprof-listen", "", "also serve Go's profiler (/debug/pprof/) on this loopback host:port, for diagnosing")
 	f.IntVar(&cfg.ConnsPerSource, "max-conns-per-source", 0, "connections one address may hold open at once (default 64)")
 	f.IntVar(&cfg.MaxConns, "max-conns", 0, "connections held open at once in total (default 10000)")
 	f.DurationVar(&cfg.RolloutInterval, "rollout-interval", 30*time.Second, "how often the health gates of rolling deployments are evaluated")

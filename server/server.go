@@ -75,6 +75,9 @@ type Config struct {
 	// token, for a Prometheus on a private network. On the main address only the operator's
 	// token reads /metrics.
 	MetricsListen string
+	// PprofListen, if set, is a loopback host:port where Go's profiler is served
+	// (/debug/pprof/), for diagnosing the service.
+	PprofListen string
 	// ConnsPerSource and MaxConns cap the connections held open at once per source address and
 	// in total; 0 means netlimit.DefaultPerSource and netlimit.DefaultTotal.
 	ConnsPerSource int
@@ -203,7 +206,7 @@ func serve(ctx context.Context, cfg Config, srv *http.Server, ln net.Listener, u
 		wg.Add(1)
 		go func() { defer wg.Done(); work(ctx) }()
 	}
-	served := make(chan error, 2)
+	served := make(chan error, 3)
 	go func() { served <- srv.ServeTLS(ln, "", "") }()
 	var metricsSrv *http.Server
 	if cfg.MetricsListen != "" {
@@ -216,6 +219,20 @@ func serve(ctx context.Context, cfg Config, srv *http.Server, ln net.Listener, u
 			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second}
 		go func() { served <- metricsSrv.Serve(mln) }()
 		log.Info("serving metrics without a token", "address", mln.Addr().String())
+	}
+	var pprofSrv *http.Server
+	if cfg.PprofListen != "" {
+		pln, psrv, err := listenPprof(cfg.PprofListen)
+		if err != nil {
+			srv.Close()
+			if metricsSrv != nil {
+				metricsSrv.Close()
+			}
+			return err
+		}
+		pprofSrv = psrv
+		go func() { served <- pprofSrv.Serve(pln) }()
+		log.Info("serving Go's profiler", "address", pln.Addr().String())
 	}
 	log.Info("serving", "url", url, "store", st.Backend(), "data", cfg.DataDir)
 
@@ -231,6 +248,9 @@ func serve(ctx context.Context, cfg Config, srv *http.Server, ln net.Listener, u
 	defer stop()
 	if metricsSrv != nil {
 		metricsSrv.Shutdown(shutdownCtx)
+	}
+	if pprofSrv != nil {
+		pprofSrv.Close() // a CPU profile in progress would hold a graceful shutdown
 	}
 	if err := srv.Shutdown(shutdownCtx); err != nil && failed == nil {
 		failed = fmt.Errorf("shutdown: %w", err)

@@ -28,10 +28,13 @@
 //     forced — and its backoff is over): nonce → evidence → pass: cert.pem, status pass. A
 //     failure records the reason in status.json and the event queue and waits a [Backoff]:
 //     at the cap when the reason will not pass by retrying (rejected).
-//   - CHECK IN (mutual TLS whoami, while the certificate is current): commits a runtime on
-//     trial. A 401 or 403 (the certificate refused) makes attestation due; any failure waits.
+//   - CHECK IN (while the certificate is current): the update cycle's first request over
+//     mutual TLS, a conditional one for the update info, whose answer also says who the service
+//     takes the device for; it commits a runtime on trial. A 401 or 403 (the certificate
+//     refused) makes attestation due; any failure waits.
 //   - REPORT: the event uploader sends the queue, now that the device is online.
-//   - UPDATE: the update cycle, the development capability, the apps; the next check-in is
+//   - UPDATE: the rest of the update cycle on the check-in's answer (nothing more when nothing
+//     moved), the development capability, the apps; the next check-in is
 //     due after about Options.CheckinInterval, or after a backoff if the cycle failed other
 //     than by refusing an image.
 //   - SLEEP until the earliest due time.
@@ -146,6 +149,7 @@ type Agent struct {
 	trial  bool           // booted from the pending slot: commit after the health check
 	apps   *apps          // the app host, while Run runs
 	last   update.Checkin // what the last completed update cycle learnt (update.Client.Last)
+	answer *update.Answer // the last check-in's, for the update cycle after it
 
 	events   *events.Queue
 	client   atomic.Pointer[http.Client] // mtls, for the event uploader's goroutine

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -324,4 +325,57 @@ func testCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
 	}
 	c, _ := x509.ParseCertificate(der)
 	return c, k
+}
+
+// TestUpToDateCheckinIsOneRequest: once a round has completed, a check-in when nothing moved is
+// the conditional update-info request alone, answered 304: its answer said who the device is
+// and which capability it holds, so neither whoami nor the capability is asked for.
+func TestUpToDateCheckinIsOneRequest(t *testing.T) {
+	t.Parallel()
+	svc := servicetest.New(t)
+	svc.Lock()
+	svc.ETag, svc.SayCapability = `"moved-not"`, true
+	svc.Unlock()
+	d := newDevice(t, svc)
+	a := d.agent(t, Options{})
+	if err := a.Run(context.Background()); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	svc.Lock()
+	svc.Requests = nil
+	svc.Unlock()
+	if err := a.Run(context.Background()); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	svc.Lock()
+	got := svc.Requests
+	svc.Unlock()
+	if want := []string{"GET " + api.DevicePathUpdates}; !slices.Equal(got, want) {
+		t.Errorf("an up-to-date check-in sent %q, want %q", got, want)
+	}
+	noProblems(t, svc)
+}
+
+// TestOlderServiceIsAskedWhoami: a service whose update info does not say who the device is
+// (one older than that answer) is asked whoami as well, and the device still checks that the
+// service takes it for itself.
+func TestOlderServiceIsAskedWhoami(t *testing.T) {
+	t.Parallel()
+	svc := servicetest.New(t)
+	svc.Lock()
+	svc.WhoamiOnly = true
+	svc.Unlock()
+	d := newDevice(t, svc)
+	a := d.agent(t, Options{})
+	if err := a.Run(context.Background()); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	svc.Lock()
+	asked := slices.Contains(svc.Requests, "GET "+api.DevicePathWhoami)
+	checkins := len(svc.Checkins)
+	svc.Unlock()
+	if !asked || checkins != 1 {
+		t.Errorf("asked whoami: %v, %d check-ins; want true and 1", asked, checkins)
+	}
+	noProblems(t, svc)
 }

@@ -120,8 +120,34 @@ func (a *Agent) install(certPEM, chainPEM string) (*Certificate, error) {
 	return c, nil
 }
 
-// checkin asks the service, over mutual TLS, who the device is (DESIGN section 5 step 4).
+// checkin is the device's check-in (DESIGN section 5 step 4): the update cycle's conditional
+// request for the update info over mutual TLS ([update.Client.CheckIn]), which says who the
+// service takes the device for. Its answer waits in a.answer for the update cycle. A service
+// whose answer does not name the device (an older one) is asked whoami as well.
 func (a *Agent) checkin(ctx context.Context) (api.DeviceWhoami, error) {
+	ans, err := a.updateClient().CheckIn(ctx)
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && (te.Status == http.StatusUnauthorized || te.Status == http.StatusForbidden) {
+			return api.DeviceWhoami{}, fmt.Errorf("check in: %w: %w", errCertRefused, te)
+		}
+		return api.DeviceWhoami{}, fmt.Errorf("check in: %w", err)
+	}
+	var w api.DeviceWhoami
+	if ans.Who != nil {
+		w = *ans.Who
+	} else if w, err = a.whoami(ctx); err != nil {
+		return w, err
+	}
+	if w.DeviceID != a.id.DeviceID {
+		return w, fmt.Errorf("check in: the service took this device for %.64q", w.DeviceID)
+	}
+	a.answer = ans
+	return w, nil
+}
+
+// whoami asks the service, over mutual TLS, who the device is.
+func (a *Agent) whoami(ctx context.Context) (api.DeviceWhoami, error) {
 	var w api.DeviceWhoami
 	r, err := a.call(ctx, a.mtls, http.MethodGet, api.DevicePathWhoami, "", nil)
 	if err != nil {
@@ -136,9 +162,6 @@ func (a *Agent) checkin(ctx context.Context) (api.DeviceWhoami, error) {
 	}
 	if err := transport.Decode(r.Body, &w); err != nil {
 		return w, fmt.Errorf("check in: %w", err)
-	}
-	if w.DeviceID != a.id.DeviceID {
-		return w, fmt.Errorf("check in: the service took this device for %.64q", w.DeviceID)
 	}
 	return w, nil
 }

@@ -27,7 +27,7 @@ type phase int
 
 const (
 	phaseAttest  phase = iota // prove what the device booted; get a certificate
-	phaseCheckin              // mutual TLS whoami; commit a runtime on trial
+	phaseCheckin              // the conditional update-info request; commit a runtime on trial
 	phaseReport               // upload the queued error events
 	phaseUpdate               // update cycle, development capability, apps
 	phaseSleep                // wait until the earliest due time

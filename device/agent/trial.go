@@ -49,10 +49,18 @@ func (a *Agent) commit() error {
 	return nil
 }
 
-// updateCycle runs one update cycle over the current mutual-TLS connection.
-func (a *Agent) updateCycle(ctx context.Context) (update.Result, error) {
-	c := &update.Client{Dir: a.dir, ServiceURL: a.dev.ServiceURL, HTTP: a.mtls, Slot: a.id.Slot,
+// updateClient is the update client over the current mutual-TLS connection.
+func (a *Agent) updateClient() *update.Client {
+	return &update.Client{Dir: a.dir, ServiceURL: a.dev.ServiceURL, HTTP: a.mtls, Slot: a.id.Slot,
 		Log: a.opt.Log, Now: a.opt.Now, Last: &a.last}
+}
+
+// updateCycle runs the rest of the update cycle on the answer of the check-in before it, or a
+// whole cycle if there was none.
+func (a *Agent) updateCycle(ctx context.Context) (update.Result, error) {
+	c := a.updateClient()
+	ans := a.answer
+	a.answer = nil
 	if a.apps != nil {
 		c.Apps = a.apps.host
 		for _, st := range a.apps.host.List() {
@@ -64,5 +72,8 @@ func (a *Agent) updateCycle(ctx context.Context) (update.Result, error) {
 		a.apps.mu.Lock()
 		defer a.apps.mu.Unlock()
 	}
-	return c.Cycle(ctx)
+	if ans == nil {
+		return c.Cycle(ctx)
+	}
+	return c.Apply(ctx, ans)
 }

@@ -4,13 +4,14 @@
 // hashes, then as image packages signed by a trusted key — installs them atomically and reports
 // what it has.
 //
-// Stage 1 runs one [Client.Cycle] at start, after each check-in and with `run --once`.
+// Stage 1's check-in is step 1, [Client.CheckIn]: once it has an answer, a runtime on trial
+// commits, and [Client.Apply] runs the other steps. [Client.Cycle] is both at once.
 //
 // # The cycle
 //
 //  1. GET api.DevicePathUpdates over mutual TLS: the feed repository (runtime releases), the
-//     group repository (the group's deployment), the update policy and the tenant's image keys.
-//     Policy NoUpdates: nothing more. When nothing moved since the last cycle that completed,
+//     group repository (the group's deployment), the update policy, the tenant's image keys
+//     and who the service takes the device for. Policy NoUpdates: nothing more. When nothing moved since the last cycle that completed,
 //     the answer is 304 and the cycle ends here (see "Up-to-date check-ins").
 //  2. Runtime, for UpdateAll and NoApplicationUpdates: refresh the feed repository
 //     ([Client.refresh]: on first use its "1.root.json" is fetched over the mutually
@@ -141,11 +142,13 @@ type Client struct {
 	expires time.Time // the earliest expiry of the timestamps refreshed in this cycle
 }
 
-// Checkin is what a completed cycle learnt: the ETag of its update info, and the earliest
-// expiry of the timestamp metadata it trusted (zero when it refreshed no repository).
+// Checkin is what a completed cycle learnt: the ETag of its update info, the earliest expiry
+// of the timestamp metadata it trusted (zero when it refreshed no repository), and who the
+// update info said the device is, which a 304 leaves as it was.
 type Checkin struct {
 	ETag    string
 	Expires time.Time
+	Who     *api.DeviceWhoami
 }
 
 // refreshBefore is how long before the trusted timestamp metadata expires a cycle refreshes the
@@ -194,29 +197,69 @@ func (c *Client) hook(step string) {
 	}
 }
 
-// Cycle runs one update cycle (see the package doc). It returns what changed, and an error if
-// any part failed; the parts are independent, so a refused app does not hold back a runtime
-// update, and the result is reported either way.
+// Cycle runs one update cycle (see the package doc): [Client.CheckIn], then [Client.Apply].
 func (c *Client) Cycle(ctx context.Context) (Result, error) {
+	ans, err := c.CheckIn(ctx)
+	if err != nil {
+		return Result{}, c.finish(ctx, Result{}, err)
+	}
+	return c.Apply(ctx, ans)
+}
+
+// Answer is the service's answer to a check-in ([Client.CheckIn]): who the device is, and what
+// [Client.Apply] needs of the update info.
+type Answer struct {
+	// Who is the device as the service knows it: from the update info, or from the last
+	// completed cycle's when nothing moved since. Nil from an older service, which names the
+	// device only in api.DevicePathWhoami.
+	Who *api.DeviceWhoami
+
+	info        api.UpdateInfo
+	keys        map[string]*ecdsa.PublicKey
+	etag        string
+	notModified bool
+}
+
+// NotModified reports whether the service said nothing moved since the last completed cycle:
+// applying the answer then installs nothing.
+func (a *Answer) NotModified() bool { return a.notModified }
+
+// CheckIn asks the service for the update info (step 1 of the cycle), with the ETag of the last
+// completed cycle when it may (see "Up-to-date check-ins"). The answer is the device's
+// check-in: it says who the service takes the device for, and a runtime on trial may commit
+// once it has one. An error of class transport.ErrRejected with Status 401 or 403 means the
+// service refused the device certificate.
+func (c *Client) CheckIn(ctx context.Context) (*Answer, error) {
+	etag := c.conditional()
+	var last Checkin
+	if c.Last != nil {
+		last, *c.Last = *c.Last, Checkin{} // kept again only if the cycle completes
+	}
+	info, keys, etag, err := c.updateInfo(ctx, etag)
+	if errors.Is(err, errNotModified) {
+		*c.Last = last
+		return &Answer{Who: last.Who, etag: etag, notModified: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Answer{Who: info.Device, info: info, keys: keys, etag: etag}, nil
+}
+
+// Apply runs the rest of the cycle on a check-in's answer: it reports a result not reported
+// yet, then, unless nothing moved, refreshes the repositories and installs what they name. It
+// returns what changed, and an error if any part failed; the parts are independent, so a
+// refused app does not hold back a runtime update, and the result is reported either way.
+func (c *Client) Apply(ctx context.Context, ans *Answer) (Result, error) {
 	var res Result
 	if err := c.reportPending(ctx); err != nil {
 		// The service is out of reach: keep the result to report, and try again later.
 		return res, fmt.Errorf("report the last update result: %w", err)
 	}
-
-	etag := c.conditional()
-	var last Checkin
-	if c.Last != nil {
-		last, *c.Last = *c.Last, Checkin{} // kept again only if this cycle completes
-	}
-	info, imageKeys, etag, err := c.updateInfo(ctx, etag)
-	if errors.Is(err, errNotModified) {
-		*c.Last = last
+	if ans.notModified {
 		return res, nil
 	}
-	if err != nil {
-		return res, c.finish(ctx, res, err)
-	}
+	info := ans.info
 	// The tenant's keys check the development capability (stage 0 and stage 1) and installed
 	// apps before each run.
 	if _, err := c.Dir.WriteTenantKeys(info.ImageKeys); err != nil {
@@ -229,7 +272,7 @@ func (c *Client) Cycle(ctx context.Context) (Result, error) {
 		}
 	}
 	if info.UpdatePolicy == api.PolicyAll && info.GroupRepo != "" {
-		if err := c.appUpdate(ctx, info.GroupRepo, info.MaintenanceWindow, c.trustedAppKeys(imageKeys), &res); err != nil {
+		if err := c.appUpdate(ctx, info.GroupRepo, info.MaintenanceWindow, c.trustedAppKeys(ans.keys), &res); err != nil {
 			errs = append(errs, fmt.Errorf("app update: %w", err))
 		}
 	}
@@ -238,7 +281,7 @@ func (c *Client) Cycle(ctx context.Context) (Result, error) {
 		c.keepDownloads(nil) // every download was installed, or is no longer wanted
 	}
 	if c.Last != nil && len(errs) == 0 && len(res.Deferred) == 0 && !res.Restart {
-		*c.Last = Checkin{ETag: etag, Expires: c.expires}
+		*c.Last = Checkin{ETag: ans.etag, Expires: c.expires, Who: ans.Who}
 	}
 	return res, c.finish(ctx, res, errors.Join(errs...))
 }

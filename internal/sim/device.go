@@ -156,22 +156,12 @@ func (d *Device) certificate() *tls.Certificate {
 	return d.cert
 }
 
-// checkin is one check-in over hc (mutual TLS): whoami, the update info, a refresh of the feed's
-// and the group's TUF repositories, and the update report the first time.
+// checkin is one check-in over hc (mutual TLS), as a device's: the update info, which names the
+// device, and when it moved a refresh of the feed's and the group's TUF repositories, and the
+// update report the first time.
 func (r *runner) checkin(ctx context.Context, st *Stats, d *Device, hc *http.Client) error {
-	resp, err := r.call(ctx, st, hc, http.MethodGet, api.DevicePathWhoami, "", nil)
-	if err != nil {
-		return err
-	}
-	if resp.Status != http.StatusOK {
-		return &StatusError{Status: resp.Status, What: "whoami"}
-	}
-	var w api.DeviceWhoami
-	if err := transport.Decode(resp.Body, &w); err != nil || w.DeviceID != d.ID() {
-		return fmt.Errorf("%w: whoami names %.64q", errMalformed, w.DeviceID)
-	}
 	// Like the device's update client, ask with the ETag of the last complete cycle: when
-	// nothing moved, the service answers 304 and the cycle ends there.
+	// nothing moved, the service answers 304 and the check-in ends there.
 	d.mu.Lock()
 	etag := d.etag
 	d.mu.Unlock()
@@ -180,7 +170,8 @@ func (r *runner) checkin(ctx context.Context, st *Stats, d *Device, hc *http.Cli
 		header = http.Header{"If-None-Match": {etag}}
 	}
 	st.addRequests(1)
-	if resp, err = transport.RequestWith(withTrace(ctx, st), hc, r.fleet.server, http.MethodGet, api.DevicePathUpdates, "", nil, header); err != nil {
+	resp, err := transport.RequestWith(withTrace(ctx, st), hc, r.fleet.server, http.MethodGet, api.DevicePathUpdates, "", nil, header)
+	if err != nil {
 		return err
 	}
 	if resp.Status == http.StatusNotModified && etag != "" {
@@ -193,6 +184,9 @@ func (r *runner) checkin(ctx context.Context, st *Stats, d *Device, hc *http.Cli
 	var info api.UpdateInfo
 	if err := transport.Decode(resp.Body, &info); err != nil {
 		return fmt.Errorf("%w: updates: %v", errMalformed, err)
+	}
+	if info.Device == nil || info.Device.DeviceID != d.ID() {
+		return fmt.Errorf("%w: the update info does not name this device", errMalformed)
 	}
 	repos := []string{info.FeedRepo}
 	if info.UpdatePolicy == api.PolicyAll && info.GroupRepo != "" {

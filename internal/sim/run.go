@@ -10,7 +10,7 @@
 // (about 0.2 ms).
 //
 // The devices speak the device protocol through package transport, as device/agent and
-// device/update speak it: nonce and evidence, whoami, the update info, TUF metadata, update
+// device/update speak it: nonce and evidence, the update info, TUF metadata, update
 // reports, image downloads and error events, over real mutual TLS with the certificate the
 // service issued. The administrator's side (claims, the product, the runtime release, the app
 // image and its deployment) goes through package client.
@@ -58,7 +58,7 @@ const (
 	OpClaim    = "claim"     // one claim request of a batch (rate: devices a second)
 	OpAssign   = "assign"    // putting one device in the group
 	OpAttest   = "attest"    // nonce and attestation, over a new connection
-	OpCheckin  = "checkin"   // whoami, update info, TUF refresh (kept-alive connection)
+	OpCheckin  = "checkin"   // update info, TUF refresh when it moved (kept-alive connection)
 	// OpFirstCheckin is a device's first check-in of the run, which fetches every TUF file.
 	OpFirstCheckin = "first-checkin"
 	OpEvents       = "events"   // one error event uploaded
@@ -97,6 +97,9 @@ type Config struct {
 	Spread Spread
 	// Progress, if not nil, receives a line of progress every half second.
 	Progress io.Writer
+	// Timed, if not nil, is called as an operation that runs for Duration starts, with its
+	// name (one of the Op… constants): a caller can watch the service while it is under load.
+	Timed func(op string)
 }
 
 // Spread says whether devices connect from addresses of their own.
@@ -233,6 +236,9 @@ func (r *runner) each(ctx context.Context, st *Stats, devs []*Device, cycle bool
 	if cycle && r.cfg.Duration > 0 {
 		ctx, cancel = context.WithTimeout(ctx, r.cfg.Duration)
 		defer cancel()
+		if r.cfg.Timed != nil {
+			r.cfg.Timed(st.name)
+		}
 	}
 	stop := r.progress(st, len(devs))
 	defer stop()

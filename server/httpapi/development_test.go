@@ -14,8 +14,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -422,11 +424,15 @@ func (d *rotDevice) evidence(t testing.TB, nonce []byte) []byte {
 
 // TestWhoamiNamesTheCapability: a check-in says which development capability the device should
 // hold — the SHA-256 of what the capability route answers, or "" for none — so that a device
-// holding it asks no more; enabling and disabling move it.
+// holding it asks no more; enabling and disabling move it. The update info says the same as
+// whoami, and its ETag moves with it, so that a device's up-to-date check-in (a 304) never
+// hides a new capability.
 func TestWhoamiNamesTheCapability(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend string) {
 		w, srv := tlsWorldOn(t, backend)
 		c := ownClient(srv, issue(t, w, w.a.device))
+		get(t, c, srv.URL+api.DevicePathUpdates) // publishes the repositories the device follows
+		etag := ""
 		whoami := func() string {
 			t.Helper()
 			status, body := get(t, c, srv.URL+api.DevicePathWhoami)
@@ -434,6 +440,19 @@ func TestWhoamiNamesTheCapability(t *testing.T) {
 			if status != http.StatusOK || who.CapabilitySHA256 == nil || who.DeviceID != w.a.device {
 				t.Fatalf("whoami: %d %s", status, body)
 			}
+			req, _ := http.NewRequest("GET", srv.URL+api.DevicePathUpdates, nil)
+			req.Header.Set("If-None-Match", etag)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			info := decodeAs[api.UpdateInfo](t, string(b))
+			if resp.StatusCode != http.StatusOK || info.Device == nil || !reflect.DeepEqual(*info.Device, who) {
+				t.Fatalf("update info with the last ETag: %d %s, want 200 naming the device as whoami does (%s)", resp.StatusCode, b, body)
+			}
+			etag = resp.Header.Get("ETag")
 			return *who.CapabilitySHA256
 		}
 		if d := whoami(); d != "" {

@@ -154,24 +154,38 @@ func (a *API) deviceAuth(r *http.Request) (api.Device, error) {
 }
 
 func (a *API) deviceWhoami(w http.ResponseWriter, r *http.Request, d deviceCall) error {
-	digest := "" // no capability: the device reads none, and needs no read of the store
+	var who api.DeviceWhoami
+	var err error
 	if d.Development {
-		var body []byte
-		err := a.store.View(r.Context(), func(tx *store.Tx) error {
-			var err error
-			body, err = tx.DevelopmentCapability(d.TenantID, d.ID)
+		err = a.store.View(r.Context(), func(tx *store.Tx) (err error) {
+			who, err = whoami(tx, d)
 			return err
 		})
+	} else {
+		who, err = whoami(nil, d) // without development mode, no read of the store
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, who)
+}
+
+// whoami is who the calling device is, as the service knows it: its ID, tenant and group, and
+// the SHA-256 of the development capability it should hold ("" for none). A device without
+// development mode has none, and needs no tx.
+func whoami(tx *store.Tx, d deviceCall) (api.DeviceWhoami, error) {
+	digest := ""
+	if d.Development {
+		body, err := tx.DevelopmentCapability(d.TenantID, d.ID)
 		switch {
 		case err == nil:
 			sum := sha256.Sum256(body)
 			digest = hex.EncodeToString(sum[:])
 		case !errors.Is(err, store.ErrNotFound):
-			return err
+			return api.DeviceWhoami{}, err
 		}
 	}
-	return writeJSON(w, http.StatusOK, api.DeviceWhoami{DeviceID: d.ID, TenantID: d.TenantID, GroupID: d.GroupID,
-		CapabilitySHA256: &digest})
+	return api.DeviceWhoami{DeviceID: d.ID, TenantID: d.TenantID, GroupID: d.GroupID, CapabilitySHA256: &digest}, nil
 }
 
 // FlushAttestationFailures stores the counts of attestation failures of callers that are not a

@@ -43,19 +43,26 @@ const (
 
 // deviceUpdates tells the calling device which repositories it follows: its group's (if it is
 // in one) and its group's OS feed (Retail when in no group, so that a device can always get
-// runtime updates), the group's update policy, and its tenant's image-signing keys.
+// runtime updates), the group's update policy, its tenant's image-signing keys, and who the
+// device is (as whoami says: the answer is the device's whole check-in).
 //
 // The answer's ETag is a digest of the answer and of the newest timestamp metadata of both
-// repositories, so it moves whenever anything the device would fetch moves (a deployment, a
-// release, a re-signed timestamp, a new key). A device that sends it back in If-None-Match is
-// answered 304 when nothing moved, and fetches no TUF metadata: an up-to-date check-in is this
-// one request (see device/update, which bounds how long it trusts a 304).
+// repositories, so it moves whenever anything the device would fetch or keep moves (a
+// deployment, a release, a re-signed timestamp, a new key, another group, another development
+// capability). A device that sends it back in If-None-Match is answered 304 when nothing moved,
+// and fetches no TUF metadata: an up-to-date check-in is this one request (see device/update,
+// which bounds how long it trusts a 304).
 func (a *API) deviceUpdates(w http.ResponseWriter, r *http.Request, d deviceCall) error {
 	info := api.UpdateInfo{FeedRepo: tufrepo.FeedRepo(api.FeedRetail), UpdatePolicy: api.PolicyNone}
 	var missing []string // repositories not published yet
 	var keys []string    // the tenant's image keys, as PEM
 	tag := sha256.New()
 	err := a.store.View(r.Context(), func(tx *store.Tx) error {
+		who, err := whoami(tx, d)
+		if err != nil {
+			return err
+		}
+		info.Device = &who
 		if d.GroupID != "" {
 			g, err := tx.Group(d.TenantID, d.GroupID)
 			if err != nil {

@@ -89,7 +89,9 @@ func TestDeviceUpdatesNamesRepositoriesAndKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := api.UpdateInfo{GroupRepo: "group/" + string(w.a.group.ID), FeedRepo: "feed/Retail", UpdatePolicy: api.PolicyAll, ImageKeys: keys}
+	none := ""
+	who := &api.DeviceWhoami{DeviceID: w.a.device, TenantID: w.a.tenant.ID, GroupID: w.a.group.ID, CapabilitySHA256: &none}
+	want := api.UpdateInfo{GroupRepo: "group/" + string(w.a.group.ID), FeedRepo: "feed/Retail", UpdatePolicy: api.PolicyAll, ImageKeys: keys, Device: who}
 	if got := decodeAs[api.UpdateInfo](t, body); !reflect.DeepEqual(got, want) {
 		t.Errorf("in a group:\n got %+v\nwant %+v", got, want)
 	}
@@ -109,7 +111,8 @@ func TestDeviceUpdatesNamesRepositoriesAndKeys(t *testing.T) {
 		t.Fatalf("update device: %d %s", status, body)
 	}
 	_, body = get(t, c, srv.URL+api.DevicePathUpdates)
-	want = api.UpdateInfo{FeedRepo: "feed/Retail", UpdatePolicy: api.PolicyNone, ImageKeys: keys}
+	who.GroupID = ""
+	want = api.UpdateInfo{FeedRepo: "feed/Retail", UpdatePolicy: api.PolicyNone, ImageKeys: keys, Device: who}
 	if got := decodeAs[api.UpdateInfo](t, body); !reflect.DeepEqual(got, want) {
 		t.Errorf("in no group:\n got %+v\nwant %+v", got, want)
 	}

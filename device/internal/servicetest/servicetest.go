@@ -80,6 +80,7 @@ type Service struct {
 	Checkins                []ident.DeviceID
 	Evidence                []*evidence.Evidence // verified evidence received, in order
 	Problems                []string             // requests that were not in the expected shape
+	Requests                []string             // every request answered: "METHOD PATH"
 
 	// RuntimeKey is the operator's runtime-signing key: its public key is served at
 	// api.DevicePathRuntimeKeys. ImageKey is the tenant's image-signing key.
@@ -104,6 +105,9 @@ type Service struct {
 	// SayCapability makes whoami name the capability (its SHA-256, or "" without one), as the
 	// service does; without it whoami is an older service's, which does not.
 	SayCapability bool
+	// WhoamiOnly makes the update info leave out who the device is, as an older service's
+	// does: the device then asks whoami as well.
+	WhoamiOnly bool
 	// EventStore holds the error events received (api.DevicePathEvents) and their faults.
 	EventStore EventStore
 	// Down makes the stand-in close every connection without an answer, as a service that
@@ -154,6 +158,9 @@ func New(t testing.TB) *Service {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.Lock()
 		down := s.Down
+		if !down {
+			s.Requests = append(s.Requests, r.Method+" "+r.URL.Path)
+		}
 		s.Unlock()
 		if down {
 			panic(http.ErrAbortHandler)
@@ -326,6 +333,13 @@ func (s *Service) whoami(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Lock()
 	s.Checkins = append(s.Checkins, id)
+	who := s.who(id)
+	s.Unlock()
+	writeJSON(w, http.StatusOK, who)
+}
+
+// who is what whoami and the update info say of device id. The caller holds s's lock.
+func (s *Service) who(id ident.DeviceID) api.DeviceWhoami {
 	who := api.DeviceWhoami{DeviceID: id, TenantID: TenantID}
 	if s.SayCapability {
 		digest := ""
@@ -335,8 +349,7 @@ func (s *Service) whoami(w http.ResponseWriter, r *http.Request) {
 		}
 		who.CapabilitySHA256 = &digest
 	}
-	s.Unlock()
-	writeJSON(w, http.StatusOK, who)
+	return who
 }
 
 // notify is the notification channel as the service opens it: a keep-alive line, then nothing
@@ -368,11 +381,17 @@ func (s *Service) runtimeKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) updates(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.device(w, r); !ok {
+	id, ok := s.device(w, r)
+	if !ok {
 		return
 	}
 	s.Lock()
 	info, etag := s.Updates, s.ETag
+	if !s.WhoamiOnly {
+		s.Checkins = append(s.Checkins, id)
+		who := s.who(id)
+		info.Device = &who
+	}
 	s.Unlock()
 	if etag != "" {
 		w.Header().Set("ETag", etag)
