@@ -193,8 +193,8 @@ func fleetFigures(ctx context.Context, o options, bin, work string) ([]row, erro
 			p99s = append(p99s, msf(r.P99Ms))
 		}
 		rows = append(rows,
-			row{path: fmt.Sprintf("up-to-date check-in (%.0f requests) with %d devices in the store (%s), c=32, median of %d rounds",
-				z.checkins[0].RequestsPerOp, z.devices, store, len(z.checkins)),
+			row{path: fmt.Sprintf("up-to-date check-in (%s) with %d devices in the store (%s), c=32, median of %d rounds",
+				requests(z.checkins[0].RequestsPerOp), z.devices, store, len(z.checkins)),
 				rampart: fmt.Sprintf("%s/s, p50 %s, p99 %s (rounds: %s)", rate(median(z.checkins, func(r sim.Row) float64 { return r.PerSecond })),
 					msf(median(z.checkins, func(r sim.Row) float64 { return r.P50Ms })),
 					msf(median(z.checkins, func(r sim.Row) float64 { return r.P99Ms })), strings.Join(p99s, ", "))},
@@ -220,6 +220,14 @@ func fleetFigures(ctx context.Context, o options, bin, work string) ([]row, erro
 		printRow(os.Stderr, r)
 	}
 	return rows, nil
+}
+
+// requests names a number of requests a check-in makes.
+func requests(n float64) string {
+	if n == 1 {
+		return "1 request"
+	}
+	return fmt.Sprintf("%.0f requests", n)
 }
 
 // median returns the median of f over xs (the mean of the middle two for an even count).
