@@ -259,9 +259,12 @@ const MaxClaimBatch = 1000
 
 // ClaimDevicesRequest is the body of POST /api/v1/devices/claim: devices by ID and claim code,
 // or (where the tenant allows it) device_ids by ID alone; not both. The claim is all or nothing.
+// DeviceGroupID, if given, is one of the caller tenant's device groups: the devices are claimed
+// into it, in the same transaction.
 type ClaimDevicesRequest struct {
-	DeviceIDs []string      `json:"device_ids,omitempty"`
-	Devices   []ClaimDevice `json:"devices,omitempty"`
+	DeviceIDs     []string      `json:"device_ids,omitempty"`
+	Devices       []ClaimDevice `json:"devices,omitempty"`
+	DeviceGroupID ident.GroupID `json:"device_group_id,omitempty"`
 }
 
 // ClaimDevice is one device to claim. ClaimCode may be empty only where the tenant allows

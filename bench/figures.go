@@ -15,9 +15,11 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/device/rot"
 	"github.com/rampart-iot/rampart/format/evidence"
 	"github.com/rampart-iot/rampart/internal/sim"
@@ -78,49 +81,193 @@ func cryptoLoop(d time.Duration) (float64, error) {
 	return r, nil
 }
 
-// fleetFigures starts a service on o.db (or SQLite), claims and attests o.fleet devices, and
-// measures check-in p99 with the fleet in the store, and the store's size.
+// fleetRounds is how many times the check-ins of each fleet size are measured, the sizes in
+// turn: on a shared machine the load drifts over minutes, and measuring the sizes one after the
+// other within a round puts them under the same load.
+const fleetRounds = 5
+
+// fleetSize is one fleet size of the fleet figures: a service of its own with its own store.
+type fleetSize struct {
+	devices    int
+	srv        *service
+	db         string
+	claimTime  time.Duration
+	storeBytes int64     // 0: not known (SQLite)
+	checkins   []sim.Row // one a round
+	rssKB, hwm int64     // the service's VmRSS after the last round, and its VmHWM
+}
+
+// fleetFigures measures the fleet-size figures: for each size of -fleet a service of its own
+// on a store of its own (on PostgreSQL, the database of o.db with the size appended, made
+// anew), with that many devices claimed straight into their group. Then, in fleetRounds
+// rounds, each size in turn, it measures the check-ins of 256 of the devices, c=32, with the
+// whole fleet in the store; after the rounds, each service's memory and each store's size. The
+// figures are the medians of the rounds; with two sizes or more it prints how the largest
+// compares with the smallest (check-in p99, a round at a time, and the service's memory).
 func fleetFigures(ctx context.Context, o options, bin, work string) ([]row, error) {
-	logf("fleet of %d devices", o.fleet)
-	srv, err := startService(ctx, bin, filepath.Join(work, fmt.Sprintf("fleet-%d", o.fleet)), o.db)
-	if err != nil {
-		return nil, err
-	}
-	defer srv.stop()
-	cfg := srv.simConfig(o.fleet, 32, "claim", 0)
-	cfg.Seed = sim.Seed(fmt.Sprintf("fleet-%d", o.fleet))
-	start := time.Now()
-	if _, err := sim.Run(ctx, cfg); err != nil {
-		return nil, err
-	}
-	claimTime := time.Since(start)
-	// Check-ins of 256 of the devices, with the whole fleet in the store.
-	cfg.Devices, cfg.Scenario, cfg.Duration = 256, "checkin", 0
-	if _, err := sim.Run(ctx, cfg); err != nil {
-		return nil, err
-	}
-	cfg.Duration = o.duration
-	sum, err := sim.Run(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	r, err := simRow(sum, sim.OpCheckin)
-	if err != nil {
-		return nil, err
-	}
 	store := "SQLite"
-	size := "—"
 	if o.db != "" {
 		store = "PostgreSQL"
-		if n, err := pgSize(ctx, o.db); err == nil {
-			size = fmt.Sprintf("%.1f MB (%.1f kB a device)", float64(n)/1e6, float64(n)/1e3/float64(o.fleet))
+	}
+	var sizes []*fleetSize
+	defer func() {
+		for _, z := range sizes {
+			z.srv.stop()
+		}
+	}()
+	for _, n := range o.fleet {
+		logf("fleet of %d devices", n)
+		z := &fleetSize{devices: n, db: o.db}
+		if o.db != "" {
+			var err error
+			if z.db, err = freshDatabase(ctx, o.db, fmt.Sprint(n)); err != nil {
+				return nil, err
+			}
+		}
+		srv, err := startService(ctx, bin, filepath.Join(work, fmt.Sprintf("fleet-%d", n)), z.db)
+		if err != nil {
+			return nil, err
+		}
+		z.srv = srv
+		sizes = append(sizes, z)
+		cfg := srv.simConfig(n, 32, "claim", 0)
+		cfg.Seed = sim.Seed("fleet")
+		cfg.ClaimBatch = api.MaxClaimBatch
+		cfg.Progress = os.Stderr
+		start := time.Now()
+		sum, err := sim.Run(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		z.claimTime = time.Since(start)
+		for _, r := range sum.Operations {
+			if r.Errors > 0 {
+				return nil, fmt.Errorf("fleet of %d: %s: %d errors %v", n, r.Operation, r.Errors, r.ErrorsByKind)
+			}
+		}
+		logf("fleet of %d devices claimed in %s", n, z.claimTime.Round(time.Second))
+		// A first pass of the 256 devices: attested, and their first check-ins made.
+		cfg.Devices, cfg.Scenario, cfg.Progress = 256, "checkin", nil
+		if _, err := sim.Run(ctx, cfg); err != nil {
+			return nil, err
+		}
+		if o.db != "" {
+			if z.storeBytes, err = pgSize(ctx, z.db); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return []row{
-		{path: fmt.Sprintf("check-in with %d devices in the store (%s), c=32", o.fleet, store),
-			rampart: fmt.Sprintf("%s/s, p50 %s, p99 %s", rate(r.PerSecond), msf(r.P50Ms), msf(r.P99Ms))},
-		{path: fmt.Sprintf("%d devices claimed and grouped", o.fleet), rampart: fmt.Sprintf("in %s; store %s", claimTime.Round(time.Second), size)},
-	}, nil
+	for round := range fleetRounds {
+		for _, z := range sizes {
+			cfg := z.srv.simConfig(256, 32, "checkin", o.duration)
+			cfg.Seed = sim.Seed("fleet")
+			sum, err := sim.Run(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			r, err := simRow(sum, sim.OpCheckin)
+			if err != nil {
+				return nil, err
+			}
+			z.checkins = append(z.checkins, r)
+			logf("round %d, %d devices: check-in %s/s, p50 %s, p99 %s; load average %s", round+1, z.devices,
+				rate(r.PerSecond), msf(r.P50Ms), msf(r.P99Ms), loadAverage())
+		}
+	}
+	var rows []row
+	for _, z := range sizes {
+		pid := z.srv.cmd.Process.Pid
+		var err error
+		if z.rssKB, err = residentKB(pid); err != nil {
+			return nil, err
+		}
+		if z.hwm, err = procStatusKB(pid, "VmHWM:"); err != nil {
+			return nil, err
+		}
+		size := "—"
+		if z.storeBytes > 0 {
+			size = fmt.Sprintf("%.1f MB (%.1f kB a device)", float64(z.storeBytes)/1e6, float64(z.storeBytes)/1e3/float64(z.devices))
+		}
+		var p99s []string
+		for _, r := range z.checkins {
+			p99s = append(p99s, msf(r.P99Ms))
+		}
+		rows = append(rows,
+			row{path: fmt.Sprintf("up-to-date check-in (%s) with %d devices in the store (%s), c=32, median of %d rounds",
+				requests(z.checkins[0].RequestsPerOp), z.devices, store, len(z.checkins)),
+				rampart: fmt.Sprintf("%s/s, p50 %s, p99 %s (rounds: %s)", rate(median(z.checkins, func(r sim.Row) float64 { return r.PerSecond })),
+					msf(median(z.checkins, func(r sim.Row) float64 { return r.P50Ms })),
+					msf(median(z.checkins, func(r sim.Row) float64 { return r.P99Ms })), strings.Join(p99s, ", "))},
+			row{path: fmt.Sprintf("%d devices claimed into their group", z.devices),
+				rampart: fmt.Sprintf("in %s; store %s", z.claimTime.Round(time.Second), size)},
+			row{path: fmt.Sprintf("service memory with %d devices in the store, after the check-ins", z.devices),
+				rampart: fmt.Sprintf("RSS %d MiB (peak since start, claims included, %d MiB)", z.rssKB>>10, z.hwm>>10)})
+	}
+	if len(sizes) > 1 {
+		a, b := sizes[0], sizes[len(sizes)-1]
+		var ratios []float64
+		var each []string
+		for i := range a.checkins {
+			ratios = append(ratios, b.checkins[i].P99Ms/a.checkins[i].P99Ms)
+			each = append(each, fmt.Sprintf("%.2f", ratios[i]))
+		}
+		rows = append(rows, row{path: fmt.Sprintf("%d devices in the store against %d: check-in p99, a round at a time (median)", b.devices, a.devices),
+			rampart: fmt.Sprintf("rounds %s; service RSS %d against %d MiB (%.2f×)", strings.Join(each, ", "),
+				b.rssKB>>10, a.rssKB>>10, float64(b.rssKB)/float64(a.rssKB)),
+			ratio: median(ratios, func(v float64) float64 { return v })})
+	}
+	for _, r := range rows {
+		printRow(os.Stderr, r)
+	}
+	return rows, nil
+}
+
+// requests names a number of requests a check-in makes.
+func requests(n float64) string {
+	if n == 1 {
+		return "1 request"
+	}
+	return fmt.Sprintf("%.0f requests", n)
+}
+
+// median returns the median of f over xs (the mean of the middle two for an even count).
+func median[T any](xs []T, f func(T) float64) float64 {
+	v := make([]float64, len(xs))
+	for i, x := range xs {
+		v[i] = f(x)
+	}
+	sort.Float64s(v)
+	if len(v) == 0 {
+		return 0
+	}
+	if len(v)%2 == 0 {
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return v[len(v)/2]
+}
+
+// freshDatabase makes, on the PostgreSQL server of url, a new empty database named as url's
+// with suffix appended (one there already is dropped), and returns its URL.
+func freshDatabase(ctx context.Context, dbURL, suffix string) (string, error) {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return "", fmt.Errorf("-db: %w", err)
+	}
+	name := strings.TrimPrefix(u.Path, "/") + "_" + suffix
+	c, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close(ctx)
+	quoted := pgx.Identifier{name}.Sanitize()
+	if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+quoted); err != nil {
+		return "", err
+	}
+	if _, err := c.Exec(ctx, "CREATE DATABASE "+quoted); err != nil {
+		return "", err
+	}
+	u.Path = "/" + name
+	return u.String(), nil
 }
 
 func pgSize(ctx context.Context, url string) (int64, error) {

@@ -3,6 +3,7 @@
 //
 //	go run ./bench                         # every figure, about two minutes
 //	go run ./bench -fleet 10000 -db URL    # also check-in p99 with 10k devices in PostgreSQL
+//	go run ./bench -only fleet -fleet 10000,1000000 -db URL  # the fleet figures alone, 10k then 1M
 //
 // It builds the real binaries, starts `rampart server --dev` as a process of its own, and loads
 // it with the fleet simulator (package sim) from this process. The baselines run in another
@@ -38,6 +39,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,7 +58,7 @@ func main() {
 
 type options struct {
 	duration  time.Duration
-	fleet     int
+	fleet     []int // fleet sizes, ascending: the same store grows through them
 	db        string
 	imageSize int64
 	listeners int    // devices whose idle notification channels are measured
@@ -68,11 +70,17 @@ type options struct {
 func run() error {
 	var o options
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each figure is measured")
-	flag.IntVar(&o.fleet, "fleet", 0, "also measure check-in p99 with this many devices in the store (e.g. 10000, 1000000)")
-	flag.StringVar(&o.db, "db", "", "PostgreSQL URL for the fleet-size figures (default: SQLite)")
+	flag.Func("fleet", "also measure check-in p99 and the service's memory with this many devices in the store; "+
+		"sizes comma-separated, ascending, are measured in turn and compared (e.g. 10000,1000000)", func(v string) error {
+		var err error
+		o.fleet, err = parseSizes(v)
+		return err
+	})
+	flag.StringVar(&o.db, "db", "", "PostgreSQL URL for the fleet-size figures (default: SQLite); each size gets a new database, "+
+		"named as the URL's with _SIZE appended")
 	flag.Int64Var(&o.imageSize, "image-size", 20<<20, "size of the image downloaded")
 	flag.IntVar(&o.listeners, "listeners", 2000, "devices whose idle notification channels are held open to measure their memory")
-	flag.StringVar(&o.only, "only", "", "measure only these figures, comma-separated: management, attestation, checkin, storm, download, device, notify")
+	flag.StringVar(&o.only, "only", "", "measure only these figures, comma-separated: management, attestation, checkin, storm, download, device, notify, fleet")
 	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of the service under each figure's load to this folder")
 	flag.StringVar(&o.baseline, "serve-baseline", "", "internal: serve the baselines with their files in this folder")
 	flag.Parse()
@@ -139,7 +147,7 @@ func run() error {
 			return err
 		}
 	}
-	if o.fleet > 0 {
+	if len(o.fleet) > 0 && o.measures("fleet") {
 		fr, err := fleetFigures(ctx, o, filepath.Join(bins, "rampart"), work)
 		if err != nil {
 			return err
@@ -154,6 +162,23 @@ func run() error {
 		printRow(os.Stdout, r)
 	}
 	return nil
+}
+
+// parseSizes reads -fleet: sizes from 1 to 10,000,000, comma-separated, each larger than the
+// one before.
+func parseSizes(v string) ([]int, error) {
+	var sizes []int
+	for f := range strings.SplitSeq(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 10_000_000 {
+			return nil, fmt.Errorf("fleet size %q: want a number from 1 to 10000000", f)
+		}
+		if len(sizes) > 0 && n <= sizes[len(sizes)-1] {
+			return nil, fmt.Errorf("fleet sizes must grow: %d after %d", n, sizes[len(sizes)-1])
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes, nil
 }
 
 // measures reports whether the figure name is to be measured (-only).

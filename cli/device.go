@@ -291,10 +291,17 @@ func readDeveloperPublicKey(path string) (*ecdsa.PublicKey, error) {
 }
 
 func (e *env) claimCmd() *cobra.Command {
-	var file, code string
+	var file, code, group string
 	var devices []api.ClaimDevice
 	run := e.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
-		r, err := c.ClaimDevicesWithCodes(ctx, devices)
+		var g api.DeviceGroup
+		if group != "" {
+			var err error
+			if g, err = findGroup(ctx, c, group); err != nil {
+				return err
+			}
+		}
+		r, err := c.ClaimDevicesIntoGroup(ctx, g.ID, devices)
 		if err != nil {
 			return claimHint(ctx, c, err)
 		}
@@ -305,15 +312,17 @@ func (e *env) claimCmd() *cobra.Command {
 		return e.print(r, func(w io.Writer) { deviceRows(w, r.Devices) })
 	})
 	claim := &cobra.Command{
-		Use:   "claim ID [--code CODE] | claim --file FILE",
+		Use:   "claim ID [--code CODE] | claim --file FILE [--device-group PRODUCT/GROUP]",
 		Short: "Claim devices into your tenant with their claim codes (all or none; up to 1,000 at once)",
 		Long: "Claim devices into your tenant. A device's claim code proves that whoever claims it has it in\n" +
 			"hand: 'rampart-device id --claim-code' prints it, and it belongs on the device's label. A\n" +
 			"device claimed with another code than its own is refused when it attests, and the claim is\n" +
 			"dropped. Claiming by ID alone works only in a tenant the operator allows it\n" +
 			"('rampart tenant update --allow-claim-without-code'; 'rampart server --dev' allows it for the\n" +
-			"dev tenant). A --file has one device a line: ID,CODE (or ID alone); # starts a comment.",
-		Example: "  rampart device claim 3f5c…e1 --code 7G2QK-X4M9T-RB0WZ-C5N8P\n  rampart device claim --file devices.csv",
+			"dev tenant). A --file has one device a line: ID,CODE (or ID alone); # starts a comment.\n" +
+			"With --device-group the devices are claimed into that group, in the same step.",
+		Example: "  rampart device claim 3f5c…e1 --code 7G2QK-X4M9T-RB0WZ-C5N8P\n" +
+			"  rampart device claim --file devices.csv --device-group Toaster/Production",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if devices, err = claimArgs(args, file, code); err != nil {
@@ -324,6 +333,7 @@ func (e *env) claimCmd() *cobra.Command {
 	}
 	claim.Flags().StringVar(&file, "file", "", "file with one device a line: ID,CODE or ID (# starts a comment)")
 	claim.Flags().StringVar(&code, "code", "", "the device's claim code (with one device ID)")
+	claim.Flags().StringVar(&group, "device-group", "", "claim the devices into this device group, Product/Group or ID")
 	return claim
 }
 

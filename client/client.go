@@ -336,6 +336,14 @@ func (c *Client) ClaimDevicesWithCodes(ctx context.Context, devices []api.ClaimD
 	return r, err
 }
 
+// ClaimDevicesIntoGroup claims devices, each with its claim code (or none, where the tenant
+// allows claiming by ID alone), and puts them in one of the tenant's device groups, in one
+// transaction: all or none.
+func (c *Client) ClaimDevicesIntoGroup(ctx context.Context, group ident.GroupID, devices []api.ClaimDevice) (r api.ClaimDevicesResponse, err error) {
+	err = c.do(ctx, "POST", "/api/v1/devices/claim", nil, api.ClaimDevicesRequest{Devices: devices, DeviceGroupID: group}, &r)
+	return r, err
+}
+
 // ReleaseDevice takes a device out of the tenant: its certificates are revoked and it can be
 // claimed again with its claim code.
 func (c *Client) ReleaseDevice(ctx context.Context, id string) (d api.Device, err error) {

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/client"
@@ -175,9 +177,46 @@ func uuidFrom(seed []byte, label string) string {
 	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
 }
 
-// known lists the devices of the caller's tenant, by ID, with their groups: a second run finds
-// the fleet it claimed.
-func (f *fleet) known(ctx context.Context) (map[ident.DeviceID]ident.GroupID, error) {
+// lookUpMax is the most devices whose groups known asks for one by one; for more it lists the
+// tenant's devices, a page of hundreds a request.
+const lookUpMax = 1000
+
+// known returns which of devs the caller's tenant has, by ID, with their groups: a second run
+// finds the fleet it claimed. A few devices are looked up one by one, with c requests at a
+// time, so that a short run in a tenant of a million devices does not list them all.
+func (f *fleet) known(ctx context.Context, devs []*Device, c int) (map[ident.DeviceID]ident.GroupID, error) {
+	if len(devs) > lookUpMax {
+		return f.listAll(ctx)
+	}
+	out := make(map[ident.DeviceID]ident.GroupID, len(devs))
+	var mu sync.Mutex
+	var firstErr error
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(c, len(devs))) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(devs); i = int(next.Add(1) - 1) {
+				d, err := f.admin.Device(ctx, devs[i].ID().String())
+				mu.Lock()
+				switch {
+				case client.IsNotFound(err):
+				case err != nil:
+					if firstErr == nil {
+						firstErr = fmt.Errorf("look up device %s: %w", devs[i].ID(), err)
+					}
+				default:
+					out[d.ID] = d.GroupID
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return out, firstErr
+}
+
+// listAll lists the devices of the caller's tenant, by ID, with their groups.
+func (f *fleet) listAll(ctx context.Context) (map[ident.DeviceID]ident.GroupID, error) {
 	out := map[ident.DeviceID]ident.GroupID{}
 	// Pages of api.MaxPageSize end the listing after the first: the store caps the look-ahead
 	// row by which the service knows there is a next page. Half that size pages correctly.
@@ -197,13 +236,13 @@ func (f *fleet) known(ctx context.Context) (map[ident.DeviceID]ident.GroupID, er
 	}
 }
 
-// claim claims devices with their claim codes, all or nothing.
+// claim claims devices with their claim codes into the simulator's group, all or nothing.
 func (f *fleet) claim(ctx context.Context, devs []*Device) error {
 	req := make([]api.ClaimDevice, len(devs))
 	for i, d := range devs {
 		req[i] = api.ClaimDevice{DeviceID: d.ID().String(), ClaimCode: d.ClaimCode().String()}
 	}
-	_, err := f.admin.ClaimDevicesWithCodes(ctx, req)
+	_, err := f.admin.ClaimDevicesIntoGroup(ctx, f.group, req)
 	return adminError("claim", err)
 }
 

@@ -296,23 +296,22 @@ func (r *runner) progress(st *Stats, total int) (stop func()) {
 }
 
 // claimAll derives the device IDs (in parallel, on every core), finds which devices the tenant
-// has, claims the others in batches and puts every device in the group.
+// has, claims the others in batches straight into the group, and moves into the group the
+// devices the tenant has in another.
 func (r *runner) claimAll(ctx context.Context) error {
 	derive := r.newStats(OpDeriveID)
 	r.each(ctx, derive, r.devices, false, runtime.GOMAXPROCS(0), func(_ context.Context, d *Device) error {
 		return d.ensureID()
 	})
-	known, err := r.fleet.known(ctx)
+	known, err := r.fleet.known(ctx, r.devices, min(r.cfg.Concurrency, 16))
 	if err != nil {
 		return err
 	}
 	var claim, assign []*Device
 	for _, d := range r.devices {
-		g, ok := known[d.ID()]
-		if !ok {
+		if g, ok := known[d.ID()]; !ok {
 			claim = append(claim, d)
-		}
-		if !ok || g != r.fleet.group {
+		} else if g != r.fleet.group {
 			assign = append(assign, d)
 		}
 	}
@@ -321,9 +320,9 @@ func (r *runner) claimAll(ctx context.Context) error {
 		for i := 0; i < len(claim); i += r.cfg.ClaimBatch {
 			batches = append(batches, claim[i])
 		}
-		at := map[*Device]int{}
-		for i, d := range claim {
-			at[d] = i
+		at := make(map[*Device]int, len(batches))
+		for i := 0; i < len(claim); i += r.cfg.ClaimBatch {
+			at[claim[i]] = i
 		}
 		st := r.newStats(OpClaim)
 		r.each(ctx, st, batches, false, min(r.cfg.Concurrency, 4), func(ctx context.Context, first *Device) error {

@@ -7,7 +7,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/rampart-iot/rampart/api"
 	"github.com/rampart-iot/rampart/client"
+	"github.com/rampart-iot/rampart/ident"
 	"github.com/rampart-iot/rampart/internal/devserver"
 	"github.com/rampart-iot/rampart/internal/sim"
 )
@@ -29,9 +31,10 @@ func rows(s sim.Summary) map[string]sim.Row {
 	return m
 }
 
-// TestFleetRunsEveryScenarioAndIsReused: a small fleet claims, attests, checks in, reports an
-// event, downloads its image and storms the service without an error; a second run with the
-// same seed finds the fleet claimed and claims nothing.
+// TestFleetRunsEveryScenarioAndIsReused: a small fleet claims (straight into the group: no
+// device is moved after), attests, checks in, reports an event, downloads its image and storms
+// the service without an error; a second run with the same seed finds the fleet claimed and
+// claims nothing.
 func TestFleetRunsEveryScenarioAndIsReused(t *testing.T) {
 	cfg := devServer(t)
 	sum, err := sim.Run(context.Background(), cfg)
@@ -39,7 +42,10 @@ func TestFleetRunsEveryScenarioAndIsReused(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := rows(sum)
-	for _, op := range []string{sim.OpDeriveID, sim.OpClaim, sim.OpAssign, sim.OpAttest, sim.OpCheckin, sim.OpEvents, sim.OpDownload, sim.OpStorm} {
+	if r, ok := got[sim.OpAssign]; ok {
+		t.Errorf("devices claimed into the group were moved after: %+v", r)
+	}
+	for _, op := range []string{sim.OpDeriveID, sim.OpClaim, sim.OpAttest, sim.OpCheckin, sim.OpEvents, sim.OpDownload, sim.OpStorm} {
 		r, ok := got[op]
 		switch {
 		case !ok:
@@ -70,6 +76,43 @@ func TestFleetRunsEveryScenarioAndIsReused(t *testing.T) {
 	}
 	if r := got[sim.OpCheckin]; r.OK != int64(cfg.Devices) || r.Errors != 0 {
 		t.Errorf("second run's check-ins: %+v", r)
+	}
+}
+
+// TestDeviceInAnotherGroupIsMoved: a device of the fleet taken out of the group between two
+// runs is put back in it, and nothing is claimed again.
+func TestDeviceInAnotherGroupIsMoved(t *testing.T) {
+	cfg := devServer(t)
+	cfg.Scenario, cfg.ImageSize = "claim", 0
+	if _, err := sim.Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := client.New(cfg.Server, cfg.Token, cfg.CAPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sim.DeviceOf(cfg.Seed, 1).ID()
+	none := ident.GroupID("")
+	if _, err := admin.UpdateDevice(context.Background(), id.String(), api.UpdateDeviceRequest{DeviceGroupID: &none}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := sim.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rows(sum)
+	if r, ok := got[sim.OpClaim]; ok {
+		t.Errorf("the second run claimed devices again: %+v", r)
+	}
+	if r := got[sim.OpAssign]; r.OK != 1 || r.Errors != 0 {
+		t.Errorf("assign: %+v; want the one device moved", r)
+	}
+	d, err := admin.Device(context.Background(), id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.GroupName != sim.GroupName {
+		t.Errorf("device %s is in group %q, want %q", id, d.GroupName, sim.GroupName)
 	}
 }
 

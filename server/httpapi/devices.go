@@ -13,8 +13,9 @@ import (
 )
 
 // claimDevices claims devices into the caller's tenant, each with its claim code, or by ID
-// alone where the operator allows the tenant that. Only the code's verifier is kept; a device
-// whose evidence proves another code has its claim dropped when it attests (package attest).
+// alone where the operator allows the tenant that, and into one of the tenant's device groups
+// if the request names one. Only the code's verifier is kept; a device whose evidence proves
+// another code has its claim dropped when it attests (package attest).
 func (a *API) claimDevices(w http.ResponseWriter, r *http.Request, c *call) error {
 	var req api.ClaimDevicesRequest
 	if err := decode(w, r, &req); err != nil {
@@ -36,19 +37,32 @@ func (a *API) claimDevices(w http.ResponseWriter, r *http.Request, c *call) erro
 					"give the code that 'rampart-device id --claim-code' prints or the device's label shows", cl.ID, t.Name)
 			}
 		}
-		if claimed, err = tx.ClaimDevicesWithCodes(c.user.TenantID, claims, c.now); err != nil {
+		var g api.DeviceGroup
+		if req.DeviceGroupID != "" {
+			// Another tenant's group is not found, as an unknown one.
+			if g, err = tx.Group(c.user.TenantID, req.DeviceGroupID); err != nil {
+				return notFound(err, "device group %q not found", clip(req.DeviceGroupID))
+			}
+		}
+		if claimed, err = tx.ClaimDevicesIntoGroup(c.user.TenantID, g.ID, claims, c.now); err != nil {
 			return err
 		}
-		for _, d := range claimed {
+		entries := make([]api.AuditEntry, len(claimed))
+		for i, d := range claimed {
 			detail := "with its claim code"
 			if !d.ClaimedWithCode {
 				detail = "without a claim code"
 			}
-			if err := c.audit(tx, c.user.TenantID, "device.claim", "device/"+d.ID.String(), detail); err != nil {
-				return err
+			if g.ID != "" {
+				claimed[i].ProductID, claimed[i].ProductName, claimed[i].GroupName = g.ProductID, g.ProductName, g.Name
+				detail += ", into device group " + g.FullName()
 			}
+			entries[i] = c.auditEntry(c.user.TenantID, "device.claim", "device/"+d.ID.String(), detail)
 		}
-		return nil
+		// One entry a device, appended as a batch: a claim of a thousand devices takes the
+		// chain's head once.
+		_, err = tx.AppendAudits(entries)
+		return err
 	})
 	if err != nil {
 		return err

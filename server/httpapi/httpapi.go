@@ -241,11 +241,16 @@ type call struct {
 
 // audit appends an entry for the caller's tenant in tx.
 func (c *call) audit(tx *store.Tx, tenantID ident.TenantID, action, target, detail string) error {
-	_, err := tx.AppendAudit(api.AuditEntry{
+	_, err := tx.AppendAudit(c.auditEntry(tenantID, action, target, detail))
+	return err
+}
+
+// auditEntry is the audit entry of the call's action, to append.
+func (c *call) auditEntry(tenantID ident.TenantID, action, target, detail string) api.AuditEntry {
+	return api.AuditEntry{
 		TenantID: tenantID, Time: c.now, Actor: c.user.Email, Action: action,
 		Target: target, Source: c.source, Detail: detail,
-	})
-	return err
+	}
 }
 
 // Body deadlines: how long a request may take to send its body. Uploads are bounded by

@@ -3,10 +3,12 @@ package httpapi_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/rampart-iot/rampart/api"
+	"github.com/rampart-iot/rampart/ident"
 )
 
 func TestCreateProductMakesDefaultGroups(t *testing.T) {
@@ -116,6 +118,74 @@ func TestClaimDeviceOnce(t *testing.T) {
 		}
 		if status, body := w.do(adminA, "POST", "/api/v1/devices/claim", withCodes([]string{string(w.a.device)})); status != http.StatusConflict {
 			t.Errorf("second claim by the same tenant: %d %s, want 409", status, body)
+		}
+	})
+}
+
+// TestClaimIntoGroup: devices claimed into one of the tenant's groups are in it at once, and
+// each one's audit entry says so.
+func TestClaimIntoGroup(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		w := newWorld(t, backend)
+		ids := []string{string(deviceID(60)), string(deviceID(61))}
+		full := w.a.product.Name + "/" + w.a.empty.Name
+		req := withCodes(ids)
+		req.DeviceGroupID = w.a.empty.ID
+		status, body := w.do(adminA, "POST", "/api/v1/devices/claim", req)
+		if status != http.StatusCreated {
+			t.Fatalf("claim into group: %d %s", status, body)
+		}
+		for _, d := range decodeAs[api.ClaimDevicesResponse](t, body).Devices {
+			if d.GroupID != w.a.empty.ID || d.GroupName != w.a.empty.Name || d.ProductName != w.a.product.Name {
+				t.Errorf("claimed device %+v, want it in %s", d, full)
+			}
+		}
+		for _, id := range ids {
+			_, body := w.do(adminA, "GET", "/api/v1/devices/"+id, nil)
+			if d := decodeAs[api.Device](t, body); d.GroupID != w.a.empty.ID {
+				t.Errorf("device %s is in group %q, want %s", id, d.GroupID, w.a.empty.ID)
+			}
+		}
+		_, body = w.do(adminA, "GET", "/api/v1/audit", nil)
+		claims := 0
+		for _, e := range decodeAs[api.AuditList](t, body).Entries {
+			if e.Action == "device.claim" && slices.Contains(ids, strings.TrimPrefix(e.Target, "device/")) {
+				claims++
+				if !strings.HasSuffix(e.Detail, "into device group "+full) {
+					t.Errorf("audit entry of %s: %q does not name the group", e.Target, e.Detail)
+				}
+			}
+		}
+		if claims != len(ids) {
+			t.Errorf("%d audit entries of the claims, want %d", claims, len(ids))
+		}
+	})
+}
+
+// TestClaimIntoAnotherTenantsGroupIsRefused: a claim into another tenant's group, or into an
+// unknown one, is not found and claims nothing.
+func TestClaimIntoAnotherTenantsGroupIsRefused(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		w := newWorld(t, backend)
+		fresh := string(deviceID(70))
+		for _, group := range []ident.GroupID{w.b.group.ID, "nope", ident.GroupID(strings.Repeat("x", 300))} {
+			req := withCodes([]string{fresh})
+			req.DeviceGroupID = group
+			status, body := w.do(adminA, "POST", "/api/v1/devices/claim", req)
+			if status != http.StatusNotFound {
+				t.Errorf("claim into group %.20q: %d %s, want 404", group, status, body)
+			}
+			if strings.Contains(body, string(w.b.tenant.ID)) || strings.Contains(body, w.b.tenant.Name) || strings.Contains(body, w.b.group.Name) {
+				t.Errorf("the refusal tells of tenant B's group: %s", body)
+			}
+		}
+		for _, p := range []string{adminA, adminB} {
+			if status, _ := w.do(p, "GET", "/api/v1/devices/"+fresh, nil); status != http.StatusNotFound {
+				t.Errorf("a refused claim must claim nothing; %s sees %s (%d)", p, fresh, status)
+			}
+		}
+		if _, body := w.do(adminB, "GET", "/api/v1/devices?device_group_id="+string(w.b.group.ID), nil); strings.Contains(body, fresh) {
+			t.Errorf("tenant B's group got A's device: %s", body)
 		}
 	})
 }

@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/rampart-iot/rampart/api"
@@ -49,6 +51,62 @@ func (tx *Tx) AppendAudit(e api.AuditEntry) (api.AuditEntry, error) {
 		return e, fmt.Errorf("append audit entry: %w", err)
 	}
 	return e, nil
+}
+
+// auditBatch is how many entries one INSERT of AppendAudits writes: 10 parameters each, well
+// within both databases' limits.
+const auditBatch = 50
+
+// AppendAudits appends entries, in order, to one tenant's audit chain (every entry's TenantID
+// is the same), as AppendAudit would one after the other, and returns the stored entries: the
+// chain's head is taken once and its rows written a batch a statement.
+func (tx *Tx) AppendAudits(es []api.AuditEntry) ([]api.AuditEntry, error) {
+	if len(es) == 0 {
+		return nil, nil
+	}
+	tenantID := es[0].TenantID
+	for _, e := range es {
+		if e.TenantID != tenantID {
+			return nil, errors.New("append audit entries: entries of two chains")
+		}
+	}
+	if _, err := tx.exec(`INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2)
+		ON CONFLICT DO NOTHING`, tenantID, api.GenesisHash); err != nil {
+		return nil, fmt.Errorf("append audit entries: %w", err)
+	}
+	var last int64
+	var prev string
+	if err := tx.queryRow(`UPDATE audit_heads SET seq = seq + $2 WHERE tenant_id = $1
+		RETURNING seq, hash`, tenantID, int64(len(es))).Scan(&last, &prev); err != nil {
+		return nil, fmt.Errorf("append audit entries: %w", err)
+	}
+	out := make([]api.AuditEntry, len(es))
+	for i, e := range es {
+		e.Seq, e.PrevHash = last-int64(len(es))+1+int64(i), prev
+		e.Time = e.Time.UTC().Truncate(time.Microsecond)
+		e.Hash = e.ComputeHash()
+		out[i], prev = e, e.Hash
+	}
+	for batch := range slices.Chunk(out, auditBatch) {
+		var q strings.Builder
+		q.WriteString("INSERT INTO audit (" + auditColumns + ") VALUES ")
+		var args []any
+		for i, e := range batch {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10)
+			args = append(args, e.Seq, e.TenantID, micros(e.Time), e.Actor, e.Action, e.Target, e.Source, e.Detail, e.PrevHash, e.Hash)
+		}
+		if _, err := tx.exec(q.String(), args...); err != nil {
+			return nil, fmt.Errorf("append audit entries: %w", err)
+		}
+	}
+	if _, err := tx.exec("UPDATE audit_heads SET hash = $2 WHERE tenant_id = $1", tenantID, prev); err != nil {
+		return nil, fmt.Errorf("append audit entries: %w", err)
+	}
+	return out, nil
 }
 
 // Audit returns up to limit entries of a tenant's chain with Seq > afterSeq, oldest first.

@@ -59,7 +59,23 @@ func (tx *Tx) ClaimDevices(tenantID ident.TenantID, ids []ident.DeviceID, at tim
 // already (by this or another tenant) it returns an error wrapping ErrAlreadyClaimed that names
 // the first such device. A device listed twice is claimed once, as first listed.
 func (tx *Tx) ClaimDevicesWithCodes(tenantID ident.TenantID, claims []Claim, at time.Time) ([]api.Device, error) {
+	return tx.ClaimDevicesIntoGroup(tenantID, "", claims, at)
+}
+
+// ClaimDevicesIntoGroup is ClaimDevicesWithCodes that puts the devices in one of the tenant's
+// device groups as it claims them ("" for none). ErrNotFound, and nothing claimed, if the group
+// is not the tenant's.
+func (tx *Tx) ClaimDevicesIntoGroup(tenantID ident.TenantID, groupID ident.GroupID, claims []Claim, at time.Time) ([]api.Device, error) {
 	at = at.UTC().Truncate(time.Microsecond)
+	if groupID != "" {
+		ok, err := tx.exists("SELECT 1 FROM device_groups WHERE tenant_id = $1 AND id = $2", tenantID, groupID)
+		if err != nil {
+			return nil, fmt.Errorf("claim devices: %w", err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("device group %q: %w", groupID, ErrNotFound)
+		}
+	}
 	var unique []Claim
 	seen := make(map[ident.DeviceID]bool)
 	for _, c := range claims {
@@ -70,7 +86,7 @@ func (tx *Tx) ClaimDevicesWithCodes(tenantID ident.TenantID, claims []Claim, at 
 	}
 	err := tx.atomic(func() error {
 		for batch := range slices.Chunk(unique, claimBatch) {
-			claimed, err := tx.insertDevices(tenantID, batch, at)
+			claimed, err := tx.insertDevices(tenantID, groupID, batch, at)
 			if err != nil {
 				return fmt.Errorf("claim devices: %w", err)
 			}
@@ -88,17 +104,23 @@ func (tx *Tx) ClaimDevicesWithCodes(tenantID ident.TenantID, claims []Claim, at 
 	}
 	devices := make([]api.Device, len(unique))
 	for i, c := range unique {
-		devices[i] = api.Device{ID: c.ID, TenantID: tenantID, State: api.DeviceClaimed, ClaimedAt: at,
+		devices[i] = api.Device{ID: c.ID, TenantID: tenantID, GroupID: groupID, State: api.DeviceClaimed, ClaimedAt: at,
 			ClaimedWithCode: c.Verifier != nil}
 	}
 	return devices, nil
 }
 
-// insertDevices inserts the devices that nobody has claimed yet and returns which those were.
-func (tx *Tx) insertDevices(tenantID ident.TenantID, claims []Claim, at time.Time) (map[ident.DeviceID]bool, error) {
+// insertDevices inserts the devices that nobody has claimed yet, in groupID ("" for none), and
+// returns which those were.
+func (tx *Tx) insertDevices(tenantID ident.TenantID, groupID ident.GroupID, claims []Claim, at time.Time) (map[ident.DeviceID]bool, error) {
 	var q strings.Builder
-	q.WriteString("INSERT INTO devices (id, tenant_id, state, claimed_at, claim_verifier) VALUES ")
-	args := []any{tenantID, api.DeviceClaimed, micros(at)}
+	q.WriteString("INSERT INTO devices (id, tenant_id, state, claimed_at, group_id, group_since, claim_verifier) VALUES ")
+	group := sql.NullString{String: string(groupID), Valid: groupID != ""}
+	since := int64(0)
+	if group.Valid {
+		since = micros(at)
+	}
+	args := []any{tenantID, api.DeviceClaimed, micros(at), group, since}
 	for i, c := range claims {
 		if i > 0 {
 			q.WriteString(", ")
@@ -108,7 +130,7 @@ func (tx *Tx) insertDevices(tenantID ident.TenantID, claims []Claim, at time.Tim
 			verifier = c.Verifier[:]
 		}
 		args = append(args, string(c.ID), verifier)
-		fmt.Fprintf(&q, "($%d, $1, $2, $3, $%d)", len(args)-1, len(args))
+		fmt.Fprintf(&q, "($%d, $1, $2, $3, $4, $5, $%d)", len(args)-1, len(args))
 	}
 	q.WriteString(" ON CONFLICT DO NOTHING RETURNING id")
 	inserted, err := queryAll(tx, func(r scanner) (id ident.DeviceID, err error) {

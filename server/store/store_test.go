@@ -589,6 +589,53 @@ func TestClaimIsAllOrNothing(t *testing.T) {
 	})
 }
 
+// TestClaimIntoAnotherTenantsGroupIsRefused: a claim into a group that is not the claiming
+// tenant's (another tenant's, or none at all) claims nothing; one into its own group puts the
+// devices in it as they are claimed.
+func TestClaimIntoAnotherTenantsGroupIsRefused(t *testing.T) {
+	each(t, func(t *testing.T, s *store.Store) {
+		a, b := newTenant(t, s, "A"), newTenant(t, s, "Secret Corp")
+		_, groups := newProduct(t, s, a.ID, "Widget")
+		_, bGroups := newProduct(t, s, b.ID, "Gadget")
+		ids := []store.Claim{{ID: deviceID(1)}, {ID: deviceID(2)}}
+		for name, group := range map[string]ident.GroupID{"another tenant's group": bGroups[0].ID, "an unknown group": "nope"} {
+			err := s.Update(context.Background(), func(tx *store.Tx) error {
+				_, err := tx.ClaimDevicesIntoGroup(a.ID, group, ids, now)
+				return err
+			})
+			wantErr(t, "claim into "+name, err, store.ErrNotFound)
+		}
+		view(t, s, func(tx *store.Tx) error {
+			for _, c := range ids {
+				if d, err := tx.DeviceAnyTenant(c.ID); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("device %s of a refused claim: %+v, %v", c.ID, d, err)
+				}
+			}
+			return nil
+		})
+		var got []api.Device
+		update(t, s, func(tx *store.Tx) (err error) {
+			got, err = tx.ClaimDevicesIntoGroup(a.ID, groups[1].ID, ids, now)
+			return err
+		})
+		if len(got) != 2 || got[0].GroupID != groups[1].ID {
+			t.Errorf("claimed %+v, want 2 devices in group %s", got, groups[1].ID)
+		}
+		view(t, s, func(tx *store.Tx) error {
+			for _, c := range ids {
+				if d, err := tx.Device(a.ID, c.ID); err != nil || d.GroupID != groups[1].ID || d.GroupName != groups[1].Name {
+					t.Errorf("device %s: %+v, %v; want it in group %s", c.ID, d, err, groups[1].Name)
+				}
+			}
+			ds, err := tx.Devices(a.ID, store.DeviceFilter{GroupID: groups[1].ID})
+			if len(ds) != 2 {
+				t.Errorf("group %s lists %d devices, want 2", groups[1].Name, len(ds))
+			}
+			return err
+		})
+	})
+}
+
 func TestClaimDuplicatesOnce(t *testing.T) {
 	each(t, func(t *testing.T, s *store.Store) {
 		a := newTenant(t, s, "A")
@@ -908,6 +955,18 @@ func TestAuditConcurrentAppends(t *testing.T) {
 		errs := make(chan error, writers*perWriter)
 		for w := range writers {
 			wg.Go(func() {
+				if w%2 == 1 { // half the writers append their entries in one batch
+					errs <- s.Update(context.Background(), func(tx *store.Tx) error {
+						var es []api.AuditEntry
+						for i := range perWriter {
+							es = append(es, api.AuditEntry{TenantID: a.ID, Time: time.Now(),
+								Actor: fmt.Sprintf("writer %d", w), Action: "test", Target: fmt.Sprint(i)})
+						}
+						_, err := tx.AppendAudits(es)
+						return err
+					})
+					return
+				}
 				for i := range perWriter {
 					errs <- s.Update(context.Background(), func(tx *store.Tx) error {
 						_, err := tx.AppendAudit(api.AuditEntry{TenantID: a.ID, Time: time.Now(),
@@ -930,6 +989,43 @@ func TestAuditConcurrentAppends(t *testing.T) {
 		}
 		if last != writers*perWriter {
 			t.Errorf("chain ends at seq %d, want %d", last, writers*perWriter)
+		}
+	})
+}
+
+// TestAuditBatchAppendChains: entries appended in a batch (more than one INSERT's worth) chain
+// with those appended one by one before and after them, and the batch's entries come back
+// numbered and hashed as stored.
+func TestAuditBatchAppendChains(t *testing.T) {
+	each(t, func(t *testing.T, s *store.Store) {
+		a := newTenant(t, s, "A")
+		appendAudit(t, s, a.ID, 2)
+		var es []api.AuditEntry
+		for i := range 120 {
+			es = append(es, api.AuditEntry{TenantID: a.ID, Time: now, Actor: "batch", Action: "test", Target: fmt.Sprint(i)})
+		}
+		var got []api.AuditEntry
+		update(t, s, func(tx *store.Tx) (err error) {
+			got, err = tx.AppendAudits(es)
+			return err
+		})
+		if len(got) != 120 || got[0].Seq != 3 || got[119].Seq != 122 || got[1].PrevHash != got[0].Hash {
+			t.Fatalf("the batch came back as %d entries, first %+v", len(got), got[0])
+		}
+		appendAudit(t, s, a.ID, 1)
+		last, err := verify(t, s, a.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last != 123 {
+			t.Errorf("chain ends at seq %d, want 123", last)
+		}
+		err = s.Update(context.Background(), func(tx *store.Tx) error {
+			_, err := tx.AppendAudits([]api.AuditEntry{{TenantID: a.ID, Action: "test"}, {TenantID: "", Action: "test"}})
+			return err
+		})
+		if err == nil {
+			t.Error("a batch of two chains' entries was appended")
 		}
 	})
 }
