@@ -218,9 +218,7 @@ func (f *fleet) known(ctx context.Context, devs []*Device, c int) (map[ident.Dev
 // listAll lists the devices of the caller's tenant, by ID, with their groups.
 func (f *fleet) listAll(ctx context.Context) (map[ident.DeviceID]ident.GroupID, error) {
 	out := map[ident.DeviceID]ident.GroupID{}
-	// Pages of api.MaxPageSize end the listing after the first: the store caps the look-ahead
-	// row by which the service knows there is a next page. Half that size pages correctly.
-	q := client.DeviceQuery{Limit: api.MaxPageSize / 2}
+	q := client.DeviceQuery{Limit: api.MaxPageSize}
 	for {
 		l, err := f.admin.Devices(ctx, q)
 		if err != nil {
