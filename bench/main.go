@@ -58,7 +58,7 @@ func main() {
 
 type options struct {
 	duration  time.Duration
-	fleet     []int // fleet sizes, ascending: the same store grows through them
+	fleet     []int // fleet sizes, ascending: each on a service and store of its own
 	db        string
 	imageSize int64
 	listeners int    // devices whose idle notification channels are measured
