@@ -105,10 +105,6 @@ type fleetSize struct {
 // figures are the medians of the rounds; with two sizes or more it prints how the largest
 // compares with the smallest (check-in p99, a round at a time, and the service's memory).
 func fleetFigures(ctx context.Context, o options, bin, work string) ([]row, error) {
-	store := "SQLite"
-	if o.db != "" {
-		store = "PostgreSQL"
-	}
 	var sizes []*fleetSize
 	defer func() {
 		for _, z := range sizes {
@@ -116,45 +112,12 @@ func fleetFigures(ctx context.Context, o options, bin, work string) ([]row, erro
 		}
 	}()
 	for _, n := range o.fleet {
-		logf("fleet of %d devices", n)
-		z := &fleetSize{devices: n, db: o.db}
-		if o.db != "" {
-			var err error
-			if z.db, err = freshDatabase(ctx, o.db, fmt.Sprint(n)); err != nil {
-				return nil, err
-			}
+		z, err := newFleet(ctx, o, bin, work, n)
+		if z != nil {
+			sizes = append(sizes, z)
 		}
-		srv, err := startService(ctx, bin, filepath.Join(work, fmt.Sprintf("fleet-%d", n)), z.db)
 		if err != nil {
 			return nil, err
-		}
-		z.srv = srv
-		sizes = append(sizes, z)
-		cfg := srv.simConfig(n, 32, "claim", 0)
-		cfg.Seed = sim.Seed("fleet")
-		cfg.ClaimBatch = api.MaxClaimBatch
-		cfg.Progress = os.Stderr
-		start := time.Now()
-		sum, err := sim.Run(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		z.claimTime = time.Since(start)
-		for _, r := range sum.Operations {
-			if r.Errors > 0 {
-				return nil, fmt.Errorf("fleet of %d: %s: %d errors %v", n, r.Operation, r.Errors, r.ErrorsByKind)
-			}
-		}
-		logf("fleet of %d devices claimed in %s", n, z.claimTime.Round(time.Second))
-		// A first pass of the 256 devices: attested, and their first check-ins made.
-		cfg.Devices, cfg.Scenario, cfg.Progress = 256, "checkin", nil
-		if _, err := sim.Run(ctx, cfg); err != nil {
-			return nil, err
-		}
-		if o.db != "" {
-			if z.storeBytes, err = pgSize(ctx, z.db); err != nil {
-				return nil, err
-			}
 		}
 	}
 	for round := range fleetRounds {
@@ -173,6 +136,69 @@ func fleetFigures(ctx context.Context, o options, bin, work string) ([]row, erro
 			logf("round %d, %d devices: check-in %s/s, p50 %s, p99 %s; load average %s", round+1, z.devices,
 				rate(r.PerSecond), msf(r.P50Ms), msf(r.P99Ms), loadAverage())
 		}
+	}
+	rows, err := fleetRows(sizes, o.db != "")
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		printRow(os.Stderr, r)
+	}
+	return rows, nil
+}
+
+// newFleet starts the service of one fleet size on a store of its own, claims the fleet into
+// its group, and has 256 of its devices attest and make their first check-ins. The fleetSize
+// it returns, even with an error, holds a service to stop.
+func newFleet(ctx context.Context, o options, bin, work string, n int) (*fleetSize, error) {
+	logf("fleet of %d devices", n)
+	z := &fleetSize{devices: n, db: o.db}
+	if o.db != "" {
+		var err error
+		if z.db, err = freshDatabase(ctx, o.db, fmt.Sprint(n)); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := startService(ctx, bin, filepath.Join(work, fmt.Sprintf("fleet-%d", n)), z.db)
+	if err != nil {
+		return nil, err
+	}
+	z.srv = srv
+	cfg := srv.simConfig(n, 32, "claim", 0)
+	cfg.Seed = sim.Seed("fleet")
+	cfg.ClaimBatch = api.MaxClaimBatch
+	cfg.Progress = os.Stderr
+	start := time.Now()
+	sum, err := sim.Run(ctx, cfg)
+	if err != nil {
+		return z, err
+	}
+	z.claimTime = time.Since(start)
+	for _, r := range sum.Operations {
+		if r.Errors > 0 {
+			return z, fmt.Errorf("fleet of %d: %s: %d errors %v", n, r.Operation, r.Errors, r.ErrorsByKind)
+		}
+	}
+	logf("fleet of %d devices claimed in %s", n, z.claimTime.Round(time.Second))
+	// A first pass of the 256 devices: attested, and their first check-ins made.
+	cfg.Devices, cfg.Scenario, cfg.Progress = 256, "checkin", nil
+	if _, err := sim.Run(ctx, cfg); err != nil {
+		return z, err
+	}
+	if o.db != "" {
+		if z.storeBytes, err = pgSize(ctx, z.db); err != nil {
+			return z, err
+		}
+	}
+	return z, nil
+}
+
+// fleetRows reads each fleet's service memory and makes the table's rows: the medians of the
+// rounds and, with two sizes or more, how the largest compares with the smallest.
+func fleetRows(sizes []*fleetSize, postgres bool) ([]row, error) {
+	store := "SQLite"
+	if postgres {
+		store = "PostgreSQL"
 	}
 	var rows []row
 	for _, z := range sizes {
@@ -216,16 +242,13 @@ func fleetFigures(ctx context.Context, o options, bin, work string) ([]row, erro
 				b.rssKB>>10, a.rssKB>>10, float64(b.rssKB)/float64(a.rssKB)),
 			ratio: median(ratios, func(v float64) float64 { return v })})
 	}
-	for _, r := range rows {
-		printRow(os.Stderr, r)
-	}
 	return rows, nil
 }
 
 // requests names a number of requests a check-in makes.
 func requests(n float64) string {
-	if n == 1 {
-		return "1 request"
+	if n < 1.5 {
+		return "one request"
 	}
 	return fmt.Sprintf("%.0f requests", n)
 }

@@ -68,22 +68,7 @@ type options struct {
 }
 
 func run() error {
-	var o options
-	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each figure is measured")
-	flag.Func("fleet", "also measure check-in p99 and the service's memory with this many devices in the store; "+
-		"sizes comma-separated, ascending, are measured in turn and compared (e.g. 10000,1000000)", func(v string) error {
-		var err error
-		o.fleet, err = parseSizes(v)
-		return err
-	})
-	flag.StringVar(&o.db, "db", "", "PostgreSQL URL for the fleet-size figures (default: SQLite); each size gets a new database, "+
-		"named as the URL's with _SIZE appended")
-	flag.Int64Var(&o.imageSize, "image-size", 20<<20, "size of the image downloaded")
-	flag.IntVar(&o.listeners, "listeners", 2000, "devices whose idle notification channels are held open to measure their memory")
-	flag.StringVar(&o.only, "only", "", "measure only these figures, comma-separated: management, attestation, checkin, storm, download, device, notify, fleet")
-	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of the service under each figure's load to this folder")
-	flag.StringVar(&o.baseline, "serve-baseline", "", "internal: serve the baselines with their files in this folder")
-	flag.Parse()
+	o := parseOptions()
 	if o.baseline != "" {
 		return serveBaselines(o.baseline)
 	}
@@ -114,7 +99,43 @@ func run() error {
 		return err
 	}
 	defer base.stop()
+	rows, err := measure(ctx, o, srv, base, bins, work)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("machine: %d cores (GOMAXPROCS %d), %s, %s/%s, load average %s\n\n", runtime.NumCPU(), runtime.GOMAXPROCS(0),
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, loadAverage())
+	fmt.Println("| path | Rampart | baseline in the same run | ratio |")
+	fmt.Println("|---|---|---|---|")
+	for _, r := range rows {
+		printRow(os.Stdout, r)
+	}
+	return nil
+}
 
+// parseOptions reads the command line.
+func parseOptions() options {
+	var o options
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each figure is measured")
+	flag.Func("fleet", "also measure check-in p99 and the service's memory with this many devices in the store; "+
+		"sizes comma-separated, ascending, are measured in turn and compared (e.g. 10000,1000000)", func(v string) error {
+		var err error
+		o.fleet, err = parseSizes(v)
+		return err
+	})
+	flag.StringVar(&o.db, "db", "", "PostgreSQL URL for the fleet-size figures (default: SQLite); each size gets a new database, "+
+		"named as the URL's with _SIZE appended")
+	flag.Int64Var(&o.imageSize, "image-size", 20<<20, "size of the image downloaded")
+	flag.IntVar(&o.listeners, "listeners", 2000, "devices whose idle notification channels are held open to measure their memory")
+	flag.StringVar(&o.only, "only", "", "measure only these figures, comma-separated: management, attestation, checkin, storm, download, device, notify, fleet")
+	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of the service under each figure's load to this folder")
+	flag.StringVar(&o.baseline, "serve-baseline", "", "internal: serve the baselines with their files in this folder")
+	flag.Parse()
+	return o
+}
+
+// measure measures the figures that o asks for, in the table's order.
+func measure(ctx context.Context, o options, srv *service, base *baselines, bins, work string) ([]row, error) {
 	var rows []row
 	add := func(r row, err error) error {
 		if err != nil {
@@ -134,34 +155,27 @@ func run() error {
 			continue
 		}
 		if err := add(f.run(ctx, o, srv, base)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if o.measures("device") {
 		if err := add(deviceRSS(ctx, srv, bins, work)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if o.listeners > 0 && o.measures("notify") {
 		if err := add(notifyMemory(ctx, o, filepath.Join(bins, "rampart"), work, base)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if len(o.fleet) > 0 && o.measures("fleet") {
 		fr, err := fleetFigures(ctx, o, filepath.Join(bins, "rampart"), work)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rows = append(rows, fr...)
 	}
-	fmt.Printf("machine: %d cores (GOMAXPROCS %d), %s, %s/%s, load average %s\n\n", runtime.NumCPU(), runtime.GOMAXPROCS(0),
-		runtime.Version(), runtime.GOOS, runtime.GOARCH, loadAverage())
-	fmt.Println("| path | Rampart | baseline in the same run | ratio |")
-	fmt.Println("|---|---|---|---|")
-	for _, r := range rows {
-		printRow(os.Stdout, r)
-	}
-	return nil
+	return rows, nil
 }
 
 // parseSizes reads -fleet: sizes from 1 to 10,000,000, comma-separated, each larger than the
@@ -429,11 +443,7 @@ func checkin(ctx context.Context, o options, s *service, b *baselines) (row, err
 		io.Copy(io.Discard, resp.Body)
 		return resp.Body.Close()
 	})
-	requests := fmt.Sprintf("%.0f requests", r.RequestsPerOp)
-	if r.RequestsPerOp < 1.5 {
-		requests = "one request"
-	}
-	return row{path: "up-to-date check-in (" + requests + "), c=32",
+	return row{path: "up-to-date check-in (" + requests(r.RequestsPerOp) + "), c=32",
 		rampart:  fmt.Sprintf("%s/s, p99 %s", rate(r.PerSecond), msf(r.P99Ms)),
 		baseline: fmt.Sprintf("bare Go HTTPS JSON %s req/s", rate(br)), ratio: r.PerSecond / br}, nil
 }
