@@ -79,9 +79,10 @@ func TestFleetRunsEveryScenarioAndIsReused(t *testing.T) {
 	}
 }
 
-// TestDeviceInAnotherGroupIsMoved: a device of the fleet taken out of the group between two
-// runs is put back in it, and nothing is claimed again.
-func TestDeviceInAnotherGroupIsMoved(t *testing.T) {
+// claimedFleet runs the claim scenario against a dev service of the test's own, and returns its
+// configuration (for more runs) and an administrator's client of the service.
+func claimedFleet(t *testing.T) (sim.Config, *client.Client) {
+	t.Helper()
 	cfg := devServer(t)
 	cfg.Scenario, cfg.ImageSize = "claim", 0
 	if _, err := sim.Run(context.Background(), cfg); err != nil {
@@ -91,6 +92,13 @@ func TestDeviceInAnotherGroupIsMoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg, admin
+}
+
+// TestDeviceInAnotherGroupIsMoved: a device of the fleet taken out of the group between two
+// runs is put back in it, and nothing is claimed again.
+func TestDeviceInAnotherGroupIsMoved(t *testing.T) {
+	cfg, admin := claimedFleet(t)
 	id := sim.DeviceOf(cfg.Seed, 1).ID()
 	none := ident.GroupID("")
 	if _, err := admin.UpdateDevice(context.Background(), id.String(), api.UpdateDeviceRequest{DeviceGroupID: &none}); err != nil {
@@ -119,15 +127,7 @@ func TestDeviceInAnotherGroupIsMoved(t *testing.T) {
 // TestRevokedDeviceCountedByKind: a device revoked between two runs fails its attestation, and
 // the summary counts the failure under its reason.
 func TestRevokedDeviceCountedByKind(t *testing.T) {
-	cfg := devServer(t)
-	cfg.Scenario, cfg.ImageSize = "claim", 0
-	if _, err := sim.Run(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	admin, err := client.New(cfg.Server, cfg.Token, cfg.CAPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, admin := claimedFleet(t)
 	if _, err := admin.RevokeDevice(context.Background(), sim.DeviceOf(cfg.Seed, 2).ID().String()); err != nil {
 		t.Fatal(err)
 	}
