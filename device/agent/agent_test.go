@@ -379,3 +379,34 @@ func TestOlderServiceIsAskedWhoami(t *testing.T) {
 	}
 	noProblems(t, svc)
 }
+
+// TestUnusableUpdateInfoIsAnUpdateFailure: update info the device cannot use (here a policy it
+// does not know, as a newer service might send) still leaves a working check-in, by whoami:
+// the failure is the update cycle's, recorded in status.json and reported to the service, and
+// the device stays online for its other traffic.
+func TestUnusableUpdateInfoIsAnUpdateFailure(t *testing.T) {
+	t.Parallel()
+	svc := servicetest.New(t)
+	svc.Lock()
+	svc.Updates.UpdatePolicy = "SomethingNew"
+	svc.Unlock()
+	d := newDevice(t, svc)
+	a := d.agent(t, Options{})
+	err := a.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "unknown update policy") {
+		t.Fatalf("run: %v, want the update cycle's failure", err)
+	}
+	if !a.reachable.Load() {
+		t.Error("the device took itself for offline after a check-in that worked")
+	}
+	st, _ := d.dir.ReadStatus()
+	if st.Update == nil || st.Update.Result != api.UpdateFailed || !strings.Contains(st.Update.Message, "unknown update policy") {
+		t.Errorf("status.json's update record: %+v, want the failure", st.Update)
+	}
+	svc.Lock()
+	reports, asked := svc.Reports, slices.Contains(svc.Requests, "GET "+api.DevicePathWhoami)
+	svc.Unlock()
+	if !asked || len(reports) == 0 || reports[len(reports)-1].Result != api.UpdateFailed {
+		t.Errorf("whoami asked: %v; reports %+v; want whoami and a failed report", asked, reports)
+	}
+}

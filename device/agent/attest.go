@@ -122,9 +122,13 @@ func (a *Agent) install(certPEM, chainPEM string) (*Certificate, error) {
 
 // checkin is the device's check-in (DESIGN section 5 step 4): the update cycle's conditional
 // request for the update info over mutual TLS ([update.Client.CheckIn]), which says who the
-// service takes the device for. Its answer waits in a.answer for the update cycle. A service
-// whose answer does not name the device (an older one) is asked whoami as well.
+// service takes the device for. Its answer waits in a.answer for the update cycle. When the
+// answer does not name the device — an older service's, or one the device cannot use, whose
+// failure the update cycle then records — the service is asked whoami as well, so that the
+// check-in works whenever the service knows the device, as it did before the update info
+// named it.
 func (a *Agent) checkin(ctx context.Context) (api.DeviceWhoami, error) {
+	a.answer = nil
 	ans, err := a.updateClient().CheckIn(ctx)
 	if err != nil {
 		var te *transport.Error

@@ -65,10 +65,11 @@
 // # Up-to-date check-ins
 //
 // After a cycle that completed (nothing failed, nothing deferred, no runtime pending) the
-// client keeps, in [Client.Last], the ETag of the update info and the earliest expiry of the
-// timestamp metadata it trusted. The next cycle sends the ETag in If-None-Match, and the service
-// answers 304 when neither the answer nor either repository's timestamp moved: the cycle then
-// fetches no TUF metadata and changes nothing, so an up-to-date check-in is one request.
+// client keeps, in [Client.Last], the ETag of the update info, the earliest expiry of the
+// timestamp metadata it trusted and who the answer said the device is. The next cycle sends the
+// ETag in If-None-Match, and the service answers 304 when neither the answer (who the device is
+// included) nor either repository's timestamp moved: the cycle then fetches no TUF metadata and
+// changes nothing, so an up-to-date check-in is one request.
 //
 // A 304 is trusted only while the timestamp metadata the device verified is valid for more than
 // refreshBefore: after that the cycle asks without the ETag and refreshes both repositories,
@@ -136,7 +137,7 @@ type Client struct {
 	// what stage 1 uses).
 	Notice time.Duration
 	// Last, if not nil, is what the last completed cycle learnt, kept by the caller from one
-	// cycle to the next; Cycle reads and updates it (see "Up-to-date check-ins").
+	// cycle to the next; CheckIn reads it and Apply updates it (see "Up-to-date check-ins").
 	Last *Checkin
 
 	expires time.Time // the earliest expiry of the timestamps refreshed in this cycle
@@ -218,6 +219,7 @@ type Answer struct {
 	keys        map[string]*ecdsa.PublicKey
 	etag        string
 	notModified bool
+	err         error // the update info came but could not be used; Who is nil
 }
 
 // NotModified reports whether the service said nothing moved since the last completed cycle:
@@ -227,8 +229,10 @@ func (a *Answer) NotModified() bool { return a.notModified }
 // CheckIn asks the service for the update info (step 1 of the cycle), with the ETag of the last
 // completed cycle when it may (see "Up-to-date check-ins"). The answer is the device's
 // check-in: it says who the service takes the device for, and a runtime on trial may commit
-// once it has one. An error of class transport.ErrRejected with Status 401 or 403 means the
-// service refused the device certificate.
+// once it has one. It returns an error only when the request got no answer, or the service
+// refused the device certificate (a transport.Error with Status 401 or 403). Any other failure
+// (another status, update info that does not check) comes as an Answer without Who, for the
+// caller to ask whoami, and for Apply to record and report as the cycle's failure.
 func (c *Client) CheckIn(ctx context.Context) (*Answer, error) {
 	etag := c.conditional()
 	var last Checkin
@@ -240,11 +244,24 @@ func (c *Client) CheckIn(ctx context.Context) (*Answer, error) {
 		*c.Last = last
 		return &Answer{Who: last.Who, etag: etag, notModified: true}, nil
 	}
-	if err != nil {
+	var te *transport.Error
+	switch {
+	case err == nil:
+		return &Answer{Who: info.Device, info: info, keys: keys, etag: etag}, nil
+	case errors.As(err, &te) && (te.Status == http.StatusUnauthorized || te.Status == http.StatusForbidden),
+		errors.As(err, new(noAnswer)):
 		return nil, err
 	}
-	return &Answer{Who: info.Device, info: info, keys: keys, etag: etag}, nil
+	// The service answered, but not with update info the device can use (a 5xx, an unknown
+	// policy, a malformed key): the check-in may still work, by whoami, and Apply records and
+	// reports the failure as an update failure.
+	return &Answer{err: err}, nil
 }
+
+// noAnswer marks the error of an update-info request that got no answer at all.
+type noAnswer struct{ error }
+
+func (e noAnswer) Unwrap() error { return e.error }
 
 // Apply runs the rest of the cycle on a check-in's answer: it reports a result not reported
 // yet, then, unless nothing moved, refreshes the repositories and installs what they name. It
@@ -258,6 +275,9 @@ func (c *Client) Apply(ctx context.Context, ans *Answer) (Result, error) {
 	}
 	if ans.notModified {
 		return res, nil
+	}
+	if ans.err != nil {
+		return res, c.finish(ctx, res, ans.err)
 	}
 	info := ans.info
 	// The tenant's keys check the development capability (stage 0 and stage 1) and installed
@@ -373,7 +393,7 @@ func (c *Client) updateInfo(ctx context.Context, etag string) (api.UpdateInfo, m
 	}
 	r, err := transport.RequestWith(ctx, c.HTTP, c.ServiceURL, http.MethodGet, api.DevicePathUpdates, "", nil, header)
 	if err != nil {
-		return info, nil, "", fmt.Errorf("ask for updates: %w", err)
+		return info, nil, "", fmt.Errorf("ask for updates: %w", noAnswer{err})
 	}
 	if r.Status == http.StatusNotModified && etag != "" {
 		return info, nil, etag, errNotModified

@@ -64,6 +64,16 @@ func (tx *Tx) AppendAudits(es []api.AuditEntry) ([]api.AuditEntry, error) {
 	if len(es) == 0 {
 		return nil, nil
 	}
+	var out []api.AuditEntry
+	err := tx.atomic(func() error { // a failure part way leaves no part of the batch in the chain
+		var err error
+		out, err = tx.appendAudits(es)
+		return err
+	})
+	return out, err
+}
+
+func (tx *Tx) appendAudits(es []api.AuditEntry) ([]api.AuditEntry, error) {
 	tenantID := es[0].TenantID
 	for _, e := range es {
 		if e.TenantID != tenantID {

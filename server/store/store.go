@@ -380,7 +380,7 @@ var _ = []any{
 	(*Tx).CreateProduct, (*Tx).Products, (*Tx).Product, (*Tx).DeleteProduct,
 	(*Tx).CreateGroup, (*Tx).Groups, (*Tx).Group, (*Tx).GroupByName, (*Tx).UpdateGroup, (*Tx).DeleteGroup,
 	// Devices, claims, certificates and CRLs, development capabilities.
-	(*Tx).ClaimDevices, (*Tx).ClaimDevicesWithCodes, (*Tx).ClaimVerifier, (*Tx).ReleaseDevice,
+	(*Tx).ClaimDevices, (*Tx).ClaimDevicesWithCodes, (*Tx).ClaimDevicesIntoGroup, (*Tx).ClaimVerifier, (*Tx).ReleaseDevice,
 	(*Tx).Devices, (*Tx).Device, (*Tx).DeviceAnyTenant, (*Tx).SetDeviceGroup, (*Tx).RevokeDevice,
 	(*Tx).AddDeviceCert, (*Tx).DeviceCertRevoked, (*Tx).RevokeDeviceCertificates, (*Tx).RevokedCerts, (*Tx).CRL, (*Tx).PutCRL,
 	(*Tx).EnableDevelopment, (*Tx).DisableDevelopment, (*Tx).DevelopmentCapability,
@@ -402,6 +402,6 @@ var _ = []any{
 	(*Tx).EventDevice, (*Tx).StoredEventIDs, (*Tx).InsertEvents, (*Tx).FoldEvent,
 	(*Tx).EventsStoredOn, (*Tx).CountEventsStored, (*Tx).Events, (*Tx).EventSummary, (*Tx).PurgeEvents,
 	// Audit log, heads, checkpoints.
-	(*Tx).AppendAudit, (*Tx).Audit, (*Tx).AuditHead, (*Tx).AuditHeads,
+	(*Tx).AppendAudit, (*Tx).AppendAudits, (*Tx).Audit, (*Tx).AuditHead, (*Tx).AuditHeads,
 	(*Tx).AddCheckpoint, (*Tx).Checkpoints, (*Tx).LatestCheckpoint,
 }
