@@ -11,8 +11,9 @@
 //
 //  1. GET api.DevicePathUpdates over mutual TLS: the feed repository (runtime releases), the
 //     group repository (the group's deployment), the update policy, the tenant's image keys
-//     and who the service takes the device for. Policy NoUpdates: nothing more. When nothing moved since the last cycle that completed,
-//     the answer is 304 and the cycle ends here (see "Up-to-date check-ins").
+//     and who the service takes the device for. Policy NoUpdates: nothing more. When nothing
+//     moved since the last cycle that completed, the answer is 304 and the cycle ends here
+//     (see "Up-to-date check-ins").
 //  2. Runtime, for UpdateAll and NoApplicationUpdates: refresh the feed repository
 //     ([Client.refresh]: on first use its "1.root.json" is fetched over the mutually
 //     authenticated channel and kept as tuf/<repo>/root.json; afterwards go-tuf walks the root

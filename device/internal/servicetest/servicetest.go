@@ -40,6 +40,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,9 +89,10 @@ type Service struct {
 	// Updates is the answer to api.DevicePathUpdates: by default the group and feed
 	// repositories GroupRepo and FeedRepo, UpdateAll and ImageKey.
 	Updates api.UpdateInfo
-	// ETag, if set, is the ETag of the Updates answer: a request that sends it in If-None-Match
-	// is answered 304. The test changes it when it wants the device to see that something moved
-	// (or keeps it, to play a service that says nothing moved when something did).
+	// ETag, if set, is the ETag of the Updates answer, with a digest of who the answer says the
+	// device is appended as the service's covers it: a request that sends it in If-None-Match is
+	// answered 304. The test changes it when it wants the device to see that something moved
+	// (or keeps it, to play a service that says nothing moved when its metadata did).
 	ETag        string
 	TUFRequests int                // TUF metadata and target requests answered
 	Reports     []api.UpdateReport // update reports received, in order
@@ -102,8 +104,8 @@ type Service struct {
 	// makes one).
 	Capability         []byte
 	CapabilityRequests int
-	// SayCapability makes whoami name the capability (its SHA-256, or "" without one), as the
-	// service does; without it whoami is an older service's, which does not.
+	// SayCapability makes whoami and the update info name the capability (its SHA-256, or ""
+	// without one), as the service does; without it they are an older service's, which does not.
 	SayCapability bool
 	// WhoamiOnly makes the update info leave out who the device is, as an older service's
 	// does: the device then asks whoami as well.
@@ -391,6 +393,11 @@ func (s *Service) updates(w http.ResponseWriter, r *http.Request) {
 		s.Checkins = append(s.Checkins, id)
 		who := s.who(id)
 		info.Device = &who
+		if etag != "" {
+			b, _ := json.Marshal(who)
+			sum := sha256.Sum256(b)
+			etag = strings.TrimSuffix(etag, `"`) + "-" + hex.EncodeToString(sum[:4]) + `"`
+		}
 	}
 	s.Unlock()
 	if etag != "" {
